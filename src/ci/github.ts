@@ -1,0 +1,199 @@
+import type { ProbotOctokit } from 'probot';
+import { z } from 'zod';
+import type { FleetSpec } from '../fleets/spec.js';
+import { withRetry, type RetryPolicy, type RetryVerdict } from '../retry.js';
+import type { JobRecord, RunnerRecord } from '../store/types.js';
+import type { CiSource, JobEvent, RunnerCredential } from './types.js';
+
+export const GITHUB = 'github';
+
+export type InstallationOctokit = InstanceType<typeof ProbotOctokit>;
+
+/** Where a GitHub job came from: enough to register its runner and ask about it later. */
+const githubOriginSchema = z.object({
+  installationId: z.number().int(),
+  owner: z.string(),
+  repo: z.string(),
+  /** Set for organisation repositories: runners are registered at the organisation. */
+  org: z.string().optional(),
+  ownerUrl: z.string(),
+  repoUrl: z.string(),
+});
+export type GitHubOrigin = z.infer<typeof githubOriginSchema>;
+
+const workflowJobPayloadSchema = z.object({
+  action: z.string(),
+  workflow_job: z.object({
+    id: z.number().int().positive(),
+    labels: z.array(z.string()),
+    runner_name: z.string().nullish(),
+  }),
+  repository: z.object({
+    name: z.string().min(1),
+    html_url: z.string(),
+    owner: z.object({ login: z.string().min(1), html_url: z.string() }),
+  }),
+  organization: z.object({ login: z.string().min(1) }).nullish(),
+  installation: z.object({ id: z.number().int() }),
+});
+
+export type ParsedWorkflowJob =
+  | { kind: 'event'; event: JobEvent }
+  | { kind: 'ignored'; reason: string }
+  | { kind: 'malformed'; reason: string };
+
+/** A `workflow_job` payload as the scheduler's event; actions other than queued/completed are ignored. */
+export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
+  const result = workflowJobPayloadSchema.safeParse(payload);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`);
+    return { kind: 'malformed', reason: `malformed workflow_job payload: ${problems.join('; ')}` };
+  }
+  const { action, workflow_job: job, repository, organization, installation } = result.data;
+  const jobId = String(job.id);
+  if (action === 'completed') {
+    return { kind: 'event', event: { kind: 'completed', provider: GITHUB, jobId, runnerName: job.runner_name || undefined } };
+  }
+  if (action !== 'queued') return { kind: 'ignored', reason: `action "${action}" needs nothing` };
+  const origin: GitHubOrigin = {
+    installationId: installation.id,
+    owner: repository.owner.login,
+    repo: repository.name,
+    org: organization?.login,
+    ownerUrl: repository.owner.html_url,
+    repoUrl: repository.html_url,
+  };
+  return { kind: 'event', event: { kind: 'queued', job: { provider: GITHUB, jobId, labels: job.labels, origin } } };
+}
+
+/**
+ * GitHub errors worth another try: server errors, network failures, and rate limits (waiting as long
+ * as GitHub asks). Anything else (404, 422, 401) will not get better by asking again.
+ */
+export function classifyGitHubError(error: unknown): RetryVerdict {
+  const status = (error as { status?: unknown }).status;
+  if (typeof status !== 'number') return { retry: true };
+  const headers = ((error as { response?: { headers?: Record<string, string | undefined> } }).response?.headers ?? {});
+  const retryAfterSeconds = Number(headers['retry-after']);
+  const afterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
+  if (status >= 500 || status === 429) return { retry: true, afterMs };
+  if (status === 403 && (afterMs !== undefined || headers['x-ratelimit-remaining'] === '0')) {
+    const resetAt = Number(headers['x-ratelimit-reset']) * 1000;
+    return { retry: true, afterMs: afterMs ?? (Number.isFinite(resetAt) ? Math.max(0, resetAt - Date.now()) : undefined) };
+  }
+  return { retry: false };
+}
+
+interface RegistrationToken {
+  token: string;
+  expiresAt: number;
+}
+
+// A registration token lives an hour; hand out only tokens with time left for the runner to boot and
+// register with it (the runner waits for its credential for at most ten minutes).
+const TOKEN_MIN_REMAINING_MS = 15 * 60 * 1000;
+
+/** GitHub Actions as a job source: JIT configs or registration tokens, issued per installation. */
+export class GitHubSource implements CiSource {
+  readonly provider = GITHUB;
+  private readonly tokens = new Map<string, Promise<RegistrationToken>>();
+  private readonly groupNames = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly octokitFor: (installationId: number) => Promise<InstallationOctokit>,
+    private readonly retry: RetryPolicy,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  static origin(job: JobRecord): GitHubOrigin {
+    return githubOriginSchema.parse(job.origin);
+  }
+
+  async createRunnerCredential(job: JobRecord, runner: RunnerRecord, fleet: FleetSpec): Promise<RunnerCredential> {
+    const origin = GitHubSource.origin(job);
+    const octokit = await this.octokitFor(origin.installationId);
+    if (fleet.credentials === 'registration-token') {
+      const token = await this.registrationToken(octokit, origin);
+      const value = {
+        url: origin.org ? origin.ownerUrl : origin.repoUrl,
+        token,
+        name: runner.name,
+        labels: fleet.labels,
+        runnerGroup: origin.org ? await this.runnerGroupName(octokit, origin.org, fleet.runnerGroupId) : undefined,
+      };
+      return { value: JSON.stringify(value) };
+    }
+    const body = { name: runner.name, runner_group_id: fleet.runnerGroupId, labels: fleet.labels, work_folder: '_work' };
+    const response = await this.call(() =>
+      origin.org
+        ? octokit.request('POST /orgs/{org}/actions/runners/generate-jitconfig', { org: origin.org, ...body })
+        : octokit.request('POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig', {
+            owner: origin.owner,
+            repo: origin.repo,
+            ...body,
+          }),
+    );
+    return { value: response.data.encoded_jit_config, ciRunnerId: String(response.data.runner.id) };
+  }
+
+  async isJobQueued(job: JobRecord): Promise<boolean> {
+    const origin = GitHubSource.origin(job);
+    const octokit = await this.octokitFor(origin.installationId);
+    try {
+      const response = await this.call(() =>
+        octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}', {
+          owner: origin.owner,
+          repo: origin.repo,
+          job_id: Number(job.jobId),
+        }),
+      );
+      return response.data.status === 'queued';
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return false;
+      throw error;
+    }
+  }
+
+  private call<T>(request: () => Promise<T>): Promise<T> {
+    return withRetry(request, this.retry, classifyGitHubError);
+  }
+
+  /** One token per scope and installation serves a whole burst; concurrent callers share one request. */
+  private async registrationToken(octokit: InstallationOctokit, origin: GitHubOrigin): Promise<string> {
+    const key = `${origin.installationId}:${origin.org ?? `${origin.owner}/${origin.repo}`}`;
+    const cached = this.tokens.get(key);
+    if (cached) {
+      const token = await cached.catch(() => undefined);
+      if (token && token.expiresAt - this.now() > TOKEN_MIN_REMAINING_MS) return token.token;
+      if (this.tokens.get(key) !== cached) return this.registrationToken(octokit, origin);
+    }
+    const request = this.call(() =>
+      origin.org
+        ? octokit.request('POST /orgs/{org}/actions/runners/registration-token', { org: origin.org })
+        : octokit.request('POST /repos/{owner}/{repo}/actions/runners/registration-token', {
+            owner: origin.owner,
+            repo: origin.repo,
+          }),
+    ).then((response) => ({ token: response.data.token, expiresAt: Date.parse(response.data.expires_at) }));
+    this.tokens.set(key, request);
+    request.catch(() => {
+      if (this.tokens.get(key) === request) this.tokens.delete(key);
+    });
+    return (await request).token;
+  }
+
+  /** config.sh takes a runner group's name; the fleet names it by id. Group 1 is always "Default". */
+  private runnerGroupName(octokit: InstallationOctokit, org: string, groupId: number): Promise<string> {
+    if (groupId === 1) return Promise.resolve('Default');
+    const key = `${org}/${groupId}`;
+    let name = this.groupNames.get(key);
+    if (!name) {
+      name = this.call(() =>
+        octokit.request('GET /orgs/{org}/actions/runner-groups/{runner_group_id}', { org, runner_group_id: groupId }),
+      ).then((response) => response.data.name);
+      name.catch(() => this.groupNames.delete(key));
+      this.groupNames.set(key, name);
+    }
+    return name;
+  }
+}

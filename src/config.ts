@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+/** The app's own settings, read from the environment once at start. Probot reads its own variables. */
+const environmentSchema = z.object({
+  FLEETBOT_CONFIG: z.string().min(1).optional(),
+  FLEETBOT_DB: z.string().min(1).default('./data/fleetbot.db'),
+  FLEETBOT_RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(30),
+  FLEETBOT_LAUNCH_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(120),
+  FLEETBOT_SSM_KMS_KEY_ID: z.string().min(1).optional(),
+  APP_ID: z.string().optional(),
+  PRIVATE_KEY: z.string().optional(),
+  PRIVATE_KEY_PATH: z.string().optional(),
+  WEBHOOK_SECRET: z.string().optional(),
+});
+
+export interface AppConfig {
+  fleetsFile: string;
+  /** A path chosen with FLEETBOT_CONFIG must exist; the default may be absent (no fleets yet). */
+  fleetsFileRequired: boolean;
+  databaseFile: string;
+  reconcileIntervalMs: number;
+  /** How long a runner may stay `launching` before the reconciler takes it for lost. */
+  launchTimeoutMs: number;
+  ssmKmsKeyId?: string;
+  /** Without App credentials Probot serves its setup page instead of the app. */
+  hasAppCredentials: boolean;
+  webhookSecret?: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const result = environmentSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid environment:\n  - ${problems.join('\n  - ')}`);
+  }
+  const vars = result.data;
+  return {
+    fleetsFile: vars.FLEETBOT_CONFIG ?? './fleetbot.yml',
+    fleetsFileRequired: vars.FLEETBOT_CONFIG !== undefined,
+    databaseFile: vars.FLEETBOT_DB,
+    reconcileIntervalMs: vars.FLEETBOT_RECONCILE_INTERVAL_SECONDS * 1000,
+    launchTimeoutMs: vars.FLEETBOT_LAUNCH_TIMEOUT_SECONDS * 1000,
+    ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
+    hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
+    webhookSecret: vars.WEBHOOK_SECRET || undefined,
+  };
+}

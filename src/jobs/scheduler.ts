@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'probot';
+import type { CiSource } from '../ci/types.js';
+import type { ComputeBackend } from '../compute/types.js';
+import type { FleetRegistry } from '../fleets/registry.js';
+import type { FleetSpec } from '../fleets/spec.js';
+import { errorFields } from '../retry.js';
+import { runnerParameterName } from '../secrets/ssm.js';
+import type { Admission, Claim, NewJob, RunnerRecord, Store } from '../store/types.js';
+
+/** What the scheduler needs of the credential store (SSM in production). */
+export interface CredentialStore {
+  put(runnerName: string, value: string): Promise<void>;
+  delete(runnerName: string): Promise<void>;
+}
+
+export interface SchedulerDeps {
+  store: Store;
+  fleets: FleetRegistry;
+  compute: ComputeBackend;
+  credentials: CredentialStore;
+  ci: CiSource;
+  log: Logger;
+  now?: () => number;
+}
+
+/** `<fleet>-<job id>-<6 random chars>`: unique, and readable in the GitHub runner list. */
+export function runnerNameFor(fleet: string, jobId: string): string {
+  return `${fleet}-${jobId}-${randomBytes(4).readUInt32BE(0).toString(36).padStart(6, '0').slice(-6)}`;
+}
+
+/**
+ * The job path, top to bottom: dedupe, match, claim, launch, credential, complete.
+ *
+ * A queued job is recorded and claimed synchronously (one atomic store operation), so the webhook is
+ * answered as soon as the job is durable. The launch runs in the background and never waits for
+ * GitHub: the task starts with only the name of its credential parameter and waits for it, while the
+ * credential is created at the pace GitHub allows (Octokit's throttling spaces mutating requests).
+ */
+export class Scheduler {
+  private readonly store: Store;
+  private readonly fleets: FleetRegistry;
+  private readonly compute: ComputeBackend;
+  private readonly credentials: CredentialStore;
+  private readonly ci: CiSource;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly background = new Set<Promise<void>>();
+  /** Runners with a launch or credential step in progress in this process. */
+  private readonly busy = new Set<string>();
+
+  constructor(deps: SchedulerDeps) {
+    this.store = deps.store;
+    this.fleets = deps.fleets;
+    this.compute = deps.compute;
+    this.credentials = deps.credentials;
+    this.ci = deps.ci;
+    this.log = deps.log;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Records a queued job once, and launches a runner for it or puts it in its fleet's backlog. */
+  async jobQueued(job: NewJob): Promise<Admission> {
+    const fleet = this.fleets.match(job.labels);
+    const admission = await this.store.admitJob(
+      job,
+      fleet && { name: fleet.name, maxRunners: fleet.maxRunners },
+      runnerNameFor(fleet?.name ?? 'none', job.jobId),
+      this.now(),
+    );
+    const fields = { provider: job.provider, jobId: job.jobId, fleet: fleet?.name };
+    switch (admission.kind) {
+      case 'duplicate':
+        this.log.debug(fields, `job already recorded (${admission.job.status}); redelivery ignored`);
+        break;
+      case 'unmatched':
+        this.log.info(
+          { ...fields, labels: job.labels },
+          `no fleet serves labels [${job.labels.join(', ')}]; nothing launched`,
+        );
+        break;
+      case 'claimed':
+        this.startLaunch(fleet!, admission.runner);
+        break;
+      case 'waiting':
+        this.log.info({ ...fields, position: admission.position }, 'fleet at its maximum; job waits in the backlog');
+        // Jobs ahead of this one may be waiting for capacity that has just been freed.
+        this.inBackground(this.drainFleet(fleet!).then(() => undefined));
+        break;
+    }
+    return admission;
+  }
+
+  /**
+   * The job finished (or was cancelled): free the runner that ran it, stop its task if it still runs,
+   * delete its credential, drop the job from the backlog, and give the freed slot to the next job.
+   */
+  async jobCompleted(provider: string, jobId: string, runnerName: string | undefined): Promise<void> {
+    const { job, releasedRunner } = await this.store.completeJob(provider, jobId, runnerName, this.now());
+    const fields = { provider, jobId, runnerName, fleet: releasedRunner?.fleet ?? job?.fleet ?? undefined };
+    if (job?.status === 'waiting') this.log.info(fields, 'job completed while waiting; dropped from the backlog');
+    if (!releasedRunner) {
+      this.log.debug(fields, 'completion names no active runner of ours');
+      return;
+    }
+    await this.cleanUp(releasedRunner, 'job completed');
+    this.log.info(fields, 'runner released after its job completed');
+    const fleet = this.fleets.get(releasedRunner.fleet);
+    if (fleet) await this.drainFleet(fleet);
+  }
+
+  /**
+   * Launches backlog jobs, oldest first, while the fleet is under its maximum. Each job is checked with
+   * the CI system first: one cancelled while it waited is closed instead of launched.
+   */
+  async drainFleet(fleet: FleetSpec): Promise<number> {
+    let launched = 0;
+    for (;;) {
+      const claim = await this.store.claimNextWaiting(
+        { name: fleet.name, maxRunners: fleet.maxRunners },
+        (job) => runnerNameFor(fleet.name, job.jobId),
+        this.now(),
+      );
+      if (!claim) return launched;
+      let queued: boolean;
+      try {
+        queued = await this.ci.isJobQueued(claim.job);
+      } catch (error) {
+        // Unknown status: keep the job at the head of the backlog and try again on the next pass.
+        await this.store.releaseRunner(claim.runner.name, 'job status unknown', { requeueJob: true }, this.now());
+        this.log.warn({ ...this.fieldsOf(claim), err: errorFields(error) }, 'could not check the job; it stays in the backlog');
+        return launched;
+      }
+      if (!queued) {
+        await this.store.abandonClaim(claim, 'job no longer queued', this.now());
+        this.log.info(this.fieldsOf(claim), 'backlog job is no longer queued; dropped');
+        continue;
+      }
+      this.startLaunch(fleet, claim.runner);
+      launched++;
+    }
+  }
+
+  /** Every fleet's backlog, for the reconciler. */
+  async drainAll(): Promise<number> {
+    let launched = 0;
+    for (const fleet of this.fleets.all()) launched += await this.drainFleet(fleet);
+    return launched;
+  }
+
+  /** Whether this process is working on the runner right now (so the reconciler leaves it alone). */
+  isBusy(runnerName: string): boolean {
+    return this.busy.has(runnerName);
+  }
+
+  /** A runner stuck `launching` (the process died mid-launch, or a launch hung): try again. */
+  retryLaunch(fleet: FleetSpec, runner: RunnerRecord): void {
+    this.startLaunch(fleet, runner);
+  }
+
+  /** A running runner whose credential was never stored (the process died in between). */
+  retryCredential(fleet: FleetSpec, runner: RunnerRecord): void {
+    this.trackRunner(runner.name, () => this.issueCredential(fleet, runner));
+  }
+
+  /** Frees a runner's slot and removes what it left behind; with `requeueJob` its job waits again. */
+  async releaseRunner(runner: RunnerRecord, reason: string, requeueJob: boolean): Promise<boolean> {
+    const released = await this.store.releaseRunner(runner.name, reason, { requeueJob }, this.now());
+    if (released) await this.cleanUp(released, reason);
+    return released !== undefined;
+  }
+
+  /** Resolves when no launch or credential work started by this scheduler is still running. */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  private startLaunch(fleet: FleetSpec, runner: RunnerRecord): void {
+    this.trackRunner(runner.name, () => this.launch(fleet, runner));
+  }
+
+  private trackRunner(runnerName: string, work: () => Promise<void>): void {
+    if (this.busy.has(runnerName)) return;
+    this.busy.add(runnerName);
+    this.inBackground(work().finally(() => this.busy.delete(runnerName)));
+  }
+
+  private inBackground(work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => {
+      this.log.error({ err: errorFields(error) }, 'background work failed');
+    });
+    this.background.add(tracked);
+    void tracked.finally(() => this.background.delete(tracked));
+  }
+
+  private async launch(fleet: FleetSpec, runner: RunnerRecord): Promise<void> {
+    const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
+    const started = this.now();
+    try {
+      const launched = await this.compute.launch(fleet, {
+        runnerName: runner.name,
+        jobId: runner.jobId,
+        credentialParameter: runnerParameterName(runner.name),
+      });
+      await this.store.markRunnerLaunched(runner.name, launched.computeId, launched.computeDetail, this.now());
+      this.log.info(
+        { ...fields, computeId: launched.computeId, capacity: launched.computeDetail, launchMs: this.now() - started },
+        'runner launched',
+      );
+    } catch (error) {
+      await this.store.releaseRunner(runner.name, 'launch failed', { requeueJob: true }, this.now());
+      this.log.error({ ...fields, err: errorFields(error) }, 'launch failed; the job is back in the backlog');
+      return;
+    }
+    await this.issueCredential(fleet, runner);
+  }
+
+  /**
+   * Asks the CI system for the runner's one-job credential and stores it for the runner to fetch. A
+   * runner without a credential can never take a job, so failing here stops it and requeues the job.
+   */
+  private async issueCredential(fleet: FleetSpec, runner: RunnerRecord): Promise<void> {
+    const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
+    try {
+      const job = await this.store.getJob(runner.provider, runner.jobId);
+      if (!job) throw new Error(`job ${runner.jobId} of runner ${runner.name} is not in the store`);
+      const credential = await this.ci.createRunnerCredential(job, runner, fleet);
+      // The runner may have been released while GitHub paced the request; then nobody will read it.
+      const current = await this.store.getRunner(runner.name);
+      if (current?.status === 'released') {
+        this.log.info(fields, 'runner released before its credential was ready; credential discarded');
+        return;
+      }
+      await this.credentials.put(runner.name, credential.value);
+      await this.store.markCredentialIssued(runner.name, credential.ciRunnerId ?? null, this.now());
+      this.log.debug(fields, 'runner credential stored');
+    } catch (error) {
+      const current = await this.store.getRunner(runner.name);
+      this.log.error({ ...fields, err: errorFields(error) }, 'no credential for the runner; stopping it and requeueing the job');
+      if (current) await this.releaseRunner(current, 'credential failed', true);
+    }
+  }
+
+  /** Stops the runner's task if it still runs and deletes its credential; failures are logged, not thrown. */
+  private async cleanUp(runner: RunnerRecord, reason: string): Promise<void> {
+    const fleet = this.fleets.get(runner.fleet);
+    const fields = { fleet: runner.fleet, jobId: runner.jobId, runnerName: runner.name };
+    if (fleet && runner.computeId) {
+      try {
+        await this.compute.stop(fleet, runner.computeId, `fleetbot: ${reason}`);
+      } catch (error) {
+        this.log.warn({ ...fields, err: errorFields(error) }, 'could not stop the runner; the reconciler stops it on its next pass');
+      }
+    }
+    try {
+      await this.credentials.delete(runner.name);
+    } catch (error) {
+      this.log.warn({ ...fields, err: errorFields(error) }, 'could not delete the runner credential');
+    }
+  }
+
+  private fieldsOf(claim: Claim): Record<string, string | null> {
+    return { fleet: claim.runner.fleet, jobId: claim.job.jobId, runnerName: claim.runner.name };
+  }
+}

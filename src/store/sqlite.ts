@@ -1,0 +1,328 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  Admission,
+  Claim,
+  Completion,
+  FleetCounts,
+  FleetLimit,
+  JobRecord,
+  JobStatus,
+  NewJob,
+  RunnerRecord,
+  RunnerStatus,
+  Store,
+} from './types.js';
+
+const SCHEMA_VERSION = 1;
+
+// The backlog is ordered by rowid: arrival order, kept when a job is put back after a failed launch.
+const SCHEMA = `
+CREATE TABLE jobs (
+  provider TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  fleet TEXT,
+  status TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  runner_name TEXT,
+  launch_attempts INTEGER NOT NULL DEFAULT 0,
+  received_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (provider, job_id)
+);
+CREATE INDEX jobs_by_fleet_status ON jobs (fleet, status);
+CREATE TABLE runners (
+  name TEXT PRIMARY KEY,
+  fleet TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  compute_id TEXT,
+  compute_detail TEXT,
+  credential_issued INTEGER NOT NULL DEFAULT 0,
+  ci_runner_id TEXT,
+  released_reason TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX runners_by_fleet_status ON runners (fleet, status);
+`;
+
+interface JobRow {
+  provider: string;
+  job_id: string;
+  fleet: string | null;
+  status: JobStatus;
+  labels: string;
+  origin: string;
+  runner_name: string | null;
+  launch_attempts: number;
+  received_at: number;
+  updated_at: number;
+}
+
+interface RunnerRow {
+  name: string;
+  fleet: string;
+  provider: string;
+  job_id: string;
+  status: RunnerStatus;
+  compute_id: string | null;
+  compute_detail: string | null;
+  credential_issued: number;
+  ci_runner_id: string | null;
+  released_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+function toJob(row: JobRow): JobRecord {
+  return {
+    provider: row.provider,
+    jobId: row.job_id,
+    fleet: row.fleet,
+    status: row.status,
+    labels: JSON.parse(row.labels) as string[],
+    origin: JSON.parse(row.origin) as Record<string, unknown>,
+    runnerName: row.runner_name,
+    launchAttempts: row.launch_attempts,
+    receivedAt: row.received_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toRunner(row: RunnerRow): RunnerRecord {
+  return {
+    name: row.name,
+    fleet: row.fleet,
+    provider: row.provider,
+    jobId: row.job_id,
+    status: row.status,
+    computeId: row.compute_id,
+    computeDetail: row.compute_detail,
+    credentialIssued: row.credential_issued === 1,
+    ciRunnerId: row.ci_runner_id,
+    releasedReason: row.released_reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** The embedded default: one SQLite file, safe across restarts and shared by processes on one host. */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    // WAL survives a killed process without losing committed claims; the busy timeout lets a second
+    // process wait for the write lock instead of failing.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    const db = this.db;
+    this.statements = {
+      getJob: db.prepare<[string, string], JobRow>('SELECT * FROM jobs WHERE provider = ? AND job_id = ?'),
+      insertJob: db.prepare(
+        `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, received_at, updated_at)
+         VALUES (@provider, @jobId, @fleet, @status, @labels, @origin, @now, @now)
+         ON CONFLICT DO NOTHING`,
+      ),
+      setJobStatus: db.prepare(
+        'UPDATE jobs SET status = @status, updated_at = @now WHERE provider = @provider AND job_id = @jobId',
+      ),
+      claimJob: db.prepare(
+        `UPDATE jobs SET status = 'launching', runner_name = @runnerName, launch_attempts = launch_attempts + 1,
+         updated_at = @now WHERE provider = @provider AND job_id = @jobId`,
+      ),
+      requeueJob: db.prepare(
+        `UPDATE jobs SET status = 'waiting', updated_at = @now
+         WHERE provider = @provider AND job_id = @jobId AND status IN ('launching', 'launched')`,
+      ),
+      countActive: db.prepare<[string], { n: number }>(
+        "SELECT COUNT(*) AS n FROM runners WHERE fleet = ? AND status IN ('launching', 'running')",
+      ),
+      backlogPosition: db.prepare<[string, string, string], { n: number }>(
+        `SELECT COUNT(*) AS n FROM jobs WHERE fleet = ? AND status = 'waiting'
+         AND rowid <= (SELECT rowid FROM jobs WHERE provider = ? AND job_id = ?)`,
+      ),
+      oldestWaiting: db.prepare<[string], JobRow>(
+        "SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid LIMIT 1",
+      ),
+      insertRunner: db.prepare(
+        `INSERT INTO runners (name, fleet, provider, job_id, status, created_at, updated_at)
+         VALUES (@name, @fleet, @provider, @jobId, 'launching', @now, @now)`,
+      ),
+      getRunner: db.prepare<[string], RunnerRow>('SELECT * FROM runners WHERE name = ?'),
+      markLaunched: db.prepare(
+        `UPDATE runners SET status = 'running', compute_id = @computeId, compute_detail = @computeDetail,
+         updated_at = @now WHERE name = @name AND status = 'launching'`,
+      ),
+      markJobLaunched: db.prepare(
+        `UPDATE jobs SET status = 'launched', updated_at = @now
+         WHERE provider = @provider AND job_id = @jobId AND status = 'launching'`,
+      ),
+      markCredential: db.prepare(
+        'UPDATE runners SET credential_issued = 1, ci_runner_id = @ciRunnerId, updated_at = @now WHERE name = @name',
+      ),
+      releaseRunner: db.prepare(
+        `UPDATE runners SET status = 'released', released_reason = @reason, updated_at = @now
+         WHERE name = @name AND status IN ('launching', 'running')`,
+      ),
+      activeRunners: db.prepare<[], RunnerRow>(
+        "SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at",
+      ),
+      activeCounts: db.prepare<[], { fleet: string; n: number }>(
+        "SELECT fleet, COUNT(*) AS n FROM runners WHERE status IN ('launching', 'running') GROUP BY fleet",
+      ),
+      waitingCounts: db.prepare<[], { fleet: string; n: number }>(
+        "SELECT fleet, COUNT(*) AS n FROM jobs WHERE status = 'waiting' GROUP BY fleet",
+      ),
+    };
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version === SCHEMA_VERSION) return;
+    if (version !== 0) {
+      throw new Error(`the database has schema version ${version}; this fleetbot knows ${SCHEMA_VERSION}`);
+    }
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
+  }
+
+  /** Runs `body` holding the write lock from the first statement, so read-then-write is atomic. */
+  private atomically<T>(body: () => T): T {
+    return this.db.transaction(body).immediate();
+  }
+
+  private hasRoom(fleet: FleetLimit): boolean {
+    return this.statements.countActive.get(fleet.name)!.n < fleet.maxRunners;
+  }
+
+  private claim(job: JobRecord, runnerName: string, now: number): Claim {
+    this.statements.claimJob.run({ provider: job.provider, jobId: job.jobId, runnerName, now });
+    this.statements.insertRunner.run({ name: runnerName, fleet: job.fleet, provider: job.provider, jobId: job.jobId, now });
+    return {
+      job: this.job(job.provider, job.jobId)!,
+      runner: toRunner(this.statements.getRunner.get(runnerName)!),
+    };
+  }
+
+  private job(provider: string, jobId: string): JobRecord | undefined {
+    const row = this.statements.getJob.get(provider, jobId);
+    return row && toJob(row);
+  }
+
+  async admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number): Promise<Admission> {
+    return this.atomically((): Admission => {
+      const inserted = this.statements.insertJob.run({
+        provider: job.provider,
+        jobId: job.jobId,
+        fleet: fleet?.name ?? null,
+        status: fleet ? 'waiting' : 'unmatched',
+        labels: JSON.stringify(job.labels),
+        origin: JSON.stringify(job.origin),
+        now,
+      });
+      const stored = this.job(job.provider, job.jobId)!;
+      if (inserted.changes === 0) return { kind: 'duplicate', job: stored };
+      if (!fleet) return { kind: 'unmatched', job: stored };
+      // Jobs already waiting go first: a newcomer only jumps the queue when there is none.
+      const waitingAhead = this.statements.backlogPosition.get(fleet.name, job.provider, job.jobId)!.n - 1;
+      if (waitingAhead === 0 && this.hasRoom(fleet)) {
+        const { job: claimed, runner } = this.claim(stored, runnerName, now);
+        return { kind: 'claimed', job: claimed, runner };
+      }
+      return { kind: 'waiting', job: stored, position: waitingAhead + 1 };
+    });
+  }
+
+  async claimNextWaiting(fleet: FleetLimit, runnerNameFor: (job: JobRecord) => string, now: number): Promise<Claim | undefined> {
+    return this.atomically(() => {
+      if (!this.hasRoom(fleet)) return undefined;
+      const row = this.statements.oldestWaiting.get(fleet.name);
+      if (!row) return undefined;
+      const job = toJob(row);
+      return this.claim(job, runnerNameFor(job), now);
+    });
+  }
+
+  async markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number): Promise<void> {
+    this.atomically(() => {
+      const changed = this.statements.markLaunched.run({ name, computeId, computeDetail, now }).changes;
+      const runner = this.statements.getRunner.get(name);
+      if (changed && runner) this.statements.markJobLaunched.run({ provider: runner.provider, jobId: runner.job_id, now });
+    });
+  }
+
+  async markCredentialIssued(name: string, ciRunnerId: string | null, now: number): Promise<void> {
+    this.statements.markCredential.run({ name, ciRunnerId, now });
+  }
+
+  async releaseRunner(name: string, reason: string, options: { requeueJob: boolean }, now: number): Promise<RunnerRecord | undefined> {
+    return this.atomically(() => {
+      const before = this.statements.getRunner.get(name);
+      if (!before || this.statements.releaseRunner.run({ name, reason, now }).changes === 0) return undefined;
+      if (options.requeueJob) this.statements.requeueJob.run({ provider: before.provider, jobId: before.job_id, now });
+      return toRunner(before);
+    });
+  }
+
+  async abandonClaim(claim: Claim, reason: string, now: number): Promise<void> {
+    this.atomically(() => {
+      this.statements.releaseRunner.run({ name: claim.runner.name, reason, now });
+      this.statements.setJobStatus.run({ provider: claim.job.provider, jobId: claim.job.jobId, status: 'abandoned', now });
+    });
+  }
+
+  async completeJob(provider: string, jobId: string, runnerName: string | undefined, now: number): Promise<Completion> {
+    return this.atomically((): Completion => {
+      const job = this.job(provider, jobId);
+      if (job) this.statements.setJobStatus.run({ provider, jobId, status: 'completed', now });
+      let releasedRunner: RunnerRecord | undefined;
+      if (runnerName) {
+        const runner = this.statements.getRunner.get(runnerName);
+        if (runner && this.statements.releaseRunner.run({ name: runnerName, reason: 'job completed', now }).changes > 0) {
+          releasedRunner = toRunner(runner);
+        }
+      }
+      return { job, releasedRunner };
+    });
+  }
+
+  async getJob(provider: string, jobId: string): Promise<JobRecord | undefined> {
+    return this.job(provider, jobId);
+  }
+
+  async getRunner(name: string): Promise<RunnerRecord | undefined> {
+    const row = this.statements.getRunner.get(name);
+    return row && toRunner(row);
+  }
+
+  async activeRunners(): Promise<RunnerRecord[]> {
+    return this.statements.activeRunners.all().map(toRunner);
+  }
+
+  async fleetCounts(): Promise<Map<string, FleetCounts>> {
+    const counts = new Map<string, FleetCounts>();
+    const entry = (fleet: string) => {
+      let value = counts.get(fleet);
+      if (!value) counts.set(fleet, (value = { active: 0, waiting: 0 }));
+      return value;
+    };
+    for (const { fleet, n } of this.statements.activeCounts.all()) entry(fleet).active = n;
+    for (const { fleet, n } of this.statements.waitingCounts.all()) entry(fleet).waiting = n;
+    return counts;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

@@ -1,0 +1,20 @@
+import { fleetSpecSchema, type FleetSpec, type FleetSpecInput } from '../../src/fleets/spec.js';
+
+/** A valid ECS fleet for tests; `overrides` replace top-level keys, `compute` merges. */
+export function ecsFleet(overrides: Partial<FleetSpecInput> & { compute?: Record<string, unknown> } = {}): FleetSpec {
+  const { compute, ...rest } = overrides;
+  return fleetSpecSchema.parse({
+    name: 'linux-small',
+    labels: ['self-hosted', 'linux', 'small'],
+    maxRunners: 20,
+    ...rest,
+    compute: {
+      type: 'ecs',
+      cluster: 'runners',
+      taskDefinition: 'gh-runner',
+      subnets: ['subnet-123'],
+      securityGroups: ['sg-123'],
+      ...compute,
+    },
+  });
+}

@@ -1,0 +1,106 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+
+/** A moto_server of one's own, on a free loopback port, for one test file. */
+export interface Moto {
+  url: string;
+  /** Environment for an AWS SDK client or the aws CLI pointed at this server. */
+  env: Record<string, string>;
+  reset(): Promise<void>;
+  /** Keep ECS tasks RUNNING until stopped (moto otherwise advances them on every DescribeTasks). */
+  holdEcsTasksRunning(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const motoAvailable = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' }).status === 0;
+
+/**
+ * Integration suites call this instead of `describe`: where moto_server is missing they are skipped
+ * with a loud message, except under CI, where a missing emulator is a failure.
+ */
+export function describeWithMoto(name: string, body: () => void): void {
+  if (motoAvailable) {
+    describe(name, body);
+    return;
+  }
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      it('needs moto_server on PATH (CI=true makes this a failure)', () => {
+        throw new Error('moto_server is not on PATH');
+      });
+    });
+    return;
+  }
+  console.warn(`\n*** SKIPPED "${name}": moto_server is not on PATH (pip install "moto[server]") ***\n`);
+  describe.skip(name, body);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`moto_server did not open port ${port} within ${timeoutMs} ms`);
+}
+
+export async function startMoto(): Promise<Moto> {
+  const port = await freePort();
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+    env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true' },
+    stdio: 'ignore',
+  });
+  await waitForPort(port, child, 30_000);
+  const url = `http://127.0.0.1:${port}`;
+  const post = async (path: string, body?: unknown) => {
+    const response = await fetch(`${url}${path}`, {
+      method: 'POST',
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
+    if (!response.ok) throw new Error(`moto ${path}: HTTP ${response.status}`);
+  };
+  return {
+    url,
+    env: {
+      AWS_ENDPOINT_URL: url,
+      AWS_REGION: 'us-east-1',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+    },
+    reset: () => post('/moto-api/reset'),
+    holdEcsTasksRunning: () =>
+      post('/moto-api/state-manager/set-transition', {
+        model_name: 'ecs::task',
+        transition: { progression: 'manual', times: 1_000_000 },
+      }),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from '../../../src/store/sqlite.js';
+import type { NewJob } from '../../../src/store/types.js';
+
+const fleet = { name: 'linux', maxRunners: 2 };
+
+function job(id: number): NewJob {
+  return { provider: 'github', jobId: String(id), labels: ['self-hosted'], origin: { installationId: 1 } };
+}
+
+describe('the SQLite store', () => {
+  let file: string;
+  let store: SqliteStore;
+
+  beforeEach(() => {
+    file = join(mkdtempSync(join(tmpdir(), 'store-')), 'nested', 'fleetbot.db');
+    store = new SqliteStore(file);
+  });
+  afterEach(() => store.close());
+
+  it('records a job once; a redelivery is a duplicate', async () => {
+    expect((await store.admitJob(job(1), fleet, 'r1', 1)).kind).toBe('claimed');
+    const again = await store.admitJob(job(1), fleet, 'r1b', 2);
+    expect(again.kind).toBe('duplicate');
+    expect(await store.getRunner('r1b')).toBeUndefined();
+  });
+
+  it('claims up to the fleet maximum and puts the rest in a FIFO backlog', async () => {
+    const kinds = [];
+    for (let id = 1; id <= 5; id++) kinds.push((await store.admitJob(job(id), fleet, `r${id}`, id)).kind);
+    expect(kinds).toEqual(['claimed', 'claimed', 'waiting', 'waiting', 'waiting']);
+    expect(await store.claimNextWaiting(fleet, () => 'x', 10)).toBeUndefined();
+
+    await store.releaseRunner('r1', 'done', { requeueJob: false }, 11);
+    const next = await store.claimNextWaiting(fleet, (waiting) => `r${waiting.jobId}`, 12);
+    expect(next?.job.jobId).toBe('3');
+    expect(next?.runner).toMatchObject({ name: 'r3', status: 'launching', fleet: 'linux', jobId: '3' });
+    expect((await store.fleetCounts()).get('linux')).toEqual({ active: 2, waiting: 2 });
+  });
+
+  it('never exceeds the maximum under a burst of concurrent admissions', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, index) => store.admitJob(job(index), { name: 'linux', maxRunners: 17 }, `r${index}`, index)),
+    );
+    expect(results.filter((result) => result.kind === 'claimed')).toHaveLength(17);
+    expect((await store.activeRunners()).length).toBe(17);
+  });
+
+  it('puts a job back at its original place in the backlog after a failed launch', async () => {
+    await store.admitJob(job(1), fleet, 'r1', 1);
+    await store.admitJob(job(2), fleet, 'r2', 2);
+    await store.admitJob(job(3), fleet, 'r3', 3);
+    await store.releaseRunner('r1', 'launch failed', { requeueJob: true }, 4);
+    expect((await store.getJob('github', '1'))?.status).toBe('waiting');
+    const next = await store.claimNextWaiting(fleet, () => 'r1-again', 5);
+    expect(next?.job).toMatchObject({ jobId: '1', launchAttempts: 2 });
+  });
+
+  it('completes a job: frees the runner named by the completion, not the one launched for the job', async () => {
+    await store.admitJob(job(1), fleet, 'r1', 1);
+    await store.admitJob(job(2), fleet, 'r2', 2);
+    await store.markRunnerLaunched('r1', 'arn:1', 'FARGATE', 3);
+    await store.markRunnerLaunched('r2', 'arn:2', 'FARGATE', 3);
+    const completion = await store.completeJob('github', '1', 'r2', 4);
+    expect(completion.releasedRunner).toMatchObject({ name: 'r2', computeId: 'arn:2', status: 'running' });
+    expect((await store.getRunner('r1'))?.status).toBe('running');
+    expect((await store.getJob('github', '1'))?.status).toBe('completed');
+    // A second completion of the same job changes nothing.
+    expect((await store.completeJob('github', '1', 'r2', 5)).releasedRunner).toBeUndefined();
+  });
+
+  it('drops a completed job from the backlog', async () => {
+    await store.admitJob(job(1), { name: 'linux', maxRunners: 1 }, 'r1', 1);
+    await store.admitJob(job(2), { name: 'linux', maxRunners: 1 }, 'r2', 2);
+    await store.completeJob('github', '2', undefined, 3);
+    await store.releaseRunner('r1', 'done', { requeueJob: false }, 4);
+    expect(await store.claimNextWaiting({ name: 'linux', maxRunners: 1 }, () => 'x', 5)).toBeUndefined();
+  });
+
+  it('does not requeue a job that has completed', async () => {
+    await store.admitJob(job(1), fleet, 'r1', 1);
+    await store.completeJob('github', '1', undefined, 2);
+    await store.releaseRunner('r1', 'task stopped', { requeueJob: true }, 3);
+    expect((await store.getJob('github', '1'))?.status).toBe('completed');
+  });
+
+  it('records jobs no fleet serves as unmatched, once', async () => {
+    expect((await store.admitJob(job(9), undefined, 'x', 1)).kind).toBe('unmatched');
+    expect((await store.admitJob(job(9), undefined, 'x', 2)).kind).toBe('duplicate');
+    expect((await store.getJob('github', '9'))?.fleet).toBeNull();
+  });
+
+  it('keeps jobs, runners and the backlog across a restart', async () => {
+    await store.admitJob(job(1), { name: 'linux', maxRunners: 1 }, 'r1', 1);
+    await store.admitJob(job(2), { name: 'linux', maxRunners: 1 }, 'r2', 2);
+    await store.markRunnerLaunched('r1', 'arn:1', 'FARGATE', 3);
+    await store.close();
+    store = new SqliteStore(file);
+    expect((await store.admitJob(job(1), fleet, 'r9', 4)).kind).toBe('duplicate');
+    expect(await store.getRunner('r1')).toMatchObject({ status: 'running', computeId: 'arn:1' });
+    expect((await store.fleetCounts()).get('linux')).toEqual({ active: 1, waiting: 1 });
+  });
+
+  it('refuses a database from a newer schema rather than misreading it', async () => {
+    await store.close();
+    const Database = (await import('better-sqlite3')).default;
+    const raw = new Database(file);
+    raw.pragma('user_version = 99');
+    raw.close();
+    expect(() => new SqliteStore(file)).toThrow(/schema version 99/);
+    store = new SqliteStore(':memory:');
+  });
+});
