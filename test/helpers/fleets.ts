@@ -1,7 +1,7 @@
 import { fleetSpecSchema, type FleetSpec, type FleetSpecInput } from '../../src/fleets/spec.js';
 
 /** A valid ECS fleet for tests; `overrides` replace top-level keys, `compute` merges. */
-export function ecsFleet(overrides: Partial<FleetSpecInput> & { compute?: Record<string, unknown> } = {}): FleetSpec {
+export function ecsFleet(overrides: Omit<Partial<FleetSpecInput>, 'compute'> & { compute?: Record<string, unknown> } = {}): FleetSpec {
   const { compute, ...rest } = overrides;
   return fleetSpecSchema.parse({
     name: 'linux-small',

@@ -1,0 +1,101 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Probot, ProbotOctokit } from 'probot';
+import { EcsBackend } from '../../src/compute/ecs.js';
+import { FleetRegistry } from '../../src/fleets/registry.js';
+import type { FleetSpec } from '../../src/fleets/spec.js';
+import { createFleetbot, type Fleetbot } from '../../src/index.js';
+import { RunnerSecrets } from '../../src/secrets/ssm.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { clientsFor } from './aws-fixture.js';
+import type { FakeGitHub } from './fake-github.js';
+import type { Moto } from './moto.js';
+
+export const WEBHOOK_SECRET = 'test-webhook-secret';
+
+let cachedKey: string | undefined;
+/** An App private key made for the tests (never a real one). */
+export function testPrivateKey(): string {
+  cachedKey ??= generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  }).privateKey;
+  return cachedKey;
+}
+
+export interface AppUnderTest {
+  probot: Probot;
+  fleetbot: Fleetbot;
+  store: SqliteStore;
+  databaseFile: string;
+  /** Every log line the app wrote, as JSON text. */
+  logs: string[];
+  /** Delivers a webhook as Probot would after verifying its signature, and waits for the work it started. */
+  deliver(name: 'workflow_job', payload: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  moto: Moto;
+  github: FakeGitHub;
+  fleets: FleetSpec[];
+  /** Reuse a database file, as a restarted app would. */
+  databaseFile?: string;
+  launchTimeoutMs?: number;
+}
+
+/** The app in-process, as `npm start` wires it, against moto and the fake GitHub (as a GHES host). */
+export async function startApp(options: AppOptions): Promise<AppUnderTest> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const databaseFile = options.databaseFile ?? join(mkdtempSync(join(tmpdir(), 'fleetbot-')), 'fleetbot.db');
+  const store = new SqliteStore(databaseFile);
+  const aws = clientsFor(options.moto);
+  const fleetbot = createFleetbot({
+    store,
+    fleets: new FleetRegistry(options.fleets),
+    compute: new EcsBackend(aws.ecs),
+    credentials: new RunnerSecrets(aws.ssm),
+    githubRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    launchTimeoutMs: options.launchTimeoutMs ?? 60_000,
+  });
+  const probot = new Probot({
+    appId: 1,
+    privateKey: testPrivateKey(),
+    secret: WEBHOOK_SECRET,
+    baseUrl: options.github.apiUrl,
+    log: pino({ level: 'debug' }, sink),
+    // The function form is the one that turns throttling off in Probot 14.
+    Octokit: ProbotOctokit.defaults((octokitOptions: any) => ({
+      ...octokitOptions,
+      retry: { enabled: false },
+      throttle: { ...octokitOptions?.throttle, enabled: false },
+    })),
+  });
+  await probot.load(fleetbot.app);
+  return {
+    probot,
+    fleetbot,
+    store,
+    databaseFile,
+    logs,
+    deliver: async (name, payload) => {
+      await probot.receive({ id: randomUUID(), name, payload } as never);
+      await fleetbot.idle();
+    },
+    close: async () => {
+      await fleetbot.stop();
+      await store.close();
+    },
+  };
+}

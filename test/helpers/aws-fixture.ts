@@ -1,0 +1,77 @@
+import { CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, EC2Client, ModifyVpcAttributeCommand } from '@aws-sdk/client-ec2';
+import { CreateClusterCommand, DescribeTasksCommand, ECSClient, ListTasksCommand, RegisterTaskDefinitionCommand, type Task } from '@aws-sdk/client-ecs';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { Moto } from './moto.js';
+
+/** What a runner fleet needs in AWS, created in moto the way an operator's Terraform would. */
+export interface RunnerInfra {
+  cluster: string;
+  taskDefinition: string;
+  subnetId: string;
+  securityGroupId: string;
+}
+
+export function clientsFor(moto: Moto) {
+  const config = {
+    endpoint: moto.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  };
+  return { ecs: new ECSClient(config), ssm: new SSMClient(config), ec2: new EC2Client(config) };
+}
+
+export async function createRunnerInfra(moto: Moto, cluster = 'runners'): Promise<RunnerInfra> {
+  const { ecs, ec2 } = clientsFor(moto);
+  const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }));
+  const vpcId = vpc.Vpc!.VpcId!;
+  // moto refuses awsvpc tasks without DNS hostnames on the VPC.
+  await ec2.send(new ModifyVpcAttributeCommand({ VpcId: vpcId, EnableDnsHostnames: { Value: true } }));
+  const subnet = await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: '10.0.1.0/24' }));
+  const group = await ec2.send(new CreateSecurityGroupCommand({ VpcId: vpcId, GroupName: `${cluster}-runners`, Description: 'runners' }));
+  await ecs.send(new CreateClusterCommand({ clusterName: cluster }));
+  await ecs.send(
+    new RegisterTaskDefinitionCommand({
+      family: 'gh-runner',
+      networkMode: 'awsvpc',
+      requiresCompatibilities: ['FARGATE'],
+      cpu: '1024',
+      memory: '2048',
+      // moto needs a container-level memory for awsvpc RunTask.
+      containerDefinitions: [{ name: 'runner', image: 'fleetbot/github-runner:test', memory: 2048, essential: true }],
+    }),
+  );
+  await moto.holdEcsTasksRunning();
+  return { cluster, taskDefinition: 'gh-runner', subnetId: subnet.Subnet!.SubnetId!, securityGroupId: group.GroupId! };
+}
+
+/** Every task fleetbot started in the cluster, running or stopped, with tags. */
+export async function fleetbotTasks(moto: Moto, cluster: string): Promise<Task[]> {
+  const { ecs } = clientsFor(moto);
+  const arns: string[] = [];
+  for (const desiredStatus of ['RUNNING', 'STOPPED'] as const) {
+    const page = await ecs.send(new ListTasksCommand({ cluster, startedBy: 'fleetbot', desiredStatus }));
+    arns.push(...(page.taskArns ?? []));
+  }
+  const unique = [...new Set(arns)];
+  const tasks: Task[] = [];
+  for (let start = 0; start < unique.length; start += 100) {
+    const page = await ecs.send(new DescribeTasksCommand({ cluster, tasks: unique.slice(start, start + 100), include: ['TAGS'] }));
+    tasks.push(...(page.tasks ?? []));
+  }
+  return tasks;
+}
+
+export function tagOf(task: Task, key: string): string | undefined {
+  return task.tags?.find((tag) => tag.key === key)?.value;
+}
+
+/** The parameter as SSM holds it, or undefined when it does not exist. */
+export async function readParameter(moto: Moto, name: string) {
+  try {
+    const result = await clientsFor(moto).ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+    return result.Parameter;
+  } catch (error) {
+    if ((error as Error).name === 'ParameterNotFound') return undefined;
+    throw error;
+  }
+}

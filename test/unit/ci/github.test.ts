@@ -1,0 +1,80 @@
+import { classifyGitHubError, parseWorkflowJob } from '../../../src/ci/github.js';
+import { completedJob, queuedJob } from '../../helpers/payloads.js';
+
+describe('reading workflow_job payloads', () => {
+  it('turns a queued job of an organisation repository into a job with an organisation origin', () => {
+    const payload = queuedJob({ jobId: 77, labels: ['self-hosted', 'gpu'], org: 'acme', installationId: 9 });
+    const parsed = parseWorkflowJob(payload);
+    expect(parsed).toEqual({
+      kind: 'event',
+      event: {
+        kind: 'queued',
+        job: {
+          provider: 'github',
+          jobId: '77',
+          labels: ['self-hosted', 'gpu'],
+          origin: {
+            installationId: 9,
+            owner: payload.repository.owner.login,
+            repo: payload.repository.name,
+            org: 'acme',
+            ownerUrl: payload.repository.owner.html_url,
+            repoUrl: payload.repository.html_url,
+          },
+        },
+      },
+    });
+  });
+
+  it('leaves the organisation out for a user-owned repository', () => {
+    const parsed = parseWorkflowJob(queuedJob({ jobId: 1 }));
+    expect(parsed.kind === 'event' && parsed.event.kind === 'queued' && parsed.event.job.origin.org).toBeUndefined();
+  });
+
+  it('reads the runner that ran a completed job, and none for a job cancelled before it ran', () => {
+    expect(parseWorkflowJob(completedJob({ jobId: 5, runnerName: 'linux-5-abc123' }))).toEqual({
+      kind: 'event',
+      event: { kind: 'completed', provider: 'github', jobId: '5', runnerName: 'linux-5-abc123' },
+    });
+    const cancelled = parseWorkflowJob(completedJob({ jobId: 5, runnerName: null }));
+    expect(cancelled.kind === 'event' && cancelled.event.kind === 'completed' && cancelled.event.runnerName).toBeUndefined();
+  });
+
+  it('ignores actions that need nothing', () => {
+    const inProgress = { ...queuedJob({ jobId: 3 }), action: 'in_progress' };
+    expect(parseWorkflowJob(inProgress)).toEqual({ kind: 'ignored', reason: 'action "in_progress" needs nothing' });
+  });
+
+  it('reports what is wrong with a malformed payload instead of throwing', () => {
+    const payload = queuedJob({ jobId: 3 });
+    delete payload.installation;
+    payload.workflow_job.labels = 'self-hosted';
+    const parsed = parseWorkflowJob(payload);
+    expect(parsed.kind).toBe('malformed');
+    expect(parsed.kind === 'malformed' && parsed.reason).toMatch(/workflow_job\.labels: .*installation: /);
+    expect(parseWorkflowJob(null).kind).toBe('malformed');
+    expect(parseWorkflowJob('{"action":').kind).toBe('malformed');
+  });
+});
+
+describe('which GitHub errors are retried', () => {
+  const httpError = (status: number, headers: Record<string, string> = {}) =>
+    Object.assign(new Error(`HTTP ${status}`), { status, response: { headers } });
+
+  it('retries server errors and network failures', () => {
+    expect(classifyGitHubError(httpError(502))).toEqual({ retry: true });
+    expect(classifyGitHubError(new TypeError('fetch failed'))).toEqual({ retry: true });
+  });
+
+  it('waits as long as GitHub asks on rate limits', () => {
+    expect(classifyGitHubError(httpError(429, { 'retry-after': '3' }))).toEqual({ retry: true, afterMs: 3000 });
+    expect(classifyGitHubError(httpError(403, { 'retry-after': '60' }))).toEqual({ retry: true, afterMs: 60000 });
+    const reset = String(Math.floor(Date.now() / 1000) + 30);
+    const verdict = classifyGitHubError(httpError(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset }));
+    expect(verdict.retry && verdict.afterMs).toBeGreaterThan(25_000);
+  });
+
+  it('does not retry client errors that asking again will not fix', () => {
+    for (const status of [400, 401, 403, 404, 422]) expect(classifyGitHubError(httpError(status))).toEqual({ retry: false });
+  });
+});
