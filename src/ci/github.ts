@@ -154,6 +154,11 @@ export class GitHubSource implements CiSource {
     }
   }
 
+  /** GitHub paces mutating requests per installation. */
+  credentialLane(job: JobRecord): string {
+    return `${GITHUB}:${GitHubSource.origin(job).installationId}`;
+  }
+
   private call<T>(request: () => Promise<T>): Promise<T> {
     return withRetry(request, this.retry, classifyGitHubError);
   }

@@ -31,4 +31,6 @@ export interface CiSource {
   createRunnerCredential(job: JobRecord, runner: RunnerRecord, fleet: FleetSpec): Promise<RunnerCredential>;
   /** Whether the job still waits for a runner; asked before a backlog job is launched. */
   isJobQueued(job: JobRecord): Promise<boolean>;
+  /** Credential requests with the same lane are made one at a time (one lane per API rate-limit scope). */
+  credentialLane(job: JobRecord): string;
 }

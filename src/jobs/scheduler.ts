@@ -5,8 +5,9 @@ import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
+import { SerialLanes } from './lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
-import type { Admission, Claim, NewJob, RunnerRecord, Store } from '../store/types.js';
+import type { Admission, Claim, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
 
 /** What the scheduler needs of the credential store (SSM in production). */
 export interface CredentialStore {
@@ -48,6 +49,7 @@ export class Scheduler {
   private readonly background = new Set<Promise<void>>();
   /** Runners with a launch or credential step in progress in this process. */
   private readonly busy = new Set<string>();
+  private readonly credentialLanes = new SerialLanes();
 
   constructor(deps: SchedulerDeps) {
     this.store = deps.store;
@@ -83,17 +85,19 @@ export class Scheduler {
         this.startLaunch(fleet!, admission.runner);
         break;
       case 'waiting':
-        this.log.info({ ...fields, position: admission.position }, 'fleet at its maximum; job waits in the backlog');
-        // Jobs ahead of this one may be waiting for capacity that has just been freed.
-        this.inBackground(this.drainFleet(fleet!).then(() => undefined));
+        this.log.info({ ...fields, position: admission.position }, 'job waits in the fleet\'s backlog');
+        // Older jobs wait while a slot is free (a drain is under way or failed): drain now.
+        if (!admission.fleetFull) this.inBackground(this.drainFleet(fleet!).then(() => undefined));
         break;
     }
     return admission;
   }
 
   /**
-   * The job finished (or was cancelled): free the runner that ran it, stop its task if it still runs,
-   * delete its credential, drop the job from the backlog, and give the freed slot to the next job.
+   * The job finished (or was cancelled): free the runner that ran it and drop the job from the
+   * backlog, in one store operation. Stopping the task, deleting the credential and giving the freed
+   * slot to the next job follow in the background, so the webhook is answered at once; if the process
+   * dies before they finish, the reconciler stops the task and drains the backlog.
    */
   async jobCompleted(provider: string, jobId: string, runnerName: string | undefined): Promise<void> {
     const { job, releasedRunner } = await this.store.completeJob(provider, jobId, runnerName, this.now());
@@ -103,9 +107,13 @@ export class Scheduler {
       this.log.debug(fields, 'completion names no active runner of ours');
       return;
     }
-    await this.cleanUp(releasedRunner, 'job completed');
     this.log.info(fields, 'runner released after its job completed');
-    const fleet = this.fleets.get(releasedRunner.fleet);
+    this.inBackground(this.afterCompletion(releasedRunner));
+  }
+
+  private async afterCompletion(runner: RunnerRecord): Promise<void> {
+    await this.cleanUp(runner, 'job completed');
+    const fleet = this.fleets.get(runner.fleet);
     if (fleet) await this.drainFleet(fleet);
   }
 
@@ -204,7 +212,14 @@ export class Scheduler {
       });
       await this.store.markRunnerLaunched(runner.name, launched.computeId, launched.computeDetail, this.now());
       this.log.info(
-        { ...fields, computeId: launched.computeId, capacity: launched.computeDetail, launchMs: this.now() - started },
+        {
+          ...fields,
+          computeId: launched.computeId,
+          capacity: launched.computeDetail,
+          // The app's own part of the job path: from the claim (at receipt, under the cap) to RunTask.
+          claimToRunTaskMs: started - runner.createdAt,
+          runTaskMs: this.now() - started,
+        },
         'runner launched',
       );
     } catch (error) {
@@ -216,14 +231,28 @@ export class Scheduler {
   }
 
   /**
-   * Asks the CI system for the runner's one-job credential and stores it for the runner to fetch. A
-   * runner without a credential can never take a job, so failing here stops it and requeues the job.
+   * Asks the CI system for the runner's one-job credential, in the job's lane, and stores it for the
+   * runner to fetch. A runner without a credential can never take a job, so failing here stops it and
+   * requeues the job.
    */
   private async issueCredential(fleet: FleetSpec, runner: RunnerRecord): Promise<void> {
     const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
+    const job = await this.store.getJob(runner.provider, runner.jobId);
+    if (!job) {
+      this.log.error(fields, 'the runner\'s job is not in the store; releasing the runner');
+      await this.releaseRunner(runner, 'job record missing', false);
+      return;
+    }
+    await this.credentialLanes.run(this.ci.credentialLane(job), () => this.createCredential(fleet, runner, job));
+  }
+
+  private async createCredential(fleet: FleetSpec, runner: RunnerRecord, job: JobRecord): Promise<void> {
+    const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
+    if ((await this.store.getRunner(runner.name))?.status === 'released') {
+      this.log.debug(fields, 'runner released while its credential waited; nothing asked of the CI system');
+      return;
+    }
     try {
-      const job = await this.store.getJob(runner.provider, runner.jobId);
-      if (!job) throw new Error(`job ${runner.jobId} of runner ${runner.name} is not in the store`);
       const credential = await this.ci.createRunnerCredential(job, runner, fleet);
       // The runner may have been released while GitHub paced the request; then nobody will read it.
       const current = await this.store.getRunner(runner.name);

@@ -236,11 +236,12 @@ export class SqliteStore implements Store {
       if (!fleet) return { kind: 'unmatched', job: stored };
       // Jobs already waiting go first: a newcomer only jumps the queue when there is none.
       const waitingAhead = this.statements.backlogPosition.get(fleet.name, job.provider, job.jobId)!.n - 1;
-      if (waitingAhead === 0 && this.hasRoom(fleet)) {
+      const hasRoom = this.hasRoom(fleet);
+      if (waitingAhead === 0 && hasRoom) {
         const { job: claimed, runner } = this.claim(stored, runnerName, now);
         return { kind: 'claimed', job: claimed, runner };
       }
-      return { kind: 'waiting', job: stored, position: waitingAhead + 1 };
+      return { kind: 'waiting', job: stored, position: waitingAhead + 1, fleetFull: !hasRoom };
     });
   }
 

@@ -65,7 +65,8 @@ export type Admission =
   | { kind: 'duplicate'; job: JobRecord }
   | { kind: 'unmatched'; job: JobRecord }
   | { kind: 'claimed'; job: JobRecord; runner: RunnerRecord }
-  | { kind: 'waiting'; job: JobRecord; position: number };
+  /** `fleetFull` false means older jobs wait while a slot is free: the backlog wants draining. */
+  | { kind: 'waiting'; job: JobRecord; position: number; fleetFull: boolean };
 
 export interface Claim {
   job: JobRecord;

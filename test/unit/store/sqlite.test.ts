@@ -31,13 +31,21 @@ describe('the SQLite store', () => {
     const kinds = [];
     for (let id = 1; id <= 5; id++) kinds.push((await store.admitJob(job(id), fleet, `r${id}`, id)).kind);
     expect(kinds).toEqual(['claimed', 'claimed', 'waiting', 'waiting', 'waiting']);
+    expect(await store.admitJob(job(6), fleet, 'r6', 6)).toMatchObject({ kind: 'waiting', position: 4, fleetFull: true });
     expect(await store.claimNextWaiting(fleet, () => 'x', 10)).toBeUndefined();
 
     await store.releaseRunner('r1', 'done', { requeueJob: false }, 11);
     const next = await store.claimNextWaiting(fleet, (waiting) => `r${waiting.jobId}`, 12);
     expect(next?.job.jobId).toBe('3');
     expect(next?.runner).toMatchObject({ name: 'r3', status: 'launching', fleet: 'linux', jobId: '3' });
-    expect((await store.fleetCounts()).get('linux')).toEqual({ active: 2, waiting: 2 });
+    expect((await store.fleetCounts()).get('linux')).toEqual({ active: 2, waiting: 3 });
+  });
+
+  it('tells a newcomer that waits behind older jobs whether a slot is free (the backlog wants draining)', async () => {
+    await store.admitJob(job(1), { name: 'linux', maxRunners: 1 }, 'r1', 1);
+    await store.admitJob(job(2), { name: 'linux', maxRunners: 1 }, 'r2', 2);
+    await store.releaseRunner('r1', 'done', { requeueJob: false }, 3);
+    expect(await store.admitJob(job(3), { name: 'linux', maxRunners: 1 }, 'r3', 4)).toMatchObject({ kind: 'waiting', position: 2, fleetFull: false });
   });
 
   it('never exceeds the maximum under a burst of concurrent admissions', async () => {

@@ -1,0 +1,239 @@
+/**
+ * `npm run bench`: a burst of 1,000 signed `workflow_job.queued` webhooks from 16 concurrent senders
+ * at the app started as `npm start` runs it (real HTTP, Octokit throttling on), for a fleet with
+ * maxRunners 100, against moto and a local fake GitHub; then every job is completed. Run once per
+ * credential mode. Prints numbers; asserts nothing.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { FleetSpecInput } from '../src/fleets/spec.js';
+import { createRunnerInfra, fleetbotTasks, tagOf } from '../test/helpers/aws-fixture.js';
+import { appEnvironment, sign, startAppProcess, type AppProcess } from '../test/helpers/app-process.js';
+import { startFakeGitHub } from '../test/helpers/fake-github.js';
+import { startMoto } from '../test/helpers/moto.js';
+import { completedJob, queuedJob } from '../test/helpers/payloads.js';
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 1000);
+const SENDERS = 16;
+const MAX_RUNNERS = 100;
+const FIRST_JOB_ID = 5_000_000;
+
+interface Row {
+  mode: string;
+  responseP50: number;
+  responseP99: number;
+  serverQueuedP99: number;
+  serverCompletedP99: number;
+  runTaskP50: number;
+  runTaskP99: number;
+  launched: number;
+  duplicates: number;
+  peakActive: number;
+  waitingLeft: number;
+  lost: number;
+  firstWaveCredentialsSeconds: number;
+  githubCredentialRequests: number;
+  totalSeconds: number;
+  peakRssMb: number;
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/**
+ * Sends every payload from `senders` concurrent loops; returns each response time in ms. Payloads are
+ * serialised and signed before the clock starts: the bench measures the app, not its own JSON and HMAC.
+ */
+async function sendAll(app: AppProcess, event: string, payloads: unknown[], senders: number): Promise<number[]> {
+  const prepared = payloads.map((payload) => {
+    const body = JSON.stringify(payload);
+    return { body, signature: sign(body) };
+  });
+  const times: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: senders }, async () => {
+      while (next < prepared.length) {
+        const { body, signature } = prepared[next++];
+        const started = performance.now();
+        const status = await app.postPrepared(event, body, signature);
+        times.push(performance.now() - started);
+        if (status !== 200) throw new Error(`webhook answered ${status}`);
+      }
+    }),
+  );
+  return times;
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return Math.round(kb / 1024);
+}
+
+async function runMode(mode: 'jit' | 'registration-token'): Promise<Row> {
+  const moto = await startMoto();
+  const github = await startFakeGitHub();
+  const infra = await createRunnerInfra(moto);
+  const fleet: FleetSpecInput = {
+    name: 'bench',
+    labels: ['self-hosted', 'linux'],
+    maxRunners: MAX_RUNNERS,
+    credentials: mode,
+    compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+  };
+  const env = appEnvironment(moto, github, [fleet], {
+    LOG_LEVEL: 'info',
+    FLEETBOT_RECONCILE_INTERVAL_SECONDS: '3600',
+  });
+  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the app under load.
+  const app = await startAppProcess(env, {
+    nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean),
+    logFile: join(dirname(env.FLEETBOT_DB), `../app-${mode}.log`),
+  });
+  const db = new Database(env.FLEETBOT_DB, { readonly: true });
+  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  const activeNow = () => count("SELECT COUNT(*) AS n FROM runners WHERE status IN ('launching', 'running')");
+  let peakActive = 0;
+  const sampler = setInterval(() => (peakActive = Math.max(peakActive, activeNow())), 25);
+
+  try {
+    // A deployed app is warm: one job through the whole path first loads what its first use loads.
+    const warmUp = FIRST_JOB_ID - 1;
+    await sendAll(app, 'workflow_job', [queuedJob({ jobId: warmUp, org: 'acme' })], 1);
+    await waitFor('the warm-up runner', () => count('SELECT COUNT(*) AS n FROM runners WHERE credential_issued = 1') === 1, 60_000);
+    const warmRunner = (db.prepare('SELECT runner_name FROM jobs WHERE job_id = ?').get(String(warmUp)) as { runner_name: string }).runner_name;
+    await sendAll(app, 'workflow_job', [completedJob({ jobId: warmUp, org: 'acme', runnerName: warmRunner })], 1);
+    await waitFor('the warm-up slot to free', () => activeNow() === 0, 60_000);
+    const warmUpLines = launchLines(app.output()).length;
+    const warmUpWebhooks = webhookServerTimes(app.output()).length;
+    const warmUpCredentialRequests = github.requests.length;
+
+    const started = Date.now();
+    const ids = Array.from({ length: JOBS }, (_, index) => FIRST_JOB_ID + index);
+    const responseTimes = await sendAll(app, 'workflow_job', ids.map((jobId) => queuedJob({ jobId, org: 'acme' })), SENDERS);
+
+    const firstWave = Math.min(JOBS, MAX_RUNNERS);
+    await waitFor('the first wave of credentials', () => count('SELECT COUNT(*) AS n FROM runners WHERE credential_issued = 1') >= firstWave + 1, 15 * 60_000);
+    const firstWaveCredentialsSeconds = (Date.now() - started) / 1000;
+    const firstWaveLaunches = launchLines(app.output()).slice(warmUpLines);
+
+    // Complete every job whose runner is up; each completion hands its slot to the next backlog job.
+    const completed = new Set<string>();
+    while (completed.size < JOBS) {
+      const launched = db
+        .prepare("SELECT job_id, runner_name FROM jobs WHERE status = 'launched'")
+        .all() as Array<{ job_id: string; runner_name: string }>;
+      const fresh = launched.filter((job) => !completed.has(job.job_id));
+      if (fresh.length === 0) {
+        const open = count("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('waiting', 'launching')");
+        if (open === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
+      fresh.forEach((job) => completed.add(job.job_id));
+      await sendAll(app, 'workflow_job', fresh.map((job) => completedJob({ jobId: Number(job.job_id), org: 'acme', runnerName: job.runner_name })), SENDERS);
+    }
+    const totalSeconds = (Date.now() - started) / 1000;
+    if (process.env.BENCH_APP_LOG) writeFileSync(`${process.env.BENCH_APP_LOG}.${mode}`, app.output());
+    const serverTimes = webhookServerTimes(app.output()).slice(warmUpWebhooks);
+    clearInterval(sampler);
+
+    const tasks = await fleetbotTasks(moto, infra.cluster);
+    const perJob = new Map<string, number>();
+    for (const task of tasks) {
+      const job = tagOf(task, 'fleetbot:job')!;
+      if (job === String(warmUp)) continue;
+      perJob.set(job, (perJob.get(job) ?? 0) + 1);
+    }
+    const runTaskTimes = firstWaveLaunches.map((line) => line.claimToRunTaskMs);
+    const credentialRoute = mode === 'jit' ? /generate-jitconfig$/ : /registration-token$/;
+    const stored = count('SELECT COUNT(*) AS n FROM jobs') - 1;
+    return {
+      mode,
+      responseP50: percentile(responseTimes, 50),
+      responseP99: percentile(responseTimes, 99),
+      serverQueuedP99: percentile(serverTimes.slice(0, JOBS), 99),
+      serverCompletedP99: percentile(serverTimes.slice(JOBS), 99),
+      runTaskP50: percentile(runTaskTimes, 50),
+      runTaskP99: percentile(runTaskTimes, 99),
+      launched: perJob.size,
+      duplicates: [...perJob.values()].filter((launches) => launches > 1).length,
+      peakActive,
+      waitingLeft: count("SELECT COUNT(*) AS n FROM jobs WHERE status = 'waiting'"),
+      lost: JOBS - stored + count("SELECT COUNT(*) AS n FROM jobs WHERE status NOT IN ('completed', 'abandoned')"),
+      firstWaveCredentialsSeconds,
+      githubCredentialRequests: github.requests.slice(warmUpCredentialRequests).filter((request) => request.method === 'POST' && credentialRoute.test(request.path)).length,
+      totalSeconds,
+      peakRssMb: peakRssMb(app.pid),
+    };
+  } finally {
+    clearInterval(sampler);
+    db.close();
+    await app.stop();
+    await github.close();
+    await moto.stop();
+  }
+}
+
+/** Webhook response times as the app measured them (Probot's HTTP log), in arrival order. */
+function webhookServerTimes(output: string): number[] {
+  return output
+    .split('\n')
+    .filter((line) => line.includes('"responseTime"') && line.includes('/api/github/webhooks'))
+    .map((line) => (JSON.parse(line) as { responseTime: number }).responseTime);
+}
+
+/** The `runner launched` log lines the app wrote (JSON logs), in order. */
+function launchLines(output: string): Array<{ claimToRunTaskMs: number }> {
+  return output
+    .split('\n')
+    .filter((line) => line.includes('"runner launched"'))
+    .map((line) => JSON.parse(line) as { claimToRunTaskMs: number });
+}
+
+async function main(): Promise<void> {
+  console.log(`burst: ${JOBS} queued webhooks, ${SENDERS} senders, maxRunners ${MAX_RUNNERS}, Octokit throttling on`);
+  const rows: Row[] = [];
+  const modes = (process.env.BENCH_MODES ?? 'registration-token,jit').split(',') as Array<'jit' | 'registration-token'>;
+  for (const mode of modes) {
+    console.log(`\n== credentials: ${mode}`);
+    const row = await runMode(mode);
+    rows.push(row);
+    const ms = (value: number) => `${value.toFixed(1)} ms`;
+    console.log(`webhook response (sender)  p50 ${ms(row.responseP50)}   p99 ${ms(row.responseP99)}`);
+    console.log(`webhook response (app)     queued p99 ${ms(row.serverQueuedP99)}   completed p99 ${ms(row.serverCompletedP99)}`);
+    console.log(`receipt → RunTask (1st 100) p50 ${ms(row.runTaskP50)}   p99 ${ms(row.runTaskP99)}`);
+    console.log(`runs launched              ${row.launched} (duplicates: ${row.duplicates})`);
+    console.log(`highest active runners     ${row.peakActive} (cap ${MAX_RUNNERS})`);
+    console.log(`jobs left waiting / lost   ${row.waitingLeft} / ${row.lost}`);
+    console.log(`first ${Math.min(JOBS, MAX_RUNNERS)} credentials in SSM after ${row.firstWaveCredentialsSeconds.toFixed(1)} s`);
+    console.log(`GitHub credential requests ${row.githubCredentialRequests}`);
+    console.log(`all ${JOBS} jobs done after   ${row.totalSeconds.toFixed(1)} s`);
+    console.log(`app peak RSS               ${row.peakRssMb} MB`);
+  }
+  console.log('\n| credentials | response p50/p99 (sender) | app-side p99 queued/completed | receipt→RunTask p50/p99 | launched | dupes | peak active | waiting | lost | first 100 credentials | credential requests | peak RSS |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const row of rows) {
+    console.log(
+      `| ${row.mode} | ${row.responseP50.toFixed(1)} / ${row.responseP99.toFixed(1)} ms | ${row.serverQueuedP99} / ${row.serverCompletedP99} ms | ${row.runTaskP50.toFixed(1)} / ${row.runTaskP99.toFixed(1)} ms | ${row.launched} | ${row.duplicates} | ${row.peakActive} | ${row.waitingLeft} | ${row.lost} | ${row.firstWaveCredentialsSeconds.toFixed(1)} s | ${row.githubCredentialRequests} | ${row.peakRssMb} MB |`,
+    );
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,91 @@
+import { createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
+import { appEnvironment, eventually, runToExit, sign, startAppProcess, type AppProcess } from '../helpers/app-process.js';
+import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
+import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { completedJob, queuedJob } from '../helpers/payloads.js';
+
+describeWithMoto('fleetbot started as a user starts it', () => {
+  let moto: Moto;
+  let github: FakeGitHub;
+  let infra: RunnerInfra;
+  let app: AppProcess;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    github = await startFakeGitHub();
+    infra = await createRunnerInfra(moto);
+    env = appEnvironment(moto, github, [
+      {
+        name: 'linux-small',
+        labels: ['self-hosted', 'linux', 'small'],
+        maxRunners: 5,
+        compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+      },
+    ]);
+    app = await startAppProcess(env);
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await github?.close();
+    await moto?.stop();
+  });
+
+  it('answers 4xx to a webhook with a wrong or missing signature, and does nothing', async () => {
+    const payload = queuedJob({ jobId: 1, org: 'acme' });
+    const before = github.requests.length;
+    const forged = await app.post('workflow_job', payload, sign(JSON.stringify(payload), 'not-the-secret'));
+    const unsigned = await app.post('workflow_job', payload, null);
+    expect(forged.status).toBeGreaterThanOrEqual(400);
+    expect(forged.status).toBeLessThan(500);
+    expect(unsigned.status).toBeGreaterThanOrEqual(400);
+    expect(unsigned.status).toBeLessThan(500);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(github.requests.length).toBe(before);
+    expect(await fleetbotTasks(moto, infra.cluster)).toEqual([]);
+  });
+
+  it('launches a runner for a signed queued webhook and cleans up when the job completes', async () => {
+    const response = await app.post('workflow_job', queuedJob({ jobId: 2, org: 'acme' }));
+    expect(response.status).toBe(200);
+
+    const task = await eventually('a running task for job 2', async () =>
+      (await fleetbotTasks(moto, infra.cluster)).find((candidate) => tagOf(candidate, 'fleetbot:job') === '2'),
+    );
+    const runnerName = tagOf(task, 'fleetbot:runner')!;
+    expect(runnerName).toMatch(/^linux-small-2-[0-9a-z]{6}$/);
+    const parameter = await eventually('the runner credential in SSM', () => readParameter(moto, `/fleetbot/runners/${runnerName}`));
+    expect(parameter.Type).toBe('SecureString');
+    expect(github.issuedJitConfigs).toContain(parameter.Value);
+    // The app reached GitHub through GHE_HOST, as an installation.
+    expect(github.requestsTo('POST', /^\/app\/installations\/4242\/access_tokens$/).length).toBeGreaterThan(0);
+
+    const completion = await app.post('workflow_job', completedJob({ jobId: 2, org: 'acme', runnerName }));
+    expect(completion.status).toBe(200);
+    await eventually('the task stopped', async () =>
+      (await fleetbotTasks(moto, infra.cluster)).find((candidate) => candidate.taskArn === task.taskArn && candidate.desiredStatus === 'STOPPED'),
+    );
+    await eventually('the credential deleted', async () =>
+      (await readParameter(moto, `/fleetbot/runners/${runnerName}`)) === undefined ? true : undefined,
+    );
+    expect(app.output()).not.toContain(parameter.Value!);
+    expect(github.openApiViolations).toEqual([]);
+  });
+
+  it('refuses to start without a webhook secret', async () => {
+    const { WEBHOOK_SECRET: _omitted, ...withoutSecret } = env;
+    const result = await runToExit(withoutSecret);
+    expect(result.code).toBe(1);
+    expect(result.output).toContain('WEBHOOK_SECRET is not set');
+  });
+
+  it('refuses to start with a bad fleets file, naming the file, the fleet and the key', async () => {
+    const bad = appEnvironment(moto, github, [
+      { name: 'linux-small', labels: ['self-hosted'], maxRunners: -1, compute: { type: 'ecs', cluster: 'c', taskDefinition: 't', subnets: ['subnet-1'] } },
+    ]);
+    const result = await runToExit(bad);
+    expect(result.code).toBe(1);
+    expect(result.output).toContain(`${bad.FLEETBOT_CONFIG} is not a valid fleets file`);
+    expect(result.output).toMatch(/fleets\[0\] \(linux-small\)\.maxRunners: /);
+  });
+});

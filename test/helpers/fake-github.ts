@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { checkAgainstOpenApi, loadGitHubOpenApi } from './github-openapi.js';
+
+export interface RecordedRequest {
+  method: string;
+  /** Without the `/api/v3` prefix and the query string. */
+  path: string;
+  query: URLSearchParams;
+  /** Parsed JSON, the raw text when it is not JSON, or undefined when there was none. */
+  body: unknown;
+  headers: IncomingHttpHeaders;
+  /** Date.now() on arrival. */
+  at: number;
+}
+
+type JobStatus = 'queued' | 'in_progress' | 'completed';
+
+export interface FakeGitHub {
+  /** e.g. http://127.0.0.1:54321 */
+  url: string;
+  /** url + '/api/v3': Probot's baseUrl, or what GHE_HOST=host with GHE_PROTOCOL=http amounts to. */
+  apiUrl: string;
+  /** e.g. 127.0.0.1:54321, for GHE_HOST. */
+  host: string;
+  requests: RecordedRequest[];
+  requestsTo(method: string, pathPattern: RegExp): RecordedRequest[];
+  /** Status of GET /repos/{owner}/{repo}/actions/jobs/{job_id}; jobs not set answer 'queued'. */
+  setJobStatus(jobId: number | string, status: JobStatus): void;
+  /**
+   * The next `times` requests matching method+pattern answer `status` (with an error JSON body, and the given
+   * headers, e.g. retry-after).
+   */
+  failNext(method: string, pathPattern: RegExp, status: number, times?: number, headers?: Record<string, string>): void;
+  /** Problems found by checkAgainstOpenApi so far, as "METHOD path: problem". */
+  openApiViolations: string[];
+  /** Requests no handler answered (they got a 404), as "METHOD path". */
+  unhandled: string[];
+  /** Every credential handed out, so tests can assert none leaks into logs. */
+  issuedJitConfigs: string[];
+  issuedRegistrationTokens: string[];
+  installationTokens: string[];
+  close(): Promise<void>;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+}
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  /** `params` are the pattern's capture groups. */
+  handle(params: string[], body: unknown): Reply;
+}
+
+interface FailureRule {
+  method: string;
+  pathPattern: RegExp;
+  status: number;
+  remaining: number;
+  headers: Record<string, string>;
+}
+
+const API_PREFIX = '/api/v3';
+const SCOPE = String.raw`(?:orgs/[^/]+|repos/[^/]+/[^/]+)`;
+
+/** GitHub writes timestamps to the second, without milliseconds. */
+function inOneHour(): string {
+  return new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function randomToken(bytes: number): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** A fake GitHub REST API on a free loopback port; see FakeGitHub. */
+export async function startFakeGitHub(): Promise<FakeGitHub> {
+  loadGitHubOpenApi();
+  const requests: RecordedRequest[] = [];
+  const openApiViolations: string[] = [];
+  const unhandled: string[] = [];
+  const issuedJitConfigs: string[] = [];
+  const issuedRegistrationTokens: string[] = [];
+  const installationTokens: string[] = [];
+  const jobStatuses = new Map<string, JobStatus>();
+  const failureRules: FailureRule[] = [];
+  let lastRunnerId = 0;
+
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      pattern: /^\/app\/installations\/\d+\/access_tokens$/,
+      handle() {
+        const token = `ghs_${randomToken(18)}`;
+        installationTokens.push(token);
+        return { status: 201, body: { token, expires_at: inOneHour(), permissions: {}, repository_selection: 'all' } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/${SCOPE}/actions/runners/generate-jitconfig$`),
+      handle(_params, body) {
+        // Malformed bodies are reported as OpenAPI violations; answering them must not throw.
+        const request = (typeof body === 'object' && body !== null ? body : {}) as { name?: unknown; labels?: unknown };
+        const labelNames = Array.isArray(request.labels) ? request.labels.map(String) : [];
+        const labels = labelNames.map((name, i) => ({ id: i + 1, name, type: 'custom' }));
+        const id = ++lastRunnerId;
+        const encodedJitConfig = Buffer.from(`jit-runner-${id}-${randomToken(24)}`).toString('base64');
+        issuedJitConfigs.push(encodedJitConfig);
+        return {
+          status: 201,
+          body: {
+            runner: { id, name: request.name, os: 'linux', status: 'offline', busy: false, labels },
+            encoded_jit_config: encodedJitConfig,
+          },
+        };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/${SCOPE}/actions/runners/registration-token$`),
+      handle() {
+        const token = `AAAA${randomToken(13).toUpperCase()}`;
+        issuedRegistrationTokens.push(token);
+        return { status: 201, body: { token, expires_at: inOneHour() } };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/repos\/[^/]+\/[^/]+\/actions\/jobs\/(\d+)$/,
+      handle([jobId]) {
+        const status = jobStatuses.get(jobId) ?? 'queued';
+        // A finished job always has a conclusion on the real API.
+        const conclusion = status === 'completed' ? 'success' : null;
+        return {
+          status: 200,
+          body: { id: Number(jobId), run_id: 1, status, conclusion, name: 'build', labels: [], runner_name: null },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/orgs\/[^/]+\/actions\/runner-groups\/(\d+)$/,
+      handle([groupId]) {
+        const id = Number(groupId);
+        return { status: 200, body: { id, name: `group-${id}`, visibility: 'all', default: false } };
+      },
+    },
+  ];
+
+  function takeFailure(method: string, path: string): FailureRule | undefined {
+    const index = failureRules.findIndex((rule) => rule.method === method && rule.pathPattern.test(path));
+    if (index < 0) return undefined;
+    const rule = failureRules[index];
+    if (--rule.remaining === 0) failureRules.splice(index, 1);
+    return rule;
+  }
+
+  function answer(method: string, path: string, body: unknown): Reply {
+    for (const route of routes) {
+      if (route.method !== method) continue;
+      const match = route.pattern.exec(path);
+      if (match) return route.handle(match.slice(1), body);
+    }
+    return notFound(method, path);
+  }
+
+  function notFound(method: string, path: string): Reply {
+    unhandled.push(`${method} ${path}`);
+    return { status: 404, body: { message: 'Not Found' } };
+  }
+
+  function handleRequest(req: IncomingMessage, res: ServerResponse, rawBody: string): void {
+    const method = req.method ?? 'GET';
+    const { pathname, searchParams } = new URL(req.url ?? '/', 'http://fake-github');
+    const underApi = pathname === API_PREFIX || pathname.startsWith(`${API_PREFIX}/`);
+    const path = underApi ? pathname.slice(API_PREFIX.length) || '/' : pathname;
+    const body = parseBody(rawBody);
+    requests.push({ method, path, query: searchParams, body, headers: req.headers, at: Date.now() });
+
+    const problems = underApi ? checkAgainstOpenApi(method, path, body) : [`not under ${API_PREFIX}`];
+    for (const problem of problems) openApiViolations.push(`${method} ${path}: ${problem}`);
+
+    const failure = takeFailure(method, path);
+    const reply = failure ? errorReply(failure.status) : underApi ? answer(method, path, body) : notFound(method, path);
+    res.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', ...failure?.headers });
+    res.end(JSON.stringify(reply.body));
+  }
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => handleRequest(req, res, Buffer.concat(chunks).toString('utf8')));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // A benchmark opens ~2,000 connections at once; the default accept queue (511) drops the rest's SYNs.
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
+  });
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `http://${host}`;
+
+  return {
+    url,
+    apiUrl: `${url}${API_PREFIX}`,
+    host,
+    requests,
+    requestsTo: (method, pathPattern) =>
+      requests.filter((request) => request.method === method.toUpperCase() && pathPattern.test(request.path)),
+    setJobStatus: (jobId, status) => jobStatuses.set(String(jobId), status),
+    failNext(method, pathPattern, status, times = 1, headers = {}) {
+      if (!Number.isInteger(times) || times < 1) {
+        throw new RangeError(`failNext times must be a positive integer, got ${times}`);
+      }
+      failureRules.push({ method: method.toUpperCase(), pathPattern, status, remaining: times, headers });
+    },
+    openApiViolations,
+    unhandled,
+    issuedJitConfigs,
+    issuedRegistrationTokens,
+    installationTokens,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        // Clients such as fetch keep connections alive; close() alone would wait for them to time out.
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The shape of GitHub's `basic-error`. */
+function errorReply(status: number): Reply {
+  const message = STATUS_CODES[status] ?? 'Error';
+  return { status, body: { message, documentation_url: 'https://docs.github.com/rest', status: String(status) } };
+}
+
+function parseBody(raw: string): unknown {
+  if (raw === '') return undefined;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
