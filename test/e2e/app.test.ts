@@ -1,4 +1,5 @@
-import { createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
+import { StopTaskCommand } from '@aws-sdk/client-ecs';
+import { clientsFor, createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
 import { appEnvironment, eventually, runToExit, sign, startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
@@ -23,7 +24,7 @@ describeWithMoto('fleetbot started as a user starts it', () => {
         compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
       },
     ]);
-    app = await startAppProcess(env);
+    app = await startAppProcess({ ...env, FLEETBOT_RECONCILE_INTERVAL_SECONDS: '1' });
   });
   afterAll(async () => {
     await app?.stop();
@@ -70,6 +71,22 @@ describeWithMoto('fleetbot started as a user starts it', () => {
     );
     expect(app.output()).not.toContain(parameter.Value!);
     expect(github.openApiViolations).toEqual([]);
+  });
+
+  it('heals on its own timer: a task stopped behind its back is replaced while the job is still queued', async () => {
+    await app.post('workflow_job', queuedJob({ jobId: 3, org: 'acme' }));
+    const first = await eventually('a running task for job 3', async () =>
+      (await fleetbotTasks(moto, infra.cluster)).find((task) => tagOf(task, 'fleetbot:job') === '3' && task.desiredStatus === 'RUNNING'),
+    );
+    await clientsFor(moto).ecs.send(new StopTaskCommand({ cluster: infra.cluster, task: first.taskArn, reason: 'spot interruption' }));
+
+    const replacement = await eventually('a replacement task for job 3', async () =>
+      (await fleetbotTasks(moto, infra.cluster)).find(
+        (task) => tagOf(task, 'fleetbot:job') === '3' && task.desiredStatus === 'RUNNING' && task.taskArn !== first.taskArn,
+      ),
+    );
+    expect(tagOf(replacement, 'fleetbot:runner')).not.toBe(tagOf(first, 'fleetbot:runner'));
+    expect(app.output()).toMatch(/"reconcile":\{"released":1/);
   });
 
   it('refuses to start without a webhook secret', async () => {
