@@ -170,6 +170,7 @@ export class GitHubSource implements CiSource {
     if (cached) {
       const token = await cached.catch(() => undefined);
       if (token && token.expiresAt - this.now() > TOKEN_MIN_REMAINING_MS) return token.token;
+      // Another caller replaced the stale token while this one waited: use theirs, do not ask twice.
       if (this.tokens.get(key) !== cached) return this.registrationToken(octokit, origin);
     }
     const request = this.call(() =>
