@@ -1,30 +1,65 @@
 import type { FleetSpec } from './spec.js';
 
-/** The fleets the app serves, and which of them takes a job with given labels. */
+/**
+ * The fleets the app serves, and which of them takes a job with given labels: the fleets file's,
+ * then those applied by IssueOps (in the order they were applied), which come and go while the app runs.
+ */
 export class FleetRegistry {
-  private readonly byName: Map<string, FleetSpec>;
+  private readonly fromFile: Map<string, FleetSpec>;
+  private readonly provisioned = new Map<string, FleetSpec>();
+  private readonly draining = new Set<string>();
 
-  constructor(private readonly fleets: readonly FleetSpec[]) {
-    this.byName = new Map(fleets.map((fleet) => [fleet.name, fleet]));
+  constructor(fileFleets: readonly FleetSpec[]) {
+    this.fromFile = new Map(fileFleets.map((fleet) => [fleet.name, fleet]));
   }
 
-  all(): readonly FleetSpec[] {
-    return this.fleets;
+  /** Every fleet, draining ones included: their runners still need watching and cleaning up. */
+  all(): FleetSpec[] {
+    return [...this.fromFile.values(), ...this.provisioned.values()];
   }
 
   get(name: string): FleetSpec | undefined {
-    return this.byName.get(name);
+    return this.fromFile.get(name) ?? this.provisioned.get(name);
+  }
+
+  isFromFile(name: string): boolean {
+    return this.fromFile.has(name);
+  }
+
+  isProvisioned(name: string): boolean {
+    return this.provisioned.has(name);
+  }
+
+  /** A fleet IssueOps applied: it serves jobs from now on. A re-applied fleet keeps its place. */
+  putProvisioned(fleet: FleetSpec): void {
+    if (this.fromFile.has(fleet.name)) throw new Error(`fleet ${fleet.name} is defined in the fleets file`);
+    this.provisioned.set(fleet.name, fleet);
+  }
+
+  removeProvisioned(name: string): void {
+    this.provisioned.delete(name);
+    this.draining.delete(name);
+  }
+
+  /** A draining fleet takes no new jobs and launches nothing more; its busy runners finish. */
+  drain(name: string): void {
+    this.draining.add(name);
+  }
+
+  isDraining(name: string): boolean {
+    return this.draining.has(name);
   }
 
   /**
    * GitHub semantics: a runner takes a job when the runner has every label the job asks for (compared
-   * case-insensitively). The first fleet in file order wins, so operators order fleets from specific to
-   * general. A job without labels matches nothing rather than everything.
+   * case-insensitively). The first fleet wins, so operators order fleets from specific to general. A
+   * job without labels matches nothing rather than everything.
    */
   match(jobLabels: readonly string[]): FleetSpec | undefined {
     if (jobLabels.length === 0) return undefined;
     const wanted = jobLabels.map((label) => label.toLowerCase());
-    return this.fleets.find((fleet) => {
+    return this.all().find((fleet) => {
+      if (this.draining.has(fleet.name)) return false;
       const offered = new Set(fleet.labels.map((label) => label.toLowerCase()));
       return wanted.every((label) => offered.has(label));
     });

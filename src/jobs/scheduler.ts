@@ -119,10 +119,12 @@ export class Scheduler {
 
   /**
    * Launches backlog jobs, oldest first, while the fleet is under its maximum. Each job is checked with
-   * the CI system first: one cancelled while it waited is closed instead of launched.
+   * the CI system first: one cancelled while it waited is closed instead of launched. A draining fleet
+   * (being deleted) launches nothing.
    */
   async drainFleet(fleet: FleetSpec): Promise<number> {
     let launched = 0;
+    if (this.fleets.isDraining(fleet.name)) return launched;
     for (;;) {
       const claim = await this.store.claimNextWaiting(
         { name: fleet.name, maxRunners: fleet.maxRunners },

@@ -14,11 +14,12 @@ import type {
   RunnerStatus,
   Store,
 } from './types.js';
+import { ISSUEOPS_SCHEMA, SqliteIssueOpsStore } from './sqlite-issueops.js';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 // The backlog is ordered by rowid: arrival order, kept when a job is put back after a failed launch.
-const SCHEMA = `
+const JOBS_SCHEMA = `
 CREATE TABLE jobs (
   provider TEXT NOT NULL,
   job_id TEXT NOT NULL,
@@ -114,6 +115,8 @@ function toRunner(row: RunnerRow): RunnerRecord {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements;
+  /** IssueOps requests, fleet locks and applied fleets, in the same file. */
+  readonly issueOps: SqliteIssueOpsStore;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -125,7 +128,11 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     const db = this.db;
+    this.issueOps = new SqliteIssueOpsStore(db);
     this.statements = {
+      waitingJobsOf: db.prepare<[string], JobRow>(
+        "SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid",
+      ),
       getJob: db.prepare<[string, string], JobRow>('SELECT * FROM jobs WHERE provider = ? AND job_id = ?'),
       insertJob: db.prepare(
         `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, received_at, updated_at)
@@ -188,11 +195,12 @@ export class SqliteStore implements Store {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version === SCHEMA_VERSION) return;
-    if (version !== 0) {
-      throw new Error(`the database has schema version ${version}; this fleetbot knows ${SCHEMA_VERSION}`);
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`the database has schema version ${version}; this fleetbot knows up to ${SCHEMA_VERSION}`);
     }
     this.db.transaction(() => {
-      this.db.exec(SCHEMA);
+      if (version < 1) this.db.exec(JOBS_SCHEMA);
+      if (version < 2) this.db.exec(ISSUEOPS_SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -280,6 +288,16 @@ export class SqliteStore implements Store {
     this.atomically(() => {
       this.statements.releaseRunner.run({ name: claim.runner.name, reason, now });
       this.statements.setJobStatus.run({ provider: claim.job.provider, jobId: claim.job.jobId, status: 'abandoned', now });
+    });
+  }
+
+  async abandonWaitingJobs(fleet: string, now: number): Promise<JobRecord[]> {
+    return this.atomically(() => {
+      const waiting = this.statements.waitingJobsOf.all(fleet).map(toJob);
+      for (const job of waiting) {
+        this.statements.setJobStatus.run({ provider: job.provider, jobId: job.jobId, status: 'abandoned', now });
+      }
+      return waiting;
     });
   }
 

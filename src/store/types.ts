@@ -104,10 +104,88 @@ export interface Store {
   abandonClaim(claim: Claim, reason: string, now: number): Promise<void>;
   /** The CI system says the job finished; frees the runner that ran it (by name), drops it from the backlog. */
   completeJob(provider: string, jobId: string, runnerName: string | undefined, now: number): Promise<Completion>;
+  /** Drops a fleet's whole backlog (the fleet is being deleted); returns the jobs dropped. */
+  abandonWaitingJobs(fleet: string, now: number): Promise<JobRecord[]>;
   getJob(provider: string, jobId: string): Promise<JobRecord | undefined>;
   getRunner(name: string): Promise<RunnerRecord | undefined>;
   /** Runners in `launching` or `running`. */
   activeRunners(): Promise<RunnerRecord[]>;
   fleetCounts(): Promise<Map<string, FleetCounts>>;
   close(): Promise<void>;
+}
+
+/** Where an IssueOps request stands. Only `planned` can be approved. */
+export type RequestStatus =
+  | 'invalid' // the issue does not validate; its errors are on the issue
+  | 'planning' // a plan for the PR head is due or under way
+  | 'planned' // a saved plan for `plannedSha` awaits /approve
+  | 'plan_failed'
+  | 'applying'
+  | 'applied' // applied and merged (or applied, and the merge is left to a human: see the PR)
+  | 'apply_failed' // nothing merged; a new plan is needed
+  | 'closed'; // the PR was closed unmerged
+
+export type RequestKind = 'create' | 'delete';
+
+export interface FleetRequestRecord {
+  repo: string;
+  issueNumber: number;
+  kind: RequestKind;
+  installationId: number;
+  author: string;
+  /** Set once the request validated. */
+  fleet: string | null;
+  status: RequestStatus;
+  /** Why the request is in its status, in words for the issue or PR (failures, refusals). */
+  detail: string | null;
+  /** The request's FleetSpec (create) as committed to the PR. */
+  spec: unknown;
+  prNumber: number | null;
+  branch: string | null;
+  /** The head SHA a saved plan was made for, its file, and when its comment was posted. */
+  plannedSha: string | null;
+  planFile: string | null;
+  plannedAt: number | null;
+  planSummary: string | null;
+  appliedSha: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface FleetLock {
+  fleet: string;
+  repo: string;
+  issueNumber: number;
+  acquiredAt: number;
+}
+
+export type ProvisionedStatus = 'live' | 'draining';
+
+export interface ProvisionedFleet {
+  name: string;
+  /** The spec as requested (what Terraform was synthesized from). */
+  requested: unknown;
+  /** The spec the runner path uses: the request with Terraform's outputs filled in. */
+  live: unknown;
+  status: ProvisionedStatus;
+  appliedSha: string;
+  requestIssue: number;
+  updatedAt: number;
+}
+
+/** IssueOps state: requests, the per-fleet lock held from plan to merge or close, and applied fleets. */
+export interface IssueOpsStore {
+  getRequest(repo: string, issueNumber: number): Promise<FleetRequestRecord | undefined>;
+  getRequestByPull(repo: string, prNumber: number): Promise<FleetRequestRecord | undefined>;
+  saveRequest(request: FleetRequestRecord): Promise<void>;
+  /** Requests a crash may have interrupted: `planning` or `applying`. */
+  unfinishedRequests(): Promise<FleetRequestRecord[]>;
+  /** Takes the fleet's lock for a request, unless another request holds it (returned then). */
+  acquireFleetLock(fleet: string, repo: string, issueNumber: number, now: number): Promise<FleetLock>;
+  /** Frees the lock if this request holds it. */
+  releaseFleetLock(fleet: string, repo: string, issueNumber: number): Promise<void>;
+  fleetLocks(): Promise<FleetLock[]>;
+  provisionedFleets(): Promise<ProvisionedFleet[]>;
+  putProvisionedFleet(fleet: ProvisionedFleet): Promise<void>;
+  deleteProvisionedFleet(name: string): Promise<void>;
 }

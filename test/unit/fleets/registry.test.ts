@@ -27,3 +27,31 @@ describe('matching jobs to fleets', () => {
     expect(registry.get('nope')).toBeUndefined();
   });
 });
+
+describe('fleets applied while the app runs', () => {
+  it('serves a fleet from the moment it is applied, after the fleets file\'s', () => {
+    const registry = new FleetRegistry([ecsFleet({ name: 'general', labels: ['self-hosted', 'linux'] })]);
+    expect(registry.match(['self-hosted', 'gpu'])).toBeUndefined();
+    registry.putProvisioned(ecsFleet({ name: 'gpu', labels: ['self-hosted', 'linux', 'gpu'] }));
+    expect(registry.match(['self-hosted', 'gpu'])?.name).toBe('gpu');
+    expect(registry.match(['self-hosted', 'linux'])?.name).toBe('general');
+    expect(registry.all().map((fleet) => fleet.name)).toEqual(['general', 'gpu']);
+  });
+
+  it('refuses to shadow a fleet of the fleets file', () => {
+    const registry = new FleetRegistry([ecsFleet({ name: 'general' })]);
+    expect(() => registry.putProvisioned(ecsFleet({ name: 'general' }))).toThrow(/defined in the fleets file/);
+  });
+
+  it('stops matching a draining fleet but keeps it known until it is removed', () => {
+    const registry = new FleetRegistry([]);
+    registry.putProvisioned(ecsFleet({ name: 'gpu', labels: ['self-hosted', 'gpu'] }));
+    registry.drain('gpu');
+    expect(registry.match(['gpu'])).toBeUndefined();
+    expect(registry.get('gpu')?.name).toBe('gpu');
+    expect(registry.isDraining('gpu')).toBe(true);
+    registry.removeProvisioned('gpu');
+    expect(registry.get('gpu')).toBeUndefined();
+    expect(registry.isDraining('gpu')).toBe(false);
+  });
+});

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FleetsFileError, loadFleetsFile, parseFleetsFile } from '../../../src/fleets/spec.js';
+import { FleetsFileError, loadFleetsFile, parseFleetsFile } from '../../../src/fleets/file.js';
 
 const valid = `
 fleets:
@@ -29,7 +29,7 @@ function problemsOf(text: string): string[] {
 
 describe('the fleets file', () => {
   it('reads a valid file and fills in the defaults', () => {
-    const [fleet] = parseFleetsFile(valid, 'fleetbot.yml');
+    const [fleet] = parseFleetsFile(valid, 'fleetbot.yml').fleets;
     expect(fleet).toEqual({
       name: 'linux-small',
       labels: ['self-hosted', 'linux', 'small'],
@@ -88,9 +88,61 @@ describe('the fleets file', () => {
 
   it('treats a missing default file as no fleets, and a missing chosen file as an error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleets-'));
-    await expect(loadFleetsFile(join(dir, 'absent.yml'), false)).resolves.toEqual([]);
+    await expect(loadFleetsFile(join(dir, 'absent.yml'), false)).resolves.toEqual({ fleets: [] });
     await expect(loadFleetsFile(join(dir, 'absent.yml'), true)).rejects.toThrow(/absent\.yml is not a valid fleets file:\n {2}- cannot read/);
     writeFileSync(join(dir, 'fleets.yml'), valid);
-    await expect(loadFleetsFile(join(dir, 'fleets.yml'), true)).resolves.toHaveLength(1);
+    expect((await loadFleetsFile(join(dir, 'fleets.yml'), true)).fleets).toHaveLength(1);
+  });
+
+  it('reads EC2 fleets', () => {
+    const ec2 = `
+fleets:
+  - name: linux-ec2
+    labels: [self-hosted, linux]
+    maxRunners: 5
+    compute:
+      type: ec2
+      launchTemplate: fleetbot-linux-ec2
+      instanceTypes: [m7i.large, m6i.large]
+      subnets: [subnet-123]
+      spot: true
+`;
+    expect(parseFleetsFile(ec2, 'fleetbot.yml').fleets[0].compute).toEqual({
+      type: 'ec2',
+      launchTemplate: 'fleetbot-linux-ec2',
+      instanceTypes: ['m7i.large', 'm6i.large'],
+      subnets: ['subnet-123'],
+      spot: true,
+    });
+    expect(problemsOf(ec2.replace('m6i.large', 'large'))).toEqual([
+      expect.stringMatching(/compute\.instanceTypes\[1\]: expected an EC2 instance type/),
+    ]);
+  });
+
+  it('reads the issueops section and fills in its defaults', () => {
+    const { issueops } = parseFleetsFile(`${valid}\nissueops:\n  repository: acme/runner-fleets\n`, 'fleetbot.yml');
+    expect(issueops).toEqual({
+      repository: 'acme/runner-fleets',
+      approvers: { roles: ['admin', 'maintain'], teams: [] },
+      terraform: {
+        binary: 'terraform',
+        workdir: './data/terraform',
+        pluginMirror: null,
+        backend: { type: 'local' },
+        provider: { skipCredentialsValidation: false, skipRequestingAccountId: false, skipMetadataApiCheck: false, s3UsePathStyle: false },
+        timeoutSeconds: 1800,
+      },
+      defaults: { region: 'us-east-1', subnets: [], securityGroups: [], assignPublicIp: false },
+      drainTimeoutSeconds: 3600,
+    });
+  });
+
+  it('names each bad issueops setting', () => {
+    const problems = problemsOf(
+      `${valid}\nissueops:\n  repository: not-a-repo\n  terraform:\n    backend: { type: s3 }\n  defaults: { region: mars-1 }\n`,
+    );
+    expect(problems.join('\n')).toMatch(/issueops\.repository: expected owner\/name/);
+    expect(problems.join('\n')).toMatch(/issueops\.terraform\.backend\.bucket/);
+    expect(problems.join('\n')).toMatch(/issueops\.defaults\.region: expected an AWS region/);
   });
 });

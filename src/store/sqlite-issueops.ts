@@ -1,0 +1,221 @@
+import type Database from 'better-sqlite3';
+import type {
+  FleetLock,
+  FleetRequestRecord,
+  IssueOpsStore,
+  ProvisionedFleet,
+  ProvisionedStatus,
+  RequestKind,
+  RequestStatus,
+} from './types.js';
+
+/** Tables added by schema version 2. */
+export const ISSUEOPS_SCHEMA = `
+CREATE TABLE fleet_requests (
+  repo TEXT NOT NULL,
+  issue_number INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  installation_id INTEGER NOT NULL,
+  author TEXT NOT NULL,
+  fleet TEXT,
+  status TEXT NOT NULL,
+  detail TEXT,
+  spec TEXT,
+  pr_number INTEGER,
+  branch TEXT,
+  planned_sha TEXT,
+  plan_file TEXT,
+  planned_at INTEGER,
+  plan_summary TEXT,
+  applied_sha TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (repo, issue_number)
+);
+CREATE UNIQUE INDEX fleet_requests_by_pull ON fleet_requests (repo, pr_number) WHERE pr_number IS NOT NULL;
+CREATE TABLE fleet_locks (
+  fleet TEXT PRIMARY KEY,
+  repo TEXT NOT NULL,
+  issue_number INTEGER NOT NULL,
+  acquired_at INTEGER NOT NULL
+);
+CREATE TABLE provisioned_fleets (
+  name TEXT PRIMARY KEY,
+  requested TEXT NOT NULL,
+  live TEXT NOT NULL,
+  status TEXT NOT NULL,
+  applied_sha TEXT NOT NULL,
+  request_issue INTEGER NOT NULL,
+  applied_order INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+`;
+
+interface RequestRow {
+  repo: string;
+  issue_number: number;
+  kind: RequestKind;
+  installation_id: number;
+  author: string;
+  fleet: string | null;
+  status: RequestStatus;
+  detail: string | null;
+  spec: string | null;
+  pr_number: number | null;
+  branch: string | null;
+  planned_sha: string | null;
+  plan_file: string | null;
+  planned_at: number | null;
+  plan_summary: string | null;
+  applied_sha: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface LockRow {
+  fleet: string;
+  repo: string;
+  issue_number: number;
+  acquired_at: number;
+}
+
+interface ProvisionedRow {
+  name: string;
+  requested: string;
+  live: string;
+  status: ProvisionedStatus;
+  applied_sha: string;
+  request_issue: number;
+  updated_at: number;
+}
+
+function toRequest(row: RequestRow): FleetRequestRecord {
+  return {
+    repo: row.repo,
+    issueNumber: row.issue_number,
+    kind: row.kind,
+    installationId: row.installation_id,
+    author: row.author,
+    fleet: row.fleet,
+    status: row.status,
+    detail: row.detail,
+    spec: row.spec === null ? null : (JSON.parse(row.spec) as unknown),
+    prNumber: row.pr_number,
+    branch: row.branch,
+    plannedSha: row.planned_sha,
+    planFile: row.plan_file,
+    plannedAt: row.planned_at,
+    planSummary: row.plan_summary,
+    appliedSha: row.applied_sha,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toLock(row: LockRow): FleetLock {
+  return { fleet: row.fleet, repo: row.repo, issueNumber: row.issue_number, acquiredAt: row.acquired_at };
+}
+
+/** IssueOps state in the same SQLite file as the job path's. */
+export class SqliteIssueOpsStore implements IssueOpsStore {
+  private readonly statements;
+
+  constructor(private readonly db: Database.Database) {
+    this.statements = {
+      getRequest: db.prepare<[string, number], RequestRow>('SELECT * FROM fleet_requests WHERE repo = ? AND issue_number = ?'),
+      getRequestByPull: db.prepare<[string, number], RequestRow>(
+        'SELECT * FROM fleet_requests WHERE repo = ? AND pr_number = ?',
+      ),
+      saveRequest: db.prepare(
+        `INSERT INTO fleet_requests (repo, issue_number, kind, installation_id, author, fleet, status, detail, spec,
+           pr_number, branch, planned_sha, plan_file, planned_at, plan_summary, applied_sha, created_at, updated_at)
+         VALUES (@repo, @issueNumber, @kind, @installationId, @author, @fleet, @status, @detail, @spec,
+           @prNumber, @branch, @plannedSha, @planFile, @plannedAt, @planSummary, @appliedSha, @createdAt, @updatedAt)
+         ON CONFLICT (repo, issue_number) DO UPDATE SET kind = excluded.kind, installation_id = excluded.installation_id,
+           author = excluded.author, fleet = excluded.fleet, status = excluded.status, detail = excluded.detail,
+           spec = excluded.spec, pr_number = excluded.pr_number, branch = excluded.branch,
+           planned_sha = excluded.planned_sha, plan_file = excluded.plan_file, planned_at = excluded.planned_at,
+           plan_summary = excluded.plan_summary, applied_sha = excluded.applied_sha, updated_at = excluded.updated_at`,
+      ),
+      unfinished: db.prepare<[], RequestRow>(
+        "SELECT * FROM fleet_requests WHERE status IN ('planning', 'applying') ORDER BY updated_at",
+      ),
+      insertLock: db.prepare(
+        `INSERT INTO fleet_locks (fleet, repo, issue_number, acquired_at) VALUES (@fleet, @repo, @issueNumber, @now)
+         ON CONFLICT DO NOTHING`,
+      ),
+      getLock: db.prepare<[string], LockRow>('SELECT * FROM fleet_locks WHERE fleet = ?'),
+      deleteLock: db.prepare('DELETE FROM fleet_locks WHERE fleet = ? AND repo = ? AND issue_number = ?'),
+      allLocks: db.prepare<[], LockRow>('SELECT * FROM fleet_locks ORDER BY acquired_at'),
+      allProvisioned: db.prepare<[], ProvisionedRow>('SELECT * FROM provisioned_fleets ORDER BY applied_order'),
+      putProvisioned: db.prepare(
+        `INSERT INTO provisioned_fleets (name, requested, live, status, applied_sha, request_issue, applied_order, updated_at)
+         VALUES (@name, @requested, @live, @status, @appliedSha, @requestIssue,
+           (SELECT COALESCE(MAX(applied_order), 0) + 1 FROM provisioned_fleets), @updatedAt)
+         ON CONFLICT (name) DO UPDATE SET requested = excluded.requested, live = excluded.live, status = excluded.status,
+           applied_sha = excluded.applied_sha, request_issue = excluded.request_issue, updated_at = excluded.updated_at`,
+      ),
+      deleteProvisioned: db.prepare('DELETE FROM provisioned_fleets WHERE name = ?'),
+    };
+  }
+
+  async getRequest(repo: string, issueNumber: number): Promise<FleetRequestRecord | undefined> {
+    const row = this.statements.getRequest.get(repo, issueNumber);
+    return row && toRequest(row);
+  }
+
+  async getRequestByPull(repo: string, prNumber: number): Promise<FleetRequestRecord | undefined> {
+    const row = this.statements.getRequestByPull.get(repo, prNumber);
+    return row && toRequest(row);
+  }
+
+  async saveRequest(request: FleetRequestRecord): Promise<void> {
+    this.statements.saveRequest.run({ ...request, spec: request.spec === null ? null : JSON.stringify(request.spec) });
+  }
+
+  async unfinishedRequests(): Promise<FleetRequestRecord[]> {
+    return this.statements.unfinished.all().map(toRequest);
+  }
+
+  async acquireFleetLock(fleet: string, repo: string, issueNumber: number, now: number): Promise<FleetLock> {
+    return this.db
+      .transaction(() => {
+        this.statements.insertLock.run({ fleet, repo, issueNumber, now });
+        return toLock(this.statements.getLock.get(fleet)!);
+      })
+      .immediate();
+  }
+
+  async releaseFleetLock(fleet: string, repo: string, issueNumber: number): Promise<void> {
+    this.statements.deleteLock.run(fleet, repo, issueNumber);
+  }
+
+  async fleetLocks(): Promise<FleetLock[]> {
+    return this.statements.allLocks.all().map(toLock);
+  }
+
+  async provisionedFleets(): Promise<ProvisionedFleet[]> {
+    return this.statements.allProvisioned.all().map((row) => ({
+      name: row.name,
+      requested: JSON.parse(row.requested) as unknown,
+      live: JSON.parse(row.live) as unknown,
+      status: row.status,
+      appliedSha: row.applied_sha,
+      requestIssue: row.request_issue,
+      updatedAt: row.updated_at,
+    }));
+  }
+
+  async putProvisionedFleet(fleet: ProvisionedFleet): Promise<void> {
+    this.statements.putProvisioned.run({
+      ...fleet,
+      requested: JSON.stringify(fleet.requested),
+      live: JSON.stringify(fleet.live),
+    });
+  }
+
+  async deleteProvisionedFleet(name: string): Promise<void> {
+    this.statements.deleteProvisioned.run(name);
+  }
+
+}
