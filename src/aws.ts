@@ -1,3 +1,4 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 
@@ -13,12 +14,14 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 export const AWS_RETRY = { retryMode: 'adaptive', maxAttempts: 6 } as const;
 
 export interface AwsClients {
+  ec2: EC2Client;
   ecs: ECSClient;
   ssm: SSMClient;
 }
 
 export function createAwsClients(): AwsClients {
   return {
+    ec2: new EC2Client({ ...AWS_RETRY }),
     ecs: new ECSClient({ ...AWS_RETRY }),
     ssm: new SSMClient({ ...AWS_RETRY }),
   };

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
+import { Ec2Backend } from '../../src/compute/ec2.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
+import { ComputeRouter } from '../../src/compute/router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
 import type { FleetSpec } from '../../src/fleets/spec.js';
 import { createFleetbot, type Fleetbot } from '../../src/index.js';
@@ -64,7 +66,7 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
   const fleetbot = createFleetbot({
     store,
     fleets: new FleetRegistry(options.fleets),
-    compute: new EcsBackend(aws.ecs),
+    compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
     credentials: new RunnerSecrets(aws.ssm),
     githubRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
     launchTimeoutMs: options.launchTimeoutMs ?? 60_000,
