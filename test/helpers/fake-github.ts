@@ -7,6 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { apiError, RepoModel, repoRoutes, type FakeReposApi } from './fake-github-repos.js';
 import { checkAgainstOpenApi, loadGitHubOpenApi } from './github-openapi.js';
 
 export interface RecordedRequest {
@@ -23,7 +24,11 @@ export interface RecordedRequest {
 
 type JobStatus = 'queued' | 'in_progress' | 'completed';
 
-export interface FakeGitHub {
+/**
+ * The fake GitHub: the runner-credential endpoints, plus a model of repositories, issues, pull requests, comments,
+ * labels, check runs, roles and teams (FakeReposApi, in fake-github-repos.ts) that whole IssueOps flows run against.
+ */
+export interface FakeGitHub extends FakeReposApi {
   /** e.g. http://127.0.0.1:54321 */
   url: string;
   /** url + '/api/v3': Probot's baseUrl, or what GHE_HOST=host with GHE_PROTOCOL=http amounts to. */
@@ -50,16 +55,38 @@ export interface FakeGitHub {
   close(): Promise<void>;
 }
 
-interface Reply {
+export interface FakeGitHubOptions {
+  /** GET /app's id; default 1, the harness's APP_ID. */
+  appId?: number;
+  /** The App's slug; its installation tokens write as `<slug>[bot]`. Default 'fleetbot'. */
+  appSlug?: string;
+  /** The organisation owning the App. Default 'acme'. */
+  appOwner?: string;
+  /** Who requests without an installation token of the fake act as. Default 'octocat'. */
+  defaultUser?: string;
+}
+
+export interface Reply {
   status: number;
+  /** Undefined for an empty body (204). */
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteRequest {
+  /** As recorded: without `/api/v3` and the query string. */
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  /** The parsed body, as `handle` gets it. */
   body: unknown;
 }
 
-interface Route {
+export interface Route {
   method: string;
   pattern: RegExp;
-  /** `params` are the pattern's capture groups. */
-  handle(params: string[], body: unknown): Reply;
+  /** `params` are the pattern's capture groups, URL-decoded. Undefined: not handled (404, listed in `unhandled`). */
+  handle(params: string[], body: unknown, request: RouteRequest): Reply | undefined;
 }
 
 interface FailureRule {
@@ -71,6 +98,8 @@ interface FailureRule {
 }
 
 const API_PREFIX = '/api/v3';
+/** The version whose OpenAPI description the requests are checked against. */
+const GHES_VERSION = '3.19.0';
 const SCOPE = String.raw`(?:orgs/[^/]+|repos/[^/]+/[^/]+)`;
 
 /** GitHub writes timestamps to the second, without milliseconds. */
@@ -83,7 +112,7 @@ function randomToken(bytes: number): string {
 }
 
 /** A fake GitHub REST API on a free loopback port; see FakeGitHub. */
-export async function startFakeGitHub(): Promise<FakeGitHub> {
+export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<FakeGitHub> {
   loadGitHubOpenApi();
   const requests: RecordedRequest[] = [];
   const openApiViolations: string[] = [];
@@ -165,13 +194,14 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     return rule;
   }
 
-  function answer(method: string, path: string, body: unknown): Reply {
+  function answer(method: string, request: RouteRequest): Reply {
     for (const route of routes) {
       if (route.method !== method) continue;
-      const match = route.pattern.exec(path);
-      if (match) return route.handle(match.slice(1), body);
+      const match = route.pattern.exec(request.path);
+      if (!match) continue;
+      return route.handle(match.slice(1).map(decodeParam), request.body, request) ?? notFound(method, request.path);
     }
-    return notFound(method, path);
+    return notFound(method, request.path);
   }
 
   function notFound(method: string, path: string): Reply {
@@ -191,8 +221,16 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     for (const problem of problems) openApiViolations.push(`${method} ${path}: ${problem}`);
 
     const failure = takeFailure(method, path);
-    const reply = failure ? errorReply(failure.status) : underApi ? answer(method, path, body) : notFound(method, path);
-    res.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', ...failure?.headers });
+    const request = { path, query: searchParams, headers: req.headers, body };
+    const reply = failure ? errorReply(failure.status) : underApi ? answer(method, request) : notFound(method, path);
+    // Octokit's enterprise-compatibility plugin rewrites some 404s when it sees this header, as GHES sends it.
+    const headers = { 'x-github-enterprise-version': GHES_VERSION, ...reply.headers, ...failure?.headers };
+    if (reply.body === undefined) {
+      res.writeHead(reply.status, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', ...headers });
     res.end(JSON.stringify(reply.body));
   }
 
@@ -208,10 +246,20 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   });
   const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const url = `http://${host}`;
+  const apiUrl = `${url}${API_PREFIX}`;
+  const repos = new RepoModel({
+    url,
+    apiUrl,
+    app: { id: options.appId ?? 1, slug: options.appSlug ?? 'fleetbot', owner: options.appOwner ?? 'acme' },
+    defaultUser: options.defaultUser ?? 'octocat',
+    installationTokens,
+  });
+  routes.push(...repoRoutes(repos, apiUrl));
 
   return {
+    ...repos.testApi(),
     url,
-    apiUrl: `${url}${API_PREFIX}`,
+    apiUrl,
     host,
     requests,
     requestsTo: (method, pathPattern) =>
@@ -237,10 +285,18 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   };
 }
 
-/** The shape of GitHub's `basic-error`. */
 function errorReply(status: number): Reply {
-  const message = STATUS_CODES[status] ?? 'Error';
-  return { status, body: { message, documentation_url: 'https://docs.github.com/rest', status: String(status) } };
+  return apiError(status, STATUS_CODES[status] ?? 'Error');
+}
+
+/** Octokit encodes parameters such as `heads/main` as `heads%2Fmain`; GitHub also takes them unencoded. */
+function decodeParam(param: string | undefined): string {
+  if (param === undefined) return '';
+  try {
+    return decodeURIComponent(param);
+  } catch {
+    return param;
+  }
 }
 
 function parseBody(raw: string): unknown {
