@@ -2,10 +2,15 @@ import type { ApplicationFunction, Probot } from 'probot';
 import { GitHubSource, parseWorkflowJob } from './ci/github.js';
 import type { ComputeBackend } from './compute/types.js';
 import type { FleetRegistry } from './fleets/registry.js';
+import type { IssueForm } from './issueops/form.js';
+import { IssueOpsGitHub } from './issueops/github.js';
+import { IssueOps } from './issueops/service.js';
+import type { IssueOpsSettings } from './issueops/settings.js';
+import type { FleetWorkspace } from './issueops/workspace.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { Scheduler, type CredentialStore } from './jobs/scheduler.js';
 import type { RetryPolicy } from './retry.js';
-import type { Store } from './store/types.js';
+import type { IssueOpsStore, Store } from './store/types.js';
 
 export interface FleetbotOptions {
   store: Store;
@@ -17,6 +22,15 @@ export interface FleetbotOptions {
   launchTimeoutMs: number;
   /** Reconcile at start and then at this interval; undefined runs passes only when asked (tests). */
   reconcileIntervalMs?: number;
+  /** Fleets by IssueOps, when the fleets file has an `issueops` section. */
+  issueOps?: {
+    settings: IssueOpsSettings;
+    store: IssueOpsStore;
+    workspace: FleetWorkspace;
+    forms: { request: IssueForm; delete: IssueForm };
+    /** How often a fleet being deleted counts its busy runners. */
+    drainPollMs?: number;
+  };
 }
 
 export interface Fleetbot {
@@ -24,7 +38,9 @@ export interface Fleetbot {
   /** Available once `app` has been loaded into a Probot. */
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
-  /** Waits for launches and credentials still under way. */
+  /** Present when IssueOps is configured. */
+  readonly issueOps: IssueOps | undefined;
+  /** Waits for launches, credentials and IssueOps work still under way. */
   idle(): Promise<void>;
   /** Stops the reconciler and waits for work under way. */
   stop(): Promise<void>;
@@ -33,6 +49,7 @@ export interface Fleetbot {
 interface Wired {
   scheduler: Scheduler;
   reconciler: Reconciler;
+  issueOps: IssueOps | undefined;
 }
 
 /** The Probot app: wires webhook handlers to the scheduler, and starts the reconciler. Nothing else. */
@@ -43,12 +60,13 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     return wired;
   };
 
-  const app = (probot: Probot) => {
+  const app = async (probot: Probot) => {
     const log = probot.log.child({ name: 'fleetbot' });
     const ci = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry);
     const scheduler = new Scheduler({ ...options, ci, log });
     const reconciler = new Reconciler({ ...options, scheduler, log });
-    wired = { scheduler, reconciler };
+    const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
+    wired = { scheduler, reconciler, issueOps };
 
     probot.on('workflow_job', async (context) => {
       const parsed = parseWorkflowJob(context.payload);
@@ -69,6 +87,8 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
       }
     });
 
+    // Fleets applied earlier serve jobs before the first reconcile pass looks at them.
+    await issueOps?.load();
     if (options.reconcileIntervalMs !== undefined) reconciler.start(options.reconcileIntervalMs);
   };
 
@@ -80,11 +100,52 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     get reconciler() {
       return get().reconciler;
     },
-    idle: () => (wired ? wired.scheduler.idle() : Promise.resolve()),
+    get issueOps() {
+      return get().issueOps;
+    },
+    idle: async () => {
+      await wired?.issueOps?.idle();
+      await wired?.scheduler.idle();
+    },
     stop: async () => {
       if (!wired) return;
       await wired.reconciler.stop();
+      await wired.issueOps?.idle();
       await wired.scheduler.idle();
     },
   };
+}
+
+function wireIssueOps(
+  probot: Probot,
+  options: FleetbotOptions,
+  issueOpsOptions: NonNullable<FleetbotOptions['issueOps']>,
+  log: Probot['log'],
+): IssueOps {
+  // Comments are updated in place only when the App wrote them; its login comes from GET /app once.
+  let botLogin: Promise<string> | undefined;
+  const appBotLogin = (): Promise<string> => {
+    botLogin ??= (async () => {
+      const octokit = await probot.auth();
+      const { data } = await octokit.request('GET /app');
+      if (!data?.slug) throw new Error('GET /app returned no slug');
+      return `${data.slug}[bot]`;
+    })().catch((error: unknown) => {
+      botLogin = undefined;
+      throw error;
+    });
+    return botLogin;
+  };
+  const issueOps = new IssueOps({
+    ...issueOpsOptions,
+    jobs: options.store,
+    fleets: options.fleets,
+    log,
+    github: async (installationId) =>
+      new IssueOpsGitHub(await probot.auth(installationId), issueOpsOptions.settings.repository, await appBotLogin(), options.githubRetry),
+  });
+  probot.on('issues', (context) => issueOps.onIssue(context.payload));
+  probot.on('pull_request', (context) => issueOps.onPullRequest(context.payload));
+  probot.on('issue_comment', (context) => issueOps.onComment(context.payload));
+  return issueOps;
 }

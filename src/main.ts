@@ -1,12 +1,19 @@
 import { ProbotOctokit, run } from 'probot';
 import { createAwsClients } from './aws.js';
+import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
+import { ComputeRouter } from './compute/router.js';
 import { readConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
-import { loadFleetsFile } from './fleets/spec.js';
-import { createFleetbot } from './index.js';
+import { loadFleetsFile } from './fleets/file.js';
+import { createFleetbot, type FleetbotOptions } from './index.js';
+import type { IssueOpsSettings } from './issueops/settings.js';
+import { loadIssueForms } from './issueops/templates.js';
+import { FleetWorkspace } from './issueops/workspace.js';
 import { RunnerSecrets } from './secrets/ssm.js';
 import { SqliteStore } from './store/sqlite.js';
+import type { IssueOpsStore } from './store/types.js';
+import { TerraformCli } from './terraform/cli.js';
 
 /** `npm start`: the app on its embedded defaults, or Probot's setup page when it has no App yet. */
 async function main(): Promise<void> {
@@ -19,17 +26,19 @@ async function main(): Promise<void> {
   if (!config.webhookSecret) {
     throw new Error('WEBHOOK_SECRET is not set: fleetbot refuses to accept unsigned webhooks');
   }
-  const fleets = new FleetRegistry(await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired));
+  const fleetsFile = await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired);
+  const fleets = new FleetRegistry(fleetsFile.fleets);
   const store = new SqliteStore(config.databaseFile);
   const aws = createAwsClients();
   const fleetbot = createFleetbot({
     store,
     fleets,
-    compute: new EcsBackend(aws.ecs),
+    compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
     credentials: new RunnerSecrets(aws.ssm, config.ssmKmsKeyId),
     githubRetry: { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 },
     launchTimeoutMs: config.launchTimeoutMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
+    issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps)),
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
   const Octokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
@@ -46,6 +55,17 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function issueOpsOptions(settings: IssueOpsSettings, store: IssueOpsStore): Promise<FleetbotOptions['issueOps']> {
+  const { terraform } = settings;
+  const cli = new TerraformCli({
+    binary: terraform.binary,
+    pluginMirror: terraform.pluginMirror,
+    timeoutMs: terraform.timeoutSeconds * 1000,
+    stateDir: terraform.workdir,
+  });
+  return { settings, store, workspace: new FleetWorkspace(terraform.workdir, cli), forms: await loadIssueForms() };
 }
 
 main().catch((error: unknown) => {

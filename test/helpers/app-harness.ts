@@ -11,6 +11,10 @@ import { ComputeRouter } from '../../src/compute/router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
 import type { FleetSpec } from '../../src/fleets/spec.js';
 import { createFleetbot, type Fleetbot } from '../../src/index.js';
+import type { IssueOpsSettings } from '../../src/issueops/settings.js';
+import { loadIssueForms } from '../../src/issueops/templates.js';
+import { FleetWorkspace } from '../../src/issueops/workspace.js';
+import { TerraformCli } from '../../src/terraform/cli.js';
 import { RunnerSecrets } from '../../src/secrets/ssm.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { clientsFor } from './aws-fixture.js';
@@ -38,7 +42,7 @@ export interface AppUnderTest {
   /** Every log line the app wrote, as JSON text. */
   logs: string[];
   /** Delivers a webhook as Probot would after verifying its signature, and waits for the work it started. */
-  deliver(name: 'workflow_job', payload: unknown): Promise<void>;
+  deliver(name: 'workflow_job' | 'issues' | 'issue_comment' | 'pull_request', payload: unknown): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,6 +53,7 @@ export interface AppOptions {
   /** Reuse a database file, as a restarted app would. */
   databaseFile?: string;
   launchTimeoutMs?: number;
+  issueOps?: IssueOpsSettings;
 }
 
 /** The app in-process, as `npm start` wires it, against moto and the fake GitHub (as a GHES host). */
@@ -70,6 +75,20 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
     credentials: new RunnerSecrets(aws.ssm),
     githubRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
     launchTimeoutMs: options.launchTimeoutMs ?? 60_000,
+    issueOps: options.issueOps && {
+      settings: options.issueOps,
+      store: store.issueOps,
+      workspace: new FleetWorkspace(
+        options.issueOps.terraform.workdir,
+        new TerraformCli({
+          binary: options.issueOps.terraform.binary,
+          pluginMirror: options.issueOps.terraform.pluginMirror,
+          timeoutMs: options.issueOps.terraform.timeoutSeconds * 1000,
+          stateDir: options.issueOps.terraform.workdir,
+        }),
+      ),
+      forms: await loadIssueForms(),
+    },
   });
   const probot = new Probot({
     appId: 1,

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { FleetSpecInput } from '../../src/fleets/spec.js';
+import type { IssueOpsSettings } from '../../src/issueops/settings.js';
 import { testPrivateKey, WEBHOOK_SECRET } from './app-harness.js';
 import type { FakeGitHub } from './fake-github.js';
 import { freePort, type Moto } from './moto.js';
@@ -28,10 +29,17 @@ export function sign(body: string, secret = WEBHOOK_SECRET): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-export function appEnvironment(moto: Moto, github: FakeGitHub, fleets: FleetSpecInput[], extra: Record<string, string> = {}) {
+/** `issueops` goes into the fleets file as its `issueops` section. */
+export function appEnvironment(
+  moto: Moto,
+  github: FakeGitHub,
+  fleets: FleetSpecInput[],
+  extra: Record<string, string> = {},
+  issueops?: IssueOpsSettings,
+) {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
   const dir = mkdtempSync(join(tmpdir(), 'fleetbot-app-'));
-  writeFileSync(join(dir, 'fleetbot.yml'), stringify({ fleets }));
+  writeFileSync(join(dir, 'fleetbot.yml'), stringify(issueops ? { fleets, issueops } : { fleets }));
   return {
     PATH: process.env.PATH ?? '',
     HOME: dir,

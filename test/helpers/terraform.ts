@@ -6,12 +6,14 @@ import type { z } from 'zod';
 import { motoAvailable, type Moto } from './moto.js';
 
 /** The AWS provider filesystem mirror for offline `terraform init`: configuration, never a constant in product code. */
-export const terraformMirror = process.env.FLEETBOT_TEST_TF_MIRROR ?? '/opt/tf-plugins';
+export const terraformMirror: string | null =
+  process.env.FLEETBOT_TEST_TF_MIRROR === undefined ? '/opt/tf-plugins' : process.env.FLEETBOT_TEST_TF_MIRROR || null;
 
 export const terraformBinary = process.env.FLEETBOT_TEST_TF_BINARY ?? 'terraform';
 
 const terraformAvailable = spawnSync(terraformBinary, ['version'], { encoding: 'utf8' }).status === 0;
-const mirrorAvailable = existsSync(terraformMirror);
+// An empty FLEETBOT_TEST_TF_MIRROR means "no mirror: install the provider from the registry".
+const mirrorAvailable = terraformMirror === null || existsSync(terraformMirror);
 
 /** What is missing for a real Terraform run against moto, or undefined when nothing is. */
 function missingForTerraform(): string | undefined {
