@@ -28,8 +28,6 @@ export interface FleetbotOptions {
     store: IssueOpsStore;
     workspace: FleetWorkspace;
     forms: { request: IssueForm; delete: IssueForm };
-    /** How often a fleet being deleted counts its busy runners. */
-    drainPollMs?: number;
   };
 }
 

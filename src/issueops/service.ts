@@ -158,22 +158,9 @@ export class IssueOps {
         : undefined;
     if (!kind || !payload.installation) return;
     const installationId = payload.installation.id;
-    const key = laneKey(payload.repository.full_name, issue.number);
-    this.track(
-      key,
-      this.lanes.run(key, () =>
-        this.handleRequest({
-          repo: this.deps.settings.repository,
-          issueNumber: issue.number,
-          kind,
-          installationId,
-          author: issue.user?.login ?? '',
-          body: issue.body ?? '',
-          labels,
-        }),
-      ),
-      installationId,
-      issue.number,
+    const request = { repo: this.deps.settings.repository, issueNumber: issue.number, installationId, prNumber: null };
+    this.enqueue(request, () =>
+      this.handleRequest({ ...request, kind, author: issue.user?.login ?? '', body: issue.body ?? '', labels }),
     );
   }
 
@@ -331,12 +318,14 @@ export class IssueOps {
     const synthMs = this.now() - synthStarted;
     const publishStarted = this.now();
     const pull = await this.publish(github, record, input.kind, fleet, files, spec);
+    // An edit that left the files as they were (only the justification changed, say) keeps its plan.
+    const planStands = record.status === 'planned' && record.plannedSha === pull.headSha;
     const saved: FleetRequestRecord = {
       ...record,
       kind: input.kind,
       fleet,
       spec: spec ?? (existing?.spec ?? null),
-      status: 'planning',
+      status: planStands ? 'planned' : 'planning',
       detail: null,
       prNumber: pull.number,
       branch: pull.headRef,
@@ -419,7 +408,8 @@ export class IssueOps {
   private async plan(repo: string, issueNumber: number, force: boolean, earlier?: Pick<PlanTimings, 'validateMs' | 'synthMs' | 'publishMs'>): Promise<void> {
     const { store, workspace, log } = this.deps;
     const request = await store.getRequest(repo, issueNumber);
-    if (!request?.fleet || request.prNumber === null || ['applying', 'applied', 'closed', 'invalid'].includes(request.status)) return;
+    // A closed request plans again only if its pull request was reopened (checked below).
+    if (!request?.fleet || request.prNumber === null || ['applying', 'applied', 'invalid'].includes(request.status)) return;
     const fleet = request.fleet;
     const github = await this.deps.github(request.installationId);
     const pull = await github.getPull(request.prNumber);

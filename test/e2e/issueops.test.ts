@@ -145,6 +145,19 @@ describeWithTerraform('fleets by IssueOps, end to end over HTTP', () => {
     expect(checks.find((check) => check.name === 'fleetbot/plan')).toMatchObject({ status: 'completed', conclusion: 'success' });
     livePr = pr;
     liveIssue = issue;
+
+    // An edit that changes nothing the fleet is made of keeps the branch, and so the plan.
+    const before = github.requests.length;
+    github.editIssue(FLEETS_REPO, issue, {
+      body: fargateRequest('linux-big', infra.subnetId, { Justification: 'Builds need more memory; approved by the platform lead.' }),
+    });
+    await deliver(issuesEvent(github, FLEETS_REPO, issue, 'edited'));
+    await eventually('the PR text to be refreshed', async () =>
+      github.requests.slice(before).some((request) => request.method === 'PATCH' && /\/pulls\/\d+$/.test(request.path)) ? true : undefined,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(github.pull(FLEETS_REPO, pr).head.sha).toBe(pull.head.sha);
+    expect(github.requests.slice(before).filter((request) => request.method === 'POST' && /\/git\/|check-runs/.test(request.path))).toEqual([]);
   }, TERRAFORM_TIMEOUT);
 
   it('refuses an /approve from someone who is not an approver, and from the requester', async () => {

@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { MARKERS } from '../../src/issueops/messages.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { startApp, type AppUnderTest } from '../helpers/app-harness.js';
+import { createRunnerInfra, fleetbotTasks, tagOf } from '../helpers/aws-fixture.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { deleteRequest, fargateRequest, FLEETS_REPO, issueOpsSettingsFor } from '../helpers/issueops.js';
+import { ecsFleet } from '../helpers/fleets.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { queuedJob } from '../helpers/payloads.js';
 import { issueCommentEvent, issuesEvent } from '../helpers/webhook-events.js';
 
 /**
@@ -115,6 +118,26 @@ describeWithMoto('IssueOps when things go wrong', () => {
     expect(bot(pr).at(-1)?.body).toMatch(/restarted during the apply; comment `\/plan` for a new plan/);
     expect(await app.store.issueOps.getRequest(repo, pr - 1)).toMatchObject({ status: 'apply_failed', plannedSha: null });
     expect(await app.store.issueOps.fleetLocks()).toEqual([]);
+  });
+
+  it('serves fleets applied before a restart as soon as it starts', async () => {
+    await app!.close();
+    const infra = await createRunnerInfra(moto, `applied-${repoCount}`);
+    const live = ecsFleet({
+      name: 'applied-before',
+      labels: ['self-hosted', 'applied-before'],
+      compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+    });
+    const databaseFile = join(mkdtempSync(join(tmpdir(), 'fleetbot-db-')), 'fleetbot.db');
+    const store = new SqliteStore(databaseFile);
+    await store.issueOps.putProvisionedFleet({ name: live.name, requested: live, live, status: 'live', appliedSha: 'a'.repeat(40), requestIssue: 1, updatedAt: 1 });
+    await store.close();
+
+    const settings = issueOpsSettingsFor(moto, mkdtempSync(join(tmpdir(), 'fleetbot-tf-')), { repository: repo });
+    app = await startApp({ moto, github, fleets: [], databaseFile, issueOps: { ...settings, terraform: { ...settings.terraform, binary: 'false' } } });
+    await app.deliver('workflow_job', queuedJob({ jobId: 31337, org: 'acme', labels: ['self-hosted', 'applied-before'] }));
+    const tasks = await fleetbotTasks(moto, infra.cluster);
+    expect(tasks.map((task) => tagOf(task, 'fleetbot:job'))).toEqual(['31337']);
   });
 
   it('ignores issues without a fleet label, and /approve anywhere but on its own pull requests', async () => {
