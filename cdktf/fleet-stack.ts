@@ -42,6 +42,11 @@ function endpointsBlock(endpoints: Record<string, string> | undefined): Record<s
   return Object.fromEntries(Object.entries(endpoints).sort(([a], [b]) => a.localeCompare(b)));
 }
 
+function pick(endpoints: Record<string, string> | undefined, names: readonly string[]): Record<string, string> | undefined {
+  const picked = Object.fromEntries(Object.entries(endpoints ?? {}).filter(([name]) => names.includes(name)));
+  return Object.keys(picked).length > 0 ? picked : undefined;
+}
+
 /** One Terraform stack per fleet: the AWS provider, the fleet's state backend, its resources and outputs. */
 export class FleetStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: FleetStackProps) {
@@ -61,12 +66,19 @@ export class FleetStack extends TerraformStack {
     if (endpoints) aws.addOverride('endpoints', [endpoints]);
 
     if (props.backend.type === 's3') {
+      // The backend talks to the same AWS (or AWS-compatible API) as the provider, with the same checks.
+      const stateEndpoints = pick(provider.endpoints, ['s3', 'dynamodb', 'iam', 'sts']);
       new S3Backend(this, {
         bucket: props.backend.bucket,
         key: `${props.backend.keyPrefix}/${spec.name}.tfstate`,
         region: props.backend.region,
         dynamodbTable: props.backend.dynamodbTable,
         encrypt: true,
+        endpoints: stateEndpoints,
+        usePathStyle: provider.s3UsePathStyle || undefined,
+        skipCredentialsValidation: provider.skipCredentialsValidation || undefined,
+        skipRequestingAccountId: provider.skipRequestingAccountId || undefined,
+        skipMetadataApiCheck: provider.skipMetadataApiCheck || undefined,
       });
     } else {
       // Relative: the state lives in the fleet's own working directory.

@@ -120,7 +120,29 @@ describe('synthesizeFleet', () => {
         backend: { type: 's3', bucket: 'acme-terraform', keyPrefix: 'fleetbot/prod', region: 'eu-west-1', dynamodbTable: 'terraform-locks' },
       });
       expect(json.terraform.backend).toEqual({
-        s3: { bucket: 'acme-terraform', key: 'fleetbot/prod/linux-small.tfstate', region: 'eu-west-1', dynamodb_table: 'terraform-locks', encrypt: true },
+        s3: {
+          bucket: 'acme-terraform',
+          key: 'fleetbot/prod/linux-small.tfstate',
+          region: 'eu-west-1',
+          dynamodb_table: 'terraform-locks',
+          encrypt: true,
+          // The state goes to the same API as the provider (here an emulator), with the same checks skipped.
+          endpoints: { iam: 'http://127.0.0.1:5000', sts: 'http://127.0.0.1:5000' },
+          skip_credentials_validation: true,
+          skip_metadata_api_check: true,
+          skip_requesting_account_id: true,
+          use_path_style: true,
+        },
+      });
+    });
+
+    it('writes nothing but the S3 backend\'s own settings for real AWS', () => {
+      const json = synth(fargate, {
+        backend: { type: 's3', bucket: 'acme-terraform', keyPrefix: 'fleetbot', region: 'eu-west-1' },
+        provider: { skipCredentialsValidation: false, skipRequestingAccountId: false, skipMetadataApiCheck: false, s3UsePathStyle: false },
+      });
+      expect(json.terraform.backend).toEqual({
+        s3: { bucket: 'acme-terraform', key: 'fleetbot/linux-small.tfstate', region: 'eu-west-1', encrypt: true },
       });
     });
   });
