@@ -17,11 +17,19 @@ const runnerLabel = z
 export const subnetId = z.string().regex(/^subnet-[0-9a-f]+$/, 'expected a subnet id like subnet-0123abcd');
 export const securityGroupId = z.string().regex(/^sg-[0-9a-f]+$/, 'expected a security group id like sg-0123abcd');
 
+// Names and ARNs by pattern: these values end up in Terraform JSON, where "${" would start an expression.
+const ecsName = /[A-Za-z0-9_-]{1,255}/.source;
+const ecsArn = (resource: string) => `arn:aws[a-z-]*:ecs:[a-z0-9-]+:\\d{12}:${resource}/${ecsName}`;
+const clusterRef = z.string().regex(new RegExp(`^(${ecsName}|${ecsArn('cluster')})$`), 'expected a cluster name or ARN');
+const taskDefinitionRef = z
+  .string()
+  .regex(new RegExp(`^(${ecsName}(:\\d+)?|${ecsArn('task-definition')}(:\\d+)?)$`), 'expected a task definition family, family:revision or ARN');
+
 export const ecsComputeSchema = z.strictObject({
   type: z.literal('ecs'),
-  cluster: z.string().min(1),
-  taskDefinition: z.string().min(1),
-  containerName: z.string().min(1).optional(),
+  cluster: clusterRef,
+  taskDefinition: taskDefinitionRef,
+  containerName: z.string().regex(new RegExp(`^${ecsName}$`), 'expected a container name').optional(),
   subnets: z.array(subnetId).min(1),
   securityGroups: z.array(securityGroupId).default([]),
   assignPublicIp: z.boolean().default(false),
@@ -53,7 +61,9 @@ export const awsRegion = z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d
 export const provisionSchema = z.strictObject({
   region: awsRegion,
   /** Fargate: the runner's container image. EC2: an AMI id, or a name filter for the newest matching AMI. */
-  image: z.string().min(1).max(256),
+  image: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@ ()[\]'*?]{0,255}$/, 'expected a container image, an AMI id or an AMI name filter'),
   /** Fargate task size, in CPU units (1024 = 1 vCPU) and MiB. */
   cpu: z.number().int().positive().optional(),
   memoryMiB: z.number().int().positive().optional(),

@@ -145,4 +145,18 @@ fleets:
     expect(problems.join('\n')).toMatch(/issueops\.terraform\.backend\.bucket/);
     expect(problems.join('\n')).toMatch(/issueops\.defaults\.region: expected an AWS region/);
   });
+
+  it('accepts ECS names and ARNs, and refuses anything Terraform would read as an expression', () => {
+    const arn = valid
+      .replace('cluster: runners', 'cluster: arn:aws:ecs:us-east-1:123456789012:cluster/runners')
+      .replace('taskDefinition: gh-runner', 'taskDefinition: "arn:aws:ecs:us-east-1:123456789012:task-definition/gh-runner:7"');
+    expect(parseFleetsFile(arn, 'fleetbot.yml').fleets).toHaveLength(1);
+    const problems = problemsOf(
+      valid.replace('cluster: runners', 'cluster: "${file(\\"/etc/passwd\\")}"').replace('taskDefinition: gh-runner', 'taskDefinition: "gh runner"'),
+    );
+    expect(problems.join('\n')).toMatch(/compute\.cluster: expected a cluster name or ARN/);
+    expect(problems.join('\n')).toMatch(/compute\.taskDefinition: expected a task definition family/);
+    const image = `${valid}    provision: { region: us-east-1, image: "ghcr.io/acme/runner:\${var.x}" }\n`;
+    expect(problemsOf(image).join('\n')).toMatch(/provision\.image: expected a container image/);
+  });
 });
