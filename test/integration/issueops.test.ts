@@ -10,7 +10,7 @@ import { deleteRequest, fargateRequest, FLEETS_REPO, issueOpsSettingsFor } from 
 import { ecsFleet } from '../helpers/fleets.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
 import { queuedJob } from '../helpers/payloads.js';
-import { issueCommentEvent, issuesEvent } from '../helpers/webhook-events.js';
+import { issueCommentEvent, issuesEvent, pullRequestEvent } from '../helpers/webhook-events.js';
 
 /**
  * IssueOps failure paths, in-process through probot.receive. Terraform here is `false` (it always
@@ -92,6 +92,24 @@ describeWithMoto('IssueOps when things go wrong', () => {
     const second = await file(fargateRequest('shared-name', 'subnet-0123abcd'), ['fleet-request'], 'erin');
     expect(bot(second)[0].body).toMatch(/\*\*Fleet name\*\*: .*already being requested in \\#\d+/);
     expect(github.labels(repo, second)).toContain('fleet-invalid');
+  });
+
+  it('frees the fleet name when the request\'s pull request is closed unmerged', async () => {
+    const first = await file(fargateRequest('closed-early', 'subnet-0123abcd'));
+    const accepted = bot(first).find((comment) => comment.body.startsWith(MARKERS.request))!;
+    const pr = Number(/\[#(\d+)\]/.exec(accepted.body)![1]);
+    const closed = await fetch(`${github.apiUrl}/repos/${repo}/pulls/${pr}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'closed' }),
+    });
+    expect(closed.status).toBe(200);
+    await app!.deliver('pull_request', pullRequestEvent(github, repo, pr, 'closed').payload);
+    expect(await app!.store.issueOps.fleetLocks()).toEqual([]);
+    expect(await app!.store.issueOps.getRequest(repo, first)).toMatchObject({ status: 'closed' });
+
+    const second = await file(fargateRequest('closed-early', 'subnet-0123abcd'), ['fleet-request'], 'erin');
+    expect(bot(second)[0].body).toMatch(/✅ The request for fleet `closed-early` is valid/);
   });
 
   it('refuses to delete a fleet that IssueOps did not build', async () => {
