@@ -58,7 +58,8 @@ export function providerSettingsFor(url: string): ProviderSettings {
     skipRequestingAccountId: true,
     skipMetadataApiCheck: true,
     s3UsePathStyle: true,
-    maxRetries: 1,
+    // Low, so a failing test fails fast; not 1: moto sometimes drops a kept-alive connection under load.
+    maxRetries: 3,
   };
 }
 

@@ -158,7 +158,7 @@ describe('synthesizeFleet', () => {
         skip_requesting_account_id: true,
         skip_metadata_api_check: 'true',
         s3_use_path_style: true,
-        max_retries: 1,
+        max_retries: 3,
       });
     });
 
