@@ -7,7 +7,7 @@ import { IssueOpsGitHub } from './issueops/github.js';
 import { IssueOps } from './issueops/service.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
 import type { FleetWorkspace } from './issueops/workspace.js';
-import { Reconciler } from './jobs/reconciler.js';
+import { Reconciler, type RunnerParameterStore } from './jobs/reconciler.js';
 import { Scheduler, type CredentialStore } from './jobs/scheduler.js';
 import type { RetryPolicy } from './retry.js';
 import type { IssueOpsStore, Store } from './store/types.js';
@@ -17,6 +17,8 @@ export interface FleetbotOptions {
   fleets: FleetRegistry;
   compute: ComputeBackend;
   credentials: CredentialStore;
+  /** Runner parameters for the reconciler's sweep of old ones; without it there is no sweep. */
+  runnerParameters?: RunnerParameterStore;
   /** Retries of GitHub calls (5xx, rate limits); Octokit's own retry plugin is off so it is not doubled. */
   githubRetry: RetryPolicy;
   launchTimeoutMs: number;

@@ -30,11 +30,13 @@ async function main(): Promise<void> {
   const fleets = new FleetRegistry(fleetsFile.fleets);
   const store = new SqliteStore(config.databaseFile);
   const aws = createAwsClients();
+  const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
   const fleetbot = createFleetbot({
     store,
     fleets,
     compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
-    credentials: new RunnerSecrets(aws.ssm, config.ssmKmsKeyId),
+    credentials: secrets,
+    runnerParameters: secrets,
     githubRetry: { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 },
     launchTimeoutMs: config.launchTimeoutMs,
     reconcileIntervalMs: config.reconcileIntervalMs,

@@ -1,9 +1,22 @@
 import type { Logger } from 'probot';
-import type { ComputeBackend } from '../compute/types.js';
+import type { ComputeBackend, ComputeRunner } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
+import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
-import type { Store } from '../store/types.js';
+import type { RunnerParameter } from '../secrets/ssm.js';
+import type { RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
+
+export const DEFAULT_ORPHAN_GRACE_MS = 5 * 60_000;
+export const DEFAULT_STALE_PARAMETER_MS = 24 * 60 * 60_000;
+export const DEFAULT_PARAMETER_SWEEP_INTERVAL_MS = 60 * 60_000;
+
+/** What the reconciler needs of the credential store to sweep credentials nobody will read (SSM in production). */
+export interface RunnerParameterStore {
+  listRunnerParameters(): Promise<RunnerParameter[]>;
+  /** Returns how many of the runners' parameters existed and were deleted. */
+  deleteRunnerParameters(runnerNames: readonly string[]): Promise<number>;
+}
 
 export interface ReconcilerDeps {
   store: Store;
@@ -13,6 +26,17 @@ export interface ReconcilerDeps {
   log: Logger;
   /** How long a runner may stay `launching` with nobody working on it before it is launched again. */
   launchTimeoutMs: number;
+  /** Runner credentials to sweep; without it old parameters are left alone. */
+  runnerParameters?: RunnerParameterStore;
+  /**
+   * How long a task or instance with no live runner record may run, from the pass that first saw it,
+   * before it is stopped. Default 5 minutes.
+   */
+  orphanGraceMs?: number;
+  /** A runner parameter this much older than its last write, with no active runner, is deleted. Default 24 hours. */
+  staleParameterMs?: number;
+  /** The least time between two sweeps of runner parameters (listing them all is slow). Default 1 hour. */
+  parameterSweepIntervalMs?: number;
   now?: () => number;
 }
 
@@ -22,9 +46,13 @@ export interface ReconcileSummary {
   adopted: number;
   credentialsRetried: number;
   orphansStopped: number;
+  parametersDeleted: number;
   backlogLaunched: number;
   errors: number;
 }
+
+/** Why a task or instance in the cloud is (or is not) ours to keep. */
+type Ownership = 'live' | 'released' | 'orphan';
 
 /**
  * Heals what webhooks miss. Each pass compares the store with the cloud, fleet by fleet:
@@ -32,16 +60,32 @@ export interface ReconcileSummary {
  *   backlog drain asks GitHub whether it is still queued before launching anything);
  * - a runner stuck `launching` → adopted if its task exists after all, launched again otherwise;
  * - a running runner without its credential → the credential is issued again;
- * - a task of ours whose runner was already released → stopped;
- * - then every backlog is drained while capacity allows.
+ * - a task or instance of ours whose runner was already released → stopped at once;
+ * - one with no live runner record (unknown runner, no runner tag, or a second task for a runner that
+ *   has its own) → stopped once it has been seen for `orphanGraceMs`;
+ * - tasks the scheduler is working on are never stopped;
+ * then, at most every `parameterSweepIntervalMs`, runner parameters older than `staleParameterMs`
+ * whose runner is not active are deleted; and every backlog is drained while capacity allows.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<ReconcileSummary> | undefined;
   private readonly now: () => number;
+  private readonly orphanGraceMs: number;
+  private readonly staleParameterMs: number;
+  private readonly parameterSweepIntervalMs: number;
+  /**
+   * When each orphan was first seen, by compute id. Kept in memory only: a restart starts every grace
+   * period again, which delays a stop but never hastens one.
+   */
+  private readonly orphansSeen = new Map<string, { fleet: string; firstSeenAt: number }>();
+  private lastParameterSweepAt: number | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? Date.now;
+    this.orphanGraceMs = deps.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS;
+    this.staleParameterMs = deps.staleParameterMs ?? DEFAULT_STALE_PARAMETER_MS;
+    this.parameterSweepIntervalMs = deps.parameterSweepIntervalMs ?? DEFAULT_PARAMETER_SWEEP_INTERVAL_MS;
   }
 
   /** Runs a pass now and then every `intervalMs`; passes never overlap. */
@@ -73,10 +117,12 @@ export class Reconciler {
       adopted: 0,
       credentialsRetried: 0,
       orphansStopped: 0,
+      parametersDeleted: 0,
       backlogLaunched: 0,
       errors: 0,
     };
     const active = await store.activeRunners();
+    const activeByName = new Map(active.map((runner) => [runner.name, runner]));
     for (const fleet of fleets.all()) {
       const runners = active.filter((runner) => runner.fleet === fleet.name && !scheduler.isBusy(runner.name));
       try {
@@ -109,18 +155,18 @@ export class Reconciler {
           }
         }
 
-        for (const task of inCloud) {
-          if (!task.runnerName) continue;
-          const owner = await store.getRunner(task.runnerName);
-          if (owner?.status === 'released') {
-            await compute.stop(fleet, task.computeId, 'fleetbot: runner already released');
-            summary.orphansStopped++;
-          }
-        }
+        await this.stopOrphans(fleet, inCloud, activeByName, summary);
       } catch (error) {
         summary.errors++;
         log.error({ fleet: fleet.name, err: errorFields(error) }, 'reconcile pass failed for the fleet');
       }
+    }
+    this.forgetOrphansOfRemovedFleets();
+    try {
+      summary.parametersDeleted = await this.sweepRunnerParameters(activeByName);
+    } catch (error) {
+      summary.errors++;
+      log.error({ err: errorFields(error) }, 'runner parameter sweep failed');
     }
     try {
       summary.backlogLaunched = await scheduler.drainAll();
@@ -132,5 +178,85 @@ export class Reconciler {
     log[changed ? 'info' : 'debug']({ reconcile: summary }, 'reconcile pass');
     return summary;
   }
-}
 
+  /**
+   * Stops the fleet's tasks that no live runner owns: those of released runners at once, the others
+   * once their grace period is over. One failed stop is counted and the others still happen.
+   */
+  private async stopOrphans(
+    fleet: FleetSpec,
+    inCloud: readonly ComputeRunner[],
+    active: ReadonlyMap<string, RunnerRecord>,
+    summary: ReconcileSummary,
+  ): Promise<void> {
+    const now = this.now();
+    const orphans = new Set<string>();
+    for (const task of inCloud) {
+      const ownership = await this.ownershipOf(task, active);
+      if (ownership === 'live') continue;
+      if (ownership === 'orphan') {
+        orphans.add(task.computeId);
+        const firstSeenAt = this.orphansSeen.get(task.computeId)?.firstSeenAt ?? now;
+        this.orphansSeen.set(task.computeId, { fleet: fleet.name, firstSeenAt });
+        if (now - firstSeenAt < this.orphanGraceMs) continue;
+      }
+      const reason = ownership === 'released' ? 'runner already released' : 'no live runner record';
+      const fields = { fleet: fleet.name, runnerName: task.runnerName, computeId: task.computeId };
+      try {
+        await this.deps.compute.stop(fleet, task.computeId, `fleetbot: ${reason}`);
+        this.orphansSeen.delete(task.computeId);
+        summary.orphansStopped++;
+        this.deps.log.info(fields, `stopped a runner nobody owns: ${reason}`);
+      } catch (error) {
+        summary.errors++;
+        this.deps.log.warn({ ...fields, err: errorFields(error) }, 'could not stop a runner nobody owns; trying again next pass');
+      }
+    }
+    // Orphans that went away by themselves (or were adopted) are forgotten.
+    for (const [computeId, seen] of this.orphansSeen) {
+      if (seen.fleet === fleet.name && !orphans.has(computeId)) this.orphansSeen.delete(computeId);
+    }
+  }
+
+  /**
+   * `active` is read at the start of the pass; a runner missing from it is looked up again, since it
+   * may have been claimed (and its task started) since.
+   */
+  private async ownershipOf(task: ComputeRunner, active: ReadonlyMap<string, RunnerRecord>): Promise<Ownership> {
+    if (!task.runnerName) return 'orphan';
+    if (this.deps.scheduler.isBusy(task.runnerName)) return 'live';
+    const owner = active.get(task.runnerName) ?? (await this.deps.store.getRunner(task.runnerName));
+    if (!owner) return 'orphan';
+    if (owner.status === 'released') return 'released';
+    // A second task for a runner that has its own: a launch repeated after a crash found no task yet.
+    if (owner.computeId && owner.computeId !== task.computeId) return 'orphan';
+    return 'live';
+  }
+
+  private forgetOrphansOfRemovedFleets(): void {
+    for (const [computeId, seen] of this.orphansSeen) {
+      if (!this.deps.fleets.get(seen.fleet)) this.orphansSeen.delete(computeId);
+    }
+  }
+
+  /**
+   * Deletes runner parameters nobody will read: older than `staleParameterMs` and with no active
+   * runner. Listing every parameter is slow and rate-limited, so this runs at most every
+   * `parameterSweepIntervalMs` (also after a failure, so a throttled SSM is not asked every pass).
+   */
+  private async sweepRunnerParameters(active: ReadonlyMap<string, RunnerRecord>): Promise<number> {
+    const { runnerParameters, scheduler } = this.deps;
+    const now = this.now();
+    if (!runnerParameters) return 0;
+    if (this.lastParameterSweepAt !== undefined && now - this.lastParameterSweepAt < this.parameterSweepIntervalMs) return 0;
+    this.lastParameterSweepAt = now;
+    const stale = (await runnerParameters.listRunnerParameters()).filter(
+      (parameter) =>
+        now - parameter.lastModifiedAt >= this.staleParameterMs &&
+        !active.has(parameter.runnerName) &&
+        !scheduler.isBusy(parameter.runnerName),
+    );
+    if (stale.length === 0) return 0;
+    return runnerParameters.deleteRunnerParameters(stale.map((parameter) => parameter.runnerName));
+  }
+}

@@ -68,11 +68,13 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
   const databaseFile = options.databaseFile ?? join(mkdtempSync(join(tmpdir(), 'fleetbot-')), 'fleetbot.db');
   const store = new SqliteStore(databaseFile);
   const aws = clientsFor(options.moto);
+  const secrets = new RunnerSecrets(aws.ssm);
   const fleetbot = createFleetbot({
     store,
     fleets: new FleetRegistry(options.fleets),
     compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
-    credentials: new RunnerSecrets(aws.ssm),
+    credentials: secrets,
+    runnerParameters: secrets,
     githubRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
     launchTimeoutMs: options.launchTimeoutMs ?? 60_000,
     issueOps: options.issueOps && {
