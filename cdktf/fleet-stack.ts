@@ -109,6 +109,7 @@ export class FleetStack extends TerraformStack {
       return;
     }
 
+    if (compute.type !== 'ec2') throw new Error(`fleet ${spec.name}: IssueOps provisions ECS Fargate and EC2 fleets, not ${compute.type}`);
     if (compute.launchTemplate.startsWith('lt-')) {
       throw new Error(`fleet ${spec.name}: a provisioned EC2 fleet names its launch template; "${compute.launchTemplate}" is an id`);
     }

@@ -1,3 +1,4 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -14,6 +15,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 export const AWS_RETRY = { retryMode: 'adaptive', maxAttempts: 6 } as const;
 
 export interface AwsClients {
+  autoScaling: AutoScalingClient;
   ec2: EC2Client;
   ecs: ECSClient;
   ssm: SSMClient;
@@ -21,6 +23,7 @@ export interface AwsClients {
 
 export function createAwsClients(): AwsClients {
   return {
+    autoScaling: new AutoScalingClient({ ...AWS_RETRY }),
     ec2: new EC2Client({ ...AWS_RETRY }),
     ecs: new ECSClient({ ...AWS_RETRY }),
     ssm: new SSMClient({ ...AWS_RETRY }),

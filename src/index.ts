@@ -1,5 +1,7 @@
 import type { ApplicationFunction, Probot } from 'probot';
 import { GitHubSource, parseWorkflowJob } from './ci/github.js';
+import { CiRouter } from './ci/router.js';
+import type { CiSource } from './ci/types.js';
 import type { ComputeBackend } from './compute/types.js';
 import type { FleetRegistry } from './fleets/registry.js';
 import type { IssueForm } from './issueops/form.js';
@@ -17,6 +19,8 @@ export interface FleetbotOptions {
   fleets: FleetRegistry;
   compute: ComputeBackend;
   credentials: CredentialStore;
+  /** Job sources besides GitHub's, which is built here from the App's credentials. */
+  ciSources?: CiSource[];
   /** Runner parameters for the reconciler's sweep of old ones; without it there is no sweep. */
   runnerParameters?: RunnerParameterStore;
   /** Retries of GitHub calls (5xx, rate limits); Octokit's own retry plugin is off so it is not doubled. */
@@ -62,7 +66,8 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
 
   const app = async (probot: Probot) => {
     const log = probot.log.child({ name: 'fleetbot' });
-    const ci = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry);
+    const github = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry);
+    const ci = new CiRouter([github, ...(options.ciSources ?? [])]);
     const scheduler = new Scheduler({ ...options, ci, log });
     const reconciler = new Reconciler({ ...options, scheduler, log });
     const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);

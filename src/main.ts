@@ -1,5 +1,6 @@
 import { ProbotOctokit, run } from 'probot';
 import { createAwsClients } from './aws.js';
+import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
 import { ComputeRouter } from './compute/router.js';
@@ -34,7 +35,11 @@ async function main(): Promise<void> {
   const fleetbot = createFleetbot({
     store,
     fleets,
-    compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
+    compute: new ComputeRouter({
+      ecs: new EcsBackend(aws.ecs),
+      ec2: new Ec2Backend(aws.ec2),
+      asg: new AsgBackend(aws.autoScaling, aws.ec2),
+    }),
     credentials: secrets,
     runnerParameters: secrets,
     githubRetry: { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 },

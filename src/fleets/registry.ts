@@ -51,15 +51,16 @@ export class FleetRegistry {
   }
 
   /**
-   * GitHub semantics: a runner takes a job when the runner has every label the job asks for (compared
-   * case-insensitively). The first fleet wins, so operators order fleets from specific to general. A
-   * job without labels matches nothing rather than everything.
+   * Among the fleets of the job's CI system, GitHub semantics (GitLab's tags work the same way): a
+   * runner takes a job when the runner has every label the job asks for (compared case-insensitively).
+   * The first fleet wins, so operators order fleets from specific to general. A job without labels
+   * matches nothing rather than everything.
    */
-  match(jobLabels: readonly string[]): FleetSpec | undefined {
+  match(ci: string, jobLabels: readonly string[]): FleetSpec | undefined {
     if (jobLabels.length === 0) return undefined;
     const wanted = jobLabels.map((label) => label.toLowerCase());
     return this.all().find((fleet) => {
-      if (this.draining.has(fleet.name)) return false;
+      if (fleet.ci !== ci || this.draining.has(fleet.name)) return false;
       const offered = new Set(fleet.labels.map((label) => label.toLowerCase()));
       return wanted.every((label) => offered.has(label));
     });

@@ -50,7 +50,18 @@ export const ec2ComputeSchema = z.strictObject({
   spot: z.boolean().default(false),
 });
 
-export const computeSchema = z.discriminatedUnion('type', [ecsComputeSchema, ec2ComputeSchema]);
+// Auto Scaling refuses ":" in group names; this narrower set is also safe in tags and Terraform JSON.
+const autoScalingGroupName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/, 'expected an Auto Scaling group name: 1-255 letters, digits, ".", "_" and "-"');
+
+/** A group fleetbot sizes to its runners; the group itself names subnets, launch template and instance types. */
+export const asgComputeSchema = z.strictObject({
+  type: z.literal('asg'),
+  autoScalingGroup: autoScalingGroupName,
+});
+
+export const computeSchema = z.discriminatedUnion('type', [ecsComputeSchema, ec2ComputeSchema, asgComputeSchema]);
 
 export const awsRegion = z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'expected an AWS region like us-east-1');
 
@@ -73,18 +84,69 @@ export const provisionSchema = z.strictObject({
   requestIssue: z.number().int().positive().optional(),
 });
 
-export const fleetSpecSchema = z.strictObject({
-  name: fleetName,
-  labels: z.array(runnerLabel).min(1),
-  maxRunners: z.number().int().min(1).max(10_000),
-  runnerGroupId: z.number().int().min(1).default(1),
-  credentials: z.enum(['jit', 'registration-token']).default('jit'),
-  compute: computeSchema,
-  provision: provisionSchema.optional(),
+/** The CI systems a fleet can serve; each is a job source in `src/ci/`. */
+export const CI_SYSTEMS = ['github', 'gitlab', 'circleci'] as const;
+export type CiSystem = (typeof CI_SYSTEMS)[number];
+
+// Secrets live in SSM Parameter Store; the fleets file only names them.
+const parameterName = z
+  .string()
+  .regex(/^\/[A-Za-z0-9_.\-\/]{1,1010}$/, 'expected an SSM parameter name like /fleetbot/gitlab/api-token');
+
+const httpsUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).transform((url) => url.replace(/\/+$/, ''));
+
+/** GitLab: the instance, and where its tokens are kept. Labels are the runner's GitLab tags. */
+export const gitlabSettingsSchema = z.strictObject({
+  url: httpsUrl.default('https://gitlab.com'),
+  /** The fleet's runner authentication token (glrt-…), created in GitLab for a runner with the fleet's tags. */
+  tokenParameter: parameterName,
+  /** A token that may read the projects' jobs (read_api), to learn a pending job's tags. */
+  apiTokenParameter: parameterName,
+  /** The secret GitLab sends in X-Gitlab-Token with each webhook. */
+  webhookSecretParameter: parameterName,
 });
+
+/** CircleCI: the self-hosted runner resource class this fleet serves, and where its tokens are kept. */
+export const circleciSettingsSchema = z.strictObject({
+  resourceClass: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'expected a resource class like namespace/name'),
+  /** The resource class token the runner agent authenticates with. */
+  runnerTokenParameter: parameterName,
+  /** A personal or project API token, to read the resource class's unclaimed task count. */
+  apiTokenParameter: parameterName,
+  /** The runner API, for CircleCI server installations. */
+  url: httpsUrl.default('https://runner.circleci.com'),
+});
+
+export const fleetSpecSchema = z
+  .strictObject({
+    name: fleetName,
+    ci: z.enum(CI_SYSTEMS).default('github'),
+    labels: z.array(runnerLabel).min(1),
+    maxRunners: z.number().int().min(1).max(10_000),
+    runnerGroupId: z.number().int().min(1).default(1),
+    credentials: z.enum(['jit', 'registration-token']).default('jit'),
+    gitlab: gitlabSettingsSchema.optional(),
+    circleci: circleciSettingsSchema.optional(),
+    compute: computeSchema,
+    provision: provisionSchema.optional(),
+  })
+  .superRefine((fleet, ctx) => {
+    // Each CI system's section is required for its fleets and meaningless for the others.
+    for (const system of ['gitlab', 'circleci'] as const) {
+      if (fleet.ci === system && !fleet[system]) {
+        ctx.addIssue({ code: 'custom', path: [system], message: `a fleet with ci: ${system} needs a ${system} section` });
+      }
+      if (fleet.ci !== system && fleet[system]) {
+        ctx.addIssue({ code: 'custom', path: [system], message: `only fleets with ci: ${system} take a ${system} section` });
+      }
+    }
+  });
 
 export type FleetSpec = z.infer<typeof fleetSpecSchema>;
 export type EcsCompute = z.infer<typeof ecsComputeSchema>;
 export type Ec2Compute = z.infer<typeof ec2ComputeSchema>;
+export type AsgCompute = z.infer<typeof asgComputeSchema>;
+export type GitLabSettings = z.infer<typeof gitlabSettingsSchema>;
+export type CircleCiSettings = z.infer<typeof circleciSettingsSchema>;
 export type FleetProvision = z.infer<typeof provisionSchema>;
 export type FleetSpecInput = z.input<typeof fleetSpecSchema>;

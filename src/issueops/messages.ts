@@ -70,16 +70,18 @@ export function fleetSummary(spec: FleetSpec): string {
     if (spec.provision?.cpu && spec.provision.memoryMiB) {
       rows.push(['Size', `${spec.provision.cpu / 1024} vCPU, ${spec.provision.memoryMiB / 1024} GiB`]);
     }
-  } else {
+  } else if (compute.type === 'ec2') {
     rows.push(['Compute', compute.spot ? 'EC2 (spot, then on-demand)' : 'EC2']);
     rows.push(['Instance types', compute.instanceTypes.join(', ')]);
+  } else {
+    rows.push(['Compute', `Auto Scaling group \`${compute.autoScalingGroup}\``]);
   }
   if (spec.provision) {
     rows.push(['Runner image', `\`${spec.provision.image}\``]);
     rows.push(['Region', spec.provision.region]);
     rows.push(['Security groups', spec.provision.securityGroups.join(', ') || 'a new one, egress only']);
   }
-  rows.push(['Subnets', compute.subnets.join(', ')]);
+  if (compute.type !== 'asg') rows.push(['Subnets', compute.subnets.join(', ')]);
   return ['| | |', '|---|---|', ...rows.map(([key, value]) => `| ${key} | ${value} |`)].join('\n');
 }
 

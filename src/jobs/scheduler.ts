@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'probot';
-import type { CiSource } from '../ci/types.js';
+import type { CiCalls } from '../ci/router.js';
 import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
@@ -20,7 +20,7 @@ export interface SchedulerDeps {
   fleets: FleetRegistry;
   compute: ComputeBackend;
   credentials: CredentialStore;
-  ci: CiSource;
+  ci: CiCalls;
   log: Logger;
   now?: () => number;
 }
@@ -43,7 +43,7 @@ export class Scheduler {
   private readonly fleets: FleetRegistry;
   private readonly compute: ComputeBackend;
   private readonly credentials: CredentialStore;
-  private readonly ci: CiSource;
+  private readonly ci: CiCalls;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly background = new Set<Promise<void>>();
@@ -63,7 +63,7 @@ export class Scheduler {
 
   /** Records a queued job once, and launches a runner for it or puts it in its fleet's backlog. */
   async jobQueued(job: NewJob): Promise<Admission> {
-    const fleet = this.fleets.match(job.labels);
+    const fleet = this.fleets.match(job.provider, job.labels);
     const admission = await this.store.admitJob(
       job,
       fleet && { name: fleet.name, maxRunners: fleet.maxRunners },

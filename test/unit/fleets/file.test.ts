@@ -32,6 +32,7 @@ describe('the fleets file', () => {
     const [fleet] = parseFleetsFile(valid, 'fleetbot.yml').fleets;
     expect(fleet).toEqual({
       name: 'linux-small',
+      ci: 'github',
       labels: ['self-hosted', 'linux', 'small'],
       maxRunners: 20,
       runnerGroupId: 1,
@@ -158,5 +159,20 @@ fleets:
     expect(problems.join('\n')).toMatch(/compute\.taskDefinition: expected a task definition family/);
     const image = `${valid}    provision: { region: us-east-1, image: "ghcr.io/acme/runner:\${var.x}" }\n`;
     expect(problemsOf(image).join('\n')).toMatch(/provision\.image: expected a container image/);
+  });
+
+  it('asks each CI system\'s fleets for their section, and refuses it on the others', () => {
+    const gitlab = valid.replace('    maxRunners: 20\n', '    maxRunners: 20\n    ci: gitlab\n');
+    expect(problemsOf(gitlab).join('\n')).toMatch(/fleets\[0\] \(linux-small\)\.gitlab: a fleet with ci: gitlab needs a gitlab section/);
+    const section =
+      '    gitlab: { tokenParameter: /fleetbot/gitlab/linux-small/runner-token, apiTokenParameter: /fleetbot/gitlab/api-token, webhookSecretParameter: /fleetbot/gitlab/webhook-secret }\n';
+    const [fleet] = parseFleetsFile(`${gitlab}${section}`, 'fleetbot.yml').fleets;
+    expect(fleet.ci).toBe('gitlab');
+    expect(fleet.gitlab?.url).toBe('https://gitlab.com');
+    expect(problemsOf(`${valid}${section}`).join('\n')).toMatch(/\.gitlab: only fleets with ci: gitlab take a gitlab section/);
+    const circleci = valid.replace('    maxRunners: 20\n', '    maxRunners: 20\n    ci: circleci\n');
+    const badClass = `${circleci}    circleci: { resourceClass: no-slash, runnerTokenParameter: /a, apiTokenParameter: b }\n`;
+    expect(problemsOf(badClass).join('\n')).toMatch(/circleci\.resourceClass: expected a resource class like namespace\/name/);
+    expect(problemsOf(badClass).join('\n')).toMatch(/circleci\.apiTokenParameter: expected an SSM parameter name/);
   });
 });

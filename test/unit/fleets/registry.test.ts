@@ -8,18 +8,18 @@ describe('matching jobs to fleets', () => {
   ]);
 
   it('gives the job to the first fleet that has every label the job asks for', () => {
-    expect(registry.match(['self-hosted', 'linux'])?.name).toBe('gpu');
-    expect(registry.match(['self-hosted', 'x64'])?.name).toBe('linux');
+    expect(registry.match('github', ['self-hosted', 'linux'])?.name).toBe('gpu');
+    expect(registry.match('github', ['self-hosted', 'x64'])?.name).toBe('linux');
   });
 
   it('compares labels case-insensitively, as GitHub does', () => {
-    expect(registry.match(['Self-Hosted', 'GPU'])?.name).toBe('gpu');
+    expect(registry.match('github', ['Self-Hosted', 'GPU'])?.name).toBe('gpu');
   });
 
   it('matches nothing when a label is not offered, or when the job has no labels', () => {
-    expect(registry.match(['self-hosted', 'windows'])).toBeUndefined();
-    expect(registry.match(['ubuntu-latest'])).toBeUndefined();
-    expect(registry.match([])).toBeUndefined();
+    expect(registry.match('github', ['self-hosted', 'windows'])).toBeUndefined();
+    expect(registry.match('github', ['ubuntu-latest'])).toBeUndefined();
+    expect(registry.match('github', [])).toBeUndefined();
   });
 
   it('finds fleets by name', () => {
@@ -31,10 +31,10 @@ describe('matching jobs to fleets', () => {
 describe('fleets applied while the app runs', () => {
   it('serves a fleet from the moment it is applied, after the fleets file\'s', () => {
     const registry = new FleetRegistry([ecsFleet({ name: 'general', labels: ['self-hosted', 'linux'] })]);
-    expect(registry.match(['self-hosted', 'gpu'])).toBeUndefined();
+    expect(registry.match('github', ['self-hosted', 'gpu'])).toBeUndefined();
     registry.putProvisioned(ecsFleet({ name: 'gpu', labels: ['self-hosted', 'linux', 'gpu'] }));
-    expect(registry.match(['self-hosted', 'gpu'])?.name).toBe('gpu');
-    expect(registry.match(['self-hosted', 'linux'])?.name).toBe('general');
+    expect(registry.match('github', ['self-hosted', 'gpu'])?.name).toBe('gpu');
+    expect(registry.match('github', ['self-hosted', 'linux'])?.name).toBe('general');
     expect(registry.all().map((fleet) => fleet.name)).toEqual(['general', 'gpu']);
   });
 
@@ -47,11 +47,24 @@ describe('fleets applied while the app runs', () => {
     const registry = new FleetRegistry([]);
     registry.putProvisioned(ecsFleet({ name: 'gpu', labels: ['self-hosted', 'gpu'] }));
     registry.drain('gpu');
-    expect(registry.match(['gpu'])).toBeUndefined();
+    expect(registry.match('github', ['gpu'])).toBeUndefined();
     expect(registry.get('gpu')?.name).toBe('gpu');
     expect(registry.isDraining('gpu')).toBe(true);
     registry.removeProvisioned('gpu');
     expect(registry.get('gpu')).toBeUndefined();
     expect(registry.isDraining('gpu')).toBe(false);
+  });
+});
+
+describe('matching jobs of other CI systems', () => {
+  it('gives a job only to fleets of its own CI system', () => {
+    const tokens = { tokenParameter: '/t', apiTokenParameter: '/a', webhookSecretParameter: '/w' };
+    const registry = new FleetRegistry([
+      ecsFleet({ name: 'gh', labels: ['docker'] }),
+      ecsFleet({ name: 'gl', labels: ['docker'], ci: 'gitlab', gitlab: tokens }),
+    ]);
+    expect(registry.match('github', ['docker'])?.name).toBe('gh');
+    expect(registry.match('gitlab', ['docker'])?.name).toBe('gl');
+    expect(registry.match('circleci', ['docker'])).toBeUndefined();
   });
 });

@@ -57,6 +57,7 @@ const ec2: Values = {
 
 const fargateSpec = {
   name: 'linux-build',
+  ci: 'github',
   labels: ['self-hosted', 'linux', 'x64', 'build'],
   maxRunners: 20,
   runnerGroupId: 1,
@@ -115,6 +116,7 @@ describe('a valid fleet request', () => {
   it('becomes an EC2 FleetSpec whose instance types are tried in order', () => {
     expect(specOf(ec2)).toEqual({
       name: 'linux-build',
+      ci: 'github',
       labels: ['self-hosted', 'linux', 'x64', 'build'],
       maxRunners: 20,
       runnerGroupId: 1,
@@ -440,7 +442,7 @@ describe('Subnets', () => {
   });
 
   it('treats an answer of only commas as empty, so the defaults apply', () => {
-    expect(specOf({ ...fargate, subnets: ' , ' }).compute.subnets).toEqual([SUBNET]);
+    expect(specOf({ ...fargate, subnets: ' , ' }).compute).toMatchObject({ subnets: [SUBNET] });
   });
 
   it('is required when no default subnets are configured', () => {

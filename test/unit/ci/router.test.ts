@@ -1,0 +1,54 @@
+import { CiRouter } from '../../../src/ci/router.js';
+import type { CiSource } from '../../../src/ci/types.js';
+import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
+import { ecsFleet } from '../../helpers/fleets.js';
+
+/** A source that answers in its provider's name and records each call as `method provider job`. */
+function recordingSource(provider: string, calls: string[]): CiSource {
+  return {
+    provider,
+    createRunnerCredential: async (job) => {
+      calls.push(`credential ${provider} ${job.jobId}`);
+      return { value: `${provider}-secret` };
+    },
+    isJobQueued: async (job) => {
+      calls.push(`queued ${provider} ${job.jobId}`);
+      return provider === 'gitlab';
+    },
+    credentialLane: (job) => `${provider}:${job.jobId}`,
+  };
+}
+
+function jobOf(provider: string, jobId: string): JobRecord {
+  return {
+    provider,
+    jobId,
+    fleet: 'f',
+    status: 'launching',
+    labels: [],
+    origin: {},
+    runnerName: null,
+    launchAttempts: 0,
+    receivedAt: 0,
+    updatedAt: 0,
+  };
+}
+
+describe('the CI router', () => {
+  const runner = { name: 'f-1-abcdef' } as RunnerRecord;
+
+  it('hands every call for a job to the source of its provider', async () => {
+    const calls: string[] = [];
+    const router = new CiRouter([recordingSource('github', calls), recordingSource('gitlab', calls)]);
+
+    expect(await router.createRunnerCredential(jobOf('gitlab', '7'), runner, ecsFleet())).toEqual({ value: 'gitlab-secret' });
+    expect(await router.isJobQueued(jobOf('github', '8'))).toBe(false);
+    expect(router.credentialLane(jobOf('gitlab', '9'))).toBe('gitlab:9');
+    expect(calls).toEqual(['credential gitlab 7', 'queued github 8']);
+  });
+
+  it('names the provider when no source serves it', async () => {
+    const router = new CiRouter([recordingSource('github', [])]);
+    await expect(router.isJobQueued(jobOf('circleci', '1'))).rejects.toThrow('no job source is configured for circleci');
+  });
+});
