@@ -6,6 +6,8 @@ const environmentSchema = z.object({
   FLEETBOT_DB: z.string().min(1).default('./data/fleetbot.db'),
   FLEETBOT_RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(30),
   FLEETBOT_LAUNCH_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(120),
+  FLEETBOT_ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
+  FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(120),
   FLEETBOT_SSM_KMS_KEY_ID: z.string().min(1).optional(),
   APP_ID: z.string().optional(),
   PRIVATE_KEY: z.string().optional(),
@@ -21,6 +23,10 @@ export interface AppConfig {
   reconcileIntervalMs: number;
   /** How long a runner may stay `launching` before the reconciler takes it for lost. */
   launchTimeoutMs: number;
+  /** How long a task or instance with no live runner record may run before it is stopped. */
+  orphanGraceMs: number;
+  /** The least time between two sweeps of the runners registered with the CI systems. */
+  runnerSweepIntervalMs: number;
   ssmKmsKeyId?: string;
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
@@ -44,6 +50,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     databaseFile: vars.FLEETBOT_DB,
     reconcileIntervalMs: vars.FLEETBOT_RECONCILE_INTERVAL_SECONDS * 1000,
     launchTimeoutMs: vars.FLEETBOT_LAUNCH_TIMEOUT_SECONDS * 1000,
+    orphanGraceMs: vars.FLEETBOT_ORPHAN_GRACE_SECONDS * 1000,
+    runnerSweepIntervalMs: vars.FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS * 1000,
     ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,

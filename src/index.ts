@@ -26,6 +26,12 @@ export interface FleetbotOptions {
   /** Retries of GitHub calls (5xx, rate limits); Octokit's own retry plugin is off so it is not doubled. */
   githubRetry: RetryPolicy;
   launchTimeoutMs: number;
+  /** How long a task or instance nobody owns may run before the reconciler stops it. */
+  orphanGraceMs?: number;
+  /** The least time between two sweeps of the runners registered with the CI systems. */
+  runnerSweepIntervalMs?: number;
+  /** The clock; tests move it instead of waiting. */
+  now?: () => number;
   /** Reconcile at start and then at this interval; undefined runs passes only when asked (tests). */
   reconcileIntervalMs?: number;
   /** Fleets by IssueOps, when the fleets file has an `issueops` section. */
@@ -69,7 +75,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     const github = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry);
     const ci = new CiRouter([github, ...(options.ciSources ?? [])]);
     const scheduler = new Scheduler({ ...options, ci, log });
-    const reconciler = new Reconciler({ ...options, scheduler, log });
+    const reconciler = new Reconciler({ ...options, ci, scheduler, log });
     const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
     wired = { scheduler, reconciler, issueOps };
 

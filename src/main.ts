@@ -44,6 +44,8 @@ async function main(): Promise<void> {
     runnerParameters: secrets,
     githubRetry: { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 },
     launchTimeoutMs: config.launchTimeoutMs,
+    orphanGraceMs: config.orphanGraceMs,
+    runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
     issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps)),
   });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { FleetSpec } from '../fleets/spec.js';
 import { withRetry, type RetryPolicy, type RetryVerdict } from '../retry.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
-import type { CiSource, JobEvent, RunnerCredential } from './types.js';
+import type { CiSource, JobEvent, RegisteredRunner, RunnerCredential } from './types.js';
 
 export const GITHUB = 'github';
 
@@ -150,6 +150,45 @@ export class GitHubSource implements CiSource {
       return response.data.status === 'queued';
     } catch (error) {
       if ((error as { status?: number }).status === 404) return false;
+      throw error;
+    }
+  }
+
+  runnerScope(job: JobRecord): string {
+    const origin = GitHubSource.origin(job);
+    return `${origin.installationId}:${origin.org ? `orgs/${origin.org}` : `repos/${origin.owner}/${origin.repo}`}`;
+  }
+
+  async listRegisteredRunners(job: JobRecord): Promise<RegisteredRunner[]> {
+    const origin = GitHubSource.origin(job);
+    const octokit = await this.octokitFor(origin.installationId);
+    const runners = await this.call(() =>
+      origin.org
+        ? octokit.paginate('GET /orgs/{org}/actions/runners', { org: origin.org, per_page: 100 })
+        : octokit.paginate('GET /repos/{owner}/{repo}/actions/runners', { owner: origin.owner, repo: origin.repo, per_page: 100 }),
+    );
+    return runners.map((runner) => ({ id: String(runner.id), name: runner.name, online: runner.status === 'online', busy: runner.busy }));
+  }
+
+  async deleteRegisteredRunner(job: JobRecord, runnerId: string): Promise<'deleted' | 'busy'> {
+    const origin = GitHubSource.origin(job);
+    const octokit = await this.octokitFor(origin.installationId);
+    try {
+      await this.call(() =>
+        origin.org
+          ? octokit.request('DELETE /orgs/{org}/actions/runners/{runner_id}', { org: origin.org, runner_id: Number(runnerId) })
+          : octokit.request('DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}', {
+              owner: origin.owner,
+              repo: origin.repo,
+              runner_id: Number(runnerId),
+            }),
+      );
+      return 'deleted';
+    } catch (error) {
+      const status = (error as { status?: number }).status;
+      // 422: the runner took a job since it was listed. 404: it is gone already.
+      if (status === 422) return 'busy';
+      if (status === 404) return 'deleted';
       throw error;
     }
   }

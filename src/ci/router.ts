@@ -1,9 +1,9 @@
 import type { FleetSpec } from '../fleets/spec.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
-import type { CiSource, RunnerCredential } from './types.js';
+import type { CiSource, RegisteredRunner, RunnerCredential } from './types.js';
 
 /** What the scheduler asks of the CI systems: the same questions as of one source, answered by the job's. */
-export type CiCalls = Omit<CiSource, 'provider'>;
+export type CiCalls = Pick<CiSource, 'createRunnerCredential' | 'isJobQueued' | 'credentialLane'>;
 
 /** Hands each call to the source of the job's provider (GitHub, GitLab, CircleCI). */
 export class CiRouter implements CiCalls {
@@ -23,6 +23,22 @@ export class CiRouter implements CiCalls {
 
   credentialLane(job: JobRecord): string {
     return this.sourceFor(job.provider).credentialLane(job);
+  }
+
+  /** Undefined for a job whose source cannot list its runners. */
+  runnerScope(job: JobRecord): string | undefined {
+    const source = this.sources.get(job.provider);
+    return source?.runnerScope && `${job.provider}:${source.runnerScope(job)}`;
+  }
+
+  async listRegisteredRunners(job: JobRecord): Promise<RegisteredRunner[]> {
+    return (await this.sourceFor(job.provider).listRegisteredRunners?.(job)) ?? [];
+  }
+
+  async deleteRegisteredRunner(job: JobRecord, runnerId: string): Promise<'deleted' | 'busy'> {
+    const source = this.sourceFor(job.provider);
+    if (!source.deleteRegisteredRunner) throw new Error(`${job.provider} runners cannot be unregistered`);
+    return source.deleteRegisteredRunner(job, runnerId);
   }
 
   private sourceFor(provider: string): CiSource {

@@ -25,6 +25,17 @@ export interface RunnerCredential {
   ciRunnerId?: string;
 }
 
+/** A self-hosted runner as the CI system lists it. */
+export interface RegisteredRunner {
+  /** The CI system's id for it, unique within its scope. */
+  id: string;
+  name: string;
+  /** Connected to the CI system now. */
+  online: boolean;
+  /** Running a job now: such a runner is never touched. */
+  busy: boolean;
+}
+
 export interface CiSource {
   readonly provider: string;
   /** A credential for exactly one runner, for the fleet's labels and group. */
@@ -33,4 +44,13 @@ export interface CiSource {
   isJobQueued(job: JobRecord): Promise<boolean>;
   /** Credential requests with the same lane are made one at a time (one lane per API rate-limit scope). */
   credentialLane(job: JobRecord): string;
+  /**
+   * Where the job's runner registers (an organisation, a repository): jobs with the same scope share
+   * one listing. Sources whose runners never outlive their compute leave out these three.
+   */
+  runnerScope?(job: JobRecord): string;
+  /** The runners registered in the job's scope. */
+  listRegisteredRunners?(job: JobRecord): Promise<RegisteredRunner[]>;
+  /** Unregisters a runner of the job's scope; `busy` when the CI system refuses because it runs a job. A runner already gone counts as deleted. */
+  deleteRegisteredRunner?(job: JobRecord, runnerId: string): Promise<'deleted' | 'busy'>;
 }

@@ -125,6 +125,8 @@ export const fleetSpecSchema = z
     maxRunners: z.number().int().min(1).max(10_000),
     runnerGroupId: z.number().int().min(1).default(1),
     credentials: z.enum(['jit', 'registration-token']).default('jit'),
+    /** A runner online this long without a job, whose own job another runner took, is removed. */
+    idleTimeoutSeconds: z.number().int().min(60).max(86_400).default(300),
     gitlab: gitlabSettingsSchema.optional(),
     circleci: circleciSettingsSchema.optional(),
     compute: computeSchema,

@@ -1,15 +1,22 @@
 import type { Logger } from 'probot';
+import type { CiRouter } from '../ci/router.js';
 import type { ComputeBackend, ComputeRunner } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
 import type { RunnerParameter } from '../secrets/ssm.js';
-import type { RunnerRecord, Store } from '../store/types.js';
+import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
 
 export const DEFAULT_ORPHAN_GRACE_MS = 5 * 60_000;
 export const DEFAULT_STALE_PARAMETER_MS = 24 * 60 * 60_000;
 export const DEFAULT_PARAMETER_SWEEP_INTERVAL_MS = 60 * 60_000;
+export const DEFAULT_RUNNER_SWEEP_INTERVAL_MS = 2 * 60_000;
+// Runners are looked for where jobs came from in this window (and wherever an active runner's job came from).
+const RUNNER_SCOPE_WINDOW_MS = 24 * 60 * 60_000;
+
+/** What the reconciler asks of the CI systems about the runners registered with them. */
+export type RegisteredRunnerCalls = Pick<CiRouter, 'runnerScope' | 'listRegisteredRunners' | 'deleteRegisteredRunner' | 'isJobQueued'>;
 
 /** What the reconciler needs of the credential store to sweep credentials nobody will read (SSM in production). */
 export interface RunnerParameterStore {
@@ -26,6 +33,10 @@ export interface ReconcilerDeps {
   log: Logger;
   /** How long a runner may stay `launching` with nobody working on it before it is launched again. */
   launchTimeoutMs: number;
+  /** The CI systems' runner registrations to sweep; without it registered runners are left alone. */
+  ci?: RegisteredRunnerCalls;
+  /** The least time between two sweeps of registered runners (one listing per organisation or repository). Default 2 minutes. */
+  runnerSweepIntervalMs?: number;
   /** Runner credentials to sweep; without it old parameters are left alone. */
   runnerParameters?: RunnerParameterStore;
   /**
@@ -47,6 +58,10 @@ export interface ReconcileSummary {
   credentialsRetried: number;
   orphansStopped: number;
   parametersDeleted: number;
+  /** Registrations of offline runners with no compute behind them, deleted at the CI system. */
+  offlineRunnersDeleted: number;
+  /** Runners idle past their fleet's idle timeout whose job another runner took, removed. */
+  idleRunnersRemoved: number;
   backlogLaunched: number;
   errors: number;
 }
@@ -74,6 +89,8 @@ export class Reconciler {
   private readonly orphanGraceMs: number;
   private readonly staleParameterMs: number;
   private readonly parameterSweepIntervalMs: number;
+  private readonly runnerSweepIntervalMs: number;
+  private lastRunnerSweepAt: number | undefined;
   /**
    * When each orphan was first seen, by compute id. Kept in memory only: a restart starts every grace
    * period again, which delays a stop but never hastens one.
@@ -86,6 +103,7 @@ export class Reconciler {
     this.orphanGraceMs = deps.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS;
     this.staleParameterMs = deps.staleParameterMs ?? DEFAULT_STALE_PARAMETER_MS;
     this.parameterSweepIntervalMs = deps.parameterSweepIntervalMs ?? DEFAULT_PARAMETER_SWEEP_INTERVAL_MS;
+    this.runnerSweepIntervalMs = deps.runnerSweepIntervalMs ?? DEFAULT_RUNNER_SWEEP_INTERVAL_MS;
   }
 
   /** Runs a pass now and then every `intervalMs`; passes never overlap. */
@@ -118,6 +136,8 @@ export class Reconciler {
       credentialsRetried: 0,
       orphansStopped: 0,
       parametersDeleted: 0,
+      offlineRunnersDeleted: 0,
+      idleRunnersRemoved: 0,
       backlogLaunched: 0,
       errors: 0,
     };
@@ -162,6 +182,7 @@ export class Reconciler {
       }
     }
     this.forgetOrphansOfRemovedFleets();
+    await this.sweepRegisteredRunners(summary);
     try {
       summary.parametersDeleted = await this.sweepRunnerParameters(activeByName);
     } catch (error) {
@@ -240,6 +261,65 @@ export class Reconciler {
   }
 
   /**
+   * Looks at the runners registered with the CI systems wherever jobs came from, and removes those of
+   * ours that no longer serve anyone: an offline one with no live runner record (its compute is gone)
+   * is unregistered; an online one idle past its fleet's `idleTimeoutSeconds` whose own job is no
+   * longer queued (another runner took it, or it was cancelled) is unregistered, then stopped. A
+   * runner the CI system reports busy is never touched, and a 422 on delete (it took a job since it
+   * was listed) leaves it be. One scope failing does not stop the others.
+   */
+  private async sweepRegisteredRunners(summary: ReconcileSummary): Promise<void> {
+    const { ci, store, fleets, scheduler, log } = this.deps;
+    const now = this.now();
+    if (!ci) return;
+    if (this.lastRunnerSweepAt !== undefined && now - this.lastRunnerSweepAt < this.runnerSweepIntervalMs) return;
+    this.lastRunnerSweepAt = now;
+    const scopes = new Map<string, JobRecord>();
+    for (const job of await store.jobOrigins(now - RUNNER_SCOPE_WINDOW_MS)) {
+      const scope = ci.runnerScope(job);
+      if (scope) scopes.set(scope, job);
+    }
+    for (const [scope, scopeJob] of scopes) {
+      try {
+        for (const registered of await ci.listRegisteredRunners(scopeJob)) {
+          if (registered.busy || scheduler.isBusy(registered.name)) continue;
+          const fleet = fleetOfRunner(fleets.all(), registered.name);
+          if (!fleet) continue;
+          const record = await store.getRunner(registered.name);
+          const live = record !== undefined && record.status !== 'released';
+          const fields = { fleet: fleet.name, runnerName: registered.name, scope };
+          if (!registered.online && !live) {
+            if ((await ci.deleteRegisteredRunner(scopeJob, registered.id)) === 'deleted') {
+              summary.offlineRunnersDeleted++;
+              log.info(fields, 'unregistered an offline runner with no compute behind it');
+            }
+          } else if (registered.online && record?.status === 'running' && now - record.createdAt >= fleet.idleTimeoutSeconds * 1000) {
+            if (await this.isStillWanted(record)) continue;
+            if ((await ci.deleteRegisteredRunner(scopeJob, registered.id)) === 'busy') continue;
+            await scheduler.releaseRunner(record, 'idle past its timeout', false);
+            summary.idleRunnersRemoved++;
+            log.info(fields, `removed a runner idle for over ${fleet.idleTimeoutSeconds}s whose job another runner took`);
+          }
+        }
+      } catch (error) {
+        summary.errors++;
+        log.warn({ scope, err: errorFields(error) }, 'could not sweep the runners registered there; trying again next sweep');
+      }
+    }
+  }
+
+  /** An idle runner still waits for a purpose while its own job is queued (or its status is unknown). */
+  private async isStillWanted(runner: RunnerRecord): Promise<boolean> {
+    const job = await this.deps.store.getJob(runner.provider, runner.jobId);
+    if (!job || job.status === 'completed' || job.status === 'abandoned') return false;
+    try {
+      return await this.deps.ci!.isJobQueued(job);
+    } catch {
+      return true;
+    }
+  }
+
+  /**
    * Deletes runner parameters nobody will read: older than `staleParameterMs` and with no active
    * runner. Listing every parameter is slow and rate-limited, so this runs at most every
    * `parameterSweepIntervalMs` (also after a failure, so a throttled SSM is not asked every pass).
@@ -259,4 +339,17 @@ export class Reconciler {
     if (stale.length === 0) return 0;
     return runnerParameters.deleteRunnerParameters(stale.map((parameter) => parameter.runnerName));
   }
+}
+
+/**
+ * The fleet a registered runner belongs to, from its name (`<fleet>-<job>-<6 random>`): the longest
+ * fleet name that prefixes it, so `linux-small-…` is not taken for fleet `linux`'s. Other runners are not ours.
+ */
+export function fleetOfRunner(fleets: readonly FleetSpec[], runnerName: string): FleetSpec | undefined {
+  let found: FleetSpec | undefined;
+  for (const fleet of fleets) {
+    const rest = runnerName.startsWith(`${fleet.name}-`) ? runnerName.slice(fleet.name.length + 1) : undefined;
+    if (rest !== undefined && /^.+-[0-9a-z]{6}$/.test(rest) && (!found || fleet.name.length > found.name.length)) found = fleet;
+  }
+  return found;
 }

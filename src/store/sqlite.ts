@@ -183,6 +183,13 @@ export class SqliteStore implements Store {
       activeRunners: db.prepare<[], RunnerRow>(
         "SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at",
       ),
+      jobOrigins: db.prepare<[number], JobRow>(
+        `SELECT * FROM jobs WHERE rowid IN (
+           SELECT MAX(rowid) FROM jobs
+           WHERE received_at >= ?
+              OR (provider, job_id) IN (SELECT provider, job_id FROM runners WHERE status IN ('launching', 'running'))
+           GROUP BY provider, origin)`,
+      ),
       activeCounts: db.prepare<[], { fleet: string; n: number }>(
         "SELECT fleet, COUNT(*) AS n FROM runners WHERE status IN ('launching', 'running') GROUP BY fleet",
       ),
@@ -327,6 +334,10 @@ export class SqliteStore implements Store {
 
   async activeRunners(): Promise<RunnerRecord[]> {
     return this.statements.activeRunners.all().map(toRunner);
+  }
+
+  async jobOrigins(since: number): Promise<JobRecord[]> {
+    return this.statements.jobOrigins.all(since).map(toJob);
   }
 
   async fleetCounts(): Promise<Map<string, FleetCounts>> {

@@ -110,6 +110,11 @@ export interface Store {
   getRunner(name: string): Promise<RunnerRecord | undefined>;
   /** Runners in `launching` or `running`. */
   activeRunners(): Promise<RunnerRecord[]>;
+  /**
+   * One job for each place jobs came from (provider and origin) since `since`, or behind an active
+   * runner: where runners of ours may be registered.
+   */
+  jobOrigins(since: number): Promise<JobRecord[]>;
   fleetCounts(): Promise<Map<string, FleetCounts>>;
   close(): Promise<void>;
 }

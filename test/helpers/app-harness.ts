@@ -10,7 +10,7 @@ import { EcsBackend } from '../../src/compute/ecs.js';
 import { ComputeRouter } from '../../src/compute/router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
 import type { FleetSpec } from '../../src/fleets/spec.js';
-import { createFleetbot, type Fleetbot } from '../../src/index.js';
+import { createFleetbot, type Fleetbot, type FleetbotOptions } from '../../src/index.js';
 import type { IssueOpsSettings } from '../../src/issueops/settings.js';
 import { loadIssueForms } from '../../src/issueops/templates.js';
 import { FleetWorkspace } from '../../src/issueops/workspace.js';
@@ -54,6 +54,8 @@ export interface AppOptions {
   databaseFile?: string;
   launchTimeoutMs?: number;
   issueOps?: IssueOpsSettings;
+  /** Reconciler settings and the clock, passed to the app as they are. */
+  tuning?: Pick<FleetbotOptions, 'orphanGraceMs' | 'runnerSweepIntervalMs' | 'now'>;
 }
 
 /** The app in-process, as `npm start` wires it, against moto and the fake GitHub (as a GHES host). */
@@ -77,6 +79,7 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
     runnerParameters: secrets,
     githubRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
     launchTimeoutMs: options.launchTimeoutMs ?? 60_000,
+    ...options.tuning,
     issueOps: options.issueOps && {
       settings: options.issueOps,
       store: store.issueOps,

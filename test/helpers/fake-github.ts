@@ -24,6 +24,16 @@ export interface RecordedRequest {
 
 type JobStatus = 'queued' | 'in_progress' | 'completed';
 
+/** A runner registered at an organisation (`orgs/acme`) or repository (`repos/acme/app`). */
+export interface FakeRunner {
+  id: number;
+  name: string;
+  scope: string;
+  status: 'online' | 'offline';
+  busy: boolean;
+  labels: string[];
+}
+
 /**
  * The fake GitHub: the runner-credential endpoints, plus a model of repositories, issues, pull requests, comments,
  * labels, check runs, roles and teams (FakeReposApi, in fake-github-repos.ts) that whole IssueOps flows run against.
@@ -37,6 +47,12 @@ export interface FakeGitHub extends FakeReposApi {
   host: string;
   requests: RecordedRequest[];
   requestsTo(method: string, pathPattern: RegExp): RecordedRequest[];
+  /** Self-hosted runners registered with the fake: JIT configs register one, tests may add more. */
+  registeredRunners(): FakeRunner[];
+  /** Registers a runner as config.sh would (registration-token mode); returns its id. */
+  registerRunner(scope: string, name: string, state?: Partial<Pick<FakeRunner, 'status' | 'busy'>>): number;
+  /** Changes a registered runner's state, as the runner connecting or taking a job would. */
+  setRunnerState(name: string, state: Partial<Pick<FakeRunner, 'status' | 'busy'>>): void;
   /** Status of GET /repos/{owner}/{repo}/actions/jobs/{job_id}; jobs not set answer 'queued'. */
   setJobStatus(jobId: number | string, status: JobStatus): void;
   /**
@@ -123,6 +139,21 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
   const jobStatuses = new Map<string, JobStatus>();
   const failureRules: FailureRule[] = [];
   let lastRunnerId = 0;
+  const runners = new Map<number, FakeRunner>();
+  const runnerJson = (runner: FakeRunner) => ({
+    id: runner.id,
+    name: runner.name,
+    os: 'linux',
+    status: runner.status,
+    busy: runner.busy,
+    labels: runner.labels.map((name, i) => ({ id: i + 1, name, type: 'custom' })),
+  });
+  const runnerNamed = (name: string) => [...runners.values()].find((runner) => runner.name === name);
+  function register(scope: string, name: string, labels: string[], state: Partial<Pick<FakeRunner, 'status' | 'busy'>> = {}): FakeRunner {
+    const runner: FakeRunner = { id: ++lastRunnerId, name, scope, labels, status: 'offline', busy: false, ...state };
+    runners.set(runner.id, runner);
+    return runner;
+  }
 
   const routes: Route[] = [
     {
@@ -136,22 +167,42 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     },
     {
       method: 'POST',
-      pattern: new RegExp(`^/${SCOPE}/actions/runners/generate-jitconfig$`),
-      handle(_params, body) {
+      pattern: new RegExp(`^/(${SCOPE})/actions/runners/generate-jitconfig$`),
+      handle([scope], body) {
         // Malformed bodies are reported as OpenAPI violations; answering them must not throw.
         const request = (typeof body === 'object' && body !== null ? body : {}) as { name?: unknown; labels?: unknown };
         const labelNames = Array.isArray(request.labels) ? request.labels.map(String) : [];
-        const labels = labelNames.map((name, i) => ({ id: i + 1, name, type: 'custom' }));
-        const id = ++lastRunnerId;
-        const encodedJitConfig = Buffer.from(`jit-runner-${id}-${randomToken(24)}`).toString('base64');
+        const runner = register(scope, String(request.name), labelNames);
+        const encodedJitConfig = Buffer.from(`jit-runner-${runner.id}-${randomToken(24)}`).toString('base64');
         issuedJitConfigs.push(encodedJitConfig);
-        return {
-          status: 201,
-          body: {
-            runner: { id, name: request.name, os: 'linux', status: 'offline', busy: false, labels },
-            encoded_jit_config: encodedJitConfig,
-          },
-        };
+        return { status: 201, body: { runner: runnerJson(runner), encoded_jit_config: encodedJitConfig } };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/(${SCOPE})/actions/runners$`),
+      handle([scope], _body, request) {
+        const perPage = Number(request.query.get('per_page') ?? 30);
+        const page = Number(request.query.get('page') ?? 1);
+        const inScope = [...runners.values()].filter((runner) => runner.scope === scope);
+        const pageOf = inScope.slice((page - 1) * perPage, page * perPage);
+        // Octokit's paginate follows the Link header, as on GitHub.
+        const last = Math.max(1, Math.ceil(inScope.length / perPage));
+        const headers: Record<string, string> =
+          page < last ? { link: `<${apiUrl}/${scope}/actions/runners?per_page=${perPage}&page=${page + 1}>; rel="next"` } : {};
+        return { status: 200, body: { total_count: inScope.length, runners: pageOf.map(runnerJson) }, headers };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: new RegExp(`^/(${SCOPE})/actions/runners/(\\d+)$`),
+      handle([scope, id]) {
+        const runner = runners.get(Number(id));
+        if (!runner || runner.scope !== scope) return apiError(404, 'Not Found');
+        // GitHub refuses to remove a runner that is running a job.
+        if (runner.busy) return apiError(422, `Bad request - Runner "${runner.name}" is still running a job"`);
+        runners.delete(runner.id);
+        return { status: 204, body: undefined };
       },
     },
     {
@@ -265,6 +316,13 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     requestsTo: (method, pathPattern) =>
       requests.filter((request) => request.method === method.toUpperCase() && pathPattern.test(request.path)),
     setJobStatus: (jobId, status) => jobStatuses.set(String(jobId), status),
+    registeredRunners: () => [...runners.values()].map((runner) => ({ ...runner })),
+    registerRunner: (scope, name, state) => register(scope, name, [], state).id,
+    setRunnerState(name, state) {
+      const runner = runnerNamed(name);
+      if (!runner) throw new Error(`no runner named ${name} is registered`);
+      Object.assign(runner, state);
+    },
     failNext(method, pathPattern, status, times = 1, headers = {}) {
       if (!Number.isInteger(times) || times < 1) {
         throw new RangeError(`failNext times must be a positive integer, got ${times}`);

@@ -184,13 +184,13 @@ describe('startFakeGitHub', () => {
   });
 
   it('answers unknown routes 404 and records them', async () => {
-    const response = await fetch(`${github.apiUrl}/repos/acme/app/actions/runners`);
+    const response = await fetch(`${github.apiUrl}/repos/acme/app/actions/artifacts`);
 
     expect(response.status).toBe(404);
     expect(await response.json()).toEqual({ message: 'Not Found' });
-    expect(github.unhandled).toEqual(['GET /repos/acme/app/actions/runners']);
+    expect(github.unhandled).toEqual(['GET /repos/acme/app/actions/artifacts']);
     expect(github.requests.map((request) => `${request.method} ${request.path}`)).toEqual([
-      'GET /repos/acme/app/actions/runners',
+      'GET /repos/acme/app/actions/artifacts',
     ]);
   });
 

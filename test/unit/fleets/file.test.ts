@@ -37,6 +37,7 @@ describe('the fleets file', () => {
       maxRunners: 20,
       runnerGroupId: 1,
       credentials: 'jit',
+      idleTimeoutSeconds: 300,
       compute: {
         type: 'ecs',
         cluster: 'runners',

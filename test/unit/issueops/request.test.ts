@@ -62,6 +62,7 @@ const fargateSpec = {
   maxRunners: 20,
   runnerGroupId: 1,
   credentials: 'jit',
+  idleTimeoutSeconds: 300,
   compute: {
     type: 'ecs',
     cluster: 'fleetbot-linux-build',
@@ -121,6 +122,7 @@ describe('a valid fleet request', () => {
       maxRunners: 20,
       runnerGroupId: 1,
       credentials: 'jit',
+      idleTimeoutSeconds: 300,
       compute: {
         type: 'ec2',
         launchTemplate: 'fleetbot-linux-build',

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import type { CiSource } from '../../../src/ci/types.js';
 import type { ComputeBackend, ComputeRunner, ComputeState, LaunchRequest } from '../../../src/compute/types.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
-import { Reconciler, type ReconcilerDeps, type RunnerParameterStore } from '../../../src/jobs/reconciler.js';
+import { fleetOfRunner, Reconciler, type ReconcilerDeps, type RunnerParameterStore } from '../../../src/jobs/reconciler.js';
 import { Scheduler, type CredentialStore } from '../../../src/jobs/scheduler.js';
 import type { RunnerParameter } from '../../../src/secrets/ssm.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
@@ -195,5 +195,20 @@ describe('the reconciler\'s runner parameter sweep', () => {
     clock.now += 1;
     expect((await reconciler.pass()).errors).toBe(0);
     expect(parameters.lists).toBe(2);
+  });
+});
+
+describe('which fleet a registered runner belongs to', () => {
+  const fleets = [ecsFleet({ name: 'linux' }), ecsFleet({ name: 'linux-small' })];
+
+  it('reads it from the runner name, the longest fleet name first', () => {
+    expect(fleetOfRunner(fleets, 'linux-4711-a1b2c3')?.name).toBe('linux');
+    expect(fleetOfRunner(fleets, 'linux-small-4711-a1b2c3')?.name).toBe('linux-small');
+  });
+
+  it('claims no runner that fleetbot did not name', () => {
+    expect(fleetOfRunner(fleets, 'build-box-1')).toBeUndefined();
+    expect(fleetOfRunner(fleets, 'linux-spare')).toBeUndefined();
+    expect(fleetOfRunner(fleets, 'linux-4711-A1B2C3')).toBeUndefined();
   });
 });

@@ -1,0 +1,147 @@
+import type { FleetSpec } from '../../src/fleets/spec.js';
+import { startApp, type AppUnderTest } from '../helpers/app-harness.js';
+import { createRunnerInfra, fleetbotTasks, readParameter, type RunnerInfra } from '../helpers/aws-fixture.js';
+import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
+import { ecsFleet } from '../helpers/fleets.js';
+import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { completedJob, queuedJob } from '../helpers/payloads.js';
+
+const RUNNER_DELETE = /^\/orgs\/acme\/actions\/runners\/\d+$/;
+const RUNNER_LIST = /^\/orgs\/acme\/actions\/runners$/;
+
+describeWithMoto('the reconciler and the runners registered at GitHub', () => {
+  let moto: Moto;
+  let github: FakeGitHub;
+  let app: AppUnderTest | undefined;
+  let clusterCount = 0;
+  let clock = Date.now();
+  let jobId = 7000;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    await moto.holdEcsTasksRunning();
+    github = await startFakeGitHub();
+  });
+  afterAll(async () => {
+    await github?.close();
+    await moto?.stop();
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    expect(github.openApiViolations).toEqual([]);
+  });
+
+  async function startWithFleet(): Promise<{ fleet: FleetSpec; infra: RunnerInfra; app: AppUnderTest }> {
+    const infra = await createRunnerInfra(moto, `sweep-${++clusterCount}`);
+    const fleet = ecsFleet({
+      name: `sweep${clusterCount}`,
+      idleTimeoutSeconds: 300,
+      compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+    });
+    app = await startApp({ moto, github, fleets: [fleet], tuning: { runnerSweepIntervalMs: 0, orphanGraceMs: 0, now: () => clock } });
+    return { fleet, infra, app };
+  }
+
+  /** Queues a job and returns the name of the runner launched for it. */
+  async function launchFor(app: AppUnderTest, id: number): Promise<string> {
+    await app.deliver('workflow_job', queuedJob({ jobId: id, org: 'acme', labels: ['self-hosted', 'linux'] }));
+    const job = await app.store.getJob('github', String(id));
+    if (!job?.runnerName) throw new Error(`no runner was launched for job ${id}`);
+    return job.runnerName;
+  }
+
+  const registered = (name: string) => github.registeredRunners().find((runner) => runner.name === name);
+  const liveTasks = async (cluster: string) => (await fleetbotTasks(moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
+
+  it('unregisters an offline runner whose runner was released, and leaves a booting one and other people\'s runners alone', async () => {
+    const { app } = await startWithFleet();
+    const finished = await launchFor(app, ++jobId);
+    const booting = await launchFor(app, ++jobId);
+    // The job finished but the runner's registration stayed behind (it died before it could remove itself).
+    await app.deliver('workflow_job', completedJob({ jobId: jobId - 1, org: 'acme', runnerName: finished }));
+    github.registerRunner('orgs/acme', 'build-box-1');
+    // Named like the fleet, but not as fleetbot names runners.
+    github.registerRunner('orgs/acme', `sweep${clusterCount}-unrelated`);
+
+    const summary = await app.fleetbot.reconciler.pass();
+
+    expect(summary.offlineRunnersDeleted).toBe(1);
+    expect(registered(finished)).toBeUndefined();
+    expect(registered(booting)).toBeDefined();
+    expect(registered('build-box-1')).toBeDefined();
+    expect(registered(`sweep${clusterCount}-unrelated`)).toBeDefined();
+  });
+
+  it('removes a runner idle past its timeout whose job another runner took: unregistered, task stopped, credential gone', async () => {
+    const { infra, app } = await startWithFleet();
+    const idle = await launchFor(app, ++jobId);
+    const other = await launchFor(app, ++jobId);
+    github.setRunnerState(idle, { status: 'online' });
+    github.setRunnerState(other, { status: 'online', busy: true });
+    // GitHub gave the idle runner's job to the other one, which ran it.
+    github.setJobStatus(jobId - 1, 'in_progress');
+
+    expect((await app.fleetbot.reconciler.pass()).idleRunnersRemoved).toBe(0);
+    clock += 301_000;
+    const summary = await app.fleetbot.reconciler.pass();
+
+    expect(summary.idleRunnersRemoved).toBe(1);
+    expect(registered(idle)).toBeUndefined();
+    expect(registered(other)).toBeDefined();
+    expect((await app.store.getRunner(idle))?.status).toBe('released');
+    expect((await app.store.getRunner(other))?.status).toBe('running');
+    const tasks = await liveTasks(infra.cluster);
+    expect(tasks.map((task) => task.tags?.find((tag) => tag.key === 'fleetbot:runner')?.value)).toEqual([other]);
+    expect(await readParameter(moto, `/fleetbot/runners/${idle}`)).toBeUndefined();
+  });
+
+  it('keeps an idle runner while its own job is still queued, and never touches a busy one', async () => {
+    const { app } = await startWithFleet();
+    const waitingForItsJob = await launchFor(app, ++jobId);
+    const busy = await launchFor(app, ++jobId);
+    github.setRunnerState(waitingForItsJob, { status: 'online' });
+    github.setRunnerState(busy, { status: 'offline', busy: true });
+    github.setJobStatus(jobId, 'completed');
+    clock += 3_600_000;
+    const deletesBefore = github.requestsTo('DELETE', RUNNER_DELETE).length;
+
+    const summary = await app.fleetbot.reconciler.pass();
+
+    expect(summary.idleRunnersRemoved + summary.offlineRunnersDeleted).toBe(0);
+    expect(registered(waitingForItsJob)).toBeDefined();
+    expect(registered(busy)).toBeDefined();
+    expect(github.requestsTo('DELETE', RUNNER_DELETE)).toHaveLength(deletesBefore);
+  });
+
+  it('leaves a runner that took a job between the listing and the delete (422), and keeps it running', async () => {
+    const { app } = await startWithFleet();
+    const runner = await launchFor(app, ++jobId);
+    github.setRunnerState(runner, { status: 'online' });
+    await app.deliver('workflow_job', completedJob({ jobId, org: 'acme', runnerName: null }));
+    github.failNext('DELETE', RUNNER_DELETE, 422);
+    clock += 301_000;
+
+    const summary = await app.fleetbot.reconciler.pass();
+
+    expect(summary.idleRunnersRemoved).toBe(0);
+    expect(registered(runner)).toBeDefined();
+    expect((await app.store.getRunner(runner))?.status).toBe('running');
+    // The cancelled job's runner goes on the next sweep.
+    expect((await app.fleetbot.reconciler.pass()).idleRunnersRemoved).toBe(1);
+  });
+
+  it('counts a failed listing as an error, changes nothing, and sweeps again next time', async () => {
+    const { app } = await startWithFleet();
+    const finished = await launchFor(app, ++jobId);
+    await app.deliver('workflow_job', completedJob({ jobId, org: 'acme', runnerName: finished }));
+    github.failNext('GET', RUNNER_LIST, 502, 5);
+
+    const failed = await app.fleetbot.reconciler.pass();
+    expect(failed.errors).toBe(1);
+    expect(registered(finished)).toBeDefined();
+
+    expect((await app.fleetbot.reconciler.pass()).offlineRunnersDeleted).toBe(1);
+    expect(registered(finished)).toBeUndefined();
+  });
+});
