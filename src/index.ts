@@ -72,7 +72,9 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
 
   const app = async (probot: Probot) => {
     const log = probot.log.child({ name: 'fleetbot' });
-    const github = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry);
+    const github = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry, {
+      appOctokit: () => probot.auth(),
+    });
     const ci = new CiRouter([github, ...(options.ciSources ?? [])]);
     const scheduler = new Scheduler({ ...options, ci, log });
     const reconciler = new Reconciler({ ...options, ci, scheduler, log });

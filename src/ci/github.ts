@@ -99,13 +99,23 @@ export class GitHubSource implements CiSource {
   private readonly tokens = new Map<string, Promise<RegistrationToken>>();
   private readonly groupNames = new Map<string, Promise<string>>();
 
+  private readonly now: () => number;
+  private readonly appOctokit: (() => Promise<InstallationOctokit>) | undefined;
+
   constructor(
     private readonly octokitFor: (installationId: number) => Promise<InstallationOctokit>,
     private readonly retry: RetryPolicy,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: {
+      now?: () => number;
+      /** The App itself (JWT), to find the installation of a warm pool's owner. */
+      appOctokit?: () => Promise<InstallationOctokit>;
+    } = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.appOctokit = options.appOctokit;
+  }
 
-  static origin(job: JobRecord): GitHubOrigin {
+  static origin(job: Pick<JobRecord, 'origin'>): GitHubOrigin {
     return githubOriginSchema.parse(job.origin);
   }
 
@@ -154,7 +164,24 @@ export class GitHubSource implements CiSource {
     }
   }
 
-  runnerScope(job: JobRecord): string {
+  /** A warm pool registers at its owner: an organisation, or a repository given as owner/repo. */
+  async warmPoolOrigin(fleet: FleetSpec): Promise<GitHubOrigin> {
+    const pool = fleet.warmRunners;
+    if (!pool) throw new Error(`fleet ${fleet.name} has no warm pool`);
+    if (!this.appOctokit) throw new Error('warm pools need the App\'s own credentials');
+    const app = await this.appOctokit();
+    const [owner, repo] = pool.owner.split('/');
+    const { data } = await this.call(() =>
+      repo
+        ? app.request('GET /repos/{owner}/{repo}/installation', { owner, repo })
+        : app.request('GET /orgs/{org}/installation', { org: owner }),
+    );
+    const ownerUrl = (data.account as { html_url?: string } | null)?.html_url;
+    if (!ownerUrl) throw new Error(`the App's installation on ${pool.owner} names no account`);
+    return { installationId: data.id, owner, repo: repo ?? '', org: repo ? undefined : owner, ownerUrl, repoUrl: repo ? `${ownerUrl}/${repo}` : ownerUrl };
+  }
+
+  runnerScope(job: Pick<JobRecord, 'origin'>): string {
     const origin = GitHubSource.origin(job);
     return `${origin.installationId}:${origin.org ? `orgs/${origin.org}` : `repos/${origin.owner}/${origin.repo}`}`;
   }

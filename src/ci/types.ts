@@ -1,5 +1,5 @@
 import type { FleetSpec } from '../fleets/spec.js';
-import type { JobRecord, NewJob, RunnerRecord } from '../store/types.js';
+import type { JobOrigin, JobRecord, NewJob, RunnerRecord } from '../store/types.js';
 
 /** Where jobs come from. A source turns its system's events into these and answers the scheduler's questions. */
 
@@ -48,9 +48,11 @@ export interface CiSource {
    * Where the job's runner registers (an organisation, a repository): jobs with the same scope share
    * one listing. Sources whose runners never outlive their compute leave out these three.
    */
-  runnerScope?(job: JobRecord): string;
+  runnerScope?(job: Pick<JobRecord, 'provider' | 'origin'>): string;
   /** The runners registered in the job's scope. */
   listRegisteredRunners?(job: JobRecord): Promise<RegisteredRunner[]>;
   /** Unregisters a runner of the job's scope; `busy` when the CI system refuses because it runs a job. A runner already gone counts as deleted. */
   deleteRegisteredRunner?(job: JobRecord, runnerId: string): Promise<'deleted' | 'busy'>;
+  /** Where the fleet's warm runners register (the origin of their placeholder jobs). */
+  warmPoolOrigin?(fleet: FleetSpec): Promise<JobOrigin>;
 }

@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { z } from 'zod';
 
 /**
@@ -117,6 +118,47 @@ export const circleciSettingsSchema = z.strictObject({
   url: httpsUrl.default('https://runner.circleci.com'),
 });
 
+const cronSchedule = z.string().refine(
+  (pattern) => {
+    try {
+      new Cron(pattern, { paused: true });
+      return pattern.trim().split(/\s+/).length === 5;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected a five-field cron expression (minute hour day month weekday), like "* 8-17 * * 1-5"' },
+);
+
+const timeZone = z.string().refine(
+  (zone) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected an IANA time zone like Europe/Berlin' },
+);
+
+/**
+ * Idle runners kept ready, counted against `maxRunners`: a job that finds one starts at once. The
+ * pool is kept during the minutes `schedule` matches in `timeZone` (always, without a schedule).
+ */
+export const warmPoolSchema = z.strictObject({
+  count: z.number().int().min(1).max(1000),
+  schedule: cronSchedule.optional(),
+  timeZone: timeZone.default('UTC'),
+  /** Where the warm runners register, before any job names a place: an organisation, or owner/repo. */
+  owner: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\/[A-Za-z0-9._-]{1,100})?$/, 'expected an organisation, or owner/repo'),
+});
+
+/** Whether the pool wants its runners at `at`. */
+export function isWarmPoolActive(pool: WarmPool, at: Date): boolean {
+  return !pool.schedule || new Cron(pool.schedule, { timezone: pool.timeZone, paused: true }).match(at);
+}
+
 export const fleetSpecSchema = z
   .strictObject({
     name: fleetName,
@@ -127,12 +169,20 @@ export const fleetSpecSchema = z
     credentials: z.enum(['jit', 'registration-token']).default('jit'),
     /** A runner online this long without a job, whose own job another runner took, is removed. */
     idleTimeoutSeconds: z.number().int().min(60).max(86_400).default(300),
+    warmRunners: warmPoolSchema.optional(),
     gitlab: gitlabSettingsSchema.optional(),
     circleci: circleciSettingsSchema.optional(),
     compute: computeSchema,
     provision: provisionSchema.optional(),
   })
   .superRefine((fleet, ctx) => {
+    if (fleet.warmRunners && fleet.warmRunners.count > fleet.maxRunners) {
+      ctx.addIssue({ code: 'custom', path: ['warmRunners', 'count'], message: `expected at most maxRunners (${fleet.maxRunners}) warm runners` });
+    }
+    // GitLab and CircleCI runners are started for demand their systems report; only GitHub's wait in a pool.
+    if (fleet.warmRunners && fleet.ci !== 'github') {
+      ctx.addIssue({ code: 'custom', path: ['warmRunners'], message: 'warm pools are for GitHub fleets' });
+    }
     // Each CI system's section is required for its fleets and meaningless for the others.
     for (const system of ['gitlab', 'circleci'] as const) {
       if (fleet.ci === system && !fleet[system]) {
@@ -150,5 +200,6 @@ export type Ec2Compute = z.infer<typeof ec2ComputeSchema>;
 export type AsgCompute = z.infer<typeof asgComputeSchema>;
 export type GitLabSettings = z.infer<typeof gitlabSettingsSchema>;
 export type CircleCiSettings = z.infer<typeof circleciSettingsSchema>;
+export type WarmPool = z.infer<typeof warmPoolSchema>;
 export type FleetProvision = z.infer<typeof provisionSchema>;
 export type FleetSpecInput = z.input<typeof fleetSpecSchema>;

@@ -13,6 +13,8 @@ export interface RequestContext {
   /** Why a name cannot be used (a live fleet, another open request), or undefined when it is free. */
   nameTaken(name: string): string | undefined;
   requestIssue: number;
+  /** Where a requested fleet's warm runners register: the IssueOps repository's owner. */
+  warmPoolOwner: string;
 }
 
 export type FleetRequestResult = { ok: true; spec: FleetSpec } | { ok: false; problems: FieldProblem[] };
@@ -264,13 +266,12 @@ function maxRunners(text: string | undefined): Check<number> {
   return count >= 1 && count <= 1000 ? accept(count) : reject(`expected ${rule}; got ${quote(text)}`);
 }
 
-function warmRunners(text: string | undefined, max: number | undefined): Check<0> {
+function warmRunners(text: string | undefined, max: number | undefined): Check<number> {
   if (text === undefined) return accept(0);
   if (!/^\d+$/.test(text)) return reject(`expected a whole number, 0 or empty; got ${quote(text)}`);
   const count = Number(text);
-  if (count === 0) return accept(0);
   if (max !== undefined && count > max) return reject(`expected at most Maximum runners (${max}); got ${count}`);
-  return reject('warm pools are not available in this version of fleetbot yet; leave Warm runners empty or 0');
+  return accept(count);
 }
 
 const imageHost = '[a-z0-9](?:[a-z0-9-]*[a-z0-9])?';
@@ -376,7 +377,7 @@ export function validateFleetRequest(
   const types = answers.text('instance-types', byCompute(compute, mustBeEmpty(sizedByFargate), instanceTypes));
   const spot = answers.checked('spot')?.includes(spotOption) ?? false;
   const max = answers.text('max-runners', maxRunners);
-  answers.text('warm-runners', (text) => warmRunners(text, max));
+  const warm = answers.text('warm-runners', (text) => warmRunners(text, max));
   const image = answers.text('image', (text) => runnerImage(text, compute));
   const subnetIds = answers.text('subnets', (text) => subnets(text, defaults.subnets));
   const groups = answers.text('security-groups', (text) => securityGroups(text, defaults.securityGroups));
@@ -387,12 +388,15 @@ export function validateFleetRequest(
   if (problems.length > 0) return { ok: false, problems };
 
   const resourceName = `fleetbot-${name}`;
+  // Warm runners register at the organisation (or user) that owns the IssueOps repository.
+  const warmPool = warm ? { warmRunners: { count: warm, owner: context.warmPoolOwner } } : {};
   const spec =
     compute === 'ecs'
       ? {
           name,
           labels,
           maxRunners: max,
+          ...warmPool,
           compute: {
             type: 'ecs',
             cluster: resourceName,
@@ -417,6 +421,7 @@ export function validateFleetRequest(
           name,
           labels,
           maxRunners: max,
+          ...warmPool,
           compute: { type: 'ec2', launchTemplate: resourceName, instanceTypes: types, subnets: subnetIds, spot },
           provision: { region: fleetRegion, image, securityGroups: groups, requestIssue: context.requestIssue },
         };

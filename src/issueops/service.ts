@@ -248,6 +248,7 @@ export class IssueOps {
       const result = validateFleetRequest(parsed.values, {
         defaults: this.deps.settings.defaults,
         requestIssue: input.issueNumber,
+        warmPoolOwner: repoOwner(this.deps.settings.repository),
         nameTaken: (name) => {
           if (this.deps.fleets.get(name)) return `a fleet named "${name}" already exists`;
           // Runner credentials live at /fleetbot/runners/<fleet>-<job>-…, and a fleet's runners may read

@@ -63,6 +63,8 @@ export interface ReconcileSummary {
   /** Runners idle past their fleet's idle timeout whose job another runner took, removed. */
   idleRunnersRemoved: number;
   backlogLaunched: number;
+  /** Runners launched to fill warm pools. */
+  warmLaunched: number;
   errors: number;
 }
 
@@ -79,8 +81,10 @@ type Ownership = 'live' | 'released' | 'orphan';
  * - one with no live runner record (unknown runner, no runner tag, or a second task for a runner that
  *   has its own) → stopped once it has been seen for `orphanGraceMs`;
  * - tasks the scheduler is working on are never stopped;
- * then, at most every `parameterSweepIntervalMs`, runner parameters older than `staleParameterMs`
- * whose runner is not active are deleted; and every backlog is drained while capacity allows.
+ * then, at most every `runnerSweepIntervalMs`, the runners registered with the CI systems are swept
+ * (see sweepRegisteredRunners); at most every `parameterSweepIntervalMs`, runner parameters older
+ * than `staleParameterMs` whose runner is not active are deleted; every backlog is drained while
+ * capacity allows, and every warm pool is topped up while its schedule wants it.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -139,6 +143,7 @@ export class Reconciler {
       offlineRunnersDeleted: 0,
       idleRunnersRemoved: 0,
       backlogLaunched: 0,
+      warmLaunched: 0,
       errors: 0,
     };
     const active = await store.activeRunners();
@@ -195,6 +200,9 @@ export class Reconciler {
       summary.errors++;
       log.error({ err: errorFields(error) }, 'backlog drain failed');
     }
+    const warm = await scheduler.topUpWarmPools();
+    summary.warmLaunched = warm.launched;
+    summary.errors += warm.errors;
     const changed = Object.values(summary).some((count) => count > 0);
     log[changed ? 'info' : 'debug']({ reconcile: summary }, 'reconcile pass');
     return summary;
@@ -293,12 +301,16 @@ export class Reconciler {
               summary.offlineRunnersDeleted++;
               log.info(fields, 'unregistered an offline runner with no compute behind it');
             }
-          } else if (registered.online && record?.status === 'running' && now - record.createdAt >= fleet.idleTimeoutSeconds * 1000) {
-            if (await this.isStillWanted(record)) continue;
+          } else if (registered.online && record?.status === 'running' && !(await this.isWanted(fleet, record, now))) {
             if ((await ci.deleteRegisteredRunner(scopeJob, registered.id)) === 'busy') continue;
-            await scheduler.releaseRunner(record, 'idle past its timeout', false);
+            await scheduler.releaseRunner(record, record.warm ? 'not wanted by the warm pool' : 'idle past its timeout', false);
             summary.idleRunnersRemoved++;
-            log.info(fields, `removed a runner idle for over ${fleet.idleTimeoutSeconds}s whose job another runner took`);
+            log.info(
+              fields,
+              record.warm
+                ? 'removed a warm runner the pool no longer wants (outside its schedule, or above its count)'
+                : `removed a runner idle for over ${fleet.idleTimeoutSeconds}s whose job another runner took`,
+            );
           }
         }
       } catch (error) {
@@ -308,8 +320,13 @@ export class Reconciler {
     }
   }
 
-  /** An idle runner still waits for a purpose while its own job is queued (or its status is unknown). */
-  private async isStillWanted(runner: RunnerRecord): Promise<boolean> {
+  /**
+   * An idle warm runner is wanted while its pool keeps it. Another idle runner is wanted until its
+   * fleet's idle timeout, and after it while its own job is queued (or its status is unknown).
+   */
+  private async isWanted(fleet: FleetSpec, runner: RunnerRecord, now: number): Promise<boolean> {
+    if (runner.warm) return this.deps.scheduler.keepsWarmRunner(fleet, runner);
+    if (now - runner.createdAt < fleet.idleTimeoutSeconds * 1000) return true;
     const job = await this.deps.store.getJob(runner.provider, runner.jobId);
     if (!job || job.status === 'completed' || job.status === 'abandoned') return false;
     try {

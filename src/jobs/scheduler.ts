@@ -3,11 +3,11 @@ import type { Logger } from 'probot';
 import type { CiCalls } from '../ci/router.js';
 import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
-import type { FleetSpec } from '../fleets/spec.js';
+import { isWarmPoolActive, type FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
 import { SerialLanes } from './lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
-import type { Admission, Claim, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
+import type { Admission, Claim, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
 
 /** What the scheduler needs of the credential store (SSM in production). */
 export interface CredentialStore {
@@ -50,6 +50,8 @@ export class Scheduler {
   /** Runners with a launch or credential step in progress in this process. */
   private readonly busy = new Set<string>();
   private readonly credentialLanes = new SerialLanes();
+  /** Where each fleet's warm pool registers, by fleet and owner; looked up once. */
+  private readonly warmPoolOrigins = new Map<string, Promise<JobOrigin>>();
 
   constructor(deps: SchedulerDeps) {
     this.store = deps.store;
@@ -69,6 +71,7 @@ export class Scheduler {
       fleet && { name: fleet.name, maxRunners: fleet.maxRunners },
       runnerNameFor(fleet?.name ?? 'none', job.jobId),
       this.now(),
+      { useWarmRunner: fleet ? await this.warmPoolServes(fleet, job) : false },
     );
     const fields = { provider: job.provider, jobId: job.jobId, fleet: fleet?.name };
     switch (admission.kind) {
@@ -83,6 +86,10 @@ export class Scheduler {
         break;
       case 'claimed':
         this.startLaunch(fleet!, admission.runner);
+        break;
+      case 'pooled':
+        this.log.info({ ...fields, runnerName: admission.runner.name }, 'job given to an idle warm runner');
+        this.inBackground(this.topUpWarmPool(fleet!).then(() => undefined));
         break;
       case 'waiting':
         this.log.info({ ...fields, position: admission.position }, 'job waits in the fleet\'s backlog');
@@ -114,7 +121,79 @@ export class Scheduler {
   private async afterCompletion(runner: RunnerRecord): Promise<void> {
     await this.cleanUp(runner, 'job completed');
     const fleet = this.fleets.get(runner.fleet);
-    if (fleet) await this.drainFleet(fleet);
+    if (!fleet) return;
+    await this.drainFleet(fleet);
+    await this.topUpWarmPool(fleet);
+  }
+
+  /**
+   * Launches warm runners until the fleet's pool is full, while its schedule wants one, the fleet is
+   * under its maximum and no job waits (a backlog takes free slots first). Returns how many it launched.
+   */
+  async topUpWarmPool(fleet: FleetSpec): Promise<number> {
+    const pool = fleet.warmRunners;
+    if (!pool || this.fleets.isDraining(fleet.name) || !isWarmPoolActive(pool, new Date(this.now()))) return 0;
+    if ((await this.store.fleetCounts()).get(fleet.name)?.waiting) return 0;
+    const idle = (await this.store.warmRunners(fleet.name)).length;
+    if (idle >= pool.count) return 0;
+    const origin = await this.warmPoolOrigin(fleet);
+    let launched = 0;
+    for (let missing = pool.count - idle; missing > 0; missing--) {
+      const runnerName = runnerNameFor(fleet.name, 'warm');
+      const placeholder = { provider: fleet.ci, jobId: `warm:${runnerName}`, labels: fleet.labels, origin };
+      const claim = await this.store.claimWarmRunner({ name: fleet.name, maxRunners: fleet.maxRunners }, placeholder, runnerName, this.now());
+      if (!claim) break;
+      this.startLaunch(fleet, claim.runner);
+      launched++;
+    }
+    if (launched > 0) this.log.info({ fleet: fleet.name, launched, target: pool.count }, 'warm pool topped up');
+    return launched;
+  }
+
+  /** Every fleet's warm pool, for the reconciler; one fleet failing does not stop the others. */
+  async topUpWarmPools(): Promise<{ launched: number; errors: number }> {
+    const result = { launched: 0, errors: 0 };
+    for (const fleet of this.fleets.all()) {
+      try {
+        result.launched += await this.topUpWarmPool(fleet);
+      } catch (error) {
+        result.errors++;
+        this.log.error({ fleet: fleet.name, err: errorFields(error) }, 'could not top up the warm pool');
+      }
+    }
+    return result;
+  }
+
+  /** Whether the fleet's pool keeps the runner: it is among the oldest `count` idle warm runners, while the schedule wants them. */
+  async keepsWarmRunner(fleet: FleetSpec, runner: RunnerRecord): Promise<boolean> {
+    const pool = fleet.warmRunners;
+    if (!pool || this.fleets.isDraining(fleet.name) || !isWarmPoolActive(pool, new Date(this.now()))) return false;
+    const kept = (await this.store.warmRunners(fleet.name)).slice(0, pool.count);
+    return kept.some((candidate) => candidate.name === runner.name);
+  }
+
+  private warmPoolOrigin(fleet: FleetSpec): Promise<JobOrigin> {
+    const key = `${fleet.name}/${fleet.warmRunners?.owner}`;
+    let origin = this.warmPoolOrigins.get(key);
+    if (!origin) {
+      if (!this.ci.warmPoolOrigin) return Promise.reject(new Error(`${fleet.ci} fleets have no warm pools`));
+      origin = this.ci.warmPoolOrigin(fleet);
+      origin.catch(() => this.warmPoolOrigins.delete(key));
+      this.warmPoolOrigins.set(key, origin);
+    }
+    return origin;
+  }
+
+  /** A warm runner can take the job only where it registered: the same organisation or repository. */
+  private async warmPoolServes(fleet: FleetSpec, job: NewJob): Promise<boolean> {
+    if (!fleet.warmRunners || !this.ci.runnerScope) return false;
+    try {
+      const origin = await this.warmPoolOrigin(fleet);
+      return this.ci.runnerScope({ provider: fleet.ci, origin }) === this.ci.runnerScope(job);
+    } catch (error) {
+      this.log.warn({ fleet: fleet.name, err: errorFields(error) }, 'warm pool unavailable; the job gets a runner of its own');
+      return false;
+    }
   }
 
   /**

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
+  AdmitOptions,
   Admission,
   Claim,
   Completion,
@@ -16,7 +17,7 @@ import type {
 } from './types.js';
 import { ISSUEOPS_SCHEMA, SqliteIssueOpsStore } from './sqlite-issueops.js';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 // The backlog is ordered by rowid: arrival order, kept when a job is put back after a failed launch.
 const JOBS_SCHEMA = `
@@ -51,6 +52,10 @@ CREATE TABLE runners (
 CREATE INDEX runners_by_fleet_status ON runners (fleet, status);
 `;
 
+const WARM_POOL_SCHEMA = `
+ALTER TABLE runners ADD COLUMN warm INTEGER NOT NULL DEFAULT 0;
+`;
+
 interface JobRow {
   provider: string;
   job_id: string;
@@ -75,6 +80,7 @@ interface RunnerRow {
   credential_issued: number;
   ci_runner_id: string | null;
   released_reason: string | null;
+  warm: number;
   created_at: number;
   updated_at: number;
 }
@@ -106,6 +112,7 @@ function toRunner(row: RunnerRow): RunnerRecord {
     credentialIssued: row.credential_issued === 1,
     ciRunnerId: row.ci_runner_id,
     releasedReason: row.released_reason,
+    warm: row.warm === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -161,8 +168,18 @@ export class SqliteStore implements Store {
         "SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid LIMIT 1",
       ),
       insertRunner: db.prepare(
-        `INSERT INTO runners (name, fleet, provider, job_id, status, created_at, updated_at)
-         VALUES (@name, @fleet, @provider, @jobId, 'launching', @now, @now)`,
+        `INSERT INTO runners (name, fleet, provider, job_id, status, warm, created_at, updated_at)
+         VALUES (@name, @fleet, @provider, @jobId, 'launching', @warm, @now, @now)`,
+      ),
+      warmRunnersOf: db.prepare<[string], RunnerRow>(
+        "SELECT * FROM runners WHERE fleet = ? AND warm = 1 AND status IN ('launching', 'running') ORDER BY created_at",
+      ),
+      giveWarmRunner: db.prepare(
+        'UPDATE runners SET warm = 0, job_id = @jobId, updated_at = @now WHERE name = @name AND warm = 1',
+      ),
+      assignJob: db.prepare(
+        `UPDATE jobs SET status = @status, runner_name = @runnerName, updated_at = @now
+         WHERE provider = @provider AND job_id = @jobId`,
       ),
       getRunner: db.prepare<[string], RunnerRow>('SELECT * FROM runners WHERE name = ?'),
       markLaunched: db.prepare(
@@ -208,6 +225,7 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       if (version < 1) this.db.exec(JOBS_SCHEMA);
       if (version < 2) this.db.exec(ISSUEOPS_SCHEMA);
+      if (version < 3) this.db.exec(WARM_POOL_SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -221,9 +239,9 @@ export class SqliteStore implements Store {
     return this.statements.countActive.get(fleet.name)!.n < fleet.maxRunners;
   }
 
-  private claim(job: JobRecord, runnerName: string, now: number): Claim {
+  private claim(job: JobRecord, runnerName: string, now: number, warm = false): Claim {
     this.statements.claimJob.run({ provider: job.provider, jobId: job.jobId, runnerName, now });
-    this.statements.insertRunner.run({ name: runnerName, fleet: job.fleet, provider: job.provider, jobId: job.jobId, now });
+    this.statements.insertRunner.run({ name: runnerName, fleet: job.fleet, provider: job.provider, jobId: job.jobId, warm: warm ? 1 : 0, now });
     return {
       job: this.job(job.provider, job.jobId)!,
       runner: toRunner(this.statements.getRunner.get(runnerName)!),
@@ -235,22 +253,30 @@ export class SqliteStore implements Store {
     return row && toJob(row);
   }
 
-  async admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number): Promise<Admission> {
-    return this.atomically((): Admission => {
-      const inserted = this.statements.insertJob.run({
+  private insertJob(job: NewJob, fleet: string | null, status: JobStatus, now: number): boolean {
+    return (
+      this.statements.insertJob.run({
         provider: job.provider,
         jobId: job.jobId,
-        fleet: fleet?.name ?? null,
-        status: fleet ? 'waiting' : 'unmatched',
+        fleet,
+        status,
         labels: JSON.stringify(job.labels),
         origin: JSON.stringify(job.origin),
         now,
-      });
+      }).changes > 0
+    );
+  }
+
+  async admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number, options: AdmitOptions = {}): Promise<Admission> {
+    return this.atomically((): Admission => {
+      const inserted = this.insertJob(job, fleet?.name ?? null, fleet ? 'waiting' : 'unmatched', now);
       const stored = this.job(job.provider, job.jobId)!;
-      if (inserted.changes === 0) return { kind: 'duplicate', job: stored };
+      if (!inserted) return { kind: 'duplicate', job: stored };
       if (!fleet) return { kind: 'unmatched', job: stored };
       // Jobs already waiting go first: a newcomer only jumps the queue when there is none.
       const waitingAhead = this.statements.backlogPosition.get(fleet.name, job.provider, job.jobId)!.n - 1;
+      const warm = options.useWarmRunner && waitingAhead === 0 ? this.statements.warmRunnersOf.get(fleet.name) : undefined;
+      if (warm) return { kind: 'pooled', ...this.giveWarmRunner(warm, stored, now) };
       const hasRoom = this.hasRoom(fleet);
       if (waitingAhead === 0 && hasRoom) {
         const { job: claimed, runner } = this.claim(stored, runnerName, now);
@@ -258,6 +284,26 @@ export class SqliteStore implements Store {
       }
       return { kind: 'waiting', job: stored, position: waitingAhead + 1, fleetFull: !hasRoom };
     });
+  }
+
+  /** The warm runner becomes the job's; the pool's placeholder job for it is closed. */
+  private giveWarmRunner(warm: RunnerRow, job: JobRecord, now: number): Claim {
+    this.statements.setJobStatus.run({ provider: warm.provider, jobId: warm.job_id, status: 'completed', now });
+    this.statements.giveWarmRunner.run({ name: warm.name, jobId: job.jobId, now });
+    const status: JobStatus = warm.status === 'running' ? 'launched' : 'launching';
+    this.statements.assignJob.run({ provider: job.provider, jobId: job.jobId, status, runnerName: warm.name, now });
+    return { job: this.job(job.provider, job.jobId)!, runner: toRunner(this.statements.getRunner.get(warm.name)!) };
+  }
+
+  async claimWarmRunner(fleet: FleetLimit, job: NewJob, runnerName: string, now: number): Promise<Claim | undefined> {
+    return this.atomically(() => {
+      if (!this.hasRoom(fleet) || !this.insertJob(job, fleet.name, 'launching', now)) return undefined;
+      return this.claim(this.job(job.provider, job.jobId)!, runnerName, now, true);
+    });
+  }
+
+  async warmRunners(fleet: string): Promise<RunnerRecord[]> {
+    return this.statements.warmRunnersOf.all(fleet).map(toRunner);
   }
 
   async claimNextWaiting(fleet: FleetLimit, runnerNameFor: (job: JobRecord) => string, now: number): Promise<Claim | undefined> {
@@ -286,7 +332,12 @@ export class SqliteStore implements Store {
     return this.atomically(() => {
       const before = this.statements.getRunner.get(name);
       if (!before || this.statements.releaseRunner.run({ name, reason, now }).changes === 0) return undefined;
-      if (options.requeueJob) this.statements.requeueJob.run({ provider: before.provider, jobId: before.job_id, now });
+      // A warm runner's placeholder job is nobody's to run again: the pool tops itself up instead.
+      if (before.warm === 1) {
+        this.statements.setJobStatus.run({ provider: before.provider, jobId: before.job_id, status: 'completed', now });
+      } else if (options.requeueJob) {
+        this.statements.requeueJob.run({ provider: before.provider, jobId: before.job_id, now });
+      }
       return toRunner(before);
     });
   }

@@ -45,6 +45,8 @@ export interface RunnerRecord {
   /** The CI system's id for the registered runner, where it tells us one. */
   ciRunnerId: string | null;
   releasedReason: string | null;
+  /** Launched for its fleet's warm pool, and no job given to it yet. */
+  warm: boolean;
   createdAt: number;
   updatedAt: number;
 }
@@ -65,8 +67,15 @@ export type Admission =
   | { kind: 'duplicate'; job: JobRecord }
   | { kind: 'unmatched'; job: JobRecord }
   | { kind: 'claimed'; job: JobRecord; runner: RunnerRecord }
+  /** An idle warm runner of the fleet is the job's: nothing to launch. */
+  | { kind: 'pooled'; job: JobRecord; runner: RunnerRecord }
   /** `fleetFull` false means older jobs wait while a slot is free: the backlog wants draining. */
   | { kind: 'waiting'; job: JobRecord; position: number; fleetFull: boolean };
+
+export interface AdmitOptions {
+  /** An idle warm runner of the fleet may take the job (it registered where the job's runner would). */
+  useWarmRunner?: boolean;
+}
 
 export interface Claim {
   job: JobRecord;
@@ -90,7 +99,14 @@ export interface Store {
    * Records a job once (a redelivery is a `duplicate`), then either claims a runner slot for it under
    * the fleet's limit or puts it at the end of the fleet's backlog. `fleet` undefined records it unmatched.
    */
-  admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number): Promise<Admission>;
+  admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number, options?: AdmitOptions): Promise<Admission>;
+  /**
+   * Claims a slot for a runner of the fleet's warm pool, if the fleet is under its limit. `job` is the
+   * pool's placeholder job (where the runner registers); it is closed when a real job takes the runner.
+   */
+  claimWarmRunner(fleet: FleetLimit, job: NewJob, runnerName: string, now: number): Promise<Claim | undefined>;
+  /** The fleet's warm runners that no job has taken yet, oldest first. */
+  warmRunners(fleet: string): Promise<RunnerRecord[]>;
   /** Claims a slot for the oldest waiting job of the fleet, if the fleet is under its limit. */
   claimNextWaiting(fleet: FleetLimit, runnerNameFor: (job: JobRecord) => string, now: number): Promise<Claim | undefined>;
   markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number): Promise<void>;

@@ -179,6 +179,16 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       },
     },
     {
+      // The App's installation on an organisation or repository: every owner has installation 4242.
+      method: 'GET',
+      pattern: /^\/(?:orgs\/([^/]+)|repos\/([^/]+)\/[^/]+)\/installation$/,
+      handle([org, owner]) {
+        const login = org || owner;
+        const account = { login, id: 1, node_id: 'O_1', type: 'Organization', html_url: `${url}/${login}` };
+        return { status: 200, body: { id: 4242, account, app_id: options.appId ?? 1, target_type: 'Organization', permissions: {}, events: [] } };
+      },
+    },
+    {
       method: 'GET',
       pattern: new RegExp(`^/(${SCOPE})/actions/runners$`),
       handle([scope], _body, request) {

@@ -43,7 +43,7 @@ describe('registration tokens', () => {
 
   it('asks once for concurrent runners and reuses the token while it has time left', async () => {
     const github = fakeOctokit(now);
-    const source = new GitHubSource(async () => github.octokit, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, now);
+    const source = new GitHubSource(async () => github.octokit, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, { now });
     const values = await Promise.all(['1', '2', '3'].map((id) => source.createRunnerCredential(job(id), runner(id), fleet)));
     expect(github.calls).toEqual(['POST /orgs/{org}/actions/runners/registration-token']);
     expect(values.map((value) => JSON.parse(value.value).token)).toEqual(['token-1', 'token-1', 'token-1']);
@@ -68,7 +68,7 @@ describe('registration tokens', () => {
 
   it('does not keep a failed request: the next runner asks again', async () => {
     const github = fakeOctokit(now);
-    const source = new GitHubSource(async () => github.octokit, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, now);
+    const source = new GitHubSource(async () => github.octokit, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, { now });
     github.failOnce();
     await expect(source.createRunnerCredential(job('1'), runner('1'), fleet)).rejects.toThrow('Bad credentials');
     await expect(source.createRunnerCredential(job('2'), runner('2'), fleet)).resolves.toMatchObject({ value: expect.stringContaining('token-2') });

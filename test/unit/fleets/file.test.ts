@@ -176,4 +176,19 @@ fleets:
     expect(problemsOf(badClass).join('\n')).toMatch(/circleci\.resourceClass: expected a resource class like namespace\/name/);
     expect(problemsOf(badClass).join('\n')).toMatch(/circleci\.apiTokenParameter: expected an SSM parameter name/);
   });
+
+  it('checks a warm pool: count within maxRunners, a five-field cron schedule, a real time zone, GitHub fleets only', () => {
+    const pool = (value: string, fleet = valid) => `${fleet}    warmRunners: ${value}\n`;
+    const [fleet] = parseFleetsFile(pool('{ count: 2, owner: acme, schedule: "* 8-17 * * 1-5", timeZone: Europe/Berlin }'), 'fleetbot.yml').fleets;
+    expect(fleet.warmRunners).toEqual({ count: 2, owner: 'acme', schedule: '* 8-17 * * 1-5', timeZone: 'Europe/Berlin' });
+    expect(parseFleetsFile(pool('{ count: 1, owner: acme/app }'), 'fleetbot.yml').fleets[0].warmRunners?.timeZone).toBe('UTC');
+
+    const problems = problemsOf(pool('{ count: 21, owner: "acme/", schedule: "0 8 * * * *", timeZone: Mars/Olympus }')).join('\n');
+    expect(problems).toMatch(/warmRunners\.owner: expected an organisation, or owner\/repo/);
+    expect(problems).toMatch(/warmRunners\.schedule: expected a five-field cron expression/);
+    expect(problems).toMatch(/warmRunners\.timeZone: expected an IANA time zone/);
+    expect(problemsOf(pool('{ count: 21, owner: acme }')).join('\n')).toMatch(/warmRunners\.count: expected at most maxRunners \(20\)/);
+    const gitlab = valid.replace('    maxRunners: 20\n', '    maxRunners: 20\n    ci: gitlab\n    gitlab: { tokenParameter: /t, apiTokenParameter: /a, webhookSecretParameter: /w }\n');
+    expect(problemsOf(pool('{ count: 1, owner: acme }', gitlab)).join('\n')).toMatch(/warmRunners: warm pools are for GitHub fleets/);
+  });
 });

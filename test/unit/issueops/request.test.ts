@@ -22,6 +22,7 @@ function context(overrides: Partial<RequestContext> = {}): RequestContext {
     defaults: { region: 'us-east-1', subnets: [SUBNET], securityGroups: [], assignPublicIp: false },
     nameTaken: () => undefined,
     requestIssue: 42,
+    warmPoolOwner: 'acme',
     ...overrides,
   };
 }
@@ -369,10 +370,9 @@ describe('Warm runners', () => {
     );
   });
 
-  it('turns away a warm pool: this version has none yet', () => {
-    expect(problemWith('Warm runners', { ...fargate, 'warm-runners': '2' })).toBe(
-      'warm pools are not available in this version of fleetbot yet; leave Warm runners empty or 0',
-    );
+  it('keeps a warm pool at the IssueOps repository\'s owner, always on', () => {
+    expect(specOf({ ...fargate, 'warm-runners': '2' }).warmRunners).toEqual({ count: 2, owner: 'acme', timeZone: 'UTC' });
+    expect(specOf({ ...ec2, 'warm-runners': '20' }).warmRunners).toEqual({ count: 20, owner: 'acme', timeZone: 'UTC' });
   });
 
   it('rejects an answer that is not a whole number', () => {
@@ -558,7 +558,7 @@ describe('problems', () => {
       vcpu: '3',
       memory: 'lots',
       'max-runners': '0',
-      'warm-runners': '5',
+      'warm-runners': 'many',
       subnets: 'subnet-nope',
       region: 'eu-west-1',
       justification: 'because',

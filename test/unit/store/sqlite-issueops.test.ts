@@ -96,11 +96,12 @@ describe('IssueOps state in the SQLite store', () => {
     await store.admitJob(job(1), { name: 'gpu', maxRunners: 1 }, 'r1', 1);
     await store.close();
     const raw = new Database(file);
-    raw.exec('DROP TABLE fleet_requests; DROP TABLE fleet_locks; DROP TABLE provisioned_fleets;');
+    raw.exec('DROP TABLE fleet_requests; DROP TABLE fleet_locks; DROP TABLE provisioned_fleets; ALTER TABLE runners DROP COLUMN warm;');
     raw.pragma('user_version = 1');
     raw.close();
     store = new SqliteStore(file);
     expect((await store.getJob('github', '1'))?.status).toBe('launching');
+    expect((await store.getRunner('r1'))?.warm).toBe(false);
     await store.issueOps.saveRequest(request());
     expect(await store.issueOps.getRequest('acme/runner-fleets', 7)).toBeDefined();
   });
@@ -110,7 +111,7 @@ describe('IssueOps state in the SQLite store', () => {
     const raw = new Database(file);
     raw.pragma('user_version = 99');
     raw.close();
-    expect(() => new SqliteStore(file)).toThrow(/schema version 99; this fleetbot knows up to 2/);
+    expect(() => new SqliteStore(file)).toThrow(/schema version 99; this fleetbot knows up to 3/);
     store = new SqliteStore(':memory:');
   });
 });

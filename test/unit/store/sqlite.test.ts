@@ -120,4 +120,47 @@ describe('the SQLite store', () => {
     expect(() => new SqliteStore(file)).toThrow(/schema version 99/);
     store = new SqliteStore(':memory:');
   });
+
+  describe('warm pools', () => {
+    const placeholder = (runnerName: string): NewJob => ({ ...job(0), jobId: `warm:${runnerName}` });
+
+    it('claims warm runners under the fleet maximum, like any runner', async () => {
+      expect((await store.claimWarmRunner(fleet, placeholder('w1'), 'w1', 1))?.runner).toMatchObject({ name: 'w1', warm: true, status: 'launching' });
+      expect(await store.claimWarmRunner(fleet, placeholder('w2'), 'w2', 2)).toBeDefined();
+      expect(await store.claimWarmRunner(fleet, placeholder('w3'), 'w3', 3)).toBeUndefined();
+      expect((await store.fleetCounts()).get('linux')).toEqual({ active: 2, waiting: 0 });
+      expect((await store.warmRunners('linux')).map((runner) => runner.name)).toEqual(['w1', 'w2']);
+    });
+
+    it('gives a job the oldest idle warm runner, closing its placeholder, only when asked', async () => {
+      await store.claimWarmRunner(fleet, placeholder('w1'), 'w1', 1);
+      await store.markRunnerLaunched('w1', 'task-1', 'FARGATE', 2);
+      await store.claimWarmRunner(fleet, placeholder('w2'), 'w2', 3);
+
+      expect((await store.admitJob(job(1), { ...fleet, maxRunners: 3 }, 'r1', 4)).kind).toBe('claimed');
+      const pooled = await store.admitJob(job(2), fleet, 'r2', 5, { useWarmRunner: true });
+
+      expect(pooled).toMatchObject({ kind: 'pooled', job: { status: 'launched', runnerName: 'w1' }, runner: { name: 'w1', warm: false, jobId: '2' } });
+      expect((await store.getJob('github', 'warm:w1'))?.status).toBe('completed');
+      expect(await store.getRunner('r2')).toBeUndefined();
+      // A runner still launching is given too; its job follows it to `launched`.
+      expect(await store.admitJob(job(3), fleet, 'r3', 6, { useWarmRunner: true })).toMatchObject({ kind: 'pooled', job: { status: 'launching' } });
+      await store.markRunnerLaunched('w2', 'task-2', 'FARGATE', 7);
+      expect((await store.getJob('github', '3'))?.status).toBe('launched');
+      expect(await store.warmRunners('linux')).toEqual([]);
+    });
+
+    it('lets a job waiting in the backlog go first', async () => {
+      await store.admitJob(job(1), { ...fleet, maxRunners: 0 }, 'r1', 1);
+      await store.claimWarmRunner({ ...fleet, maxRunners: 1 }, placeholder('w1'), 'w1', 2);
+      expect((await store.admitJob(job(2), fleet, 'r2', 3, { useWarmRunner: true })).kind).toBe('waiting');
+    });
+
+    it('closes a released warm runner\'s placeholder instead of putting it in the backlog', async () => {
+      await store.claimWarmRunner(fleet, placeholder('w1'), 'w1', 1);
+      await store.releaseRunner('w1', 'task stopped', { requeueJob: true }, 2);
+      expect((await store.getJob('github', 'warm:w1'))?.status).toBe('completed');
+      expect((await store.fleetCounts()).get('linux')?.waiting ?? 0).toBe(0);
+    });
+  });
 });
