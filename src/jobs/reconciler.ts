@@ -95,6 +95,8 @@ export class Reconciler {
   private readonly parameterSweepIntervalMs: number;
   private readonly runnerSweepIntervalMs: number;
   private lastRunnerSweepAt: number | undefined;
+  /** Runners the CI systems reported busy at the last sweep: never stopped, even when nobody owns them. */
+  private busyAtCi = new Set<string>();
   /**
    * When each orphan was first seen, by compute id. Kept in memory only: a restart starts every grace
    * period again, which delays a stop but never hastens one.
@@ -146,6 +148,8 @@ export class Reconciler {
       warmLaunched: 0,
       errors: 0,
     };
+    // First, so that no runner the CI system reports busy is stopped below.
+    await this.sweepRegisteredRunners(summary);
     const active = await store.activeRunners();
     const activeByName = new Map(active.map((runner) => [runner.name, runner]));
     for (const fleet of fleets.all()) {
@@ -187,7 +191,6 @@ export class Reconciler {
       }
     }
     this.forgetOrphansOfRemovedFleets();
-    await this.sweepRegisteredRunners(summary);
     try {
       summary.parametersDeleted = await this.sweepRunnerParameters(activeByName);
     } catch (error) {
@@ -223,6 +226,10 @@ export class Reconciler {
     for (const task of inCloud) {
       const ownership = await this.ownershipOf(task, active);
       if (ownership === 'live') continue;
+      if (task.runnerName && this.busyAtCi.has(task.runnerName)) {
+        this.deps.log.warn({ fleet: fleet.name, runnerName: task.runnerName, computeId: task.computeId }, 'nobody owns this runner, but its CI system reports it busy: left running');
+        continue;
+      }
       if (ownership === 'orphan') {
         orphans.add(task.computeId);
         const firstSeenAt = this.orphansSeen.get(task.computeId)?.firstSeenAt ?? now;
@@ -287,9 +294,11 @@ export class Reconciler {
       const scope = ci.runnerScope(job);
       if (scope) scopes.set(scope, job);
     }
+    const busy = new Set<string>();
     for (const [scope, scopeJob] of scopes) {
       try {
         for (const registered of await ci.listRegisteredRunners(scopeJob)) {
+          if (registered.busy) busy.add(registered.name);
           if (registered.busy || scheduler.isBusy(registered.name)) continue;
           const fleet = fleetOfRunner(fleets.all(), registered.name);
           if (!fleet) continue;
@@ -316,8 +325,11 @@ export class Reconciler {
       } catch (error) {
         summary.errors++;
         log.warn({ scope, err: errorFields(error) }, 'could not sweep the runners registered there; trying again next sweep');
+        // What was busy there stays busy until a listing says otherwise.
+        for (const name of this.busyAtCi) busy.add(name);
       }
     }
+    this.busyAtCi = busy;
   }
 
   /**

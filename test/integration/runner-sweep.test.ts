@@ -144,4 +144,23 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     expect((await app.fleetbot.reconciler.pass()).offlineRunnersDeleted).toBe(1);
     expect(registered(finished)).toBeUndefined();
   });
+
+  it('never stops a runner its CI system reports busy, even one whose record says it was released', async () => {
+    const { infra, app } = await startWithFleet();
+    const runner = await launchFor(app, ++jobId);
+    github.setRunnerState(runner, { status: 'online', busy: true });
+    // A completion that named this runner arrived, but GitHub still has it running a job.
+    await app.store.releaseRunner(runner, 'job completed', { requeueJob: false }, clock);
+
+    const summary = await app.fleetbot.reconciler.pass();
+
+    expect(summary.orphansStopped).toBe(0);
+    expect(await liveTasks(infra.cluster)).toHaveLength(1);
+    expect(app.logs.some((line) => line.includes('its CI system reports it busy'))).toBe(true);
+
+    github.setRunnerState(runner, { status: 'offline', busy: false });
+    const after = await app.fleetbot.reconciler.pass();
+    expect(after).toMatchObject({ orphansStopped: 1, offlineRunnersDeleted: 1 });
+    expect(await liveTasks(infra.cluster)).toHaveLength(0);
+  });
 });
