@@ -1,68 +1,108 @@
 #!/usr/bin/env bash
-# User data of a fleetbot EC2 runner: fetch this instance's single-use runner credential from SSM, run
-# one job, power off. The launch template makes an instance-initiated shutdown terminate the instance.
-# See README.md. The credential is never printed: no `set -x`, no echo of it.
+# User data of a fleetbot EC2 runner: wait for this instance's fleetbot:runner tag, fetch the runner's
+# single-use credential from SSM, run one job, power off. The launch template makes an
+# instance-initiated shutdown terminate the instance. See README.md.
+# The credential is never printed: no `set -x`, no echo of it.
 set -euo pipefail
 
-readonly RUNNER_DIR=/opt/actions-runner
-readonly RUNNER_USER=runner
-readonly IMDS=http://169.254.169.254
-readonly WAIT_SECONDS=600 POLL_SECONDS=3
+# Production defaults; the environment may override them for an AMI laid out differently.
+readonly IMDS="${FLEETBOT_IMDS_URL:-http://169.254.169.254}"
+readonly RUNNER_DIR="${FLEETBOT_RUNNER_DIR:-/opt/actions-runner}"
+readonly RUNNER_USER="${FLEETBOT_RUNNER_USER:-runner}"
+readonly TAG_WAIT_SECONDS="${FLEETBOT_RUNNER_TAG_WAIT_SECONDS:-600}"
+readonly CONFIG_WAIT_SECONDS="${FLEETBOT_RUNNER_CONFIG_WAIT_SECONDS:-600}"
+readonly POLL_SECONDS="${FLEETBOT_RUNNER_POLL_SECONDS:-3}"
+readonly RUNNER_TAG=fleetbot:runner
+readonly EXIT_SETTINGS=1 EXIT_NO_TAG=2 EXIT_NO_CONFIG=3 EXIT_NO_RUNNER=4
 
 # Keep AWS CLI v2 from paging its output.
 export AWS_PAGER=""
 
 log() { printf 'fleetbot-runner: %s\n' "$*" >&2; }
+fail() {
+  local code=$1
+  shift
+  log "error: $*"
+  exit "$code"
+}
 
 # Whatever happens, a runner instance never outlives its one job: a failure powers off too.
 power_off() {
   local code=$?
+  [[ -z ${scratch:-} ]] || rm -rf "$scratch"
   log "exiting with $code; powering off"
   shutdown -h now || poweroff
 }
 trap power_off EXIT
+scratch="$(mktemp -d)"
 
+for setting in TAG_WAIT_SECONDS CONFIG_WAIT_SECONDS POLL_SECONDS; do
+  [[ ${!setting} =~ ^[0-9]+$ ]] || fail "$EXIT_SETTINGS" "FLEETBOT_RUNNER_$setting must be a whole number of seconds"
+done
+((POLL_SECONDS > 0)) || fail "$EXIT_SETTINGS" "FLEETBOT_RUNNER_POLL_SECONDS must be positive"
+
+# Sleeps one poll interval, or less when the deadline comes first; fails with `code` past the deadline.
+wait_or_fail() {
+  local deadline=$1 code=$2 message=$3 remaining=$(($1 - SECONDS))
+  ((remaining > 0)) || fail "$code" "$message"
+  sleep $((remaining < POLL_SECONDS ? remaining : POLL_SECONDS))
+}
+
+# The token outlives the longest boot (both waits), so it is fetched once.
 imds_token="$(curl -fsS --retry 5 --retry-connrefused -X PUT "$IMDS/latest/api/token" \
-  -H 'X-aws-ec2-metadata-token-ttl-seconds: 600')"
+  -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600')"
 imds() { curl -fsS --retry 5 --retry-connrefused -H "X-aws-ec2-metadata-token: $imds_token" "$IMDS/latest/meta-data/$1"; }
 
-# fleetbot tags each instance it launches with its runner name; the launch template exposes tags in IMDS.
-runner="$(imds tags/instance/fleetbot:runner)"
-[[ $runner =~ ^[A-Za-z0-9._-]+$ ]] || {
-  log "error: instance tag fleetbot:runner is not a runner name"
-  exit 2
+# fleetbot names the instance's runner in its fleetbot:runner tag (the launch template exposes tags in
+# IMDS). An instance it launches itself has the tag from the start; an Auto Scaling group's instance
+# boots without it and is tagged when fleetbot hands it a runner. IMDS answers 404 until then.
+# Sets `runner`.
+wait_for_runner_tag() {
+  local deadline=$((SECONDS + TAG_WAIT_SECONDS)) announced=false status answer="$scratch/tag"
+  while true; do
+    status="$(curl -sS --retry 5 --retry-connrefused -o "$answer" -w '%{http_code}' \
+      -H "X-aws-ec2-metadata-token: $imds_token" "$IMDS/latest/meta-data/tags/instance/$RUNNER_TAG")" || true
+    case $status in
+      200)
+        runner="$(<"$answer")"
+        return 0
+        ;;
+      404)
+        if [[ $announced == false ]]; then
+          log "waiting up to ${TAG_WAIT_SECONDS}s for instance tag $RUNNER_TAG"
+          announced=true
+        fi
+        ;;
+      *) log "reading instance tag $RUNNER_TAG failed (HTTP ${status:-none}), retrying" ;;
+    esac
+    wait_or_fail "$deadline" "$EXIT_NO_TAG" "instance tag $RUNNER_TAG did not appear within ${TAG_WAIT_SECONDS}s"
+  done
 }
+
 AWS_DEFAULT_REGION="$(imds placement/region)"
 export AWS_DEFAULT_REGION
+wait_for_runner_tag
+[[ $runner =~ ^[A-Za-z0-9._-]+$ ]] || fail "$EXIT_NO_TAG" "instance tag $RUNNER_TAG is not a runner name"
 readonly param="/fleetbot/runners/$runner"
 
-# fleetbot may write the credential shortly after the instance starts, and SSM calls can fail
-# transiently: retry until the deadline. Sets `value`; aws's stderr goes to a file so warnings never mix
-# into the credential, and the error text holds no value because none was returned.
+# fleetbot may write the credential a while after it tags the instance (it paces its GitHub API
+# writes), and SSM calls can fail transiently: retry until the deadline. Sets `value`; aws's stderr
+# goes to a file so warnings never mix into the credential, and the error text holds no value because
+# none was returned.
 read_runner_config() {
-  local deadline=$((SECONDS + WAIT_SECONDS)) errors
-  errors="$(mktemp)"
+  local deadline=$((SECONDS + CONFIG_WAIT_SECONDS)) errors="$scratch/ssm-errors"
   until value="$(aws ssm get-parameter --name "$param" --with-decryption \
     --query Parameter.Value --output text 2>"$errors")"; do
-    if ((SECONDS >= deadline)); then
-      log "error: could not read SSM parameter $param within ${WAIT_SECONDS}s: $(tr '\n' ' ' <"$errors")"
-      rm -f "$errors"
-      exit 3
-    fi
     grep -q ParameterNotFound "$errors" || log "reading SSM parameter $param failed, retrying: $(tr '\n' ' ' <"$errors")"
-    sleep "$POLL_SECONDS"
+    wait_or_fail "$deadline" "$EXIT_NO_CONFIG" "could not read SSM parameter $param within ${CONFIG_WAIT_SECONDS}s"
   done
-  rm -f "$errors"
 }
 
 read_runner_config
 # Single use: nothing should read it again. A failed delete only warns; a JIT config is spent once used.
 aws ssm delete-parameter --name "$param" >/dev/null || log "warning: could not delete SSM parameter $param"
 
-[[ -x $RUNNER_DIR/run.sh ]] || {
-  log "error: no GitHub Actions runner at $RUNNER_DIR (see images/ec2/README.md)"
-  exit 4
-}
+[[ -x $RUNNER_DIR/run.sh ]] || fail "$EXIT_NO_RUNNER" "no GitHub Actions runner at $RUNNER_DIR (see images/ec2/README.md)"
 cd "$RUNNER_DIR"
 log "starting runner $runner"
 if [[ $value =~ ^[[:space:]]*\{ ]]; then
@@ -70,16 +110,12 @@ if [[ $value =~ ^[[:space:]]*\{ ]]; then
   # discarded because its messages can quote the input, which holds the token.
   config_args=(--unattended --ephemeral --disableupdate --replace --work _work)
   for field in url token name; do
-    if ! field_value="$(jq -er ".$field | strings" <<<"$value" 2>/dev/null)"; then
-      log "error: SSM parameter $param holds JSON without a $field"
-      exit 4
-    fi
+    field_value="$(jq -er ".$field | strings" <<<"$value" 2>/dev/null)" ||
+      fail "$EXIT_NO_RUNNER" "SSM parameter $param holds JSON without a $field"
     config_args+=("--$field" "$field_value")
   done
-  if ! labels="$(jq -er '.labels | join(",")' <<<"$value" 2>/dev/null)"; then
-    log "error: SSM parameter $param holds JSON without labels"
-    exit 4
-  fi
+  labels="$(jq -er '.labels | join(",")' <<<"$value" 2>/dev/null)" ||
+    fail "$EXIT_NO_RUNNER" "SSM parameter $param holds JSON without labels"
   config_args+=(--labels "$labels")
   runner_group="$(jq -r '.runnerGroup // empty' <<<"$value" 2>/dev/null)"
   [[ -z $runner_group ]] || config_args+=(--runnergroup "$runner_group")

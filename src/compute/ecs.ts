@@ -6,9 +6,10 @@ import {
   StopTaskCommand,
   type ECSClient,
   type RunTaskCommandInput,
+  type RunTaskCommandOutput,
   type Task,
 } from '@aws-sdk/client-ecs';
-import type { EcsCompute, FleetSpec } from '../fleets/spec.js';
+import type { EcsCompute, EcsLaunchType, FleetSpec } from '../fleets/spec.js';
 import {
   CapacityError,
   STARTED_BY,
@@ -28,10 +29,34 @@ export const CREDENTIAL_PARAMETER_ENV = 'FLEETBOT_RUNNER_CONFIG_PARAM';
 // DescribeTasks takes at most 100 tasks per call.
 const DESCRIBE_BATCH = 100;
 
-// RunTask reports capacity shortages as per-task failures, not exceptions ("Capacity is unavailable
-// at this time", or RESOURCE:CPU/MEMORY on EC2-backed capacity providers).
+// A cluster with no container instances at all makes RunTask on EC2 throw an InvalidParameterException
+// ("No Container Instances were found in your cluster."): a shortage too, as of an Auto Scaling group
+// scaled to zero. Other InvalidParameterExceptions are configuration errors.
+const NO_CONTAINER_INSTANCES = /No Container Instances were found/i;
+
+// RunTask reports other shortages of the capacity behind a placement as per-task failures: Fargate's
+// "Capacity is unavailable at this time", and on EC2 container instances RESOURCE:CPU, RESOURCE:MEMORY,
+// RESOURCE:ENI... (no instance has enough left) or AGENT (their agents are disconnected). The
+// no-container-instances message is matched here too, in case a capacity provider reports it this way.
 function isCapacityFailure(reason: string | undefined): boolean {
-  return /capacity|^RESOURCE:/i.test(reason ?? '');
+  return /capacity|^RESOURCE:|^AGENT$/i.test(reason ?? '') || NO_CONTAINER_INSTANCES.test(reason ?? '');
+}
+
+/** Where a task is placed: one of the fleet's capacity providers, or its launch type when it names none. */
+type Placement = { capacityProvider: string } | { launchType: EcsLaunchType };
+
+function placementsOf(compute: EcsCompute): Placement[] {
+  return compute.capacityProviders?.map((capacityProvider) => ({ capacityProvider })) ?? [{ launchType: compute.launchType ?? 'FARGATE' }];
+}
+
+function nameOf(placement: Placement): string {
+  return 'capacityProvider' in placement ? placement.capacityProvider : placement.launchType;
+}
+
+/** The placement, and on EC2 the container instance, that took the task. */
+function detailOf(placement: Placement, task: Task): string {
+  const containerInstance = task.containerInstanceArn?.split('/').pop();
+  return containerInstance ? `${nameOf(placement)} on container instance ${containerInstance}` : nameOf(placement);
 }
 
 function stateOf(task: Task): ComputeState {
@@ -53,7 +78,10 @@ function ecsCompute(fleet: FleetSpec): EcsCompute {
   return fleet.compute;
 }
 
-/** Runners as ECS tasks: Fargate, Fargate Spot, or any capacity provider the cluster has. */
+/**
+ * Runners as ECS tasks: on Fargate, Fargate Spot, the cluster's EC2 container instances, or any capacity
+ * provider the cluster has (an Auto Scaling group's, for ECS on EC2).
+ */
 export class EcsBackend implements ComputeBackend {
   private readonly containerNames = new Map<string, Promise<string>>();
 
@@ -86,20 +114,27 @@ export class EcsBackend implements ComputeBackend {
       ],
       enableECSManagedTags: true,
     };
-    const placements = compute.capacityProviders ?? [undefined];
     const shortages: string[] = [];
-    for (const capacityProvider of placements) {
-      const input: RunTaskCommandInput = capacityProvider
-        ? { ...base, capacityProviderStrategy: [{ capacityProvider, weight: 1 }] }
-        : { ...base, launchType: 'FARGATE' };
-      const result = await this.ecs.send(new RunTaskCommand(input));
+    for (const placement of placementsOf(compute)) {
+      const input: RunTaskCommandInput =
+        'capacityProvider' in placement
+          ? { ...base, capacityProviderStrategy: [{ capacityProvider: placement.capacityProvider, weight: 1 }] }
+          : { ...base, launchType: placement.launchType };
+      let result: RunTaskCommandOutput;
+      try {
+        result = await this.ecs.send(new RunTaskCommand(input));
+      } catch (error) {
+        if ((error as Error).name !== 'InvalidParameterException' || !NO_CONTAINER_INSTANCES.test((error as Error).message)) throw error;
+        shortages.push(`${nameOf(placement)}: ${(error as Error).message}`);
+        continue;
+      }
       const task = result.tasks?.[0];
-      if (task?.taskArn) return { computeId: task.taskArn, computeDetail: capacityProvider ?? 'FARGATE' };
+      if (task?.taskArn) return { computeId: task.taskArn, computeDetail: detailOf(placement, task) };
       const reasons = (result.failures ?? []).map((failure) => `${failure.reason ?? 'unknown'}${failure.detail ? ` (${failure.detail})` : ''}`);
       if (!(result.failures ?? []).some((failure) => isCapacityFailure(failure.reason))) {
         throw new Error(`RunTask started no task: ${reasons.join('; ') || 'no failure reported'}`);
       }
-      shortages.push(`${capacityProvider ?? 'FARGATE'}: ${reasons.join('; ')}`);
+      shortages.push(`${nameOf(placement)}: ${reasons.join('; ')}`);
     }
     throw new CapacityError(`no capacity for fleet ${fleet.name}: ${shortages.join(' | ')}`);
   }

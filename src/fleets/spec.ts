@@ -26,16 +26,52 @@ const taskDefinitionRef = z
   .string()
   .regex(new RegExp(`^(${ecsName}(:\\d+)?|${ecsArn('task-definition')}(:\\d+)?)$`), 'expected a task definition family, family:revision or ARN');
 
-export const ecsComputeSchema = z.strictObject({
-  type: z.literal('ecs'),
-  cluster: clusterRef,
-  taskDefinition: taskDefinitionRef,
-  containerName: z.string().regex(new RegExp(`^${ecsName}$`), 'expected a container name').optional(),
-  subnets: z.array(subnetId).min(1),
-  securityGroups: z.array(securityGroupId).default([]),
-  assignPublicIp: z.boolean().default(false),
-  capacityProviders: z.array(z.string().min(1)).min(1).optional(),
-});
+const FARGATE_CAPACITY_PROVIDERS: readonly string[] = ['FARGATE', 'FARGATE_SPOT'];
+
+// ECS reserves the prefixes aws, ecs and fargate for its own providers; every other one is backed by an
+// Auto Scaling group, so runs its tasks on EC2 container instances.
+const capacityProvider = z
+  .string()
+  .refine(
+    (name) => FARGATE_CAPACITY_PROVIDERS.includes(name) || (/^[A-Za-z0-9_-]{1,255}$/.test(name) && !/^(aws|ecs|fargate)/i.test(name)),
+    'expected FARGATE, FARGATE_SPOT or the name of an Auto Scaling group capacity provider (1-255 letters, digits, "_" and "-", not starting with aws, ecs or fargate)',
+  );
+
+export const ECS_LAUNCH_TYPES = ['FARGATE', 'EC2'] as const;
+
+export const ecsComputeSchema = z
+  .strictObject({
+    type: z.literal('ecs'),
+    cluster: clusterRef,
+    taskDefinition: taskDefinitionRef,
+    containerName: z.string().regex(new RegExp(`^${ecsName}$`), 'expected a container name').optional(),
+    subnets: z.array(subnetId).min(1),
+    securityGroups: z.array(securityGroupId).default([]),
+    assignPublicIp: z.boolean().default(false),
+    /** Tried in this order when one has no capacity. */
+    capacityProviders: z.array(capacityProvider).min(1).optional(),
+    /** Without capacity providers: Fargate, or the cluster's EC2 container instances. Unset means FARGATE. */
+    launchType: z.enum(ECS_LAUNCH_TYPES).optional(),
+  })
+  .superRefine((compute, ctx) => {
+    // RunTask takes one or the other; a launch type next to providers would be silently unused.
+    if (compute.launchType && compute.capacityProviders) {
+      ctx.addIssue({ code: 'custom', path: ['launchType'], message: 'launchType applies only without capacityProviders; give one or the other' });
+    }
+    const onEc2 = compute.launchType === 'EC2' || compute.capacityProviders?.some((name) => !FARGATE_CAPACITY_PROVIDERS.includes(name));
+    if (compute.assignPublicIp && onEc2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['assignPublicIp'],
+        message: 'tasks on EC2 container instances get no public IP (RunTask refuses assignPublicIp there); give their subnets a NAT gateway',
+      });
+    }
+    const seen = new Set<string>();
+    compute.capacityProviders?.forEach((name, index) => {
+      if (seen.has(name)) ctx.addIssue({ code: 'custom', path: ['capacityProviders', index], message: `${name} is listed twice` });
+      seen.add(name);
+    });
+  });
 
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'expected an EC2 instance type like m7i.large');
 
@@ -196,6 +232,7 @@ export const fleetSpecSchema = z
 
 export type FleetSpec = z.infer<typeof fleetSpecSchema>;
 export type EcsCompute = z.infer<typeof ecsComputeSchema>;
+export type EcsLaunchType = (typeof ECS_LAUNCH_TYPES)[number];
 export type Ec2Compute = z.infer<typeof ec2ComputeSchema>;
 export type AsgCompute = z.infer<typeof asgComputeSchema>;
 export type GitLabSettings = z.infer<typeof gitlabSettingsSchema>;

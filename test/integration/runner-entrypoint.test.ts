@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { startMoto, type Moto } from '../helpers/moto.js';
+import { describeWithMotoAndTools } from '../helpers/tools.js';
 
 /**
  * The runner image's entrypoint, run for real against moto through the aws CLI, with stub
@@ -14,29 +15,6 @@ import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
  */
 
 const ENTRYPOINT = fileURLToPath(new URL('../../images/github-runner/entrypoint.sh', import.meta.url));
-
-const missingTools = ['aws', 'jq'].filter(
-  (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).status !== 0,
-);
-
-/** Like describeWithMoto, and the same for the tools the entrypoint calls: skip loudly, fail under CI. */
-function describeWithEntrypointTools(name: string, body: () => void): void {
-  if (missingTools.length === 0) {
-    describeWithMoto(name, body);
-    return;
-  }
-  const missing = missingTools.join(', ');
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      it(`needs ${missing} on PATH (CI=true makes this a failure)`, () => {
-        throw new Error(`not on PATH: ${missing}`);
-      });
-    });
-    return;
-  }
-  console.warn(`\n*** SKIPPED "${name}": not on PATH: ${missing} ***\n`);
-  describe.skip(name, body);
-}
 
 /**
  * Each stub appends its name and then its arguments, one per line, to calls.log. run.sh also
@@ -64,7 +42,7 @@ interface EntrypointResult {
 
 const RUN_TIMEOUT_MS = 25_000;
 
-describeWithEntrypointTools('runner image entrypoint', () => {
+describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
   let moto: Moto;
   let ssm: SSMClient;
   let runnerHome: string;

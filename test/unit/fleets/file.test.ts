@@ -121,6 +121,40 @@ fleets:
     ]);
   });
 
+  it('reads ECS on EC2: an Auto Scaling group capacity provider, or launch type EC2', () => {
+    const asgProvider = valid.replace('[FARGATE_SPOT, FARGATE]', '[runners-asg, FARGATE]');
+    expect(parseFleetsFile(asgProvider, 'fleetbot.yml').fleets[0].compute).toMatchObject({ capacityProviders: ['runners-asg', 'FARGATE'] });
+    const launchType = valid.replace('capacityProviders: [FARGATE_SPOT, FARGATE]', 'launchType: EC2');
+    const compute = parseFleetsFile(launchType, 'fleetbot.yml').fleets[0].compute;
+    expect(compute).toMatchObject({ launchType: 'EC2' });
+    expect(compute).not.toHaveProperty('capacityProviders');
+  });
+
+  it('refuses capacity providers ECS would not have, and launch types it does not offer', () => {
+    const providers = (list: string) => problemsOf(valid.replace('[FARGATE_SPOT, FARGATE]', list)).join('\n');
+    expect(providers('[FARGATE_SPT]')).toMatch(/compute\.capacityProviders\[0\]: expected FARGATE, FARGATE_SPOT or the name of an Auto Scaling group capacity provider/);
+    // ECS reserves these prefixes for its own providers.
+    expect(providers('[FARGATE, ecs-runners]')).toMatch(/compute\.capacityProviders\[1\]: expected FARGATE, FARGATE_SPOT/);
+    expect(providers('["runners ${var.x}"]')).toMatch(/compute\.capacityProviders\[0\]: expected/);
+    expect(providers('[runners-asg, FARGATE, runners-asg]')).toMatch(/compute\.capacityProviders\[2\]: runners-asg is listed twice/);
+    const launchType = (value: string) => valid.replace('capacityProviders: [FARGATE_SPOT, FARGATE]', `launchType: ${value}`);
+    expect(problemsOf(launchType('EXTERNAL')).join('\n')).toMatch(/compute\.launchType: /);
+  });
+
+  it('refuses a launch type next to capacity providers, which would go unused', () => {
+    expect(problemsOf(valid.replace('    capacityProviders:', '    launchType: EC2\n      capacityProviders:'))).toEqual([
+      expect.stringMatching(/compute\.launchType: launchType applies only without capacityProviders/),
+    ]);
+  });
+
+  it('refuses a public IP for tasks on EC2 container instances, and allows it on Fargate', () => {
+    const publicIp = valid.replace('securityGroups: [sg-123]', 'securityGroups: [sg-123]\n      assignPublicIp: true');
+    expect(parseFleetsFile(publicIp, 'fleetbot.yml').fleets[0].compute).toMatchObject({ assignPublicIp: true });
+    for (const onEc2 of [publicIp.replace('[FARGATE_SPOT, FARGATE]', '[runners-asg, FARGATE]'), publicIp.replace('capacityProviders: [FARGATE_SPOT, FARGATE]', 'launchType: EC2')]) {
+      expect(problemsOf(onEc2)).toEqual([expect.stringMatching(/compute\.assignPublicIp: tasks on EC2 container instances get no public IP/)]);
+    }
+  });
+
   it('reads the issueops section and fills in its defaults', () => {
     const { issueops } = parseFleetsFile(`${valid}\nissueops:\n  repository: acme/runner-fleets\n`, 'fleetbot.yml');
     expect(issueops).toEqual({
