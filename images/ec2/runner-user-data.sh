@@ -109,19 +109,23 @@ if [[ $value =~ ^[[:space:]]*\{ ]]; then
   # Registration-token fleets: {"url","token","name","labels":[...],"runnerGroup"?}. jq's stderr is
   # discarded because its messages can quote the input, which holds the token.
   config_args=(--unattended --ephemeral --disableupdate --replace --work _work)
-  for field in url token name; do
+  for field in url name; do
     field_value="$(jq -er ".$field | strings" <<<"$value" 2>/dev/null)" ||
       fail "$EXIT_NO_RUNNER" "SSM parameter $param holds JSON without a $field"
     config_args+=("--$field" "$field_value")
   done
+  token="$(jq -er '.token | strings' <<<"$value" 2>/dev/null)" ||
+    fail "$EXIT_NO_RUNNER" "SSM parameter $param holds JSON without a token"
   labels="$(jq -er '.labels | join(",")' <<<"$value" 2>/dev/null)" ||
     fail "$EXIT_NO_RUNNER" "SSM parameter $param holds JSON without labels"
   config_args+=(--labels "$labels")
   runner_group="$(jq -r '.runnerGroup // empty' <<<"$value" 2>/dev/null)"
   [[ -z $runner_group ]] || config_args+=(--runnergroup "$runner_group")
-  runuser -u "$RUNNER_USER" -- ./config.sh "${config_args[@]}"
+  # The runner reads ACTIONS_RUNNER_INPUT_<ARG> for any argument: a secret there stays out of argv
+  # (ps), and runuser passes the environment on.
+  ACTIONS_RUNNER_INPUT_TOKEN="$token" runuser -u "$RUNNER_USER" -- ./config.sh "${config_args[@]}"
   runuser -u "$RUNNER_USER" -- ./run.sh
 else
   # The encoded just-in-time config registers the runner and takes one job.
-  runuser -u "$RUNNER_USER" -- ./run.sh --jitconfig "$value"
+  ACTIONS_RUNNER_INPUT_JITCONFIG="$value" runuser -u "$RUNNER_USER" -- ./run.sh
 fi

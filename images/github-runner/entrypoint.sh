@@ -93,13 +93,14 @@ register_and_run() {
   runner_group="$(jq -r '.runnerGroup // empty' <<<"$config")"
 
   local config_args=(--unattended --ephemeral --disableupdate --replace
-    --url "$url" --token "$token" --name "$name" --labels "$labels")
+    --url "$url" --name "$name" --labels "$labels")
   if [[ -n $runner_group ]]; then
     config_args+=(--runnergroup "$runner_group")
   fi
   config_args+=(--work _work)
 
-  "$RUNNER_HOME/config.sh" "${config_args[@]}"
+  # The runner reads ACTIONS_RUNNER_INPUT_<ARG> for any argument: a token there stays out of argv (ps).
+  ACTIONS_RUNNER_INPUT_TOKEN="$token" "$RUNNER_HOME/config.sh" "${config_args[@]}"
   exec "$RUNNER_HOME/run.sh"
 }
 
@@ -111,4 +112,5 @@ if [[ $value =~ ^[[:space:]]*\{ ]]; then
   register_and_run "$value"
 fi
 # Default: the encoded just-in-time config, which registers and runs the runner in one step.
-exec "$RUNNER_HOME/run.sh" --jitconfig "$value"
+# Through the environment, not --jitconfig: an argument is readable by every process (ps).
+ACTIONS_RUNNER_INPUT_JITCONFIG="$value" exec "$RUNNER_HOME/run.sh"

@@ -94,8 +94,9 @@ describeWithMotoAndTools('EC2 runner boot script', ['aws', 'curl', 'jq'], () => 
     await moto?.stop();
   });
 
-  /** Each fake appends its name and then its arguments, one per line, to calls.log. */
-  const logCall = () => `{ basename "$0"; for arg in "$@"; do printf '%s\\n' "$arg"; done; } >>"${callsLog}"\n`;
+  /** Each fake appends its name, its arguments and the runner inputs in its environment (`env:NAME=value`), one per line, to calls.log. */
+  const logCall = () =>
+    `{ basename "$0"; for arg in "$@"; do printf '%s\\n' "$arg"; done; env | grep '^ACTIONS_RUNNER_INPUT_' | sort | sed 's/^/env:/'; } >>"${callsLog}"\n`;
 
   async function writeExecutable(path: string, body: string): Promise<void> {
     await writeFile(path, `#!/bin/sh\n${body}`);
@@ -234,7 +235,18 @@ ${logCall()}exit "\${FAKE_RUN_EXIT:-0}"
     expect(statuses.at(-1)).toBe(200);
     // IMDSv2 only: every metadata read carried the session token.
     expect(imds.requests.filter((request) => request.status === 401)).toEqual([]);
-    expect(await recordedCalls()).toEqual(['runuser', '-u', 'ci-runner', '--', 'run.sh', '--jitconfig', value, 'shutdown', '-h', 'now']);
+    // In the environment, not in argv, where any process could read it.
+    expect(await recordedCalls()).toEqual([
+      'runuser',
+      '-u',
+      'ci-runner',
+      '--',
+      'run.sh',
+      `env:ACTIONS_RUNNER_INPUT_JITCONFIG=${value}`,
+      'shutdown',
+      '-h',
+      'now',
+    ]);
     expect(await parameterWhenRunStarted()).toBe('absent');
     expect(await parameterExists(runner)).toBe(false);
     expectNotLeaked(result, value);
@@ -254,7 +266,7 @@ ${logCall()}exit "\${FAKE_RUN_EXIT:-0}"
     const calls = await recordedCalls();
     expect(calls.slice(0, 5)).toEqual(['runuser', '-u', 'ci-runner', '--', 'config.sh']);
     expect(calls.slice(5, calls.indexOf('runuser', 1)).join(' ')).toBe(
-      `--unattended --ephemeral --disableupdate --replace --work _work --url https://github.com/acme --token ${token} --name ${runner} --labels self-hosted,linux`,
+      `--unattended --ephemeral --disableupdate --replace --work _work --url https://github.com/acme --name ${runner} --labels self-hosted,linux env:ACTIONS_RUNNER_INPUT_TOKEN=${token}`,
     );
     expect(calls.slice(calls.indexOf('runuser', 1))).toEqual(['runuser', '-u', 'ci-runner', '--', 'run.sh', 'shutdown', '-h', 'now']);
     expect(await parameterExists(runner)).toBe(false);

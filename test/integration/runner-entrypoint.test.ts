@@ -17,12 +17,14 @@ import { describeWithMotoAndTools } from '../helpers/tools.js';
 const ENTRYPOINT = fileURLToPath(new URL('../../images/github-runner/entrypoint.sh', import.meta.url));
 
 /**
- * Each stub appends its name and then its arguments, one per line, to calls.log. run.sh also
- * records whether the SSM parameter still existed when the runner started.
+ * Each stub appends its name, then its arguments, then the runner inputs it was given in its
+ * environment (as `env:NAME=value`), one per line, to calls.log. run.sh also records whether the SSM
+ * parameter still existed when the runner started.
  */
 const STUB_LOG_CALL = `log="$RUNNER_HOME/calls.log"
 basename "$0" >>"$log"
 for arg in "$@"; do printf '%s\\n' "$arg" >>"$log"; done
+env | grep '^ACTIONS_RUNNER_INPUT_' | sort | sed 's/^/env:/' >>"$log" || true
 `;
 const CONFIG_STUB = `#!/bin/sh\n${STUB_LOG_CALL}`;
 const RUN_STUB = `#!/bin/sh
@@ -138,7 +140,8 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
     const result = await runEntrypoint({ FLEETBOT_RUNNER_CONFIG_PARAM: name });
 
     expect(result).toMatchObject({ code: 0 });
-    expect(await recordedCalls()).toEqual(['run.sh', '--jitconfig', value]);
+    // In the environment, not in argv, where any process could read it.
+    expect(await recordedCalls()).toEqual(['run.sh', `env:ACTIONS_RUNNER_INPUT_JITCONFIG=${value}`]);
     expect(await parameterWhenRunStarted()).toBe('absent');
     expect(await parameterExists(name)).toBe(false);
     expectNotLeaked(result, value);
@@ -167,8 +170,6 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
       '--replace',
       '--url',
       'https://github.com/acme',
-      '--token',
-      token,
       '--name',
       'linux-small-42-ab12cd',
       '--labels',
@@ -177,6 +178,7 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
       'Default',
       '--work',
       '_work',
+      `env:ACTIONS_RUNNER_INPUT_TOKEN=${token}`,
       'run.sh',
     ]);
     expect(await parameterWhenRunStarted()).toBe('absent');
@@ -197,7 +199,7 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
     expect(result).toMatchObject({ code: 0 });
     const calls = await recordedCalls();
     expect(calls).not.toContain('--runnergroup');
-    expect(calls.slice(calls.indexOf('--labels'))).toEqual(['--labels', 'linux', '--work', '_work', 'run.sh']);
+    expect(calls.slice(calls.indexOf('--labels'))).toEqual(['--labels', 'linux', '--work', '_work', `env:ACTIONS_RUNNER_INPUT_TOKEN=${token}`, 'run.sh']);
     expectNotLeaked(result, token);
   });
 
@@ -230,7 +232,7 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
     expect(result).toMatchObject({ code: 0 });
     expect(result.elapsedMs).toBeGreaterThanOrEqual(3_000);
     expect(result.stderr).toContain(`waiting up to 20s for SSM parameter ${name}`);
-    expect(await recordedCalls()).toEqual(['run.sh', '--jitconfig', value]);
+    expect(await recordedCalls()).toEqual(['run.sh', `env:ACTIONS_RUNNER_INPUT_JITCONFIG=${value}`]);
     expect(await parameterExists(name)).toBe(false);
     expectNotLeaked(result, value);
   });
