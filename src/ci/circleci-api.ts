@@ -8,12 +8,14 @@ import { sleep, withRetry, type RetryPolicy, type RetryVerdict, type Sleep } fro
 
 const unclaimedTasksSchema = z.object({ unclaimed_task_count: z.number().int().min(0) });
 const agentsSchema = z.object({
-  items: z.array(z.object({ name: z.string(), last_used: z.string().nullish() })),
+  items: z.array(z.object({ name: z.string(), first_connected: z.string().nullish(), last_used: z.string().nullish() })),
 });
 
 /** A runner agent as CircleCI lists it for a resource class. */
 export interface CircleCiAgent {
   name: string;
+  /** When the agent first connected (epoch ms); undefined if CircleCI does not say. */
+  firstConnectedAt: number | undefined;
   /** When the agent last took a task (epoch ms); undefined if never, or unparseable. */
   lastUsedAt: number | undefined;
 }
@@ -55,10 +57,11 @@ export class CircleCiApi {
   /** The agents CircleCI knows for the resource class, connected or not. */
   async agents(url: string, token: string, resourceClass: string): Promise<CircleCiAgent[]> {
     const body = await this.get(url, '/api/v3/runner', token, resourceClass);
-    return this.parse(agentsSchema, body, '/api/v3/runner').items.map((agent) => {
-      const lastUsedAt = agent.last_used ? Date.parse(agent.last_used) : Number.NaN;
-      return { name: agent.name, lastUsedAt: Number.isFinite(lastUsedAt) ? lastUsedAt : undefined };
-    });
+    return this.parse(agentsSchema, body, '/api/v3/runner').items.map((agent) => ({
+      name: agent.name,
+      firstConnectedAt: timeOf(agent.first_connected),
+      lastUsedAt: timeOf(agent.last_used),
+    }));
   }
 
   private get(url: string, path: string, token: string, resourceClass: string): Promise<unknown> {
@@ -110,6 +113,11 @@ async function errorDetail(response: Response): Promise<string> {
   } catch {
     return '';
   }
+}
+
+function timeOf(text: string | null | undefined): number | undefined {
+  const time = text ? Date.parse(text) : Number.NaN;
+  return Number.isFinite(time) ? time : undefined;
 }
 
 function retryAfterMs(header: string | null): number | undefined {

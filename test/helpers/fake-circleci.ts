@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 /** An agent of a resource class, as GET /api/v3/runner lists it. */
 export interface FakeAgent {
   name: string;
+  /** ISO time of the agent's first connection. */
+  firstConnected: string;
   /** ISO time of the agent's last task; absent if it never took one. */
   lastUsed?: string;
 }
@@ -49,13 +51,15 @@ export class FakeCircleCi {
   agentClaims(resourceClass: string, name: string, at: Date = new Date()): void {
     const state = this.state(resourceClass);
     state.unclaimed = Math.max(0, state.unclaimed - 1);
+    const connected = state.agents.find((agent) => agent.name === name);
     state.agents = state.agents.filter((agent) => agent.name !== name);
-    state.agents.push({ name, lastUsed: at.toISOString() });
+    const firstConnected = connected?.firstConnected ?? new Date(at.getTime() - 1000).toISOString();
+    state.agents.push({ name, firstConnected, lastUsed: at.toISOString() });
   }
 
   /** An agent connected and waits for a task. */
-  agentConnects(resourceClass: string, name: string): void {
-    this.state(resourceClass).agents.push({ name });
+  agentConnects(resourceClass: string, name: string, at: Date = new Date()): void {
+    this.state(resourceClass).agents.push({ name, firstConnected: at.toISOString() });
   }
 
   failNext(...statuses: number[]): void {
@@ -106,7 +110,7 @@ export class FakeCircleCi {
           resource_class: resourceClass,
           hostname: `ip-10-0-1-${agent.name.length}`,
           name: agent.name,
-          first_connected: '2026-12-01T08:00:00.000Z',
+          first_connected: agent.firstConnected,
           last_connected: new Date().toISOString(),
           ...(agent.lastUsed ? { last_used: agent.lastUsed } : {}),
           version: '3.0.27-3ac9b27',

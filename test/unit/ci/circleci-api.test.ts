@@ -25,11 +25,11 @@ describe('CircleCI runner API client', () => {
   });
 
   it('lists agents with when they last took a task', async () => {
-    circleci.agentConnects(RESOURCE_CLASS, 'fleet-a-1');
+    circleci.agentConnects(RESOURCE_CLASS, 'fleet-a-1', new Date('2026-12-01T08:58:00Z'));
     circleci.agentClaims(RESOURCE_CLASS, 'fleet-a-2', new Date('2026-12-01T09:00:00Z'));
     await expect(api.agents(circleci.url, TOKEN, RESOURCE_CLASS)).resolves.toEqual([
-      { name: 'fleet-a-1', lastUsedAt: undefined },
-      { name: 'fleet-a-2', lastUsedAt: Date.parse('2026-12-01T09:00:00Z') },
+      { name: 'fleet-a-1', firstConnectedAt: Date.parse('2026-12-01T08:58:00Z'), lastUsedAt: undefined },
+      { name: 'fleet-a-2', firstConnectedAt: Date.parse('2026-12-01T08:59:59Z'), lastUsedAt: Date.parse('2026-12-01T09:00:00Z') },
     ]);
   });
 
