@@ -1,15 +1,17 @@
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { StopTaskCommand } from '@aws-sdk/client-ecs';
+import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Probot } from 'probot';
 import { CircleCiSource } from '../../src/ci/circleci.js';
 import { CircleCiApi } from '../../src/ci/circleci-api.js';
 import { CircleCiPoller, type FleetPoll } from '../../src/ci/circleci-poller.js';
+import { AsgBackend } from '../../src/compute/asg.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { ComputeRouter } from '../../src/compute/router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
-import type { FleetSpec } from '../../src/fleets/spec.js';
+import { fleetSpecSchema, type FleetSpec } from '../../src/fleets/spec.js';
 import { createFleetbot, type Fleetbot } from '../../src/index.js';
 import { CachedSecretParameters } from '../../src/secrets/parameters.js';
 import { RunnerSecrets, runnerParameterName } from '../../src/secrets/ssm.js';
@@ -17,7 +19,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { testPrivateKey } from '../helpers/app-harness.js';
 import { clientsFor, createRunnerInfra, fleetbotTasks, readParameter, tagOf } from '../helpers/aws-fixture.js';
 import { FakeCircleCi } from '../helpers/fake-circleci.js';
-import { circleciFleet } from '../helpers/fleets.js';
+import { autoScalingClientFor, createAsgRunnerInfra, createGroup, groupNamed, type AsgRunnerInfra } from '../helpers/asg-fixture.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
 
 /**
@@ -33,11 +35,13 @@ let fleetsMade = 0;
 describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
   let moto: Moto;
   const circleci = new FakeCircleCi();
+  let asgInfra: AsgRunnerInfra;
   let app: Awaited<ReturnType<typeof startCircleCiApp>> | undefined;
   const allLogs: string[] = [];
 
   beforeAll(async () => {
     moto = await startMoto();
+    asgInfra = await createAsgRunnerInfra(moto);
     await circleci.start();
     circleci.validTokens.add(API_TOKEN);
   });
@@ -51,18 +55,36 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
     await moto?.stop();
   });
 
-  /** A fleet of its own (cluster, resource class, token parameters) so that tests never see each other's runners. */
-  async function newFleet(maxRunners: number, apiToken = API_TOKEN): Promise<FleetSpec> {
+  /**
+   * A fleet of its own (ECS cluster or Auto Scaling group, resource class, token parameters) so that
+   * tests never see each other's runners.
+   */
+  async function newFleet(maxRunners: number, options: { apiToken?: string; onAutoScaling?: boolean } = {}): Promise<FleetSpec> {
     const id = ++fleetsMade;
-    const infra = await createRunnerInfra(moto, `circleci-${id}`);
-    const fleet = circleciFleet(`cci-${id}`, `acme/linux-${id}`, {
+    let compute: Record<string, unknown>;
+    if (options.onAutoScaling) {
+      await createGroup(moto, asgInfra, `circleci-${id}-group`, { maxSize: 10 });
+      compute = { type: 'asg', autoScalingGroup: `circleci-${id}-group` };
+    } else {
+      const infra = await createRunnerInfra(moto, `circleci-${id}`);
+      compute = { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] };
+    }
+    const fleet = fleetSpecSchema.parse({
+      name: `cci-${id}`,
+      ci: 'circleci',
+      labels: ['self-hosted', 'linux'],
       maxRunners,
-      url: circleci.url,
-      compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+      circleci: {
+        resourceClass: `acme/linux-${id}`,
+        runnerTokenParameter: `/fleetbot/circleci/cci-${id}/runner-token`,
+        apiTokenParameter: `/fleetbot/circleci/cci-${id}/api-token`,
+        url: circleci.url,
+      },
+      compute,
     });
     const { ssm } = clientsFor(moto);
     for (const [name, value] of [
-      [fleet.circleci!.apiTokenParameter, apiToken],
+      [fleet.circleci!.apiTokenParameter, options.apiToken ?? API_TOKEN],
       [fleet.circleci!.runnerTokenParameter, RUNNER_TOKEN],
     ]) {
       await ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString', Overwrite: true }));
@@ -87,7 +109,7 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
     const fleetbot: Fleetbot = createFleetbot({
       store,
       fleets: registry,
-      compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs) }),
+      compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs), asg: new AsgBackend(autoScalingClientFor(moto), aws.ec2) }),
       credentials: runnerSecrets,
       runnerParameters: runnerSecrets,
       githubRetry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
@@ -119,6 +141,18 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
         await store.close();
       },
     };
+  }
+
+  /** The group's instances by the runner named in their fleetbot:runner tag. */
+  async function instancesByRunner(group: string): Promise<Map<string, string>> {
+    const ids = ((await groupNamed(moto, group)).Instances ?? []).map((instance) => instance.InstanceId!);
+    const described = await clientsFor(moto).ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
+    const byRunner = new Map<string, string>();
+    for (const instance of described.Reservations?.flatMap((reservation) => reservation.Instances ?? []) ?? []) {
+      const runner = instance.Tags?.find((tag) => tag.Key === 'fleetbot:runner')?.Value;
+      if (runner) byRunner.set(runner, instance.InstanceId!);
+    }
+    return byRunner;
   }
 
   const clusterOf = (fleet: FleetSpec) => (fleet.compute as { cluster: string }).cluster;
@@ -180,7 +214,7 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
   });
 
   it('reports a refused API token once and launches nothing', async () => {
-    const fleet = await newFleet(5, 'revoked-api-token-0000');
+    const fleet = await newFleet(5, { apiToken: 'revoked-api-token-0000' });
     app = await startCircleCiApp([fleet]);
     circleci.setUnclaimed(fleet.circleci!.resourceClass, 3);
     for (let i = 0; i < 3; i++) expect(await app.poll()).toEqual([{ fleet: fleet.name, failed: 'API token refused (HTTP 401)' }]);
@@ -220,6 +254,31 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
 
     expect(await app.poll()).toMatchObject([{ unclaimed: 1, active: 0, launched: 1 }]);
     expect(await runningTasks(fleet)).toHaveLength(1);
+  });
+
+  it('runs CircleCI runners on an Auto Scaling group: desired capacity follows demand, an instance that powers off frees its slot', async () => {
+    const fleet = await newFleet(5, { onAutoScaling: true });
+    const group = (fleet.compute as { autoScalingGroup: string }).autoScalingGroup;
+    const resourceClass = fleet.circleci!.resourceClass;
+    app = await startCircleCiApp([fleet]);
+    circleci.setUnclaimed(resourceClass, 3);
+    expect(await app.poll()).toMatchObject([{ unclaimed: 3, launched: 3 }]);
+    expect(await app.poll()).toMatchObject([{ unclaimed: 3, active: 3, starting: 3, launched: 0 }]);
+    expect((await groupNamed(moto, group)).DesiredCapacity).toBe(3);
+
+    // The reconciler's describe hands the InService instances to the runners, tagged with their names.
+    await app.reconcile();
+    const runners = (await app.store.activeRunners()).filter((runner) => runner.fleet === fleet.name);
+    const instanceOf = await instancesByRunner(group);
+    expect([...instanceOf.keys()].sort()).toEqual(runners.map((runner) => runner.name).sort());
+
+    // One agent ran its task and its instance powered off.
+    const [done] = runners;
+    circleci.agentClaims(resourceClass, done.name);
+    await clientsFor(moto).ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceOf.get(done.name)!] }));
+    expect(await app.reconcile()).toMatchObject({ released: 1 });
+    expect((await app.store.getRunner(done.name))?.status).toBe('released');
+    expect((await groupNamed(moto, group)).DesiredCapacity).toBe(2);
   });
 
   it('polls on its interval from start, and stop() ends polling', async () => {
