@@ -60,7 +60,10 @@ export function isStarting(runner: RunnerRecord, agent: CircleCiAgent | undefine
  * API token is reported once per fleet until it works again.
  */
 export class CircleCiPoller implements JobPoller {
-  private readonly task = new PeriodicTask(() => this.pollAll());
+  private readonly task = new PeriodicTask(
+    () => this.pollAll(),
+    (error) => this.deps.log.error({ err: errorFields(error) }, 'CircleCI poll pass failed; trying again next pass'),
+  );
   private readonly now: () => number;
   private readonly bootWindowMs: number;
   /** Fleets whose API token CircleCI refused; reported once, until a poll succeeds again. */

@@ -6,12 +6,17 @@ export class PeriodicTask<T> {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<T> | undefined;
 
-  constructor(private readonly work: () => Promise<T>) {}
+  /** `onError` hears of passes the timer started that failed; callers of `pass()` get their own rejection. */
+  constructor(
+    private readonly work: () => Promise<T>,
+    private readonly onError: (error: unknown) => void,
+  ) {}
 
   start(intervalMs: number): void {
     if (this.timer) return;
-    void this.pass().catch(() => undefined);
-    this.timer = setInterval(() => void this.pass().catch(() => undefined), intervalMs);
+    const tick = () => void this.pass().catch(this.onError);
+    tick();
+    this.timer = setInterval(tick, intervalMs);
     // A pending pass must not keep the process alive on shutdown.
     this.timer.unref();
   }

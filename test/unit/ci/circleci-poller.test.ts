@@ -102,7 +102,7 @@ function setup(fleetList: FleetSpec[] = [circleciFleet('cci', 'acme/linux', { ma
     return result;
   };
   const runnersOf = async (fleet: string) => (await store.activeRunners()).filter((runner) => runner.fleet === fleet);
-  return { logs, clock, store, fleets, cloud, secrets, stored, scheduler, queue, poll, runnersOf };
+  return { logs, clock, store, fleets, cloud, secrets, stored, scheduler, queue, poller, poll, runnersOf };
 }
 
 describe('the CircleCI poller', () => {
@@ -228,6 +228,14 @@ describe('the CircleCI poller', () => {
     queue.unclaimed.set('acme/linux', 4);
     expect(await poll()).toEqual([]);
     expect(queue.reads).toBe(0);
+  });
+
+  it('logs a pass that fails as a whole, as the timer started it', async () => {
+    const { poller, store, logs } = setup();
+    await store.close();
+    poller.start(60_000);
+    await poller.stop();
+    expect(logs.filter((line) => line.includes('CircleCI poll pass failed'))).toHaveLength(1);
   });
 
   it('drops a demand job put back in the backlog instead of launching it again', async () => {

@@ -1,6 +1,11 @@
 import { jest } from '@jest/globals';
 import { PeriodicTask } from '../../../src/jobs/timer.js';
 
+/** For passes that must not fail. */
+const fail = (error: unknown) => {
+  throw error;
+};
+
 describe('periodic task', () => {
   afterEach(() => jest.useRealTimers());
 
@@ -11,7 +16,7 @@ describe('periodic task', () => {
       runs++;
       await new Promise<void>((resolve) => (release = resolve));
       return runs;
-    });
+    }, fail);
     const first = task.pass();
     const second = task.pass();
     release();
@@ -26,7 +31,7 @@ describe('periodic task', () => {
   it('runs at start and then every interval, and not after stop', async () => {
     jest.useFakeTimers();
     let runs = 0;
-    const task = new PeriodicTask(async () => ++runs);
+    const task = new PeriodicTask(async () => ++runs, fail);
     task.start(15_000);
     await jest.advanceTimersByTimeAsync(0);
     expect(runs).toBe(1);
@@ -45,7 +50,7 @@ describe('periodic task', () => {
       runs++;
       await new Promise((resolve) => setTimeout(resolve, 40_000));
       finished++;
-    });
+    }, fail);
     task.start(15_000);
     await jest.advanceTimersByTimeAsync(30_000);
     expect(runs).toBe(1);
@@ -56,16 +61,21 @@ describe('periodic task', () => {
     expect(runs).toBe(1);
   });
 
-  it('keeps ticking after a pass fails', async () => {
+  it('reports a failed pass and keeps ticking', async () => {
     jest.useFakeTimers();
     let runs = 0;
-    const task = new PeriodicTask(async () => {
-      runs++;
-      throw new Error('CircleCI unreachable');
-    });
+    const failures: unknown[] = [];
+    const task = new PeriodicTask(
+      async () => {
+        runs++;
+        throw new Error('CircleCI unreachable');
+      },
+      (error) => failures.push(error),
+    );
     task.start(1_000);
     await jest.advanceTimersByTimeAsync(2_000);
     expect(runs).toBe(3);
+    expect(failures).toEqual(Array(3).fill(new Error('CircleCI unreachable')));
     await task.stop();
   });
 });
