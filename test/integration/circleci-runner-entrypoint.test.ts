@@ -92,7 +92,8 @@ describeWithEntrypointTools('CircleCI runner image entrypoint', () => {
     }
   }
 
-  function runEntrypoint(env: Record<string, string | undefined>): Promise<EntrypointResult> {
+  /** `whenWaiting` runs once the entrypoint says it waits for its parameter. */
+  function runEntrypoint(env: Record<string, string | undefined>, whenWaiting?: () => Promise<unknown>): Promise<EntrypointResult> {
     const child = spawn('bash', [ENTRYPOINT], {
       env: { ...process.env, AWS_PROFILE: undefined, ...moto.env, PATH: `${workDir}:${process.env.PATH}`, FAKE_AGENT_OUT: workDir, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -100,7 +101,14 @@ describeWithEntrypointTools('CircleCI runner image entrypoint', () => {
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    let announced = false;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (!announced && whenWaiting && stderr.includes('waiting up to')) {
+        announced = true;
+        void whenWaiting();
+      }
+    });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -158,14 +166,10 @@ describeWithEntrypointTools('CircleCI runner image entrypoint', () => {
   it('waits for a parameter written after the container starts', async () => {
     const name = uniqueParameterName();
     const token = resourceClassToken();
-    const running = runEntrypoint({
-      FLEETBOT_RUNNER_CONFIG_PARAM: name,
-      FLEETBOT_RUNNER_CONFIG_POLL_SECONDS: '1',
-      FLEETBOT_RUNNER_CONFIG_WAIT_SECONDS: '20',
-    });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    await putConfig(name, configFor(token));
-    const result = await running;
+    const result = await runEntrypoint(
+      { FLEETBOT_RUNNER_CONFIG_PARAM: name, FLEETBOT_RUNNER_CONFIG_POLL_SECONDS: '1', FLEETBOT_RUNNER_CONFIG_WAIT_SECONDS: '20' },
+      () => putConfig(name, configFor(token)),
+    );
 
     expect(result).toMatchObject({ code: 0 });
     expect(result.stderr).toContain(`waiting up to 20s for SSM parameter ${name}`);
