@@ -10,7 +10,6 @@ import { CIRCLECI, demandJob } from './circleci.js';
 import type { CircleCiAgent } from './circleci-api.js';
 import type { JobPoller } from './types.js';
 
-export const DEFAULT_CIRCLECI_POLL_INTERVAL_MS = 15_000;
 /** Long enough for Fargate to pull the image and the agent to connect; see `isStarting`. */
 export const DEFAULT_BOOT_WINDOW_MS = 5 * 60_000;
 
