@@ -8,6 +8,7 @@ const environmentSchema = z.object({
   FLEETBOT_LAUNCH_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(120),
   FLEETBOT_ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
   FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(120),
+  FLEETBOT_CIRCLECI_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(15),
   FLEETBOT_SSM_KMS_KEY_ID: z.string().min(1).optional(),
   APP_ID: z.string().optional(),
   PRIVATE_KEY: z.string().optional(),
@@ -27,6 +28,8 @@ export interface AppConfig {
   orphanGraceMs: number;
   /** The least time between two sweeps of the runners registered with the CI systems. */
   runnerSweepIntervalMs: number;
+  /** How often CircleCI fleets' queues are read (CircleCI has no webhook for waiting tasks). */
+  circleciPollIntervalMs: number;
   ssmKmsKeyId?: string;
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
@@ -52,6 +55,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     launchTimeoutMs: vars.FLEETBOT_LAUNCH_TIMEOUT_SECONDS * 1000,
     orphanGraceMs: vars.FLEETBOT_ORPHAN_GRACE_SECONDS * 1000,
     runnerSweepIntervalMs: vars.FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS * 1000,
+    circleciPollIntervalMs: vars.FLEETBOT_CIRCLECI_POLL_INTERVAL_SECONDS * 1000,
     ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,

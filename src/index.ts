@@ -1,7 +1,7 @@
-import type { ApplicationFunction, Probot } from 'probot';
+import type { ApplicationFunction, Logger, Probot } from 'probot';
 import { GitHubSource, parseWorkflowJob } from './ci/github.js';
 import { CiRouter } from './ci/router.js';
-import type { CiSource } from './ci/types.js';
+import type { CiSource, JobPoller } from './ci/types.js';
 import type { ComputeBackend } from './compute/types.js';
 import type { FleetRegistry } from './fleets/registry.js';
 import type { IssueForm } from './issueops/form.js';
@@ -21,6 +21,10 @@ export interface FleetbotOptions {
   credentials: CredentialStore;
   /** Job sources besides GitHub's, which is built here from the App's credentials. */
   ciSources?: CiSource[];
+  /** Job sources that poll instead of receiving webhooks (CircleCI); built once the scheduler exists. */
+  jobPollers?: (deps: { scheduler: Scheduler; log: Logger }) => JobPoller[];
+  /** Poll at start and then at this interval; undefined polls only when asked (tests). */
+  pollIntervalMs?: number;
   /** Runner parameters for the reconciler's sweep of old ones; without it there is no sweep. */
   runnerParameters?: RunnerParameterStore;
   /** Retries of GitHub calls (5xx, rate limits); Octokit's own retry plugin is off so it is not doubled. */
@@ -50,9 +54,10 @@ export interface Fleetbot {
   readonly reconciler: Reconciler;
   /** Present when IssueOps is configured. */
   readonly issueOps: IssueOps | undefined;
+  readonly pollers: readonly JobPoller[];
   /** Waits for launches, credentials and IssueOps work still under way. */
   idle(): Promise<void>;
-  /** Stops the reconciler and waits for work under way. */
+  /** Stops the pollers and the reconciler and waits for work under way. */
   stop(): Promise<void>;
 }
 
@@ -60,6 +65,7 @@ interface Wired {
   scheduler: Scheduler;
   reconciler: Reconciler;
   issueOps: IssueOps | undefined;
+  pollers: JobPoller[];
 }
 
 /** The Probot app: wires webhook handlers to the scheduler, and starts the reconciler. Nothing else. */
@@ -79,7 +85,8 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     const scheduler = new Scheduler({ ...options, ci, log });
     const reconciler = new Reconciler({ ...options, ci, scheduler, log });
     const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
-    wired = { scheduler, reconciler, issueOps };
+    const pollers = options.jobPollers?.({ scheduler, log }) ?? [];
+    wired = { scheduler, reconciler, issueOps, pollers };
 
     probot.on('workflow_job', async (context) => {
       const parsed = parseWorkflowJob(context.payload);
@@ -103,6 +110,8 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     // Fleets applied earlier serve jobs before the first reconcile pass looks at them.
     await issueOps?.load();
     if (options.reconcileIntervalMs !== undefined) reconciler.start(options.reconcileIntervalMs);
+    const { pollIntervalMs } = options;
+    if (pollIntervalMs !== undefined) for (const poller of pollers) poller.start(pollIntervalMs);
   };
 
   return {
@@ -116,12 +125,17 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     get issueOps() {
       return get().issueOps;
     },
+    get pollers() {
+      return get().pollers;
+    },
     idle: async () => {
       await wired?.issueOps?.idle();
       await wired?.scheduler.idle();
     },
     stop: async () => {
       if (!wired) return;
+      // Pollers first: a pass under way may still admit jobs, whose launches are waited for below.
+      await Promise.all(wired.pollers.map((poller) => poller.stop()));
       await wired.reconciler.stop();
       await wired.issueOps?.idle();
       await wired.scheduler.idle();

@@ -1,19 +1,24 @@
 import { ProbotOctokit, run } from 'probot';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createAwsClients } from './aws.js';
+import { CircleCiSource } from './ci/circleci.js';
+import { CircleCiApi } from './ci/circleci-api.js';
+import { CircleCiPoller } from './ci/circleci-poller.js';
 import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
 import { ComputeRouter } from './compute/router.js';
-import { readConfig } from './config.js';
+import { readConfig, type AppConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
 import { loadFleetsFile } from './fleets/file.js';
 import { createFleetbot, type FleetbotOptions } from './index.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
 import { loadIssueForms } from './issueops/templates.js';
 import { FleetWorkspace } from './issueops/workspace.js';
+import { CachedSecretParameters } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
 import { SqliteStore } from './store/sqlite.js';
-import type { IssueOpsStore } from './store/types.js';
+import type { IssueOpsStore, Store } from './store/types.js';
 import { TerraformCli } from './terraform/cli.js';
 
 /** `npm start`: the app on its embedded defaults, or Probot's setup page when it has no App yet. */
@@ -48,6 +53,7 @@ async function main(): Promise<void> {
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
     issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps)),
+    ...(fleets.all().some((fleet) => fleet.ci === 'circleci') && circleCiOptions(config, fleets, store, aws.ssm)),
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
   const Octokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
@@ -75,6 +81,22 @@ async function issueOpsOptions(settings: IssueOpsSettings, store: IssueOpsStore)
     stateDir: terraform.workdir,
   });
   return { settings, store, workspace: new FleetWorkspace(terraform.workdir, cli), forms: await loadIssueForms() };
+}
+
+/** CircleCI fleets: the job source, and the poller that reads their queues. */
+function circleCiOptions(
+  config: AppConfig,
+  fleets: FleetRegistry,
+  store: Store,
+  ssm: SSMClient,
+): Pick<FleetbotOptions, 'ciSources' | 'jobPollers' | 'pollIntervalMs'> {
+  const secrets = new CachedSecretParameters(ssm);
+  const api = new CircleCiApi({ attempts: 4, baseDelayMs: 500, maxDelayMs: 5_000 });
+  return {
+    ciSources: [new CircleCiSource(secrets)],
+    jobPollers: ({ scheduler, log }) => [new CircleCiPoller({ fleets, store, scheduler, api, secrets, log })],
+    pollIntervalMs: config.circleciPollIntervalMs,
+  };
 }
 
 main().catch((error: unknown) => {

@@ -56,3 +56,13 @@ export interface CiSource {
   /** Where the fleet's warm runners register (the origin of their placeholder jobs). */
   warmPoolOrigin?(fleet: FleetSpec): Promise<JobOrigin>;
 }
+
+/** A job source without webhooks polls its CI system; the app starts it with itself and stops it on stop(). */
+export interface JobPoller {
+  /** Polls now and then every `intervalMs`, never two passes at once. */
+  start(intervalMs: number): void;
+  /** Stops polling and waits for a pass under way. */
+  stop(): Promise<void>;
+  /** One pass now (joined if one is under way). */
+  pass(): Promise<unknown>;
+}

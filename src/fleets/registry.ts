@@ -51,8 +51,9 @@ export class FleetRegistry {
   }
 
   /**
-   * Among the fleets of the job's CI system, GitHub semantics (GitLab's tags work the same way): a
-   * runner takes a job when the runner has every label the job asks for (compared case-insensitively).
+   * Among the fleets of the job's CI system, GitHub semantics (GitLab's tags work the same way; a
+   * CircleCI fleet's only label is its resource class): a runner takes a job when the runner has every
+   * label the job asks for (compared case-insensitively).
    * The first fleet wins, so operators order fleets from specific to general. A job without labels
    * matches nothing rather than everything.
    */
@@ -61,7 +62,8 @@ export class FleetRegistry {
     const wanted = jobLabels.map((label) => label.toLowerCase());
     return this.all().find((fleet) => {
       if (fleet.ci !== ci || this.draining.has(fleet.name)) return false;
-      const offered = new Set(fleet.labels.map((label) => label.toLowerCase()));
+      // A CircleCI task asks for exactly one resource class, so that is what a CircleCI fleet offers.
+      const offered = new Set((fleet.circleci ? [fleet.circleci.resourceClass] : fleet.labels).map((label) => label.toLowerCase()));
       return wanted.every((label) => offered.has(label));
     });
   }

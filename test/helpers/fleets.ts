@@ -18,3 +18,24 @@ export function ecsFleet(overrides: Omit<Partial<FleetSpecInput>, 'compute'> & {
     },
   });
 }
+
+/** A valid CircleCI fleet on ECS for tests, serving `resourceClass`. */
+export function circleciFleet(
+  name: string,
+  resourceClass: string,
+  overrides: Omit<Partial<FleetSpecInput>, 'compute' | 'circleci'> & { compute?: Record<string, unknown>; url?: string } = {},
+): FleetSpec {
+  const { url, ...rest } = overrides;
+  return ecsFleet({
+    name,
+    labels: ['self-hosted', 'linux'],
+    ci: 'circleci',
+    circleci: {
+      resourceClass,
+      runnerTokenParameter: `/fleetbot/circleci/${name}/runner-token`,
+      apiTokenParameter: `/fleetbot/circleci/${name}/api-token`,
+      ...(url ? { url } : {}),
+    },
+    ...rest,
+  });
+}

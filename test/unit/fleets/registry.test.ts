@@ -1,5 +1,5 @@
 import { FleetRegistry } from '../../../src/fleets/registry.js';
-import { ecsFleet } from '../../helpers/fleets.js';
+import { circleciFleet, ecsFleet } from '../../helpers/fleets.js';
 
 describe('matching jobs to fleets', () => {
   const registry = new FleetRegistry([
@@ -66,5 +66,17 @@ describe('matching jobs of other CI systems', () => {
     expect(registry.match('github', ['docker'])?.name).toBe('gh');
     expect(registry.match('gitlab', ['docker'])?.name).toBe('gl');
     expect(registry.match('circleci', ['docker'])).toBeUndefined();
+  });
+});
+
+describe('matching CircleCI demand', () => {
+  it('chooses the fleet by resource class, whatever the fleets\' labels', () => {
+    const registry = new FleetRegistry([
+      circleciFleet('cci-large', 'acme/linux-large', { labels: ['linux', 'large'] }),
+      circleciFleet('cci-small', 'acme/linux-small', { labels: ['linux'] }),
+    ]);
+    expect(registry.match('circleci', ['acme/linux-small'])?.name).toBe('cci-small');
+    expect(registry.match('circleci', ['acme/linux-large'])?.name).toBe('cci-large');
+    expect(registry.match('circleci', ['linux'])).toBeUndefined();
   });
 });
