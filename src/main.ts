@@ -1,5 +1,6 @@
 import { ProbotOctokit, run } from 'probot';
 import { createAwsClients } from './aws.js';
+import { GitLabApi, GitLabSource } from './ci/gitlab.js';
 import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
@@ -11,6 +12,7 @@ import { createFleetbot, type FleetbotOptions } from './index.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
 import { loadIssueForms } from './issueops/templates.js';
 import { FleetWorkspace } from './issueops/workspace.js';
+import { CachedParameters } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IssueOpsStore } from './store/types.js';
@@ -42,6 +44,9 @@ async function main(): Promise<void> {
     }),
     credentials: secrets,
     runnerParameters: secrets,
+    ciSources: fleets.all().some((fleet) => fleet.ci === 'gitlab')
+      ? [new GitLabSource(new GitLabApi({ attempts: 4, baseDelayMs: 250, maxDelayMs: 2_000 }), new CachedParameters(aws.ssm))]
+      : [],
     githubRetry: { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 },
     launchTimeoutMs: config.launchTimeoutMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
