@@ -11,6 +11,7 @@ import { loadFleetsFile } from './fleets/file.js';
 import { createFleetbot, type FleetbotOptions } from './index.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
 import { loadIssueForms } from './issueops/templates.js';
+import { createAppLog } from './log.js';
 import { FleetWorkspace } from './issueops/workspace.js';
 import { CachedParameters } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
   const Octokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
-  const server = await run(fleetbot.app, { Octokit });
+  const server = await run(fleetbot.app, { Octokit, log: await createAppLog(process.env) });
   if (fleets.all().length === 0) {
     console.warn(`fleetbot: no fleets configured (${config.fleetsFile}); every job will be unmatched`);
   }
