@@ -40,6 +40,7 @@ const scripts = shellScriptsUnder(IMAGES_DIR);
 describe('shell scripts under images/', () => {
   it('finds the scripts to check', () => {
     expect(scripts).toContain(join('images', 'github-runner', 'entrypoint.sh'));
+    expect(scripts).toContain(join('images', 'gitlab-runner', 'entrypoint.sh'));
   });
 
   if (!shellcheckAvailable) {
