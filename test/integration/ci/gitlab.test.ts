@@ -4,7 +4,6 @@ import { createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfr
 import {
   FakeGitLab,
   gitlabFleet,
-  jobHookPayload,
   messageOf,
   newGitLabSecrets,
   putGitLabSecrets,
@@ -12,6 +11,7 @@ import {
   type GitLabAppUnderTest,
   type GitLabSecrets,
 } from '../../helpers/gitlab.js';
+import { jobHookPayload } from '../../helpers/gitlab-payloads.js';
 import { describeWithMoto, startMoto, type Moto } from '../../helpers/moto.js';
 
 const PROJECT = 380;
