@@ -192,6 +192,28 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     expect(tasks.map((running) => tagOf(running, 'fleetbot:job'))).toEqual([jobIdOf(third)]);
   });
 
+  it('keeps the runner of a job cancelled before any runner took it: it runs the next pending job instead', async () => {
+    const { infra } = await appWith({ maxRunners: 1 });
+    const [cancelled, next] = [pendingJob(), pendingJob()];
+    await app!.post(pending(cancelled));
+    await app!.post(pending(next));
+    const [task] = await runningTasks(infra.cluster);
+    const runnerName = tagOf(task, 'fleetbot:runner')!;
+
+    // GitLab names no runner: none took the job. Stopping this one could kill a job it has just taken.
+    await app!.post(finished(cancelled, 'canceled'));
+    expect(await app!.store.getRunner(runnerName)).toMatchObject({ status: 'running' });
+    expect(await runningTasks(infra.cluster)).toHaveLength(1);
+
+    // GitLab gave the next job to that runner, and says so when it completes.
+    await app!.post(finished(next, 'success', runnerName));
+    expect(await app!.store.getRunner(runnerName)).toMatchObject({ status: 'released' });
+    expect(await app!.store.getJob('gitlab', jobIdOf(next))).toMatchObject({ status: 'completed' });
+    // A fleet with nothing active and nothing waiting has no counts at all.
+    expect((await app!.store.fleetCounts()).has('gl-linux')).toBe(false);
+    expect(await runningTasks(infra.cluster)).toHaveLength(0);
+  });
+
   it('cleans up after completion: the task is stopped and the runner parameter deleted', async () => {
     const { infra } = await appWith();
     const buildId = pendingJob();
