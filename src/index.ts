@@ -1,5 +1,7 @@
-import type { ApplicationFunction, Logger, Probot } from 'probot';
+import type { ApplicationFunction, ApplicationFunctionOptions, Logger, Probot } from 'probot';
 import { GitHubSource, parseWorkflowJob } from './ci/github.js';
+import { GitLabSource } from './ci/gitlab.js';
+import { GitLabWebhooks, gitlabWebhookHandler } from './ci/gitlab-webhook.js';
 import { CiRouter } from './ci/router.js';
 import type { CiSource, JobPoller } from './ci/types.js';
 import type { ComputeBackend } from './compute/types.js';
@@ -19,7 +21,7 @@ export interface FleetbotOptions {
   fleets: FleetRegistry;
   compute: ComputeBackend;
   credentials: CredentialStore;
-  /** Job sources besides GitHub's, which is built here from the App's credentials. */
+  /** Job sources besides GitHub's, which is built here from the App's credentials. A GitLab source gets its webhook route. */
   ciSources?: CiSource[];
   /** Job sources that poll instead of receiving webhooks (CircleCI); built once the scheduler exists. */
   jobPollers?: (deps: { scheduler: Scheduler; log: Logger }) => JobPoller[];
@@ -76,7 +78,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     return wired;
   };
 
-  const app = async (probot: Probot) => {
+  const app = async (probot: Probot, { addHandler }: ApplicationFunctionOptions) => {
     const log = probot.log.child({ name: 'fleetbot' });
     const github = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry, {
       appOctokit: () => probot.auth(),
@@ -106,6 +108,12 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
         await scheduler.jobCompleted(event.provider, event.jobId, event.runnerName);
       }
     });
+
+    const gitlab = options.ciSources?.find((source): source is GitLabSource => source instanceof GitLabSource);
+    if (gitlab) {
+      const webhooks = new GitLabWebhooks({ source: gitlab, fleets: options.fleets, store: options.store, scheduler, log });
+      addHandler(gitlabWebhookHandler(webhooks, log));
+    }
 
     // Fleets applied earlier serve jobs before the first reconcile pass looks at them.
     await issueOps?.load();

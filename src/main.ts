@@ -1,9 +1,9 @@
 import { ProbotOctokit, run } from 'probot';
-import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createAwsClients } from './aws.js';
 import { CircleCiSource } from './ci/circleci.js';
 import { CircleCiApi } from './ci/circleci-api.js';
 import { CircleCiPoller } from './ci/circleci-poller.js';
+import { GitLabApi, GitLabSource } from './ci/gitlab.js';
 import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
@@ -14,8 +14,9 @@ import { loadFleetsFile } from './fleets/file.js';
 import { createFleetbot, type FleetbotOptions } from './index.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
 import { loadIssueForms } from './issueops/templates.js';
+import { createAppLog } from './log.js';
 import { FleetWorkspace } from './issueops/workspace.js';
-import { CachedSecretParameters } from './secrets/parameters.js';
+import { CachedSecretParameters, type SecretReader } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IssueOpsStore, Store } from './store/types.js';
@@ -37,6 +38,10 @@ async function main(): Promise<void> {
   const store = new SqliteStore(config.databaseFile);
   const aws = createAwsClients();
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
+  // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
+  const tokens = new CachedSecretParameters(aws.ssm);
+  const serves = (ci: string) => fleets.all().some((fleet) => fleet.ci === ci);
+  const circleci = serves('circleci') ? circleCiOptions(config, fleets, store, tokens) : undefined;
   const fleetbot = createFleetbot({
     store,
     fleets,
@@ -47,17 +52,22 @@ async function main(): Promise<void> {
     }),
     credentials: secrets,
     runnerParameters: secrets,
+    ciSources: [
+      ...(serves('gitlab') ? [new GitLabSource(new GitLabApi({ attempts: 4, baseDelayMs: 250, maxDelayMs: 2_000 }), tokens)] : []),
+      ...(circleci ? [circleci.source] : []),
+    ],
+    jobPollers: circleci?.jobPollers,
+    pollIntervalMs: circleci?.pollIntervalMs,
     githubRetry: { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 },
     launchTimeoutMs: config.launchTimeoutMs,
     orphanGraceMs: config.orphanGraceMs,
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
     issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps)),
-    ...(fleets.all().some((fleet) => fleet.ci === 'circleci') && circleCiOptions(config, fleets, store, aws.ssm)),
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
   const Octokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
-  const server = await run(fleetbot.app, { Octokit });
+  const server = await run(fleetbot.app, { Octokit, log: await createAppLog(process.env) });
   if (fleets.all().length === 0) {
     console.warn(`fleetbot: no fleets configured (${config.fleetsFile}); every job will be unmatched`);
   }
@@ -88,12 +98,11 @@ function circleCiOptions(
   config: AppConfig,
   fleets: FleetRegistry,
   store: Store,
-  ssm: SSMClient,
-): Pick<FleetbotOptions, 'ciSources' | 'jobPollers' | 'pollIntervalMs'> {
-  const secrets = new CachedSecretParameters(ssm);
+  secrets: SecretReader,
+): { source: CircleCiSource } & Pick<FleetbotOptions, 'jobPollers' | 'pollIntervalMs'> {
   const api = new CircleCiApi({ attempts: 4, baseDelayMs: 500, maxDelayMs: 5_000 });
   return {
-    ciSources: [new CircleCiSource(secrets)],
+    source: new CircleCiSource(secrets),
     jobPollers: ({ scheduler, log }) => [new CircleCiPoller({ fleets, store, scheduler, api, secrets, log })],
     pollIntervalMs: config.circleciPollIntervalMs,
   };

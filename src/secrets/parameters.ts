@@ -7,7 +7,7 @@ export interface SecretReader {
   forget(name: string): void;
 }
 
-export const DEFAULT_SECRET_TTL_MS = 5 * 60_000;
+export const DEFAULT_SECRET_TTL_MS = 60_000;
 
 /**
  * SSM SecureStrings, decrypted, each cached for a short while: pollers ask for the same token every

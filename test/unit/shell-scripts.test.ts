@@ -41,6 +41,7 @@ describe('shell scripts under images/', () => {
   it('finds the scripts to check', () => {
     expect(scripts).toContain(join('images', 'github-runner', 'entrypoint.sh'));
     expect(scripts).toContain(join('images', 'circleci-runner', 'entrypoint.sh'));
+    expect(scripts).toContain(join('images', 'gitlab-runner', 'entrypoint.sh'));
   });
 
   if (!shellcheckAvailable) {

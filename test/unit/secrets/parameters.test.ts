@@ -1,8 +1,8 @@
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CachedSecretParameters } from '../../../src/secrets/parameters.js';
 
-describe('secret parameters', () => {
+describe('secret parameters: the tokens fleetbot itself uses, read from SSM', () => {
   const ssm = mockClient(SSMClient);
   let now = 0;
   const secrets = () => new CachedSecretParameters(new SSMClient({ region: 'us-east-1' }), 60_000, () => now);
@@ -24,13 +24,25 @@ describe('secret parameters', () => {
     await expect(reader.read('/ci/token')).resolves.toBe('rotated');
   });
 
-  it('reads again after forget, and does not cache a failure', async () => {
-    ssm.on(GetParameterCommand).rejectsOnce(new Error('ThrottlingException')).resolves({ Parameter: { Value: 'value' } });
+  it('lets concurrent readers share one request', async () => {
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'glrt-one' } });
     const reader = secrets();
-    await expect(reader.read('/ci/token')).rejects.toThrow('ThrottlingException');
+    expect(await Promise.all([reader.read('/t'), reader.read('/t')])).toEqual(['glrt-one', 'glrt-one']);
+    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
+  });
+
+  it('reads again after forget, and does not cache a failure', async () => {
+    ssm.on(GetParameterCommand).rejectsOnce(new ParameterNotFound({ message: 'not found', $metadata: {} })).resolves({ Parameter: { Value: 'value' } });
+    const reader = secrets();
+    await expect(reader.read('/ci/token')).rejects.toThrow('not found');
     await expect(reader.read('/ci/token')).resolves.toBe('value');
     reader.forget('/ci/token');
     await reader.read('/ci/token');
     expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(3);
+  });
+
+  it('refuses a parameter without a value, naming it', async () => {
+    ssm.on(GetParameterCommand).resolves({ Parameter: {} });
+    await expect(secrets().read('/fleetbot/gitlab/empty')).rejects.toThrow('SSM parameter /fleetbot/gitlab/empty has no value');
   });
 });

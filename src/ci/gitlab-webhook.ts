@@ -1,0 +1,233 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'probot';
+import type { FleetRegistry } from '../fleets/registry.js';
+import type { GitLabSettings } from '../fleets/spec.js';
+import type { Scheduler } from '../jobs/scheduler.js';
+import { errorFields } from '../retry.js';
+import type { Store } from '../store/types.js';
+import { GITLAB, gitlabJobId, parseJobHook, type GitLabOrigin, type GitLabSource } from './gitlab.js';
+
+export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
+
+// A Job Hook is a few kilobytes; anything far larger is not one, and is not read into memory.
+export const GITLAB_WEBHOOK_MAX_BYTES = 1024 * 1024;
+
+/** One delivery as received over HTTP, before anything in it is trusted. */
+export interface GitLabDelivery {
+  token: string | undefined;
+  eventName: string | undefined;
+  eventUuid: string | undefined;
+  body: string;
+}
+
+export interface WebhookAnswer {
+  status: number;
+  message: string;
+}
+
+export interface GitLabWebhooksDeps {
+  source: GitLabSource;
+  fleets: FleetRegistry;
+  store: Pick<Store, 'getJob'>;
+  scheduler: Pick<Scheduler, 'jobQueued' | 'jobCompleted'>;
+  log: Logger;
+  /** How many delivery UUIDs to remember; older redeliveries still stop at the store's job dedupe. */
+  rememberedDeliveries?: number;
+}
+
+/** Insertion-ordered set that forgets its oldest keys beyond a bound. */
+class RecentKeys {
+  private readonly keys = new Set<string>();
+
+  constructor(private readonly capacity: number) {}
+
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  add(key: string): void {
+    this.keys.add(key);
+    if (this.keys.size > this.capacity) this.keys.delete(this.keys.values().next().value!);
+  }
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** Constant-time comparison: equal-length digests, so neither content nor length leaks through timing. */
+function sameSecret(presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
+/**
+ * GitLab's Job events, from an unverified delivery to the scheduler: token check, delivery dedupe,
+ * payload parsing, tags read from GitLab's API, then queued or completed. Answers say what happened,
+ * in words for GitLab's "Recent events" view.
+ */
+export class GitLabWebhooks {
+  private readonly deliveries: RecentKeys;
+
+  constructor(private readonly deps: GitLabWebhooksDeps) {
+    this.deliveries = new RecentKeys(deps.rememberedDeliveries ?? 10_000);
+  }
+
+  async receive(delivery: GitLabDelivery): Promise<WebhookAnswer> {
+    const fields = { eventUuid: delivery.eventUuid };
+    if (!delivery.token) return { status: 401, message: 'missing X-Gitlab-Token' };
+    const connections = await this.authenticate(delivery.token);
+    if (connections === 'unverifiable') {
+      return { status: 503, message: 'the webhook secrets could not be read; try again later' };
+    }
+    if (connections.length === 0) {
+      this.deps.log.warn(fields, 'GitLab webhook with an unknown X-Gitlab-Token refused');
+      return { status: 401, message: 'invalid X-Gitlab-Token' };
+    }
+    if (delivery.eventUuid && this.deliveries.has(delivery.eventUuid)) {
+      this.deps.log.debug(fields, 'GitLab delivery already handled; redelivery ignored');
+      return { status: 200, message: 'delivery already handled' };
+    }
+    const answer = await this.handle(delivery, connections, fields);
+    // Only a handled delivery is remembered: one that failed with 5xx must run again when resent.
+    if (delivery.eventUuid && answer.status < 500) this.deliveries.add(delivery.eventUuid);
+    return answer;
+  }
+
+  private async handle(
+    delivery: GitLabDelivery,
+    connections: GitLabSettings[],
+    fields: Record<string, unknown>,
+  ): Promise<WebhookAnswer> {
+    if (delivery.eventName !== 'Job Hook') {
+      return { status: 200, message: `event "${delivery.eventName ?? '(none)'}" ignored: fleetbot needs only Job events` };
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(delivery.body);
+    } catch {
+      return { status: 400, message: 'the body is not valid JSON' };
+    }
+    const parsed = parseJobHook(payload);
+    if (parsed.kind === 'malformed') {
+      this.deps.log.warn(fields, parsed.reason);
+      return { status: 400, message: parsed.reason };
+    }
+    if (parsed.kind === 'ignored') return { status: 200, message: parsed.reason };
+
+    const connection = connectionFor(connections, parsed.projectUrl);
+    const jobId = gitlabJobId(connection.url, parsed.buildId);
+    const jobFields = { ...fields, provider: GITLAB, jobId };
+    if (parsed.kind === 'finished') {
+      await this.deps.scheduler.jobCompleted(GITLAB, jobId, parsed.runnerDescription);
+      return { status: 200, message: `job ${jobId} completed` };
+    }
+
+    if (await this.deps.store.getJob(GITLAB, jobId)) return { status: 200, message: `job ${jobId} already recorded` };
+    const origin: GitLabOrigin = {
+      instanceUrl: connection.url,
+      projectId: parsed.projectId,
+      buildId: parsed.buildId,
+      apiTokenParameter: connection.apiTokenParameter,
+    };
+    let tags: string[];
+    try {
+      const job = await this.deps.source.fetchJob(origin);
+      if (job.status !== 'pending') return { status: 200, message: `job ${jobId} is ${job.status} at GitLab; nothing to launch` };
+      tags = job.tag_list;
+    } catch (error) {
+      // Nothing is recorded, so a resent delivery admits the job; the job stays pending at GitLab meanwhile.
+      this.deps.log.error({ ...jobFields, err: errorFields(error) }, 'could not read the pending job\'s tags from GitLab; the delivery failed');
+      return { status: 502, message: `could not read job ${jobId} from GitLab; resend this delivery` };
+    }
+    const admission = await this.deps.scheduler.jobQueued({ provider: GITLAB, jobId, labels: tags, origin });
+    return { status: 200, message: `job ${jobId} ${admission.kind}` };
+  }
+
+  /**
+   * The GitLab connections (fleets' gitlab sections) whose webhook secret the token equals. Every
+   * secret is compared, so the answer takes as long whichever one matches.
+   */
+  private async authenticate(token: string): Promise<GitLabSettings[] | 'unverifiable'> {
+    const bySecret = new Map<string, GitLabSettings[]>();
+    for (const fleet of this.deps.fleets.all()) {
+      if (fleet.ci !== GITLAB || !fleet.gitlab) continue;
+      const sharing = bySecret.get(fleet.gitlab.webhookSecretParameter) ?? [];
+      sharing.push(fleet.gitlab);
+      bySecret.set(fleet.gitlab.webhookSecretParameter, sharing);
+    }
+    const matched: GitLabSettings[] = [];
+    let unreadable = false;
+    for (const [parameter, connections] of bySecret) {
+      try {
+        if (sameSecret(token, await this.deps.source.webhookSecret(parameter))) matched.push(...connections);
+      } catch (error) {
+        unreadable = true;
+        this.deps.log.error({ parameter, err: errorFields(error) }, 'could not read a GitLab webhook secret');
+      }
+    }
+    return matched.length === 0 && unreadable ? 'unverifiable' : matched;
+  }
+}
+
+/** Fleets sharing a secret normally share an instance; if not, the project's URL says which one sent it. */
+function connectionFor(connections: GitLabSettings[], projectUrl: string | undefined): GitLabSettings {
+  return connections.find((connection) => projectUrl?.startsWith(`${connection.url}/`)) ?? connections[0]!;
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(request: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const collect = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      // Keep draining (without keeping) the rest, so the 413 answer still reaches the sender.
+      request.off('data', collect);
+      request.resume();
+      reject(new BodyTooLarge());
+    };
+    request.on('data', collect);
+    request.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.once('error', reject);
+  });
+}
+
+const header = (request: IncomingMessage, name: string): string | undefined => {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/** The HTTP side of `POST /api/gitlab/webhooks`, as a Probot server handler. */
+export function gitlabWebhookHandler(webhooks: GitLabWebhooks, log: Logger) {
+  return async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
+    if (request.url?.split('?')[0] !== GITLAB_WEBHOOK_PATH) return false;
+    const reply = ({ status, message }: WebhookAnswer, headers: Record<string, string> = {}) => {
+      response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify({ message }));
+      return true;
+    };
+    if (request.method !== 'POST') return reply({ status: 405, message: 'POST only' }, { allow: 'POST' });
+    let body: string;
+    try {
+      body = await readBody(request, GITLAB_WEBHOOK_MAX_BYTES);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return reply({ status: 413, message: `the body exceeds ${GITLAB_WEBHOOK_MAX_BYTES} bytes` });
+      throw error;
+    }
+    const delivery: GitLabDelivery = {
+      token: header(request, 'x-gitlab-token'),
+      eventName: header(request, 'x-gitlab-event'),
+      eventUuid: header(request, 'x-gitlab-event-uuid'),
+      body,
+    };
+    try {
+      return reply(await webhooks.receive(delivery));
+    } catch (error) {
+      log.error({ eventUuid: delivery.eventUuid, err: errorFields(error) }, 'GitLab webhook failed');
+      return reply({ status: 500, message: 'internal error; resend this delivery' });
+    }
+  };
+}

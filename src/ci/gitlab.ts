@@ -1,0 +1,180 @@
+import { z } from 'zod';
+import type { FleetSpec } from '../fleets/spec.js';
+import { withRetry, type RetryPolicy, type RetryVerdict } from '../retry.js';
+import type { SecretReader } from '../secrets/parameters.js';
+import type { JobRecord, RunnerRecord } from '../store/types.js';
+import type { CiSource, RunnerCredential } from './types.js';
+
+export const GITLAB = 'gitlab';
+
+/** Where a GitLab job came from: enough to ask GitLab about it later. */
+const gitlabOriginSchema = z.object({
+  instanceUrl: z.string(),
+  projectId: z.number().int(),
+  buildId: z.number().int(),
+  /** The parameter holding the API token that may read the project's jobs. */
+  apiTokenParameter: z.string(),
+});
+export type GitLabOrigin = z.infer<typeof gitlabOriginSchema>;
+
+/**
+ * Build ids are unique within one GitLab instance only, so the instance's host is part of the job id.
+ * The id ends up in runner names and so in SSM parameter names, which refuse ":": a port is kept as `_port`.
+ */
+export function gitlabJobId(instanceUrl: string, buildId: number): string {
+  return `${new URL(instanceUrl).host.replace(':', '_')}-${buildId}`;
+}
+
+// The fields of GitLab's Job Hook payload fleetbot reads; GitLab sends many more.
+const jobHookSchema = z.object({
+  object_kind: z.literal('build'),
+  build_id: z.number().int().positive(),
+  build_status: z.string().min(1),
+  project_id: z.number().int().positive(),
+  runner: z.object({ description: z.string().nullish() }).nullish(),
+  project: z.object({ web_url: z.string() }).partial().optional(),
+});
+
+// Statuses after which the job needs no runner any more.
+const FINISHED_STATUSES = new Set(['success', 'failed', 'canceled', 'skipped']);
+
+export type ParsedJobHook =
+  | { kind: 'pending'; buildId: number; projectId: number; projectUrl?: string }
+  | { kind: 'finished'; buildId: number; projectUrl?: string; runnerDescription?: string }
+  | { kind: 'ignored'; reason: string }
+  | { kind: 'malformed'; reason: string };
+
+/** A Job Hook payload as what the scheduler needs to hear; statuses other than pending and finished are ignored. */
+export function parseJobHook(payload: unknown): ParsedJobHook {
+  const result = jobHookSchema.safeParse(payload);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`);
+    return { kind: 'malformed', reason: `malformed Job Hook payload: ${problems.join('; ')}` };
+  }
+  const { build_id: buildId, build_status: status, project_id: projectId, runner, project } = result.data;
+  const projectUrl = project?.web_url;
+  if (status === 'pending') return { kind: 'pending', buildId, projectId, projectUrl };
+  if (FINISHED_STATUSES.has(status)) {
+    return { kind: 'finished', buildId, projectUrl, runnerDescription: runner?.description || undefined };
+  }
+  return { kind: 'ignored', reason: `build_status "${status}" needs nothing` };
+}
+
+/** A failed GitLab API call, with whether asking again could help. Never carries the token. */
+export class GitLabApiError extends Error {
+  override name = 'GitLabApiError';
+
+  constructor(
+    message: string,
+    readonly verdict: RetryVerdict,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * GitLab errors worth another try: 5xx, 429 (waiting as long as Retry-After says) and network
+ * failures. Other 4xx (a wrong token, a deleted project) will not get better by asking again.
+ */
+export function classifyGitLabError(error: unknown): RetryVerdict {
+  if (error instanceof GitLabApiError) return error.verdict;
+  return { retry: true };
+}
+
+function verdictFor(status: number, retryAfter: string | null): RetryVerdict {
+  if (status < 500 && status !== 429) return { retry: false };
+  const seconds = Number(retryAfter);
+  return { retry: true, afterMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined };
+}
+
+const jobResponseSchema = z.object({
+  id: z.number().int(),
+  status: z.string(),
+  tag_list: z.array(z.string()),
+});
+export type GitLabJob = z.infer<typeof jobResponseSchema>;
+
+/**
+ * The one GitLab REST call fleetbot makes: GET a project's job. It is made while GitLab waits for the
+ * webhook's answer (10 s by default), so each try is short and the retry policy should fit in that wait.
+ */
+export class GitLabApi {
+  constructor(
+    private readonly retry: RetryPolicy,
+    private readonly timeoutMs = 2_000,
+    private readonly fetchFn: typeof fetch = fetch,
+  ) {}
+
+  getJob(instanceUrl: string, projectId: number, buildId: number, apiToken: string): Promise<GitLabJob> {
+    const path = `/api/v4/projects/${projectId}/jobs/${buildId}`;
+    return withRetry(
+      async () => {
+        const response = await this.fetchFn(`${instanceUrl}${path}`, {
+          headers: { 'PRIVATE-TOKEN': apiToken, accept: 'application/json' },
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        if (!response.ok) {
+          await response.body?.cancel();
+          throw new GitLabApiError(`GET ${path} answered ${response.status}`, verdictFor(response.status, response.headers.get('retry-after')), response.status);
+        }
+        const parsed = jobResponseSchema.safeParse(await response.json().catch(() => undefined));
+        if (!parsed.success) throw new GitLabApiError(`GET ${path} answered without id, status and tag_list`, { retry: false });
+        return parsed.data;
+      },
+      this.retry,
+      classifyGitLabError,
+    );
+  }
+}
+
+/** GitLab CI as a job source: each fleet's runners authenticate with the fleet's runner token. */
+export class GitLabSource implements CiSource {
+  readonly provider = GITLAB;
+
+  constructor(
+    private readonly api: GitLabApi,
+    private readonly secrets: SecretReader,
+  ) {}
+
+  static origin(job: JobRecord): GitLabOrigin {
+    return gitlabOriginSchema.parse(job.origin);
+  }
+
+  /**
+   * What `gitlab-runner run-single` needs: the instance, the fleet's runner authentication token, and
+   * the fleetbot runner name as the runner's description (completions name the runner by it).
+   */
+  async createRunnerCredential(_job: JobRecord, runner: RunnerRecord, fleet: FleetSpec): Promise<RunnerCredential> {
+    if (!fleet.gitlab) throw new Error(`fleet ${fleet.name} has no gitlab section`);
+    const token = await this.secrets.read(fleet.gitlab.tokenParameter);
+    return { value: JSON.stringify({ url: fleet.gitlab.url, token, name: runner.name, tags: fleet.labels }) };
+  }
+
+  async isJobQueued(job: JobRecord): Promise<boolean> {
+    const origin = GitLabSource.origin(job);
+    try {
+      const current = await this.fetchJob(origin);
+      return current.status === 'pending';
+    } catch (error) {
+      if (error instanceof GitLabApiError && error.status === 404) return false;
+      throw error;
+    }
+  }
+
+  /** Runner tokens come from SSM, not GitLab; one lane per instance keeps instances independent. */
+  credentialLane(job: JobRecord): string {
+    return `${GITLAB}:${new URL(GitLabSource.origin(job).instanceUrl).host}`;
+  }
+
+  /** The job as GitLab's API reports it: its tags are trusted from here, never from a webhook payload. */
+  async fetchJob(origin: GitLabOrigin): Promise<GitLabJob> {
+    const token = await this.secrets.read(origin.apiTokenParameter);
+    return this.api.getJob(origin.instanceUrl, origin.projectId, origin.buildId, token);
+  }
+
+  /** A webhook secret, to check an `X-Gitlab-Token` against. */
+  webhookSecret(parameterName: string): Promise<string> {
+    return this.secrets.read(parameterName);
+  }
+}

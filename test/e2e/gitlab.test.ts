@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { gitlabJobId } from '../../src/ci/gitlab.js';
+import { createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
+import { appEnvironment, eventually, startAppProcess, type AppProcess } from '../helpers/app-process.js';
+import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
+import { FakeGitLab, newGitLabSecrets, putGitLabSecrets, type GitLabSecrets } from '../helpers/gitlab.js';
+import { jobHookPayload } from '../helpers/gitlab-payloads.js';
+import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+
+describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet', () => {
+  let moto: Moto;
+  let github: FakeGitHub;
+  let gitlab: FakeGitLab;
+  let secrets: GitLabSecrets;
+  let infra: RunnerInfra;
+  let app: AppProcess;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    github = await startFakeGitHub();
+    secrets = newGitLabSecrets();
+    gitlab = await FakeGitLab.start(secrets.apiToken);
+    infra = await createRunnerInfra(moto);
+    const parameters = await putGitLabSecrets(moto, 'e2e', secrets);
+    const env = appEnvironment(moto, github, [
+      {
+        name: 'gl-linux',
+        ci: 'gitlab',
+        labels: ['linux', 'docker'],
+        maxRunners: 2,
+        gitlab: { url: gitlab.url, ...parameters },
+        compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+      },
+    ]);
+    app = await startAppProcess(env);
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await gitlab?.stop();
+    await github?.close();
+    await moto?.stop();
+  });
+
+  const post = (payload: unknown, token: string) =>
+    fetch(`${app.url}/api/gitlab/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-gitlab-event': 'Job Hook', 'x-gitlab-token': token, 'x-gitlab-event-uuid': randomUUID() },
+      body: JSON.stringify(payload),
+    });
+
+  it('launches a runner for a pending job and frees it on completion, with no secret in its output', async () => {
+    gitlab.addJob(380, 4242, 'pending', ['linux']);
+    expect((await post(jobHookPayload({ buildId: 4242, projectId: 380 }), 'not-the-secret')).status).toBe(401);
+
+    const response = await post(jobHookPayload({ buildId: 4242, projectId: 380 }), secrets.webhookSecret);
+    expect(response.status).toBe(200);
+
+    const jobId = gitlabJobId(gitlab.url, 4242);
+    const task = await eventually('a running task for the GitLab job', async () =>
+      (await fleetbotTasks(moto, infra.cluster)).find((candidate) => tagOf(candidate, 'fleetbot:job') === jobId),
+    );
+    const runnerName = tagOf(task, 'fleetbot:runner')!;
+    const parameter = await eventually('the runner config in SSM', () => readParameter(moto, `/fleetbot/runners/${runnerName}`));
+    expect(JSON.parse(parameter.Value!)).toMatchObject({ token: secrets.runnerToken, name: runnerName });
+
+    const done = await post(jobHookPayload({ buildId: 4242, projectId: 380, status: 'success', runnerDescription: runnerName }), secrets.webhookSecret);
+    expect(done.status).toBe(200);
+    await eventually('the task stopped', async () =>
+      (await fleetbotTasks(moto, infra.cluster)).find((candidate) => candidate.taskArn === task.taskArn && candidate.lastStatus === 'STOPPED'),
+    );
+    await eventually('the runner config deleted', async () =>
+      (await readParameter(moto, `/fleetbot/runners/${runnerName}`)) === undefined ? true : undefined,
+    );
+
+    const output = app.output();
+    // Probot's access log records request headers: the webhook secret's is censored.
+    expect(output).toContain('"x-gitlab-token":"[redacted]"');
+    for (const secret of Object.values(secrets)) expect(output).not.toContain(secret);
+  });
+});

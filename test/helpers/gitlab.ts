@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { pino } from 'pino';
+import { Probot, Server } from 'probot';
+import { GitLabApi, GitLabSource } from '../../src/ci/gitlab.js';
+import { EcsBackend } from '../../src/compute/ecs.js';
+import { ComputeRouter } from '../../src/compute/router.js';
+import { FleetRegistry } from '../../src/fleets/registry.js';
+import { fleetSpecSchema, type FleetSpec } from '../../src/fleets/spec.js';
+import { createFleetbot, type Fleetbot } from '../../src/index.js';
+import { SECRET_HEADER_REDACTION } from '../../src/log.js';
+import { CachedSecretParameters } from '../../src/secrets/parameters.js';
+import { RunnerSecrets } from '../../src/secrets/ssm.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { testPrivateKey, WEBHOOK_SECRET } from './app-harness.js';
+import { clientsFor, type RunnerInfra } from './aws-fixture.js';
+import { jobResponse } from './gitlab-payloads.js';
+import { freePort, type Moto } from './moto.js';
+
+interface FakeJob {
+  status: string;
+  tags: string[];
+}
+
+/** A local GitLab REST API serving `GET /api/v4/projects/:id/jobs/:job_id`, with failures on demand. */
+export class FakeGitLab {
+  readonly jobs = new Map<string, FakeJob>();
+  /** Every request, as `METHOD path`. */
+  readonly requests: string[] = [];
+  private failures: number[] = [];
+
+  private constructor(
+    private readonly server: HttpServer,
+    readonly url: string,
+    readonly apiToken: string,
+  ) {}
+
+  static async start(apiToken: string): Promise<FakeGitLab> {
+    let fake: FakeGitLab | undefined;
+    const server = createServer((request, response) => fake!.answer(request.method ?? '', request.url ?? '', request.headers['private-token'], response));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    fake = new FakeGitLab(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiToken);
+    return fake;
+  }
+
+  addJob(projectId: number, buildId: number, status: string, tags: string[]): void {
+    this.jobs.set(`${projectId}/${buildId}`, { status, tags });
+  }
+
+  /** The next requests answer these statuses, in order. */
+  failNext(...statuses: number[]): void {
+    this.failures.push(...statuses);
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private answer(method: string, path: string, token: string | string[] | undefined, response: ServerResponse): void {
+    this.requests.push(`${method} ${path}`);
+    const send = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const failure = this.failures.shift();
+    const match = /^\/api\/v4\/projects\/(\d+)\/jobs\/(\d+)$/.exec(path);
+    const job = match && this.jobs.get(`${match[1]}/${match[2]}`);
+    if (failure !== undefined) send(failure, { message: `${failure} injected` });
+    else if (token !== this.apiToken) send(401, { message: '401 Unauthorized' });
+    else if (method !== 'GET' || !match || !job) send(404, { message: '404 Not found' });
+    else send(200, jobResponse(Number(match[2]), job.status, job.tags));
+  }
+}
+
+/** The secrets a GitLab fleet names, with test values that never appear anywhere else. */
+export interface GitLabSecrets {
+  runnerToken: string;
+  apiToken: string;
+  webhookSecret: string;
+}
+
+export function newGitLabSecrets(): GitLabSecrets {
+  return {
+    runnerToken: `glrt-${randomUUID().replaceAll('-', '')}`,
+    apiToken: `glpat-${randomUUID().replaceAll('-', '').slice(0, 20)}`,
+    webhookSecret: `hook-${randomUUID()}`,
+  };
+}
+
+/** Stores the secrets in moto as SecureStrings under `/fleetbot/gitlab/<prefix>/…`, as an operator would. */
+export async function putGitLabSecrets(moto: Moto, prefix: string, secrets: GitLabSecrets) {
+  const { ssm } = clientsFor(moto);
+  const names = {
+    tokenParameter: `/fleetbot/gitlab/${prefix}/runner-token`,
+    apiTokenParameter: `/fleetbot/gitlab/${prefix}/api-token`,
+    webhookSecretParameter: `/fleetbot/gitlab/${prefix}/webhook-secret`,
+  };
+  const values = [secrets.runnerToken, secrets.apiToken, secrets.webhookSecret];
+  for (const [index, name] of Object.values(names).entries()) {
+    await ssm.send(new PutParameterCommand({ Name: name, Value: values[index], Type: 'SecureString', Overwrite: true }));
+  }
+  return names;
+}
+
+export function gitlabFleet(infra: RunnerInfra, gitlab: FleetSpec['gitlab'], overrides: { name?: string; labels?: string[]; maxRunners?: number } = {}): FleetSpec {
+  return fleetSpecSchema.parse({
+    name: overrides.name ?? 'gl-linux',
+    ci: 'gitlab',
+    labels: overrides.labels ?? ['linux', 'docker'],
+    maxRunners: overrides.maxRunners ?? 10,
+    gitlab,
+    compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+  });
+}
+
+/** The `message` of one of the webhook route's JSON answers. */
+export async function messageOf(response: Response): Promise<string> {
+  return ((await response.json()) as { message: string }).message;
+}
+
+export interface GitLabAppUnderTest {
+  url: string;
+  fleetbot: Fleetbot;
+  store: SqliteStore;
+  logs: string[];
+  /** Posts a Job Hook delivery; `headers` replace the defaults (token, event name, a fresh UUID). */
+  post(payload: unknown, headers?: Record<string, string | undefined>, rawBody?: string): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** The app in-process on a real HTTP server, wired as `npm start` wires a GitLab fleet, against moto. */
+export async function startGitLabApp(options: { moto: Moto; fleets: FleetSpec[]; webhookSecret: string }): Promise<GitLabAppUnderTest> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const log = pino({ level: 'debug' }, sink).child({}, { redact: SECRET_HEADER_REDACTION });
+  const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'fleetbot-gitlab-')), 'fleetbot.db'));
+  const aws = clientsFor(options.moto);
+  const secrets = new RunnerSecrets(aws.ssm);
+  const fleetbot = createFleetbot({
+    store,
+    fleets: new FleetRegistry(options.fleets),
+    compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs) }),
+    credentials: secrets,
+    runnerParameters: secrets,
+    ciSources: [new GitLabSource(new GitLabApi({ attempts: 4, baseDelayMs: 1, maxDelayMs: 5 }), new CachedSecretParameters(aws.ssm))],
+    githubRetry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    launchTimeoutMs: 60_000,
+  });
+  const port = await freePort();
+  const server = new Server({
+    Probot: Probot.defaults({ appId: 1, privateKey: testPrivateKey(), secret: WEBHOOK_SECRET, log }),
+    host: '127.0.0.1',
+    port,
+    log,
+  });
+  await server.load(fleetbot.app);
+  await server.start();
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    fleetbot,
+    store,
+    logs,
+    post: async (payload, headers = {}, rawBody) => {
+      const defaults: Record<string, string | undefined> = {
+        'content-type': 'application/json',
+        'x-gitlab-event': 'Job Hook',
+        'x-gitlab-token': options.webhookSecret,
+        'x-gitlab-event-uuid': randomUUID(),
+        'x-gitlab-instance': 'http://gitlab.example.com',
+      };
+      const sent = Object.fromEntries(
+        Object.entries({ ...defaults, ...headers }).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      );
+      const response = await fetch(`${url}/api/gitlab/webhooks`, { method: 'POST', headers: sent, body: rawBody ?? JSON.stringify(payload) });
+      await fleetbot.idle();
+      return response;
+    },
+    close: async () => {
+      await server.stop();
+      await fleetbot.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,273 @@
+import { gitlabJobId } from '../../../src/ci/gitlab.js';
+import type { FleetSpec } from '../../../src/fleets/spec.js';
+import { createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfra } from '../../helpers/aws-fixture.js';
+import {
+  FakeGitLab,
+  gitlabFleet,
+  messageOf,
+  newGitLabSecrets,
+  putGitLabSecrets,
+  startGitLabApp,
+  type GitLabAppUnderTest,
+  type GitLabSecrets,
+} from '../../helpers/gitlab.js';
+import { jobHookPayload } from '../../helpers/gitlab-payloads.js';
+import { describeWithMoto, startMoto, type Moto } from '../../helpers/moto.js';
+
+const PROJECT = 380;
+
+describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending job', () => {
+  let moto: Moto;
+  let secrets: GitLabSecrets;
+  let gitlab: FakeGitLab;
+  let app: GitLabAppUnderTest | undefined;
+  let clusterCount = 0;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    secrets = newGitLabSecrets();
+    gitlab = await FakeGitLab.start(secrets.apiToken);
+  });
+  afterAll(async () => {
+    await gitlab?.stop();
+    await moto?.stop();
+  });
+  afterEach(async () => {
+    if (app) {
+      const logs = app.logs.join('\n');
+      for (const secret of Object.values(secrets)) expect(logs).not.toContain(secret);
+    }
+    await app?.close();
+    app = undefined;
+  });
+
+  /** Each test gets its own cluster and fleet, so tasks from other tests never count. */
+  async function appWith(overrides: { maxRunners?: number } = {}): Promise<{ fleet: FleetSpec; infra: RunnerInfra }> {
+    const infra = await createRunnerInfra(moto, `gitlab-${++clusterCount}`);
+    const parameters = await putGitLabSecrets(moto, `instance-${clusterCount}`, secrets);
+    const fleet = gitlabFleet(infra, { url: gitlab.url, ...parameters }, overrides);
+    app = await startGitLabApp({ moto, fleets: [fleet], webhookSecret: secrets.webhookSecret });
+    return { fleet, infra };
+  }
+
+  let nextBuild = 5000;
+  /** A pending job at the fake GitLab, with the tags GitLab's API reports for it. */
+  function pendingJob(tags = ['linux']): number {
+    const buildId = ++nextBuild;
+    gitlab.addJob(PROJECT, buildId, 'pending', tags);
+    return buildId;
+  }
+  const jobIdOf = (buildId: number) => gitlabJobId(gitlab.url, buildId);
+  const pending = (buildId: number) => jobHookPayload({ buildId, projectId: PROJECT });
+  const finished = (buildId: number, status: string, runnerDescription?: string) =>
+    jobHookPayload({ buildId, projectId: PROJECT, status, runnerDescription });
+  const runningTasks = async (cluster: string) => (await fleetbotTasks(moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
+  const jobRequests = (buildId: number) => gitlab.requests.filter((request) => request === `GET /api/v4/projects/${PROJECT}/jobs/${buildId}`);
+
+  it('launches a runner for a pending job with the tags read from the API, its token and name in SSM', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob(['linux', 'docker']);
+    // The payload's tags are not trusted: only the API's count.
+    const payload = { ...pending(buildId), tag_list: ['gpu'] };
+
+    const response = await app!.post(payload);
+
+    expect(response.status).toBe(200);
+    expect(await messageOf(response)).toBe(`job ${jobIdOf(buildId)} claimed`);
+    expect(jobRequests(buildId)).toHaveLength(1);
+    const tasks = await runningTasks(infra.cluster);
+    expect(tasks).toHaveLength(1);
+    const runnerName = tagOf(tasks[0], 'fleetbot:runner')!;
+    expect(runnerName).toMatch(new RegExp(`^gl-linux-127\\.0\\.0\\.1_\\d+-${buildId}-[0-9a-z]{6}$`));
+    expect(tagOf(tasks[0], 'fleetbot:job')).toBe(jobIdOf(buildId));
+    const parameter = await readParameter(moto, `/fleetbot/runners/${runnerName}`);
+    expect(parameter?.Type).toBe('SecureString');
+    expect(JSON.parse(parameter!.Value!)).toEqual({ url: gitlab.url, token: secrets.runnerToken, name: runnerName, tags: ['linux', 'docker'] });
+    expect(JSON.stringify(tasks[0])).not.toContain(secrets.runnerToken);
+    expect(await app!.store.getJob('gitlab', jobIdOf(buildId))).toMatchObject({
+      status: 'launched',
+      labels: ['linux', 'docker'],
+      origin: { instanceUrl: gitlab.url, projectId: PROJECT, buildId },
+    });
+  });
+
+  it('launches once for the same delivery UUID twice, and for the same job under two UUIDs', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+    const uuid = 'b5a1ee4e-0000-4000-8000-000000000001';
+
+    const first = await app!.post(pending(buildId), { 'x-gitlab-event-uuid': uuid });
+    const sameUuid = await app!.post(pending(buildId), { 'x-gitlab-event-uuid': uuid });
+    const otherUuid = await app!.post(pending(buildId));
+
+    expect([first.status, sameUuid.status, otherUuid.status]).toEqual([200, 200, 200]);
+    expect(await messageOf(sameUuid)).toBe('delivery already handled');
+    expect(await messageOf(otherUuid)).toBe(`job ${jobIdOf(buildId)} already recorded`);
+    expect(jobRequests(buildId)).toHaveLength(1);
+    expect(await runningTasks(infra.cluster)).toHaveLength(1);
+  });
+
+  it('refuses a missing or wrong X-Gitlab-Token with 401 and launches nothing', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+
+    const missing = await app!.post(pending(buildId), { 'x-gitlab-token': undefined });
+    const wrong = await app!.post(pending(buildId), { 'x-gitlab-token': `${secrets.webhookSecret}x` });
+    const short = await app!.post(pending(buildId), { 'x-gitlab-token': 'h' });
+
+    expect([missing.status, wrong.status, short.status]).toEqual([401, 401, 401]);
+    expect(await messageOf(wrong)).toBe('invalid X-Gitlab-Token');
+    expect(jobRequests(buildId)).toHaveLength(0);
+    expect(await fleetbotTasks(moto, infra.cluster)).toHaveLength(0);
+  });
+
+  it('answers 400 with the reason for a body that is not JSON or not a Job Hook, 413 for a huge one', async () => {
+    const { infra } = await appWith();
+
+    const notJson = await app!.post(undefined, {}, '{"object_kind": "build",');
+    const noBuildId = await app!.post({ ...pending(1), build_id: 'seven' });
+    const huge = await app!.post(undefined, {}, `{"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`);
+
+    expect(notJson.status).toBe(400);
+    expect(await messageOf(notJson)).toBe('the body is not valid JSON');
+    expect(noBuildId.status).toBe(400);
+    expect(await messageOf(noBuildId)).toMatch(/^malformed Job Hook payload: build_id: /);
+    expect(huge.status).toBe(413);
+    expect(await fleetbotTasks(moto, infra.cluster)).toHaveLength(0);
+  });
+
+  it('ignores other events and job statuses with 200', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+
+    const push = await app!.post({ object_kind: 'push' }, { 'x-gitlab-event': 'Push Hook' });
+    const running = await app!.post(finished(buildId, 'running', 'someone'));
+
+    expect(push.status).toBe(200);
+    expect(await messageOf(push)).toMatch(/^event "Push Hook" ignored/);
+    expect(running.status).toBe(200);
+    expect(await messageOf(running)).toBe('build_status "running" needs nothing');
+    expect(await fleetbotTasks(moto, infra.cluster)).toHaveLength(0);
+  });
+
+  it('keeps a burst under maxRunners, and completions drain the backlog', async () => {
+    const { infra } = await appWith({ maxRunners: 5 });
+    const builds = Array.from({ length: 20 }, () => pendingJob());
+
+    const statuses = await Promise.all(builds.map(async (buildId) => (await app!.post(pending(buildId))).status));
+
+    expect(statuses).toEqual(builds.map(() => 200));
+    expect(await runningTasks(infra.cluster)).toHaveLength(5);
+    const counts = (await app!.store.fleetCounts()).get('gl-linux');
+    expect(counts).toEqual({ active: 5, waiting: 15 });
+
+    // Each runner runs its job and names itself in the completion; each freed slot takes the next job.
+    for (let round = 0; round < 3; round++) {
+      const tasks = await runningTasks(infra.cluster);
+      for (const task of tasks) {
+        const buildId = Number(tagOf(task, 'fleetbot:job')!.split('-').at(-1));
+        gitlab.addJob(PROJECT, buildId, 'success', ['linux']);
+        await app!.post(finished(buildId, 'success', tagOf(task, 'fleetbot:runner')));
+      }
+    }
+    expect((await app!.store.fleetCounts()).get('gl-linux')).toEqual({ active: 5, waiting: 0 });
+    expect((await fleetbotTasks(moto, infra.cluster)).filter((task) => task.lastStatus === 'STOPPED')).toHaveLength(15);
+  });
+
+  it('drops a job cancelled before its launch from the backlog', async () => {
+    const { infra } = await appWith({ maxRunners: 1 });
+    const [first, cancelled, third] = [pendingJob(), pendingJob(), pendingJob()];
+    for (const buildId of [first, cancelled, third]) await app!.post(pending(buildId));
+    expect((await app!.store.fleetCounts()).get('gl-linux')).toEqual({ active: 1, waiting: 2 });
+
+    gitlab.addJob(PROJECT, cancelled, 'canceled', ['linux']);
+    const cancel = await app!.post(finished(cancelled, 'canceled'));
+    expect(cancel.status).toBe(200);
+    expect(await app!.store.getJob('gitlab', jobIdOf(cancelled))).toMatchObject({ status: 'completed' });
+
+    const [task] = await runningTasks(infra.cluster);
+    await app!.post(finished(first, 'success', tagOf(task, 'fleetbot:runner')));
+
+    const tasks = await runningTasks(infra.cluster);
+    expect(tasks.map((running) => tagOf(running, 'fleetbot:job'))).toEqual([jobIdOf(third)]);
+  });
+
+  it('keeps the runner of a job cancelled before any runner took it: it runs the next pending job instead', async () => {
+    const { infra } = await appWith({ maxRunners: 1 });
+    const [cancelled, next] = [pendingJob(), pendingJob()];
+    await app!.post(pending(cancelled));
+    await app!.post(pending(next));
+    const [task] = await runningTasks(infra.cluster);
+    const runnerName = tagOf(task, 'fleetbot:runner')!;
+
+    // GitLab names no runner: none took the job. Stopping this one could kill a job it has just taken.
+    await app!.post(finished(cancelled, 'canceled'));
+    expect(await app!.store.getRunner(runnerName)).toMatchObject({ status: 'running' });
+    expect(await runningTasks(infra.cluster)).toHaveLength(1);
+
+    // GitLab gave the next job to that runner, and says so when it completes.
+    await app!.post(finished(next, 'success', runnerName));
+    expect(await app!.store.getRunner(runnerName)).toMatchObject({ status: 'released' });
+    expect(await app!.store.getJob('gitlab', jobIdOf(next))).toMatchObject({ status: 'completed' });
+    // A fleet with nothing active and nothing waiting has no counts at all.
+    expect((await app!.store.fleetCounts()).has('gl-linux')).toBe(false);
+    expect(await runningTasks(infra.cluster)).toHaveLength(0);
+  });
+
+  it('cleans up after completion: the task is stopped and the runner parameter deleted', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+    await app!.post(pending(buildId));
+    const [task] = await runningTasks(infra.cluster);
+    const runnerName = tagOf(task, 'fleetbot:runner')!;
+    expect(await readParameter(moto, `/fleetbot/runners/${runnerName}`)).toBeDefined();
+
+    const done = await app!.post(finished(buildId, 'failed', runnerName));
+
+    expect(done.status).toBe(200);
+    expect(await runningTasks(infra.cluster)).toHaveLength(0);
+    expect(await readParameter(moto, `/fleetbot/runners/${runnerName}`)).toBeUndefined();
+    expect(await app!.store.getRunner(runnerName)).toMatchObject({ status: 'released' });
+  });
+
+  it('retries GitLab 5xx and 429 answers without losing the job', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+    gitlab.failNext(502, 429, 503);
+
+    const response = await app!.post(pending(buildId));
+
+    expect(response.status).toBe(200);
+    expect(jobRequests(buildId)).toHaveLength(4);
+    expect(await runningTasks(infra.cluster)).toHaveLength(1);
+  });
+
+  it('answers 502 when GitLab keeps failing, records nothing, and a resent delivery launches the job', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+    const uuid = 'b5a1ee4e-0000-4000-8000-000000000002';
+    gitlab.failNext(500, 500, 500, 500);
+
+    const failed = await app!.post(pending(buildId), { 'x-gitlab-event-uuid': uuid });
+
+    expect(failed.status).toBe(502);
+    expect(await app!.store.getJob('gitlab', jobIdOf(buildId))).toBeUndefined();
+    expect(app!.logs.some((line) => line.includes('could not read the pending job') && line.includes(jobIdOf(buildId)))).toBe(true);
+
+    const resent = await app!.post(pending(buildId), { 'x-gitlab-event-uuid': uuid });
+    expect(resent.status).toBe(200);
+    expect(await runningTasks(infra.cluster)).toHaveLength(1);
+  });
+
+  it('does not retry a 4xx from GitLab', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+    gitlab.failNext(403);
+
+    const response = await app!.post(pending(buildId));
+
+    expect(response.status).toBe(502);
+    expect(jobRequests(buildId)).toHaveLength(1);
+    expect(await fleetbotTasks(moto, infra.cluster)).toHaveLength(0);
+  });
+});

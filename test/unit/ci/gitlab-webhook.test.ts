@@ -1,0 +1,135 @@
+import { pino } from 'pino';
+import { GitLabApi, GitLabSource } from '../../../src/ci/gitlab.js';
+import { GitLabWebhooks, type GitLabDelivery } from '../../../src/ci/gitlab-webhook.js';
+import { FleetRegistry } from '../../../src/fleets/registry.js';
+import { fleetSpecSchema, type FleetSpec } from '../../../src/fleets/spec.js';
+import type { NewJob } from '../../../src/store/types.js';
+import { jobHookPayload, jobResponse } from '../../helpers/gitlab-payloads.js';
+
+function gitlabFleet(name: string, url: string, instance: string): FleetSpec {
+  return fleetSpecSchema.parse({
+    name,
+    ci: 'gitlab',
+    labels: ['linux'],
+    maxRunners: 2,
+    gitlab: {
+      url,
+      tokenParameter: `/gl/${instance}/runner-token`,
+      apiTokenParameter: `/gl/${instance}/api-token`,
+      webhookSecretParameter: `/gl/${instance}/webhook-secret`,
+    },
+    compute: { type: 'ecs', cluster: 'runners', taskDefinition: 'gl-runner', subnets: ['subnet-1'] },
+  });
+}
+
+const SECRETS: Record<string, string> = {
+  '/gl/a/webhook-secret': 'secret-a',
+  '/gl/a/api-token': 'api-a',
+  '/gl/b/webhook-secret': 'secret-b',
+  '/gl/b/api-token': 'api-b',
+};
+
+function setUp(options: { unreadable?: string; rememberedDeliveries?: number } = {}) {
+  const requests: Array<{ url: string; token: string | null }> = [];
+  const fetchFn = (async (url: string, init: RequestInit) => {
+    requests.push({ url, token: new Headers(init.headers).get('private-token') });
+    const buildId = Number(url.split('/').at(-1));
+    return new Response(JSON.stringify(jobResponse(buildId, buildId === 13 ? 'running' : 'pending', ['linux'])), { status: 200 });
+  }) as unknown as typeof fetch;
+  const source = new GitLabSource(new GitLabApi({ attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, 1_000, fetchFn), {
+    read: async (name) => {
+      if (name === options.unreadable) throw new Error('AccessDeniedException');
+      return SECRETS[name] ?? Promise.reject(new Error(`no ${name}`));
+    },
+    forget: () => undefined,
+  });
+  const queued: NewJob[] = [];
+  const completed: Array<[string, string, string | undefined]> = [];
+  const webhooks = new GitLabWebhooks({
+    source,
+    fleets: new FleetRegistry([gitlabFleet('gl-a', 'https://gitlab.a.example', 'a'), gitlabFleet('gl-b', 'https://gitlab.b.example', 'b')]),
+    store: { getJob: async () => undefined },
+    scheduler: {
+      jobQueued: async (job) => {
+        queued.push(job);
+        return { kind: 'claimed' } as never;
+      },
+      jobCompleted: async (provider, jobId, runnerName) => {
+        completed.push([provider, jobId, runnerName]);
+      },
+    },
+    log: pino({ level: 'silent' }),
+    rememberedDeliveries: options.rememberedDeliveries,
+  });
+  return { webhooks, requests, queued, completed };
+}
+
+const delivery = (token: string, payload: unknown, eventUuid?: string): GitLabDelivery => ({
+  token,
+  eventName: 'Job Hook',
+  eventUuid,
+  body: JSON.stringify(payload),
+});
+
+describe('GitLab Job events', () => {
+  it('tells instances apart by their webhook secret, and asks the right instance with its own token', async () => {
+    const { webhooks, requests, queued } = setUp();
+
+    const answer = await webhooks.receive(delivery('secret-b', jobHookPayload({ buildId: 21 })));
+
+    expect(answer).toEqual({ status: 200, message: 'job gitlab.b.example-21 claimed' });
+    expect(requests).toEqual([{ url: 'https://gitlab.b.example/api/v4/projects/380/jobs/21', token: 'api-b' }]);
+    expect(queued).toEqual([
+      {
+        provider: 'gitlab',
+        jobId: 'gitlab.b.example-21',
+        labels: ['linux'],
+        origin: { instanceUrl: 'https://gitlab.b.example', projectId: 380, buildId: 21, apiTokenParameter: '/gl/b/api-token' },
+      },
+    ]);
+  });
+
+  it('completes the job by the runner GitLab names, without asking the API', async () => {
+    const { webhooks, requests, completed } = setUp();
+
+    await webhooks.receive(delivery('secret-a', jobHookPayload({ buildId: 22, status: 'success', runnerDescription: 'gl-a-x-22-ab12cd' })));
+    await webhooks.receive(delivery('secret-a', jobHookPayload({ buildId: 23, status: 'canceled' })));
+
+    expect(completed).toEqual([
+      ['gitlab', 'gitlab.a.example-22', 'gl-a-x-22-ab12cd'],
+      ['gitlab', 'gitlab.a.example-23', undefined],
+    ]);
+    expect(requests).toEqual([]);
+  });
+
+  it('launches nothing for a job a runner already took by the time its tags are read', async () => {
+    const { webhooks, queued } = setUp();
+
+    expect(await webhooks.receive(delivery('secret-a', jobHookPayload({ buildId: 13 })))).toEqual({
+      status: 200,
+      message: 'job gitlab.a.example-13 is running at GitLab; nothing to launch',
+    });
+    expect(queued).toEqual([]);
+  });
+
+  it('answers 503 when no secret matched and one could not be read, so the token was not judged', async () => {
+    const { webhooks } = setUp({ unreadable: '/gl/b/webhook-secret' });
+
+    expect((await webhooks.receive(delivery('secret-b', jobHookPayload({ buildId: 24 })))).status).toBe(503);
+    expect((await webhooks.receive(delivery('secret-a', jobHookPayload({ buildId: 24 })))).status).toBe(200);
+  });
+
+  it('remembers a bounded number of deliveries; the oldest are forgotten', async () => {
+    const { webhooks, queued } = setUp({ rememberedDeliveries: 2 });
+    const payload = jobHookPayload({ buildId: 25 });
+
+    for (const uuid of ['u1', 'u2', 'u3']) await webhooks.receive(delivery('secret-a', payload, uuid));
+    const forgotten = await webhooks.receive(delivery('secret-a', payload, 'u1'));
+    const remembered = await webhooks.receive(delivery('secret-a', payload, 'u3'));
+
+    expect(forgotten.message).toBe('job gitlab.a.example-25 claimed');
+    expect(remembered.message).toBe('delivery already handled');
+    // The store stub records nothing, so every forgotten delivery reaches the scheduler, whose dedupe holds.
+    expect(queued).toHaveLength(4);
+  });
+});
