@@ -15,7 +15,7 @@ const LAUNCH_TIMEOUT_SECONDS = 1;
 /** Killed `during the burst`: once this many deliveries were answered (the first 10 claim every slot). */
 const KILL_AFTER_ANSWERED = 15;
 /** The point of a burst at which the app is killed. */
-type KillPoint = 'during the burst' | 'right after the burst' | 'while launches are in flight';
+type KillPoint = 'during the burst' | 'right after the burst' | 'while launches are in flight' | 'before completed runners are stopped';
 type ComputeKind = 'ecs' | 'ec2';
 
 /** An ECS task or EC2 instance fleetbot started, as the cloud shows it. */
@@ -29,8 +29,9 @@ interface CloudRunner {
 /** A fleet's compute in moto, and how to read back what runs on it. */
 interface Cloud {
   compute: FleetSpecInput['compute'];
-  /** The AWS action that starts one runner. */
+  /** The AWS actions that start and stop one runner. */
   launchAction: string;
+  stopAction: string;
   runners(): Promise<CloudRunner[]>;
 }
 
@@ -45,6 +46,7 @@ async function ecsCloud(moto: Moto, name: string): Promise<Cloud> {
       securityGroups: [infra.securityGroupId],
     },
     launchAction: 'RunTask',
+    stopAction: 'StopTask',
     runners: async () =>
       (await fleetbotTasks(moto, infra.cluster)).map((task) => ({
         id: task.taskArn!,
@@ -60,6 +62,7 @@ async function ec2Cloud(moto: Moto, name: string): Promise<Cloud> {
   return {
     compute: { type: 'ec2', launchTemplate: infra.launchTemplateName, instanceTypes: ['m7i.large'], subnets: infra.subnetIds },
     launchAction: 'RunInstances',
+    stopAction: 'TerminateInstances',
     runners: async () =>
       (await allInstances(moto))
         .map((instance) => ({ instance, tags: tagsAsRecord(instance.Tags) }))
@@ -206,7 +209,9 @@ describeWithMoto('fleetbot killed with SIGKILL in a burst and started again on t
     ['ecs', 'during the burst'],
     ['ecs', 'right after the burst'],
     ['ecs', 'while launches are in flight'],
+    ['ecs', 'before completed runners are stopped'],
     ['ec2', 'while launches are in flight'],
+    ['ec2', 'before completed runners are stopped'],
   ];
 
   it.each(cases)('%s fleet, killed %s: loses no job, launches none twice, and one pass leaves the cloud matching the store', async (kind, killPoint) => {
@@ -240,6 +245,20 @@ describeWithMoto('fleetbot killed with SIGKILL in a burst and started again on t
     if (killPoint === 'while launches are in flight') {
       // Every slot's runner exists in the cloud; the app has heard of none of them.
       await eventually('every launch to reach the cloud', async () => (proxy.held(cloud.launchAction) >= MAX_RUNNERS ? true : undefined));
+    }
+    let completedBeforeKill = 0;
+    if (killPoint === 'before completed runners are stopped') {
+      // The first wave's jobs complete: their runners are released in the store, but the app dies
+      // before its stop calls reach the cloud.
+      const launched = await eventually('every slot launched', async () => {
+        const jobs = readStore(env.FLEETBOT_DB).jobs.filter((job) => job.status === 'launched');
+        return jobs.length === MAX_RUNNERS ? jobs : undefined;
+      });
+      proxy.swallowCalls(cloud.stopAction);
+      const completions = deliveries(launched.map((job) => completedJob({ jobId: Number(job.job_id), org: 'acme', runnerName: job.runner_name })));
+      expect((await send(first, 'workflow_job', completions)).size).toBe(MAX_RUNNERS);
+      await eventually('every stop call sent', async () => (proxy.swallowed(cloud.stopAction) >= MAX_RUNNERS ? true : undefined));
+      completedBeforeKill = MAX_RUNNERS;
     }
     await first.kill();
     const killedAt = Date.now();
@@ -278,24 +297,30 @@ describeWithMoto('fleetbot killed with SIGKILL in a burst and started again on t
     // Every launch the kill interrupted was taken up once: adopted if its runner existed, launched again if not.
     expect(total('adopted') + total('relaunched')).toBe(launchingAtKill);
     if (killPoint === 'while launches are in flight') expect(total('adopted')).toBe(MAX_RUNNERS);
+    // The released runners' tasks or instances are stopped at once, without an orphan grace period.
+    expect(total('orphansStopped')).toBe(completedBeforeKill);
     expect(total('errors')).toBe(0);
 
     const jobsById = new Map(store.jobs.map((job) => [job.job_id, job]));
-    // Every job is launched or waits in the backlog; the backlog is drained up to the fleet's maximum.
+    // Every job not completed is launched or waits in the backlog, drained up to the fleet's maximum.
     expect(store.jobs).toHaveLength(JOBS);
+    const open = JOBS - completedBeforeKill;
     expect(countBy(store.jobs, (job) => job.status)).toEqual(
       new Map([
         ['launched', MAX_RUNNERS],
-        ['waiting', JOBS - MAX_RUNNERS],
+        ['waiting', open - MAX_RUNNERS],
+        ...(completedBeforeKill > 0 ? [['completed', completedBeforeKill] as const] : []),
       ]),
     );
     const inCloud = await cloud.runners();
     const live = inCloud.filter((runner) => runner.live);
-    // None launched twice: one runner in the cloud per launched job, none for a waiting one.
+    // None launched twice: at most one runner in the cloud per job; one live per launched job, none
+    // for a waiting one.
     expect([...countBy(inCloud, (runner) => runner.job).values()].filter((count) => count > 1)).toEqual([]);
-    expect(new Set(inCloud.map((runner) => runner.job))).toEqual(
+    expect(new Set(live.map((runner) => runner.job))).toEqual(
       new Set(store.jobs.filter((job) => job.status === 'launched').map((job) => job.job_id)),
     );
+    expect(inCloud.filter((runner) => !runner.live).every((runner) => jobsById.get(runner.job!)?.status === 'completed')).toBe(true);
     // No orphans: every live runner in the cloud is the live runner record of its job.
     const active = store.runners.filter((runner) => runner.status === 'running');
     const activeByName = new Map(active.map((runner) => [runner.name, runner]));

@@ -2,8 +2,9 @@ import { createServer, request as httpRequest, type ServerResponse } from 'node:
 
 /**
  * An HTTP proxy in front of moto that can hold back the answers of one AWS action: the call reaches
- * moto and is carried out (the task or instance exists), but the caller never hears of it until the
- * answers are released. What a process killed in the middle of a launch leaves behind.
+ * moto and is carried out (the task or instance exists), but the caller never hears of it. What a
+ * process killed in the middle of a launch leaves behind. Or it can swallow the calls of an action:
+ * they never reach moto, as when a process dies before sending them.
  */
 export interface HoldingProxy {
   url: string;
@@ -13,7 +14,11 @@ export interface HoldingProxy {
   held(action: string): number;
   /** From now on, moto's answers to `action` are held back. */
   holdAnswers(action: string): void;
-  /** Stops holding; answers still held are dropped (their callers are gone). */
+  /** From now on, calls of `action` are swallowed: moto never sees them, the caller waits. */
+  swallowCalls(action: string): void;
+  /** Calls of `action` swallowed so far. */
+  swallowed(action: string): number;
+  /** Stops holding and swallowing; what is still held or swallowed is dropped (its callers are gone). */
   passThrough(): void;
   close(): Promise<void>;
 }
@@ -28,7 +33,9 @@ export async function startHoldingProxy(targetUrl: string): Promise<HoldingProxy
   const target = new URL(targetUrl);
   const calls = new Map<string, number>();
   let holding: string | undefined;
+  let swallowing: string | undefined;
   const held = new Map<string, ServerResponse[]>();
+  const swallowed = new Map<string, ServerResponse[]>();
   const server = createServer((incoming, outgoing) => {
     const chunks: Buffer[] = [];
     incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -36,6 +43,10 @@ export async function startHoldingProxy(targetUrl: string): Promise<HoldingProxy
       const body = Buffer.concat(chunks);
       const action = actionOf(incoming.headers['x-amz-target'], body);
       calls.set(action, (calls.get(action) ?? 0) + 1);
+      if (action === swallowing) {
+        swallowed.set(action, [...(swallowed.get(action) ?? []), outgoing]);
+        return;
+      }
       const hold = action === holding;
       const upstream = httpRequest(
         { hostname: target.hostname, port: target.port, path: incoming.url, method: incoming.method, headers: { ...incoming.headers, host: target.host } },
@@ -57,8 +68,9 @@ export async function startHoldingProxy(targetUrl: string): Promise<HoldingProxy
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const dropHeld = () => {
-    for (const answers of held.values()) answers.forEach((answer) => answer.destroy());
+    for (const answers of [...held.values(), ...swallowed.values()]) answers.forEach((answer) => answer.destroy());
     held.clear();
+    swallowed.clear();
   };
   return {
     url: `http://127.0.0.1:${port}`,
@@ -67,8 +79,13 @@ export async function startHoldingProxy(targetUrl: string): Promise<HoldingProxy
     holdAnswers: (action) => {
       holding = action;
     },
+    swallowCalls: (action) => {
+      swallowing = action;
+    },
+    swallowed: (action) => swallowed.get(action)?.length ?? 0,
     passThrough: () => {
       holding = undefined;
+      swallowing = undefined;
       dropHeld();
     },
     close: () =>
