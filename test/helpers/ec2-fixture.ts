@@ -69,10 +69,17 @@ export async function createEc2RunnerInfra(moto: Moto, launchTemplateName = 'fle
   return { subnetIds, imageId, launchTemplateId: template.LaunchTemplate!.LaunchTemplateId!, launchTemplateName };
 }
 
-/** Every instance in moto, in any state. */
+/** Every instance in moto, in any state (moto pages DescribeInstances at 100 instances). */
 export async function allInstances(moto: Moto): Promise<Instance[]> {
-  const result = await clientsFor(moto).ec2.send(new DescribeInstancesCommand({}));
-  return (result.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []);
+  const { ec2 } = clientsFor(moto);
+  const instances: Instance[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ec2.send(new DescribeInstancesCommand({ NextToken: nextToken }));
+    instances.push(...(page.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []));
+    nextToken = page.NextToken;
+  } while (nextToken);
+  return instances;
 }
 
 export async function instanceById(moto: Moto, instanceId: string): Promise<Instance> {
