@@ -43,7 +43,8 @@ async function ecsTarget(moto: Moto): Promise<Target> {
 }
 
 async function ec2Target(moto: Moto): Promise<Target> {
-  const infra = await createEc2RunnerInfra(moto);
+  // Every instance of the burst keeps its address in moto, terminated or not: /20s hold them all.
+  const infra = await createEc2RunnerInfra(moto, 'fleetbot-bench', ['10.1.0.0/20', '10.1.16.0/20']);
   return {
     compute: { type: 'ec2', launchTemplate: infra.launchTemplateName, instanceTypes: ['m7i.large'], subnets: infra.subnetIds },
     launchCall: 'RunInstances',
