@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: a burst of 1,000 signed `workflow_job.queued` webhooks from 16 concurrent senders
  * at the app started as `npm start` runs it (real HTTP, Octokit throttling on), for a fleet with
- * maxRunners 100, against moto and a local fake GitHub; then every job is completed. Run once per
- * credential mode. Prints numbers; asserts nothing.
+ * maxRunners 100, against moto and a local fake GitHub; then every job is completed. Run for an ECS
+ * fleet once per credential mode (BENCH_MODES), and for an EC2 fleet from a launch template once per
+ * BENCH_EC2_MODES (default registration-token; empty for none). Prints numbers; asserts nothing.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,8 +11,9 @@ import Database from 'better-sqlite3';
 import type { FleetSpecInput } from '../src/fleets/spec.js';
 import { createRunnerInfra, fleetbotTasks, tagOf } from '../test/helpers/aws-fixture.js';
 import { appEnvironment, sign, startAppProcess, type AppProcess } from '../test/helpers/app-process.js';
+import { allInstances, createEc2RunnerInfra, tagsAsRecord } from '../test/helpers/ec2-fixture.js';
 import { startFakeGitHub } from '../test/helpers/fake-github.js';
-import { startMoto } from '../test/helpers/moto.js';
+import { startMoto, type Moto } from '../test/helpers/moto.js';
 import { completedJob, queuedJob } from '../test/helpers/payloads.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 1000);
@@ -19,7 +21,40 @@ const SENDERS = 16;
 const MAX_RUNNERS = 100;
 const FIRST_JOB_ID = 5_000_000;
 
+type CredentialMode = 'jit' | 'registration-token';
+type ComputeKind = 'ecs' | 'ec2';
+
+/** Where the bench fleet runs, and the fleet's runners as the cloud shows them. */
+interface Target {
+  compute: FleetSpecInput['compute'];
+  /** The AWS call that starts one runner, for the printout. */
+  launchCall: string;
+  /** The job tag of every runner ever started for the fleet, stopped ones included. */
+  jobTags(): Promise<Array<string | undefined>>;
+}
+
+async function ecsTarget(moto: Moto): Promise<Target> {
+  const infra = await createRunnerInfra(moto);
+  return {
+    compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+    launchCall: 'RunTask',
+    jobTags: async () => (await fleetbotTasks(moto, infra.cluster)).map((task) => tagOf(task, 'fleetbot:job')),
+  };
+}
+
+async function ec2Target(moto: Moto): Promise<Target> {
+  // Every instance of the burst keeps its address in moto, terminated or not: /20s hold them all.
+  const infra = await createEc2RunnerInfra(moto, 'fleetbot-bench', ['10.1.0.0/20', '10.1.16.0/20']);
+  return {
+    compute: { type: 'ec2', launchTemplate: infra.launchTemplateName, instanceTypes: ['m7i.large'], subnets: infra.subnetIds },
+    launchCall: 'RunInstances',
+    jobTags: async () => (await allInstances(moto)).map((instance) => tagsAsRecord(instance.Tags)['fleetbot:job']),
+  };
+}
+
 interface Row {
+  compute: ComputeKind;
+  launchCall: string;
   mode: string;
   responseP50: number;
   responseP99: number;
@@ -83,16 +118,16 @@ function peakRssMb(pid: number): number {
   return Math.round(kb / 1024);
 }
 
-async function runMode(mode: 'jit' | 'registration-token'): Promise<Row> {
+async function runMode(kind: ComputeKind, mode: CredentialMode): Promise<Row> {
   const moto = await startMoto();
   const github = await startFakeGitHub();
-  const infra = await createRunnerInfra(moto);
+  const target = kind === 'ecs' ? await ecsTarget(moto) : await ec2Target(moto);
   const fleet: FleetSpecInput = {
     name: 'bench',
     labels: ['self-hosted', 'linux'],
     maxRunners: MAX_RUNNERS,
     credentials: mode,
-    compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+    compute: target.compute,
   };
   const env = appEnvironment(moto, github, [fleet], {
     LOG_LEVEL: 'info',
@@ -101,7 +136,7 @@ async function runMode(mode: 'jit' | 'registration-token'): Promise<Row> {
   // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the app under load.
   const app = await startAppProcess(env, {
     nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean),
-    logFile: join(dirname(env.FLEETBOT_DB), `../app-${mode}.log`),
+    logFile: join(dirname(env.FLEETBOT_DB), `../app-${kind}-${mode}.log`),
   });
   const db = new Database(env.FLEETBOT_DB, { readonly: true });
   const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
@@ -146,21 +181,21 @@ async function runMode(mode: 'jit' | 'registration-token'): Promise<Row> {
       await sendAll(app, 'workflow_job', fresh.map((job) => completedJob({ jobId: Number(job.job_id), org: 'acme', runnerName: job.runner_name })), SENDERS);
     }
     const totalSeconds = (Date.now() - started) / 1000;
-    if (process.env.BENCH_APP_LOG) writeFileSync(`${process.env.BENCH_APP_LOG}.${mode}`, app.output());
+    if (process.env.BENCH_APP_LOG) writeFileSync(`${process.env.BENCH_APP_LOG}.${kind}-${mode}`, app.output());
     const serverTimes = webhookServerTimes(app.output()).slice(warmUpWebhooks);
     clearInterval(sampler);
 
-    const tasks = await fleetbotTasks(moto, infra.cluster);
     const perJob = new Map<string, number>();
-    for (const task of tasks) {
-      const job = tagOf(task, 'fleetbot:job')!;
-      if (job === String(warmUp)) continue;
+    for (const job of await target.jobTags()) {
+      if (job === undefined || job === String(warmUp)) continue;
       perJob.set(job, (perJob.get(job) ?? 0) + 1);
     }
     const runTaskTimes = firstWaveLaunches.map((line) => line.claimToRunTaskMs);
     const credentialRoute = mode === 'jit' ? /generate-jitconfig$/ : /registration-token$/;
     const stored = count('SELECT COUNT(*) AS n FROM jobs') - 1;
     return {
+      compute: kind,
+      launchCall: target.launchCall,
       mode,
       responseP50: percentile(responseTimes, 50),
       responseP99: percentile(responseTimes, 99),
@@ -204,18 +239,25 @@ function launchLines(output: string): Array<{ claimToRunTaskMs: number }> {
     .map((line) => JSON.parse(line) as { claimToRunTaskMs: number });
 }
 
+function modesFrom(value: string): CredentialMode[] {
+  return value.split(',').filter(Boolean) as CredentialMode[];
+}
+
 async function main(): Promise<void> {
   console.log(`burst: ${JOBS} queued webhooks, ${SENDERS} senders, maxRunners ${MAX_RUNNERS}, Octokit throttling on`);
   const rows: Row[] = [];
-  const modes = (process.env.BENCH_MODES ?? 'registration-token,jit').split(',') as Array<'jit' | 'registration-token'>;
-  for (const mode of modes) {
-    console.log(`\n== credentials: ${mode}`);
-    const row = await runMode(mode);
+  const runs: Array<[ComputeKind, CredentialMode]> = [
+    ...modesFrom(process.env.BENCH_MODES ?? 'registration-token,jit').map((mode) => ['ecs', mode] as [ComputeKind, CredentialMode]),
+    ...modesFrom(process.env.BENCH_EC2_MODES ?? 'registration-token').map((mode) => ['ec2', mode] as [ComputeKind, CredentialMode]),
+  ];
+  for (const [kind, mode] of runs) {
+    console.log(`\n== ${kind}, credentials: ${mode}`);
+    const row = await runMode(kind, mode);
     rows.push(row);
     const ms = (value: number) => `${value.toFixed(1)} ms`;
     console.log(`webhook response (sender)  p50 ${ms(row.responseP50)}   p99 ${ms(row.responseP99)}`);
     console.log(`webhook response (app)     queued p99 ${ms(row.serverQueuedP99)}   completed p99 ${ms(row.serverCompletedP99)}`);
-    console.log(`receipt → RunTask (1st 100) p50 ${ms(row.runTaskP50)}   p99 ${ms(row.runTaskP99)}`);
+    console.log(`receipt → ${row.launchCall} (1st 100) p50 ${ms(row.runTaskP50)}   p99 ${ms(row.runTaskP99)}`);
     console.log(`runs launched              ${row.launched} (duplicates: ${row.duplicates})`);
     console.log(`highest active runners     ${row.peakActive} (cap ${MAX_RUNNERS})`);
     console.log(`jobs left waiting / lost   ${row.waitingLeft} / ${row.lost}`);
@@ -224,11 +266,11 @@ async function main(): Promise<void> {
     console.log(`all ${JOBS} jobs done after   ${row.totalSeconds.toFixed(1)} s`);
     console.log(`app peak RSS               ${row.peakRssMb} MB`);
   }
-  console.log('\n| credentials | response p50/p99 (sender) | app-side p99 queued/completed | receipt→RunTask p50/p99 | launched | dupes | peak active | waiting | lost | first 100 credentials | credential requests | peak RSS |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('\n| compute | credentials | response p50/p99 (sender) | app-side p99 queued/completed | receipt→launch call p50/p99 | launched | dupes | peak active | waiting | lost | first 100 credentials | credential requests | all done | peak RSS |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const row of rows) {
     console.log(
-      `| ${row.mode} | ${row.responseP50.toFixed(1)} / ${row.responseP99.toFixed(1)} ms | ${row.serverQueuedP99} / ${row.serverCompletedP99} ms | ${row.runTaskP50.toFixed(1)} / ${row.runTaskP99.toFixed(1)} ms | ${row.launched} | ${row.duplicates} | ${row.peakActive} | ${row.waitingLeft} | ${row.lost} | ${row.firstWaveCredentialsSeconds.toFixed(1)} s | ${row.githubCredentialRequests} | ${row.peakRssMb} MB |`,
+      `| ${row.compute} | ${row.mode} | ${row.responseP50.toFixed(1)} / ${row.responseP99.toFixed(1)} ms | ${row.serverQueuedP99} / ${row.serverCompletedP99} ms | ${row.runTaskP50.toFixed(1)} / ${row.runTaskP99.toFixed(1)} ms (${row.launchCall}) | ${row.launched} | ${row.duplicates} | ${row.peakActive} | ${row.waitingLeft} | ${row.lost} | ${row.firstWaveCredentialsSeconds.toFixed(1)} s | ${row.githubCredentialRequests} | ${row.totalSeconds.toFixed(1)} s | ${row.peakRssMb} MB |`,
     );
   }
 }

@@ -23,6 +23,8 @@ export interface AppProcess {
   /** Posts an already serialised and signed webhook over a keep-alive connection; resolves to the status. */
   postPrepared(event: string, body: string, signature: string): Promise<number>;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash or the OOM killer would: no shutdown code runs. Resolves once it has exited. */
+  kill(): Promise<void>;
 }
 
 export function sign(body: string, secret = WEBHOOK_SECRET): string {
@@ -141,9 +143,16 @@ export async function startAppProcess(env: Record<string, string>, options: { no
       }),
     stop: async () => {
       agent.destroy();
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
       child.kill('SIGTERM');
+      await exited;
+    },
+    kill: async () => {
+      agent.destroy();
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
+      child.kill('SIGKILL');
       await exited;
     },
   };

@@ -44,11 +44,19 @@ export interface Ec2RunnerInfra {
   launchTemplateName: string;
 }
 
-export async function createEc2RunnerInfra(moto: Moto, launchTemplateName = 'fleetbot-linux-vm'): Promise<Ec2RunnerInfra> {
+/**
+ * `subnetCidrs` lie in 10.1.0.0/16. A /24 holds 251 instances, and moto frees no address when an
+ * instance terminates (it answers HTTP 500 once a subnet is full): a long run needs larger subnets.
+ */
+export async function createEc2RunnerInfra(
+  moto: Moto,
+  launchTemplateName = 'fleetbot-linux-vm',
+  subnetCidrs: readonly string[] = ['10.1.1.0/24', '10.1.2.0/24'],
+): Promise<Ec2RunnerInfra> {
   const { ec2 } = clientsFor(moto);
   const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.1.0.0/16' }));
   const subnetIds: string[] = [];
-  for (const cidr of ['10.1.1.0/24', '10.1.2.0/24']) {
+  for (const cidr of subnetCidrs) {
     const subnet = await ec2.send(new CreateSubnetCommand({ VpcId: vpc.Vpc!.VpcId!, CidrBlock: cidr }));
     subnetIds.push(subnet.Subnet!.SubnetId!);
   }
@@ -69,10 +77,17 @@ export async function createEc2RunnerInfra(moto: Moto, launchTemplateName = 'fle
   return { subnetIds, imageId, launchTemplateId: template.LaunchTemplate!.LaunchTemplateId!, launchTemplateName };
 }
 
-/** Every instance in moto, in any state. */
+/** Every instance in moto, in any state (moto pages DescribeInstances at 100 instances). */
 export async function allInstances(moto: Moto): Promise<Instance[]> {
-  const result = await clientsFor(moto).ec2.send(new DescribeInstancesCommand({}));
-  return (result.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []);
+  const { ec2 } = clientsFor(moto);
+  const instances: Instance[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ec2.send(new DescribeInstancesCommand({ NextToken: nextToken }));
+    instances.push(...(page.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []));
+    nextToken = page.NextToken;
+  } while (nextToken);
+  return instances;
 }
 
 export async function instanceById(moto: Moto, instanceId: string): Promise<Instance> {
