@@ -14,6 +14,9 @@ export const DEFAULT_PARAMETER_SWEEP_INTERVAL_MS = 60 * 60_000;
 export const DEFAULT_RUNNER_SWEEP_INTERVAL_MS = 2 * 60_000;
 // Runners are looked for where jobs came from in this window (and wherever an active runner's job came from).
 const RUNNER_SCOPE_WINDOW_MS = 24 * 60 * 60_000;
+// Fleets reconciled at once: a pass waits mostly on AWS, but every fleet at once would be a burst of
+// Describe calls against the account's rate limits.
+const FLEETS_AT_ONCE = 4;
 
 /** What the reconciler asks of the CI systems about the runners registered with them. */
 export type RegisteredRunnerCalls = Pick<CiRouter, 'runnerScope' | 'listRegisteredRunners' | 'deleteRegisteredRunner' | 'isJobQueued'>;
@@ -134,7 +137,7 @@ export class Reconciler {
   }
 
   private async reconcile(): Promise<ReconcileSummary> {
-    const { store, fleets, compute, scheduler, log } = this.deps;
+    const { store, fleets, scheduler, log } = this.deps;
     const summary: ReconcileSummary = {
       released: 0,
       relaunched: 0,
@@ -152,44 +155,7 @@ export class Reconciler {
     await this.sweepRegisteredRunners(summary);
     const active = await store.activeRunners();
     const activeByName = new Map(active.map((runner) => [runner.name, runner]));
-    for (const fleet of fleets.all()) {
-      const runners = active.filter((runner) => runner.fleet === fleet.name && !scheduler.isBusy(runner.name));
-      try {
-        const launched = runners.filter((runner) => runner.status === 'running' && runner.computeId);
-        const states = await compute.describe(fleet, launched.map((runner) => runner.computeId!));
-        for (const runner of launched) {
-          const state = states.get(runner.computeId!);
-          if (state === 'stopped' || state === 'missing') {
-            if (await scheduler.releaseRunner(runner, `task ${state}`, true)) summary.released++;
-          } else if (!runner.credentialIssued) {
-            scheduler.retryCredential(fleet, runner);
-            summary.credentialsRetried++;
-          }
-        }
-
-        const inCloud = await compute.list(fleet);
-        const stuck = runners.filter(
-          (runner) => runner.status === 'launching' && this.now() - runner.updatedAt >= this.deps.launchTimeoutMs,
-        );
-        for (const runner of stuck) {
-          const task = inCloud.find((candidate) => candidate.runnerName === runner.name);
-          if (task) {
-            // The task was started but the process died before recording it.
-            await store.markRunnerLaunched(runner.name, task.computeId, 'adopted', this.now());
-            scheduler.retryCredential(fleet, { ...runner, status: 'running', computeId: task.computeId });
-            summary.adopted++;
-          } else {
-            scheduler.retryLaunch(fleet, runner);
-            summary.relaunched++;
-          }
-        }
-
-        await this.stopOrphans(fleet, inCloud, activeByName, summary);
-      } catch (error) {
-        summary.errors++;
-        log.error({ fleet: fleet.name, err: errorFields(error) }, 'reconcile pass failed for the fleet');
-      }
-    }
+    await inParallel(fleets.all(), FLEETS_AT_ONCE, (fleet) => this.reconcileFleet(fleet, active, activeByName, summary));
     this.forgetOrphansOfRemovedFleets();
     try {
       summary.parametersDeleted = await this.sweepRunnerParameters(activeByName);
@@ -209,6 +175,52 @@ export class Reconciler {
     const changed = Object.values(summary).some((count) => count > 0);
     log[changed ? 'info' : 'debug']({ reconcile: summary }, 'reconcile pass');
     return summary;
+  }
+
+  /** One fleet's part of a pass: its runners against its tasks or instances. A failure is counted and logged. */
+  private async reconcileFleet(
+    fleet: FleetSpec,
+    active: readonly RunnerRecord[],
+    activeByName: ReadonlyMap<string, RunnerRecord>,
+    summary: ReconcileSummary,
+  ): Promise<void> {
+    const { store, compute, scheduler, log } = this.deps;
+    const runners = active.filter((runner) => runner.fleet === fleet.name && !scheduler.isBusy(runner.name));
+    try {
+      const launched = runners.filter((runner) => runner.status === 'running' && runner.computeId);
+      const states = await compute.describe(fleet, launched.map((runner) => runner.computeId!));
+      for (const runner of launched) {
+        const state = states.get(runner.computeId!);
+        if (state === 'stopped' || state === 'missing') {
+          if (await scheduler.releaseRunner(runner, `task ${state}`, true)) summary.released++;
+        } else if (!runner.credentialIssued) {
+          scheduler.retryCredential(fleet, runner);
+          summary.credentialsRetried++;
+        }
+      }
+
+      const inCloud = await compute.list(fleet);
+      const stuck = runners.filter(
+        (runner) => runner.status === 'launching' && this.now() - runner.updatedAt >= this.deps.launchTimeoutMs,
+      );
+      for (const runner of stuck) {
+        const task = inCloud.find((candidate) => candidate.runnerName === runner.name);
+        if (task) {
+          // The task was started but the process died before recording it.
+          await store.markRunnerLaunched(runner.name, task.computeId, 'adopted', this.now());
+          scheduler.retryCredential(fleet, { ...runner, status: 'running', computeId: task.computeId });
+          summary.adopted++;
+        } else {
+          scheduler.retryLaunch(fleet, runner);
+          summary.relaunched++;
+        }
+      }
+
+      await this.stopOrphans(fleet, inCloud, activeByName, summary);
+    } catch (error) {
+      summary.errors++;
+      log.error({ fleet: fleet.name, err: errorFields(error) }, 'reconcile pass failed for the fleet');
+    }
   }
 
   /**
@@ -381,4 +393,13 @@ export function fleetOfRunner(fleets: readonly FleetSpec[], runnerName: string):
     if (rest !== undefined && /^.+-[0-9a-z]{6}$/.test(rest) && (!found || fleet.name.length > found.name.length)) found = fleet;
   }
   return found;
+}
+
+/** Runs `work` for every item, at most `limit` at a time. */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
