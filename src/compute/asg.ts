@@ -147,7 +147,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
  *   of an instance id terminates that instance only while no waiting claim needs it.
  *
  * Waiting claims are held in memory, since the interface has nowhere else to put them. After a restart
- * `describe`, which the reconciler calls with the compute id of every running runner, learns them again:
+ * `describe`, which the reconciler calls with the compute id of every running runner its listing lacks, learns them again:
  * a claim with neither a live instance nor a past one (EC2 keeps terminated instances visible for about
  * an hour) is waiting. Until then `stop` may give back capacity such a claim needed; the next
  * `describe` raises it again.

@@ -1,6 +1,6 @@
 import type { Logger } from 'probot';
 import type { CiRouter } from '../ci/router.js';
-import type { ComputeBackend, ComputeRunner } from '../compute/types.js';
+import type { ComputeBackend, ComputeRunner, ComputeState } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
@@ -187,10 +187,15 @@ export class Reconciler {
     const { store, compute, scheduler, log } = this.deps;
     const runners = active.filter((runner) => runner.fleet === fleet.name && !scheduler.isBusy(runner.name));
     try {
+      const inCloud = await compute.list(fleet);
+      // The listing shows what is alive; only runners missing from it (stopped, gone, or not listed
+      // yet: listings are eventually consistent) are asked about one by one.
+      const listed = new Map(inCloud.map((task) => [task.computeId, task.state]));
       const launched = runners.filter((runner) => runner.status === 'running' && runner.computeId);
-      const states = await compute.describe(fleet, launched.map((runner) => runner.computeId!));
+      const unlisted = launched.filter((runner) => !listed.has(runner.computeId!)).map((runner) => runner.computeId!);
+      const described = unlisted.length > 0 ? await compute.describe(fleet, unlisted) : new Map<string, ComputeState>();
       for (const runner of launched) {
-        const state = states.get(runner.computeId!);
+        const state = listed.get(runner.computeId!) ?? described.get(runner.computeId!);
         if (state === 'stopped' || state === 'missing') {
           if (await scheduler.releaseRunner(runner, `task ${state}`, true)) summary.released++;
         } else if (!runner.credentialIssued) {
@@ -199,7 +204,6 @@ export class Reconciler {
         }
       }
 
-      const inCloud = await compute.list(fleet);
       const stuck = runners.filter(
         (runner) => runner.status === 'launching' && this.now() - runner.updatedAt >= this.deps.launchTimeoutMs,
       );
