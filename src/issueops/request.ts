@@ -136,7 +136,8 @@ function ciSystem(text: string | undefined): Check<string> {
   if (text === undefined) return reject(`required: expected one of ${ciSystems.join(', ')}`);
   if (!ciSystems.includes(text)) return reject(`expected one of ${ciSystems.join(', ')}; got ${quote(text)}`);
   if (text !== 'GitHub Actions') {
-    return reject(`${text} fleets are not served by this version of fleetbot yet; only GitHub Actions is`);
+    // Their fleets need token parameters (and a resource class) this form does not ask for.
+    return reject(`${text} fleets are set up in the fleets file (see the README); this form requests GitHub Actions fleets`);
   }
   return accept(text);
 }

@@ -204,7 +204,7 @@ describe('Fleet name', () => {
 describe('CI system', () => {
   it.each(['GitLab CI', 'CircleCI'])('turns away %s: this version serves GitHub Actions only', (ci) => {
     expect(problemWith('CI system', { ...fargate, ci })).toBe(
-      `${ci} fleets are not served by this version of fleetbot yet; only GitHub Actions is`,
+      `${ci} fleets are set up in the fleets file (see the README); this form requests GitHub Actions fleets`,
     );
   });
 
