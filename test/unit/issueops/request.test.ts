@@ -202,7 +202,7 @@ describe('Fleet name', () => {
 });
 
 describe('CI system', () => {
-  it.each(['GitLab CI', 'CircleCI'])('turns away %s: this version serves GitHub Actions only', (ci) => {
+  it.each(['GitLab CI', 'CircleCI'])('points a %s request to the fleets file: the form requests GitHub Actions fleets', (ci) => {
     expect(problemWith('CI system', { ...fargate, ci })).toBe(
       `${ci} fleets are set up in the fleets file (see the README); this form requests GitHub Actions fleets`,
     );
