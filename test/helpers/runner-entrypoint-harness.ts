@@ -26,17 +26,24 @@ export interface EntrypointResult {
 
 export const RUN_TIMEOUT_MS = 25_000;
 
+export interface RunScriptOptions {
+  /** Sees the script's stderr so far, each time it grows. */
+  onStderr?: (stderr: string) => void;
+  /** What the timeout error calls the script. */
+  what?: string;
+}
+
 /**
- * Runs `bash <entrypoint>` with this process's environment but AWS_PROFILE, plus `env` (where
- * `undefined` unsets a variable). `onStderr` sees the entrypoint's stderr so far, each time it grows.
+ * Runs `bash <script>` (an entrypoint, or a boot script) with this process's environment but
+ * AWS_PROFILE, plus `env` (where `undefined` unsets a variable); rejects after RUN_TIMEOUT_MS.
  */
-export function runEntrypoint(
-  entrypoint: string,
+export function runScript(
+  script: string,
   env: Record<string, string | undefined>,
-  onStderr?: (stderr: string) => void,
+  { onStderr, what = 'entrypoint' }: RunScriptOptions = {},
 ): Promise<EntrypointResult> {
   const started = Date.now();
-  const child = spawn('bash', [entrypoint], {
+  const child = spawn('bash', [script], {
     env: { ...process.env, AWS_PROFILE: undefined, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -50,7 +57,7 @@ export function runEntrypoint(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`entrypoint still running after ${RUN_TIMEOUT_MS} ms; stderr so far:\n${stderr}`));
+      reject(new Error(`${what} still running after ${RUN_TIMEOUT_MS} ms; stderr so far:\n${stderr}`));
     }, RUN_TIMEOUT_MS);
     child.once('error', (error) => {
       clearTimeout(timer);

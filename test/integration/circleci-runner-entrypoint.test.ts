@@ -5,7 +5,7 @@ import {
   EntrypointSsm,
   entrypointOf,
   recordedLines,
-  runEntrypoint as runEntrypointScript,
+  runScript,
   stubDirectory,
   uniqueParameterName as parameterNameFor,
 } from '../helpers/runner-entrypoint-harness.js';
@@ -48,14 +48,16 @@ describeWithMotoAndTools('CircleCI runner image entrypoint', ['aws', 'jq', 'sha2
   /** `whenWaiting` runs once the entrypoint says it waits for its parameter. */
   function runEntrypoint(env: Record<string, string | undefined>, whenWaiting?: () => Promise<unknown>) {
     let announced = false;
-    return runEntrypointScript(
+    return runScript(
       ENTRYPOINT,
       { ...fixture.moto.env, PATH: `${workDir}:${process.env.PATH}`, FAKE_AGENT_OUT: workDir, ...env },
-      (stderr) => {
-        if (!announced && whenWaiting && stderr.includes('waiting up to')) {
-          announced = true;
-          void whenWaiting();
-        }
+      {
+        onStderr: (stderr) => {
+          if (!announced && whenWaiting && stderr.includes('waiting up to')) {
+            announced = true;
+            void whenWaiting();
+          }
+        },
       },
     );
   }

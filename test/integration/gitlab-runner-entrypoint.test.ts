@@ -6,7 +6,7 @@ import {
   entrypointOf,
   expectNotLeaked,
   recordedLines,
-  runEntrypoint as runEntrypointScript,
+  runScript,
   stubDirectory,
   uniqueParameterName as parameterNameFor,
 } from '../helpers/runner-entrypoint-harness.js';
@@ -48,10 +48,10 @@ describeWithMotoAndTools('GitLab runner image entrypoint', ['aws', 'jq'], () => 
 
   /** `onStderr` sees the entrypoint's stderr so far, each time it grows. */
   const runEntrypoint = (env: Record<string, string | undefined>, onStderr?: (stderr: string) => void) =>
-    runEntrypointScript(
+    runScript(
       ENTRYPOINT,
       { ...fixture.moto.env, STUB_DIR: stubDir, PATH: `${stubDir}:${process.env.PATH}`, ...env },
-      onStderr,
+      { onStderr },
     );
 
   const recordedArgs = () => recordedLines(join(stubDir, 'calls.log'));

@@ -6,7 +6,7 @@ import {
   entrypointOf,
   expectNotLeaked,
   recordedLines,
-  runEntrypoint as runEntrypointScript,
+  runScript,
   stubDirectory,
   uniqueParameterName as parameterNameFor,
 } from '../helpers/runner-entrypoint-harness.js';
@@ -56,7 +56,7 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
   const parameterExists = (name: string) => fixture.parameterExists(name);
 
   const runEntrypoint = (env: Record<string, string | undefined>) =>
-    runEntrypointScript(ENTRYPOINT, { ...fixture.moto.env, RUNNER_HOME: runnerHome, ...env });
+    runScript(ENTRYPOINT, { ...fixture.moto.env, RUNNER_HOME: runnerHome, ...env });
 
   const recordedCalls = () => recordedLines(join(runnerHome, 'calls.log'));
 
