@@ -4,76 +4,13 @@
 set -euo pipefail
 
 readonly RUNNER_HOME="${RUNNER_HOME:-/home/runner}"
-readonly POLL_SECONDS="${FLEETBOT_RUNNER_CONFIG_POLL_SECONDS:-2}"
-readonly WAIT_SECONDS="${FLEETBOT_RUNNER_CONFIG_WAIT_SECONDS:-600}"
-readonly EXIT_USAGE=2 EXIT_CONFIG_NEVER_ARRIVED=3 EXIT_CONFIG_MALFORMED=4
+readonly RUNNER_LOG_NAME=fleetbot-runner
+# log, fail, the FLEETBOT_RUNNER_CONFIG_* settings and the SSM parameter's reading and deletion, shared
+# by the runner images: images/lib in the repository, /usr/local/lib in the image (see the Dockerfile).
+# shellcheck source-path=SCRIPTDIR source=../lib/runner-credential.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/runner-credential.sh"
 
-# Keep AWS CLI v2 from paging its output through `less` when a TTY is attached.
-export AWS_PAGER=""
-
-log() { printf 'fleetbot-runner: %s\n' "$*" >&2; }
-fail() {
-  local code=$1
-  shift
-  log "error: $*"
-  exit "$code"
-}
-
-is_whole_number() { [[ $1 =~ ^[0-9]+$ ]]; }
-
-param="${FLEETBOT_RUNNER_CONFIG_PARAM:-}"
-[[ -n $param ]] || fail "$EXIT_USAGE" "FLEETBOT_RUNNER_CONFIG_PARAM must name the SSM parameter that holds the runner config"
-if ! is_whole_number "$POLL_SECONDS" || ((POLL_SECONDS == 0)); then
-  fail "$EXIT_USAGE" "FLEETBOT_RUNNER_CONFIG_POLL_SECONDS must be a positive whole number of seconds"
-fi
-is_whole_number "$WAIT_SECONDS" ||
-  fail "$EXIT_USAGE" "FLEETBOT_RUNNER_CONFIG_WAIT_SECONDS must be a whole number of seconds"
-
-# As PID 1 in the task, bash ignores SIGTERM unless it traps it; stop promptly if ECS stops us while waiting.
-trap 'exit 143' TERM
-trap 'exit 130' INT
-
-# fleetbot starts the task before it writes the credential (it paces its GitHub API writes),
-# so the parameter may not exist yet: poll until it does or the wait runs out.
-# Sets `value`; aws's stderr goes to a file (removed on exit) so CLI warnings never mix into the credential.
-read_runner_config() {
-  local deadline=$((SECONDS + WAIT_SECONDS)) announced_wait=false remaining
-  aws_errors="$(mktemp)"
-  trap 'rm -f "$aws_errors"' EXIT
-  while true; do
-    if value="$(aws ssm get-parameter --name "$param" --with-decryption \
-      --query Parameter.Value --output text 2>"$aws_errors")"; then
-      rm -f "$aws_errors"
-      trap - EXIT
-      return 0
-    fi
-    # The error text never contains the value: none was returned.
-    if grep -q 'ParameterNotFound' "$aws_errors"; then
-      if [[ $announced_wait == false ]]; then
-        log "waiting up to ${WAIT_SECONDS}s for SSM parameter $param"
-        announced_wait=true
-      fi
-    else
-      # Throttling, a network hiccup or credentials not yet available: retry until the deadline.
-      log "reading SSM parameter $param failed, retrying: $(tr '\n' ' ' <"$aws_errors")"
-    fi
-    remaining=$((deadline - SECONDS))
-    if ((remaining <= 0)); then
-      fail "$EXIT_CONFIG_NEVER_ARRIVED" "SSM parameter $param did not appear within ${WAIT_SECONDS}s"
-    fi
-    sleep $((remaining < POLL_SECONDS ? remaining : POLL_SECONDS))
-  done
-}
-
-# The credential is single-use, so nothing should be able to read it again once we hold it.
-# A failed delete is only a warning: the runner can still start, a JIT config is spent once used,
-# and a registration token expires within the hour.
-delete_runner_config() {
-  local delete_errors
-  if ! delete_errors="$(aws ssm delete-parameter --name "$param" 2>&1 >/dev/null)"; then
-    log "warning: could not delete SSM parameter $param: $(tr '\n' ' ' <<<"$delete_errors")"
-  fi
-}
+check_runner_config_settings
 
 # Registration-token mode: {"url","token","name","labels":[...],"runnerGroup"?}.
 # jq's stderr is discarded because its messages can quote parts of the input, which holds the token.
@@ -105,6 +42,9 @@ register_and_run() {
 }
 
 read_runner_config
+# The credential is single-use, so nothing should be able to read it again once we hold it.
+# A failed delete is only a warning: the runner can still start, a JIT config is spent once used,
+# and a registration token expires within the hour.
 delete_runner_config
 cd "$RUNNER_HOME"
 log "starting runner from SSM parameter $param"

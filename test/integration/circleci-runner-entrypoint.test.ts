@@ -1,41 +1,22 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import {
+  EntrypointSsm,
+  entrypointOf,
+  recordedLines,
+  runScript,
+  stubDirectory,
+  uniqueParameterName as parameterNameFor,
+} from '../helpers/runner-entrypoint-harness.js';
+import { describeWithMotoAndTools } from '../helpers/tools.js';
 
 /**
  * The CircleCI runner image's entrypoint, run for real against moto through the aws CLI, with a fake
  * `circleci-runner` on PATH that records its arguments and environment (the token only as a hash).
  */
 
-const ENTRYPOINT = fileURLToPath(new URL('../../images/circleci-runner/entrypoint.sh', import.meta.url));
-
-const missingTools = ['aws', 'jq', 'sha256sum'].filter(
-  (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).status !== 0,
-);
-
-function describeWithEntrypointTools(name: string, body: () => void): void {
-  if (missingTools.length === 0) {
-    describeWithMoto(name, body);
-    return;
-  }
-  const missing = missingTools.join(', ');
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      it(`needs ${missing} on PATH (CI=true makes this a failure)`, () => {
-        throw new Error(`not on PATH: ${missing}`);
-      });
-    });
-    return;
-  }
-  console.warn(`\n*** SKIPPED "${name}": not on PATH: ${missing} ***\n`);
-  describe.skip(name, body);
-}
+const ENTRYPOINT = entrypointOf('circleci-runner');
 
 /** Writes `args` (one per line), `env` (CIRCLECI_RUNNER_* but the token), `token.sha256` and whether the parameter still existed. */
 const FAKE_AGENT = `#!/bin/sh
@@ -50,82 +31,38 @@ else
 fi
 `;
 
-interface EntrypointResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const RUN_TIMEOUT_MS = 25_000;
-
-describeWithEntrypointTools('CircleCI runner image entrypoint', () => {
-  let moto: Moto;
-  let ssm: SSMClient;
+describeWithMotoAndTools('CircleCI runner image entrypoint', ['aws', 'jq', 'sha256sum'], () => {
+  const fixture = EntrypointSsm.forSuite();
   let workDir: string;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-    ssm = new SSMClient({ endpoint: moto.url, region: moto.env.AWS_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-  });
-  afterAll(async () => {
-    ssm?.destroy();
-    await moto?.stop();
-  });
   beforeEach(async () => {
-    workDir = await mkdtemp(join(tmpdir(), 'fleetbot-circleci-entrypoint-'));
-    await writeFile(join(workDir, 'circleci-runner'), FAKE_AGENT);
-    await chmod(join(workDir, 'circleci-runner'), 0o755);
+    workDir = await stubDirectory('fleetbot-circleci-entrypoint-', { 'circleci-runner': FAKE_AGENT });
   });
   afterEach(() => rm(workDir, { recursive: true, force: true }));
 
-  const uniqueParameterName = () => `/fleetbot/runners/cci-${Date.now()}-${randomBytes(3).toString('hex')}`;
+  const uniqueParameterName = () => parameterNameFor('cci');
   const resourceClassToken = () => randomBytes(40).toString('hex');
-  const putConfig = (name: string, value: string) => ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString' }));
-
-  async function parameterExists(name: string): Promise<boolean> {
-    try {
-      await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ParameterNotFound') return false;
-      throw error;
-    }
-  }
+  const putConfig = (name: string, value: string) => fixture.putConfig(name, value);
+  const parameterExists = (name: string) => fixture.parameterExists(name);
 
   /** `whenWaiting` runs once the entrypoint says it waits for its parameter. */
-  function runEntrypoint(env: Record<string, string | undefined>, whenWaiting?: () => Promise<unknown>): Promise<EntrypointResult> {
-    const child = spawn('bash', [ENTRYPOINT], {
-      env: { ...process.env, AWS_PROFILE: undefined, ...moto.env, PATH: `${workDir}:${process.env.PATH}`, FAKE_AGENT_OUT: workDir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  function runEntrypoint(env: Record<string, string | undefined>, whenWaiting?: () => Promise<unknown>) {
     let announced = false;
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (!announced && whenWaiting && stderr.includes('waiting up to')) {
-        announced = true;
-        void whenWaiting();
-      }
-    });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`entrypoint still running after ${RUN_TIMEOUT_MS} ms; stderr so far:\n${stderr}`));
-      }, RUN_TIMEOUT_MS);
-      child.once('error', reject);
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    return runScript(
+      ENTRYPOINT,
+      { ...fixture.moto.env, PATH: `${workDir}:${process.env.PATH}`, FAKE_AGENT_OUT: workDir, ...env },
+      {
+        onStderr: (stderr) => {
+          if (!announced && whenWaiting && stderr.includes('waiting up to')) {
+            announced = true;
+            void whenWaiting();
+          }
+        },
+      },
+    );
   }
 
-  const recorded = async (file: string) => {
-    const path = join(workDir, file);
-    return existsSync(path) ? (await readFile(path, 'utf8')).trimEnd().split('\n') : [];
-  };
+  const recorded = (file: string) => recordedLines(join(workDir, file));
   const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
   const configFor = (token: string, name = 'cci-1-abcdef') =>
     JSON.stringify({ token, name, url: 'https://runner.circleci.com', resourceClass: 'acme/linux' });

@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -8,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { recordedLines, runScript as runBootScript, type EntrypointResult as ScriptResult } from '../helpers/runner-entrypoint-harness.js';
 import { describeWithMotoAndTools } from '../helpers/tools.js';
 
 /**
@@ -19,7 +18,6 @@ import { describeWithMotoAndTools } from '../helpers/tools.js';
 const SCRIPT = fileURLToPath(new URL('../../images/ec2/runner-user-data.sh', import.meta.url));
 // Another region than the SDK clients' default: the script must take its region from IMDS.
 const REGION = 'eu-west-1';
-const RUN_TIMEOUT_MS = 25_000;
 
 interface ImdsRequest {
   method: string;
@@ -67,13 +65,6 @@ async function startFakeImds(): Promise<FakeImds> {
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
-}
-
-interface ScriptResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  elapsedMs: number;
 }
 
 describeWithMotoAndTools('EC2 runner boot script', ['aws', 'curl', 'jq'], () => {
@@ -155,11 +146,9 @@ ${logCall()}exit "\${FAKE_RUN_EXIT:-0}"
   }
 
   function runScript(runner: string, env: Record<string, string> = {}): Promise<ScriptResult> {
-    const started = Date.now();
-    const child = spawn('bash', [SCRIPT], {
-      env: {
-        ...process.env,
-        AWS_PROFILE: undefined,
+    return runBootScript(
+      SCRIPT,
+      {
         ...moto.env,
         AWS_REGION: undefined,
         AWS_DEFAULT_REGION: undefined,
@@ -173,32 +162,11 @@ ${logCall()}exit "\${FAKE_RUN_EXIT:-0}"
         FAKE_RUNNER_PARAM: parameterOf(runner),
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`boot script still running after ${RUN_TIMEOUT_MS} ms; stderr so far:\n${stderr}`));
-      }, RUN_TIMEOUT_MS);
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr, elapsedMs: Date.now() - started });
-      });
-    });
+      { what: 'boot script' },
+    );
   }
 
-  async function recordedCalls(): Promise<string[]> {
-    if (!existsSync(callsLog)) return [];
-    return (await readFile(callsLog, 'utf8')).trimEnd().split('\n');
-  }
+  const recordedCalls = () => recordedLines(callsLog);
 
   const parameterWhenRunStarted = async () => (await readFile(join(root, 'parameter-when-run-started'), 'utf8')).trim();
   const tagLookups = () => imds.requests.filter((request) => request.path === '/latest/meta-data/tags/instance/fleetbot:runner');

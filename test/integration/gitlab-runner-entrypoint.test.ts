@@ -1,42 +1,23 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import {
+  EntrypointSsm,
+  entrypointOf,
+  expectNotLeaked,
+  recordedLines,
+  runScript,
+  stubDirectory,
+  uniqueParameterName as parameterNameFor,
+} from '../helpers/runner-entrypoint-harness.js';
+import { describeWithMotoAndTools } from '../helpers/tools.js';
 
 /**
  * The GitLab runner image's entrypoint, run for real against moto through the aws CLI, with a stub
  * `gitlab-runner` first on PATH standing in for the real one.
  */
 
-const ENTRYPOINT = fileURLToPath(new URL('../../images/gitlab-runner/entrypoint.sh', import.meta.url));
-
-const missingTools = ['aws', 'jq'].filter(
-  (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).status !== 0,
-);
-
-/** Like describeWithMoto, and the same for the tools the entrypoint calls: skip loudly, fail under CI. */
-function describeWithEntrypointTools(name: string, body: () => void): void {
-  if (missingTools.length === 0) {
-    describeWithMoto(name, body);
-    return;
-  }
-  const missing = missingTools.join(', ');
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      it(`needs ${missing} on PATH (CI=true makes this a failure)`, () => {
-        throw new Error(`not on PATH: ${missing}`);
-      });
-    });
-    return;
-  }
-  console.warn(`\n*** SKIPPED "${name}": not on PATH: ${missing} ***\n`);
-  describe.skip(name, body);
-}
+const ENTRYPOINT = entrypointOf('gitlab-runner');
 
 /** Records its arguments, one per line, and whether the SSM parameter still existed when it started. */
 const GITLAB_RUNNER_STUB = `#!/bin/sh
@@ -48,93 +29,32 @@ fi
 for arg in "$@"; do printf '%s\\n' "$arg" >>"$STUB_DIR/calls.log"; done
 `;
 
-interface EntrypointResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const RUN_TIMEOUT_MS = 25_000;
-
-describeWithEntrypointTools('GitLab runner image entrypoint', () => {
-  let moto: Moto;
-  let ssm: SSMClient;
+describeWithMotoAndTools('GitLab runner image entrypoint', ['aws', 'jq'], () => {
+  const fixture = EntrypointSsm.forSuite();
   let stubDir: string;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-    ssm = new SSMClient({ endpoint: moto.url, region: moto.env.AWS_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-  });
-
-  afterAll(async () => {
-    ssm?.destroy();
-    await moto?.stop();
-  });
-
   beforeEach(async () => {
-    stubDir = await mkdtemp(join(tmpdir(), 'fleetbot-gitlab-runner-'));
-    await writeFile(join(stubDir, 'gitlab-runner'), GITLAB_RUNNER_STUB);
-    await chmod(join(stubDir, 'gitlab-runner'), 0o755);
+    stubDir = await stubDirectory('fleetbot-gitlab-runner-', { 'gitlab-runner': GITLAB_RUNNER_STUB });
   });
 
   afterEach(async () => {
     await rm(stubDir, { recursive: true, force: true });
   });
 
-  const uniqueParameterName = () => `/fleetbot/runners/gl-linux-${Date.now()}-${randomBytes(3).toString('hex')}`;
+  const uniqueParameterName = () => parameterNameFor('gl-linux');
   const runnerToken = () => `glrt-${randomBytes(12).toString('hex')}`;
-  const putConfig = (name: string, value: string) =>
-    ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString' }));
-
-  async function parameterExists(name: string): Promise<boolean> {
-    try {
-      await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ParameterNotFound') return false;
-      throw error;
-    }
-  }
+  const putConfig = (name: string, value: string) => fixture.putConfig(name, value);
+  const parameterExists = (name: string) => fixture.parameterExists(name);
 
   /** `onStderr` sees the entrypoint's stderr so far, each time it grows. */
-  function runEntrypoint(env: Record<string, string | undefined>, onStderr?: (stderr: string) => void): Promise<EntrypointResult> {
-    const child = spawn('bash', [ENTRYPOINT], {
-      env: { ...process.env, AWS_PROFILE: undefined, ...moto.env, STUB_DIR: stubDir, PATH: `${stubDir}:${process.env.PATH}`, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      onStderr?.(stderr);
-    });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`entrypoint still running after ${RUN_TIMEOUT_MS} ms; stderr so far:\n${stderr}`));
-      }, RUN_TIMEOUT_MS);
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
+  const runEntrypoint = (env: Record<string, string | undefined>, onStderr?: (stderr: string) => void) =>
+    runScript(
+      ENTRYPOINT,
+      { ...fixture.moto.env, STUB_DIR: stubDir, PATH: `${stubDir}:${process.env.PATH}`, ...env },
+      { onStderr },
+    );
 
-  async function recordedArgs(): Promise<string[]> {
-    const log = join(stubDir, 'calls.log');
-    if (!existsSync(log)) return [];
-    return (await readFile(log, 'utf8')).trimEnd().split('\n');
-  }
-
-  function expectNotLeaked(result: EntrypointResult, secret: string): void {
-    expect(result.stdout).not.toContain(secret);
-    expect(result.stderr).not.toContain(secret);
-  }
+  const recordedArgs = () => recordedLines(join(stubDir, 'calls.log'));
 
   const config = (token: string) =>
     JSON.stringify({ url: 'https://gitlab.example.com', token, name: 'gl-linux-gitlab.example.com-1977-ab12cd', tags: ['linux', 'docker'] });

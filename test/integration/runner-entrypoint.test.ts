@@ -1,12 +1,15 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { startMoto, type Moto } from '../helpers/moto.js';
+import {
+  EntrypointSsm,
+  entrypointOf,
+  expectNotLeaked,
+  recordedLines,
+  runScript,
+  stubDirectory,
+  uniqueParameterName as parameterNameFor,
+} from '../helpers/runner-entrypoint-harness.js';
 import { describeWithMotoAndTools } from '../helpers/tools.js';
 
 /**
@@ -14,7 +17,7 @@ import { describeWithMotoAndTools } from '../helpers/tools.js';
  * run.sh / config.sh standing in for the GitHub runner.
  */
 
-const ENTRYPOINT = fileURLToPath(new URL('../../images/github-runner/entrypoint.sh', import.meta.url));
+const ENTRYPOINT = entrypointOf('github-runner');
 
 /**
  * Each stub appends its name, then its arguments, then the runner inputs it was given in its
@@ -35,99 +38,30 @@ else
 fi
 ${STUB_LOG_CALL}`;
 
-interface EntrypointResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  elapsedMs: number;
-}
-
-const RUN_TIMEOUT_MS = 25_000;
-
 describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
-  let moto: Moto;
-  let ssm: SSMClient;
+  const fixture = EntrypointSsm.forSuite();
   let runnerHome: string;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-    ssm = new SSMClient({ endpoint: moto.url, region: moto.env.AWS_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-  });
-
-  afterAll(async () => {
-    ssm?.destroy();
-    await moto?.stop();
-  });
-
   beforeEach(async () => {
-    await moto.reset();
-    runnerHome = await mkdtemp(join(tmpdir(), 'fleetbot-runner-home-'));
-    await writeFile(join(runnerHome, 'config.sh'), CONFIG_STUB);
-    await writeFile(join(runnerHome, 'run.sh'), RUN_STUB);
-    await chmod(join(runnerHome, 'config.sh'), 0o755);
-    await chmod(join(runnerHome, 'run.sh'), 0o755);
+    await fixture.moto.reset();
+    runnerHome = await stubDirectory('fleetbot-runner-home-', { 'config.sh': CONFIG_STUB, 'run.sh': RUN_STUB });
   });
 
   afterEach(async () => {
     await rm(runnerHome, { recursive: true, force: true });
   });
 
-  const uniqueParameterName = () => `/fleetbot/runners/linux-small-${Date.now()}-${randomBytes(3).toString('hex')}`;
+  const uniqueParameterName = () => parameterNameFor('linux-small');
+  const putConfig = (name: string, value: string) => fixture.putConfig(name, value);
+  const parameterExists = (name: string) => fixture.parameterExists(name);
 
-  const putConfig = (name: string, value: string) =>
-    ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString' }));
+  const runEntrypoint = (env: Record<string, string | undefined>) =>
+    runScript(ENTRYPOINT, { ...fixture.moto.env, RUNNER_HOME: runnerHome, ...env });
 
-  async function parameterExists(name: string): Promise<boolean> {
-    try {
-      await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ParameterNotFound') return false;
-      throw error;
-    }
-  }
-
-  function runEntrypoint(env: Record<string, string | undefined>): Promise<EntrypointResult> {
-    const started = Date.now();
-    const child = spawn('bash', [ENTRYPOINT], {
-      env: { ...process.env, AWS_PROFILE: undefined, ...moto.env, RUNNER_HOME: runnerHome, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`entrypoint still running after ${RUN_TIMEOUT_MS} ms; stderr so far:\n${stderr}`));
-      }, RUN_TIMEOUT_MS);
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr, elapsedMs: Date.now() - started });
-      });
-    });
-  }
-
-  async function recordedCalls(): Promise<string[]> {
-    const log = join(runnerHome, 'calls.log');
-    if (!existsSync(log)) return [];
-    return (await readFile(log, 'utf8')).trimEnd().split('\n');
-  }
+  const recordedCalls = () => recordedLines(join(runnerHome, 'calls.log'));
 
   const parameterWhenRunStarted = async () =>
     (await readFile(join(runnerHome, 'parameter-when-run-started'), 'utf8')).trim();
-
-  function expectNotLeaked(result: EntrypointResult, ...secrets: string[]): void {
-    for (const secret of secrets) {
-      expect(result.stdout).not.toContain(secret);
-      expect(result.stderr).not.toContain(secret);
-    }
-  }
 
   const jitConfig = () => randomBytes(96).toString('base64');
   const registrationToken = () => `A${randomBytes(20).toString('hex').toUpperCase()}`;

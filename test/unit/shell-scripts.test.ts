@@ -42,6 +42,8 @@ describe('shell scripts under images/', () => {
     expect(scripts).toContain(join('images', 'github-runner', 'entrypoint.sh'));
     expect(scripts).toContain(join('images', 'circleci-runner', 'entrypoint.sh'));
     expect(scripts).toContain(join('images', 'gitlab-runner', 'entrypoint.sh'));
+    // Sourced by the entrypoints; checked on its own too.
+    expect(scripts).toContain(join('images', 'lib', 'runner-credential.sh'));
   });
 
   if (!shellcheckAvailable) {
