@@ -5,7 +5,7 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
   type AutoScalingClient,
 } from '@aws-sdk/client-auto-scaling';
-import { CreateTagsCommand, DescribeInstancesCommand, type EC2Client, type Filter, type Instance } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import type { AsgCompute, FleetSpec } from '../fleets/spec.js';
 import { runnerParameterName } from '../secrets/ssm.js';
 import {
@@ -19,10 +19,8 @@ import {
   type LaunchRequest,
   type LaunchedRunner,
 } from './types.js';
+import { chunks, describeMatching, FILTER_VALUES, tagValue } from './ec2-instances.js';
 
-// DescribeInstances takes at most 200 values per filter and returns at most 1000 instances per page.
-const FILTER_VALUES = 200;
-const PAGE_SIZE = 1000;
 // Instances claimed at once are protected and tagged this many at a time, to stay clear of API rate limits.
 const ASSIGN_BATCH = 10;
 
@@ -108,15 +106,7 @@ function asgCompute(fleet: FleetSpec): AsgCompute {
   return fleet.compute;
 }
 
-function tagValue(instance: Instance | undefined, key: string): string | undefined {
-  return instance?.Tags?.find((tag) => tag.Key === key)?.Value;
-}
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const result: T[][] = [];
-  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
-  return result;
-}
 
 /**
  * Runners on the instances of an Auto Scaling group that fleetbot sizes to the fleet's runners: the
@@ -411,7 +401,7 @@ export class AsgBackend implements ComputeBackend {
     const ids = groupInstances.map((instance) => instance.InstanceId!);
     const ec2Instances = new Map<string, Instance>();
     for (const values of chunks(ids, FILTER_VALUES)) {
-      for (const instance of await this.describeMatching([{ Name: 'instance-id', Values: values }])) {
+      for (const instance of await describeMatching(this.ec2, [{ Name: 'instance-id', Values: values }])) {
         if (instance.InstanceId) ec2Instances.set(instance.InstanceId, instance);
       }
     }
@@ -437,7 +427,7 @@ export class AsgBackend implements ComputeBackend {
   private async runnersWithInstances(runnerNames: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
     for (const values of chunks(runnerNames, FILTER_VALUES)) {
-      for (const instance of await this.describeMatching([{ Name: `tag:${TAG_RUNNER}`, Values: values }])) {
+      for (const instance of await describeMatching(this.ec2, [{ Name: `tag:${TAG_RUNNER}`, Values: values }])) {
         const runnerName = tagValue(instance, TAG_RUNNER);
         if (runnerName) found.add(runnerName);
       }
@@ -445,14 +435,4 @@ export class AsgBackend implements ComputeBackend {
     return found;
   }
 
-  private async describeMatching(filters: Filter[]): Promise<Instance[]> {
-    const instances: Instance[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.ec2.send(new DescribeInstancesCommand({ Filters: filters, MaxResults: PAGE_SIZE, NextToken: nextToken }));
-      instances.push(...(page.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []));
-      nextToken = page.NextToken;
-    } while (nextToken);
-    return instances;
-  }
 }

@@ -4,7 +4,6 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
   type EC2Client,
-  type Filter,
   type Instance,
   type InstanceMarketOptionsRequest,
   type LaunchTemplateSpecification,
@@ -24,11 +23,10 @@ import {
   type LaunchRequest,
   type LaunchedRunner,
 } from './types.js';
+import { chunks, describeMatching, FILTER_VALUES, tagValue } from './ec2-instances.js';
 
-// DescribeInstances takes at most 1000 instance ids per call, and at most 200 values per filter.
+// DescribeInstances takes at most 1000 instance ids per call.
 const DESCRIBE_BATCH = 1000;
-const FILTER_VALUES = 200;
-const PAGE_SIZE = 1000;
 
 type Market = 'spot' | 'on-demand';
 
@@ -112,15 +110,7 @@ function subnetOrder(subnets: readonly string[], runnerName: string): string[] {
   return [...subnets.slice(start), ...subnets.slice(0, start)];
 }
 
-function tagValue(instance: Instance, key: string): string | undefined {
-  return instance.Tags?.find((tag) => tag.Key === key)?.Value;
-}
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const result: T[][] = [];
-  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
-  return result;
-}
 
 /**
  * Runners as single-job EC2 instances from the fleet's launch template. The instance learns its runner
@@ -199,7 +189,7 @@ export class Ec2Backend implements ComputeBackend {
 
   async list(fleet: FleetSpec): Promise<ComputeRunner[]> {
     ec2Compute(fleet);
-    const instances = await this.describeMatching([
+    const instances = await describeMatching(this.ec2, [
       { Name: `tag:${TAG_FLEET}`, Values: [fleet.name] },
       { Name: 'instance-state-name', Values: ['pending', 'running'] },
     ]);
@@ -235,19 +225,9 @@ export class Ec2Backend implements ComputeBackend {
     // One unknown id fails the whole call; a filter on the ids leaves out the unknown ones instead.
     const instances: Instance[] = [];
     for (const values of chunks(ids, FILTER_VALUES)) {
-      instances.push(...(await this.describeMatching([{ Name: 'instance-id', Values: values }])));
+      instances.push(...(await describeMatching(this.ec2, [{ Name: 'instance-id', Values: values }])));
     }
     return instances;
   }
 
-  private async describeMatching(filters: Filter[]): Promise<Instance[]> {
-    const instances: Instance[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.ec2.send(new DescribeInstancesCommand({ Filters: filters, MaxResults: PAGE_SIZE, NextToken: nextToken }));
-      instances.push(...(page.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []));
-      nextToken = page.NextToken;
-    } while (nextToken);
-    return instances;
-  }
 }
