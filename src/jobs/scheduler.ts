@@ -3,7 +3,7 @@ import type { Logger } from 'probot';
 import type { CiCalls } from '../ci/router.js';
 import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
-import { isWarmPoolActive, type FleetSpec } from '../fleets/spec.js';
+import { isWarmPoolActive, type FleetSpec, type WarmPool } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
 import { SerialLanes } from './lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
@@ -52,6 +52,7 @@ export class Scheduler {
   private readonly credentialLanes = new SerialLanes();
   /** Where each fleet's warm pool registers, by fleet and owner; looked up once. */
   private readonly warmPoolOrigins = new Map<string, Promise<JobOrigin>>();
+  private readonly warmPoolLanes = new SerialLanes();
 
   constructor(deps: SchedulerDeps) {
     this.store = deps.store;
@@ -130,9 +131,14 @@ export class Scheduler {
    * Launches warm runners until the fleet's pool is full, while its schedule wants one, the fleet is
    * under its maximum and no job waits (a backlog takes free slots first). Returns how many it launched.
    */
-  async topUpWarmPool(fleet: FleetSpec): Promise<number> {
-    const pool = fleet.warmRunners;
-    if (!pool || this.fleets.isDraining(fleet.name) || !isWarmPoolActive(pool, new Date(this.now()))) return 0;
+  topUpWarmPool(fleet: FleetSpec): Promise<number> {
+    // One top-up per fleet at a time: two that counted the same idle runners would overfill the pool.
+    return this.warmPoolLanes.run(fleet.name, () => this.fillWarmPool(fleet));
+  }
+
+  private async fillWarmPool(fleet: FleetSpec): Promise<number> {
+    const pool = this.wantedWarmPool(fleet);
+    if (!pool) return 0;
     if ((await this.store.fleetCounts()).get(fleet.name)?.waiting) return 0;
     const idle = (await this.store.warmRunners(fleet.name)).length;
     if (idle >= pool.count) return 0;
@@ -166,10 +172,16 @@ export class Scheduler {
 
   /** Whether the fleet's pool keeps the runner: it is among the oldest `count` idle warm runners, while the schedule wants them. */
   async keepsWarmRunner(fleet: FleetSpec, runner: RunnerRecord): Promise<boolean> {
-    const pool = fleet.warmRunners;
-    if (!pool || this.fleets.isDraining(fleet.name) || !isWarmPoolActive(pool, new Date(this.now()))) return false;
+    const pool = this.wantedWarmPool(fleet);
+    if (!pool) return false;
     const kept = (await this.store.warmRunners(fleet.name)).slice(0, pool.count);
     return kept.some((candidate) => candidate.name === runner.name);
+  }
+
+  /** The fleet's warm pool, if it wants runners now: within its schedule, and the fleet not draining. */
+  private wantedWarmPool(fleet: FleetSpec): WarmPool | undefined {
+    const pool = fleet.warmRunners;
+    return pool && !this.fleets.isDraining(fleet.name) && isWarmPoolActive(pool, new Date(this.now())) ? pool : undefined;
   }
 
   private warmPoolOrigin(fleet: FleetSpec): Promise<JobOrigin> {
