@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer } from 'node:http';
 import {
   AutoScalingClient,
   AutoScalingServiceException,
@@ -10,6 +10,7 @@ import { CreateLaunchTemplateCommand, CreateSubnetCommand, CreateVpcCommand, Des
 import { fleetSpecSchema, type FleetSpec, type FleetSpecInput } from '../../src/fleets/spec.js';
 import { clientsFor } from './aws-fixture.js';
 import type { Moto } from './moto.js';
+import { forwardTo, listenOnLoopback } from './proxy.js';
 
 /** A valid Auto Scaling fleet for tests; `overrides` replace top-level keys, `compute` merges. */
 export function asgFleet(overrides: Omit<Partial<FleetSpecInput>, 'compute'> & { compute?: Record<string, unknown> } = {}): FleetSpec {
@@ -114,22 +115,12 @@ export async function startQueryFaultProxy(targetUrl: string): Promise<QueryFaul
         outgoing.writeHead(fault.status, { 'content-type': 'text/xml' }).end(xml);
         return;
       }
-      const upstream = httpRequest(
-        { hostname: target.hostname, port: target.port, path: incoming.url, method: incoming.method, headers: { ...incoming.headers, host: target.host } },
-        (response) => {
-          outgoing.writeHead(response.statusCode ?? 502, response.headers);
-          response.pipe(outgoing);
-        },
-      );
-      upstream.on('error', () => outgoing.writeHead(502).end());
-      upstream.end(body);
+      forwardTo(target, incoming, outgoing, body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const url = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     calls,
     failNext: (action, times, status, code) => faults.set(action, { left: times, status, code }),
     close: () => new Promise((resolve) => server.close(() => resolve())),

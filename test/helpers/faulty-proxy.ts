@@ -1,4 +1,5 @@
-import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
+import { forwardTo, listenOnLoopback } from './proxy.js';
 
 /**
  * An HTTP proxy in front of moto that answers the first `times` calls of an AWS JSON-protocol action
@@ -28,22 +29,11 @@ export async function startFaultyProxy(targetUrl: string): Promise<FaultyProxy> 
         .end(JSON.stringify({ __type: fault.errorType, message: 'Rate exceeded' }));
       return;
     }
-    const headers: IncomingHttpHeaders = { ...incoming.headers, host: target.host };
-    const upstream = httpRequest(
-      { hostname: target.hostname, port: target.port, path: incoming.url, method: incoming.method, headers },
-      (response) => {
-        outgoing.writeHead(response.statusCode ?? 502, response.headers);
-        response.pipe(outgoing);
-      },
-    );
-    upstream.on('error', () => outgoing.writeHead(502).end());
-    incoming.pipe(upstream);
+    forwardTo(target, incoming, outgoing);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const url = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     calls,
     failNext: (action, times, status, errorType) => faults.set(action, { left: times, status, errorType }),
     close: () => new Promise((resolve) => server.close(() => resolve())),

@@ -1,4 +1,5 @@
-import { createServer, request as httpRequest, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
+import { forwardTo, listenOnLoopback } from './proxy.js';
 
 /**
  * An HTTP proxy in front of moto that can hold back the answers of one AWS action: the call reaches
@@ -47,33 +48,18 @@ export async function startHoldingProxy(targetUrl: string): Promise<HoldingProxy
         swallowed.set(action, [...(swallowed.get(action) ?? []), outgoing]);
         return;
       }
-      const hold = action === holding;
-      const upstream = httpRequest(
-        { hostname: target.hostname, port: target.port, path: incoming.url, method: incoming.method, headers: { ...incoming.headers, host: target.host } },
-        (response) => {
-          if (hold) {
-            response.resume();
-            held.set(action, [...(held.get(action) ?? []), outgoing]);
-            return;
-          }
-          outgoing.writeHead(response.statusCode ?? 502, response.headers);
-          response.pipe(outgoing);
-        },
-      );
-      upstream.on('error', () => outgoing.writeHead(502).end());
-      upstream.end(body);
+      const hold = action === holding ? () => held.set(action, [...(held.get(action) ?? []), outgoing]) : undefined;
+      forwardTo(target, incoming, outgoing, body, hold);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const url = await listenOnLoopback(server);
   const dropHeld = () => {
     for (const answers of [...held.values(), ...swallowed.values()]) answers.forEach((answer) => answer.destroy());
     held.clear();
     swallowed.clear();
   };
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     calls,
     held: (action) => held.get(action)?.length ?? 0,
     holdAnswers: (action) => {

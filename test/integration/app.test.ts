@@ -1,10 +1,9 @@
 import { StopTaskCommand } from '@aws-sdk/client-ecs';
 import type { FleetSpec } from '../../src/fleets/spec.js';
-import { startApp, type AppUnderTest } from '../helpers/app-harness.js';
 import { clientsFor, createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { ecsFleet } from '../helpers/fleets.js';
-import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { describeWithMoto } from '../helpers/moto.js';
+import { useMotoAndGitHub } from '../helpers/moto-and-github.js';
 import { completedJob, queuedJob } from '../helpers/payloads.js';
 
 const JIT_ORG = /^\/orgs\/acme\/actions\/runners\/generate-jitconfig$/;
@@ -12,28 +11,12 @@ const JIT_ANY = /\/actions\/runners\/generate-jitconfig$/;
 const JOB_STATUS = /^\/repos\/[^/]+\/[^/]+\/actions\/jobs\/\d+$/;
 
 describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate', () => {
-  let moto: Moto;
-  let github: FakeGitHub;
-  let app: AppUnderTest | undefined;
+  const env = useMotoAndGitHub();
   let clusterCount = 0;
-
-  beforeAll(async () => {
-    moto = await startMoto();
-    github = await startFakeGitHub();
-  });
-  afterAll(async () => {
-    await github?.close();
-    await moto?.stop();
-  });
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    expect(github.openApiViolations).toEqual([]);
-  });
 
   /** Each test gets its own cluster, so tasks from other tests never count. */
   async function fleetWith(overrides: Parameters<typeof ecsFleet>[0] = {}): Promise<{ fleet: FleetSpec; infra: RunnerInfra }> {
-    const infra = await createRunnerInfra(moto, `runners-${++clusterCount}`);
+    const infra = await createRunnerInfra(env.moto, `runners-${++clusterCount}`);
     const fleet = ecsFleet({
       name: 'linux-small',
       ...overrides,
@@ -48,28 +31,28 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     return { fleet, infra };
   }
 
-  const runningTasks = async (cluster: string) => (await fleetbotTasks(moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
+  const runningTasks = async (cluster: string) => (await fleetbotTasks(env.moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
   const jobTags = async (cluster: string) => (await runningTasks(cluster)).map((task) => tagOf(task, 'fleetbot:job'));
 
   it('registers a JIT runner at the organisation, keeps its config in SSM and starts one tagged task', async () => {
     const { fleet, infra } = await fleetWith();
-    app = await startApp({ moto, github, fleets: [fleet] });
-    const before = github.requestsTo('POST', JIT_ORG).length;
+    const app = await env.startApp({ fleets: [fleet] });
+    const before = env.github.requestsTo('POST', JIT_ORG).length;
 
     await app.deliver('workflow_job', queuedJob({ jobId: 101, org: 'acme', labels: ['self-hosted', 'linux'] }));
 
-    const jitRequests = github.requestsTo('POST', JIT_ORG).slice(before);
+    const jitRequests = env.github.requestsTo('POST', JIT_ORG).slice(before);
     expect(jitRequests).toHaveLength(1);
     const body = jitRequests[0].body as { name: string; runner_group_id: number; labels: string[] };
     expect(body.name).toMatch(/^linux-small-101-[0-9a-z]{6}$/);
     expect(body.runner_group_id).toBe(1);
     expect(body.labels).toEqual(['self-hosted', 'linux', 'small']);
 
-    const parameter = await readParameter(moto, `/fleetbot/runners/${body.name}`);
+    const parameter = await readParameter(env.moto, `/fleetbot/runners/${body.name}`);
     expect(parameter?.Type).toBe('SecureString');
-    expect(parameter?.Value).toBe(github.issuedJitConfigs.at(-1));
+    expect(parameter?.Value).toBe(env.github.issuedJitConfigs.at(-1));
 
-    const tasks = await fleetbotTasks(moto, infra.cluster);
+    const tasks = await fleetbotTasks(env.moto, infra.cluster);
     expect(tasks).toHaveLength(1);
     const [task] = tasks;
     expect(task.startedBy).toBe('fleetbot');
@@ -85,24 +68,24 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
   it('registers repository-level runners for user-owned repositories', async () => {
     const { fleet } = await fleetWith();
-    app = await startApp({ moto, github, fleets: [fleet] });
+    const app = await env.startApp({ fleets: [fleet] });
     const payload = queuedJob({ jobId: 102 });
-    const before = github.requestsTo('POST', JIT_ANY).length;
+    const before = env.github.requestsTo('POST', JIT_ANY).length;
     await app.deliver('workflow_job', payload);
-    const [request] = github.requestsTo('POST', JIT_ANY).slice(before);
+    const [request] = env.github.requestsTo('POST', JIT_ANY).slice(before);
     expect(request.path).toBe(`/repos/${payload.repository.owner.login}/${payload.repository.name}/actions/runners/generate-jitconfig`);
   });
 
   it('launches a job once, whatever GitHub redelivers, also after a restart', async () => {
     const { fleet, infra } = await fleetWith();
-    app = await startApp({ moto, github, fleets: [fleet] });
+    let app = await env.startApp({ fleets: [fleet] });
     const payload = queuedJob({ jobId: 103, org: 'acme' });
     await app.deliver('workflow_job', payload);
     await app.deliver('workflow_job', payload);
     const databaseFile = app.databaseFile;
     await app.close();
 
-    app = await startApp({ moto, github, fleets: [fleet], databaseFile });
+    app = await env.startApp({ fleets: [fleet], databaseFile });
     await app.deliver('workflow_job', payload);
     await Promise.all([app.deliver('workflow_job', payload), app.deliver('workflow_job', payload)]);
     expect(await jobTags(infra.cluster)).toEqual(['103']);
@@ -110,14 +93,14 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
   it('never runs more than maxRunners under a burst, and launches the backlog in arrival order as jobs complete', async () => {
     const { fleet, infra } = await fleetWith({ maxRunners: 3 });
-    app = await startApp({ moto, github, fleets: [fleet] });
+    const app = await env.startApp({ fleets: [fleet] });
     const ids = Array.from({ length: 12 }, (_, index) => 200 + index);
-    await Promise.all(ids.map((jobId) => app!.deliver('workflow_job', queuedJob({ jobId, org: 'acme' }))));
+    await Promise.all(ids.map((jobId) => app.deliver('workflow_job', queuedJob({ jobId, org: 'acme' }))));
 
     expect((await jobTags(infra.cluster)).sort()).toEqual(['200', '201', '202']);
     expect((await app.store.fleetCounts()).get('linux-small')).toEqual({ active: 3, waiting: 9 });
 
-    const statusChecksBefore = github.requestsTo('GET', JOB_STATUS).length;
+    const statusChecksBefore = env.github.requestsTo('GET', JOB_STATUS).length;
     const launchedOrder: string[] = [];
     for (const jobId of ids) {
       const job = await app.store.getJob('github', String(jobId));
@@ -128,14 +111,14 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     }
     expect(launchedOrder).toEqual(ids.map(String));
     // Each backlog launch asked GitHub first whether the job was still queued.
-    expect(github.requestsTo('GET', JOB_STATUS).length - statusChecksBefore).toBe(9);
+    expect(env.github.requestsTo('GET', JOB_STATUS).length - statusChecksBefore).toBe(9);
     expect(await runningTasks(infra.cluster)).toEqual([]);
-    expect((await fleetbotTasks(moto, infra.cluster)).length).toBe(12);
+    expect((await fleetbotTasks(env.moto, infra.cluster)).length).toBe(12);
   });
 
   it('on completion frees the runner that ran the job, stops its task and deletes its credential', async () => {
     const { fleet, infra } = await fleetWith({ maxRunners: 2 });
-    app = await startApp({ moto, github, fleets: [fleet] });
+    const app = await env.startApp({ fleets: [fleet] });
     await app.deliver('workflow_job', queuedJob({ jobId: 301, org: 'acme' }));
     await app.deliver('workflow_job', queuedJob({ jobId: 302, org: 'acme' }));
     const runnerOf302 = (await app.store.getJob('github', '302'))!.runnerName!;
@@ -146,18 +129,18 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
     expect((await app.store.getRunner(runnerOf302))?.status).toBe('released');
     expect((await app.store.getRunner(runnerOf301))?.status).toBe('running');
-    const stopped = (await fleetbotTasks(moto, infra.cluster)).find((task) => tagOf(task, 'fleetbot:runner') === runnerOf302);
+    const stopped = (await fleetbotTasks(env.moto, infra.cluster)).find((task) => tagOf(task, 'fleetbot:runner') === runnerOf302);
     expect(stopped?.desiredStatus).toBe('STOPPED');
-    expect(await readParameter(moto, `/fleetbot/runners/${runnerOf302}`)).toBeUndefined();
-    expect(await readParameter(moto, `/fleetbot/runners/${runnerOf301}`)).toBeDefined();
+    expect(await readParameter(env.moto, `/fleetbot/runners/${runnerOf302}`)).toBeUndefined();
+    expect(await readParameter(env.moto, `/fleetbot/runners/${runnerOf301}`)).toBeDefined();
   });
 
   it('drops a cancelled job from the backlog, and skips a backlog job GitHub no longer has queued', async () => {
     const { fleet, infra } = await fleetWith({ maxRunners: 1 });
-    app = await startApp({ moto, github, fleets: [fleet] });
+    const app = await env.startApp({ fleets: [fleet] });
     for (const jobId of [401, 402, 403, 404]) await app.deliver('workflow_job', queuedJob({ jobId, org: 'acme' }));
     await app.deliver('workflow_job', completedJob({ jobId: 402, org: 'acme', runnerName: null }));
-    github.setJobStatus(403, 'completed');
+    env.github.setJobStatus(403, 'completed');
 
     const runner = (await app.store.getJob('github', '401'))!.runnerName!;
     await app.deliver('workflow_job', completedJob({ jobId: 401, org: 'acme', runnerName: runner }));
@@ -169,41 +152,41 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
   it('launches nothing for labels no fleet serves, and says why in one log line', async () => {
     const { fleet, infra } = await fleetWith();
-    app = await startApp({ moto, github, fleets: [fleet] });
-    const before = github.requests.length;
+    const app = await env.startApp({ fleets: [fleet] });
+    const before = env.github.requests.length;
     await app.deliver('workflow_job', queuedJob({ jobId: 501, org: 'acme', labels: ['self-hosted', 'windows'] }));
-    expect(await fleetbotTasks(moto, infra.cluster)).toEqual([]);
-    expect(github.requests.length).toBe(before);
+    expect(await fleetbotTasks(env.moto, infra.cluster)).toEqual([]);
+    expect(env.github.requests.length).toBe(before);
     expect(app.logs.filter((line) => line.includes('no fleet serves labels [self-hosted, windows]'))).toHaveLength(1);
     expect((await app.store.getJob('github', '501'))?.status).toBe('unmatched');
   });
 
   it('logs and ignores malformed payloads without crashing', async () => {
     const { fleet, infra } = await fleetWith();
-    app = await startApp({ moto, github, fleets: [fleet] });
+    const app = await env.startApp({ fleets: [fleet] });
     const payload = queuedJob({ jobId: 502, org: 'acme' });
     payload.workflow_job.labels = null;
     await expect(app.deliver('workflow_job', payload)).resolves.toBeUndefined();
     await expect(app.deliver('workflow_job', { action: 'queued' })).resolves.toBeUndefined();
     expect(app.logs.filter((line) => line.includes('malformed workflow_job payload'))).toHaveLength(2);
-    expect(await fleetbotTasks(moto, infra.cluster)).toEqual([]);
+    expect(await fleetbotTasks(env.moto, infra.cluster)).toEqual([]);
   });
 
   it('retries GitHub 5xx answers when creating the JIT config', async () => {
     const { fleet } = await fleetWith();
-    app = await startApp({ moto, github, fleets: [fleet] });
-    github.failNext('POST', JIT_ORG, 502, 2);
-    const before = github.requestsTo('POST', JIT_ORG).length;
+    const app = await env.startApp({ fleets: [fleet] });
+    env.github.failNext('POST', JIT_ORG, 502, 2);
+    const before = env.github.requestsTo('POST', JIT_ORG).length;
     await app.deliver('workflow_job', queuedJob({ jobId: 601, org: 'acme' }));
-    expect(github.requestsTo('POST', JIT_ORG).length - before).toBe(3);
+    expect(env.github.requestsTo('POST', JIT_ORG).length - before).toBe(3);
     const runner = (await app.store.getJob('github', '601'))!.runnerName!;
-    expect((await readParameter(moto, `/fleetbot/runners/${runner}`))?.Value).toBe(github.issuedJitConfigs.at(-1));
+    expect((await readParameter(env.moto, `/fleetbot/runners/${runner}`))?.Value).toBe(env.github.issuedJitConfigs.at(-1));
   });
 
   it('when GitHub keeps failing, stops the task, puts the job back in the backlog and logs it', async () => {
     const { fleet, infra } = await fleetWith();
-    app = await startApp({ moto, github, fleets: [fleet] });
-    github.failNext('POST', JIT_ORG, 503, 3);
+    const app = await env.startApp({ fleets: [fleet] });
+    env.github.failNext('POST', JIT_ORG, 503, 3);
     await app.deliver('workflow_job', queuedJob({ jobId: 602, org: 'acme' }));
 
     expect((await app.store.getJob('github', '602'))?.status).toBe('waiting');
@@ -219,10 +202,10 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
   it('when the launch fails, asks GitHub for nothing, keeps the job and logs the job id and fleet', async () => {
     const { fleet } = await fleetWith({ compute: { taskDefinition: 'no-such-family', containerName: 'runner' } });
-    app = await startApp({ moto, github, fleets: [fleet] });
-    const before = github.requests.length;
+    const app = await env.startApp({ fleets: [fleet] });
+    const before = env.github.requests.length;
     await app.deliver('workflow_job', queuedJob({ jobId: 701, org: 'acme' }));
-    expect(github.requests.length).toBe(before);
+    expect(env.github.requests.length).toBe(before);
     expect((await app.store.getJob('github', '701'))?.status).toBe('waiting');
     expect((await app.store.fleetCounts()).get('linux-small')).toEqual({ active: 0, waiting: 1 });
     const failure = app.logs.map((line) => JSON.parse(line)).find((entry) => /launch failed/.test(entry.msg));
@@ -231,17 +214,17 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
   it('in registration-token mode, asks GitHub once for a whole burst', async () => {
     const { fleet, infra } = await fleetWith({ credentials: 'registration-token' });
-    app = await startApp({ moto, github, fleets: [fleet] });
+    const app = await env.startApp({ fleets: [fleet] });
     const tokenRoute = /^\/orgs\/acme\/actions\/runners\/registration-token$/;
-    const before = github.requestsTo('POST', tokenRoute).length;
-    await Promise.all([801, 802, 803, 804, 805].map((jobId) => app!.deliver('workflow_job', queuedJob({ jobId, org: 'acme' }))));
+    const before = env.github.requestsTo('POST', tokenRoute).length;
+    await Promise.all([801, 802, 803, 804, 805].map((jobId) => app.deliver('workflow_job', queuedJob({ jobId, org: 'acme' }))));
 
-    expect(github.requestsTo('POST', tokenRoute).length - before).toBe(1);
-    const token = github.issuedRegistrationTokens.at(-1);
+    expect(env.github.requestsTo('POST', tokenRoute).length - before).toBe(1);
+    const token = env.github.issuedRegistrationTokens.at(-1);
     expect((await runningTasks(infra.cluster)).length).toBe(5);
     for (const jobId of [801, 802, 803, 804, 805]) {
       const runnerName = (await app.store.getJob('github', String(jobId)))!.runnerName!;
-      const parameter = await readParameter(moto, `/fleetbot/runners/${runnerName}`);
+      const parameter = await readParameter(env.moto, `/fleetbot/runners/${runnerName}`);
       expect(parameter?.Type).toBe('SecureString');
       expect(JSON.parse(parameter!.Value!)).toEqual({
         url: expect.stringMatching(/^https:\/\/github\.com\/\w+$/),
@@ -255,12 +238,12 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
   it('never writes a credential to the logs', async () => {
     const { fleet } = await fleetWith({ maxRunners: 2 });
-    app = await startApp({ moto, github, fleets: [fleet] });
+    const app = await env.startApp({ fleets: [fleet] });
     for (const jobId of [901, 902, 903]) await app.deliver('workflow_job', queuedJob({ jobId, org: 'acme' }));
-    github.failNext('POST', JIT_ORG, 500, 1);
+    env.github.failNext('POST', JIT_ORG, 500, 1);
     const runner = (await app.store.getJob('github', '901'))!.runnerName!;
     await app.deliver('workflow_job', completedJob({ jobId: 901, org: 'acme', runnerName: runner }));
-    const secrets = [...github.issuedJitConfigs, ...github.installationTokens];
+    const secrets = [...env.github.issuedJitConfigs, ...env.github.installationTokens];
     expect(secrets.length).toBeGreaterThan(3);
     const logText = app.logs.join('\n');
     for (const secret of secrets) expect(logText).not.toContain(secret);
@@ -269,19 +252,19 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
   describe('the reconciler', () => {
     it('frees the slot of a runner whose task stopped and launches its job again if it is still queued', async () => {
       const { fleet, infra } = await fleetWith({ maxRunners: 1 });
-      app = await startApp({ moto, github, fleets: [fleet] });
+      const app = await env.startApp({ fleets: [fleet] });
       await app.deliver('workflow_job', queuedJob({ jobId: 1001, org: 'acme' }));
       await app.deliver('workflow_job', queuedJob({ jobId: 1002, org: 'acme' }));
       const lost = (await app.store.getJob('github', '1001'))!.runnerName!;
       const [task] = await runningTasks(infra.cluster);
-      await clientsFor(moto).ecs.send(new StopTaskCommand({ cluster: infra.cluster, task: task.taskArn, reason: 'spot interruption' }));
+      await clientsFor(env.moto).ecs.send(new StopTaskCommand({ cluster: infra.cluster, task: task.taskArn, reason: 'spot interruption' }));
 
       const summary = await app.fleetbot.reconciler.pass();
       await app.fleetbot.idle();
 
       expect(summary.released).toBe(1);
       expect((await app.store.getRunner(lost))?.status).toBe('released');
-      expect(await readParameter(moto, `/fleetbot/runners/${lost}`)).toBeUndefined();
+      expect(await readParameter(env.moto, `/fleetbot/runners/${lost}`)).toBeUndefined();
       // Job 1001 went back to its place at the head of the backlog, ahead of 1002.
       expect(await jobTags(infra.cluster)).toEqual(['1001']);
       expect((await app.store.getJob('github', '1002'))?.status).toBe('waiting');
@@ -289,7 +272,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
     it('launches a runner stuck launching after a crash, and adopts one whose task had started', async () => {
       const { fleet, infra } = await fleetWith();
-      app = await startApp({ moto, github, fleets: [fleet], launchTimeoutMs: 0 });
+      const app = await env.startApp({ fleets: [fleet], launchTimeoutMs: 0 });
       // A crash right after the claim: the runner is `launching` and nothing runs.
       await app.store.admitJob(
         { provider: 'github', jobId: '1101', labels: ['self-hosted'], origin: queuedOrigin() },
@@ -305,7 +288,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
         Date.now(),
       );
       const { EcsBackend } = await import('../../src/compute/ecs.js');
-      const orphan = await new EcsBackend(clientsFor(moto).ecs).launch(fleet, {
+      const orphan = await new EcsBackend(clientsFor(env.moto).ecs).launch(fleet, {
         runnerName: 'linux-small-1102-bbbbbb',
         jobId: '1102',
         credentialParameter: '/fleetbot/runners/linux-small-1102-bbbbbb',
@@ -318,12 +301,12 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
       expect((await jobTags(infra.cluster)).sort()).toEqual(['1101', '1102']);
       expect(await app.store.getRunner('linux-small-1102-bbbbbb')).toMatchObject({ computeId: orphan.computeId, credentialIssued: true });
       expect(await app.store.getRunner('linux-small-1101-aaaaaa')).toMatchObject({ status: 'running', credentialIssued: true });
-      expect(await readParameter(moto, '/fleetbot/runners/linux-small-1101-aaaaaa')).toBeDefined();
+      expect(await readParameter(env.moto, '/fleetbot/runners/linux-small-1101-aaaaaa')).toBeDefined();
     });
 
     it('stops a task whose runner was already released', async () => {
       const { fleet, infra } = await fleetWith();
-      app = await startApp({ moto, github, fleets: [fleet] });
+      const app = await env.startApp({ fleets: [fleet] });
       await app.deliver('workflow_job', queuedJob({ jobId: 1201, org: 'acme' }));
       const runner = (await app.store.getJob('github', '1201'))!.runnerName!;
       // Released in the store (say StopTask failed at completion), still running in the cloud.

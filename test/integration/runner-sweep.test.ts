@@ -1,45 +1,28 @@
 import type { FleetSpec } from '../../src/fleets/spec.js';
-import { startApp, type AppUnderTest } from '../helpers/app-harness.js';
+import type { AppUnderTest } from '../helpers/app-harness.js';
 import { createRunnerInfra, fleetbotTasks, readParameter, type RunnerInfra } from '../helpers/aws-fixture.js';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { ecsFleet } from '../helpers/fleets.js';
-import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { describeWithMoto } from '../helpers/moto.js';
+import { useMotoAndGitHub } from '../helpers/moto-and-github.js';
 import { completedJob, queuedJob } from '../helpers/payloads.js';
 
 const RUNNER_DELETE = /^\/orgs\/acme\/actions\/runners\/\d+$/;
 const RUNNER_LIST = /^\/orgs\/acme\/actions\/runners$/;
 
 describeWithMoto('the reconciler and the runners registered at GitHub', () => {
-  let moto: Moto;
-  let github: FakeGitHub;
-  let app: AppUnderTest | undefined;
+  const env = useMotoAndGitHub({ holdEcsTasksRunning: true });
   let clusterCount = 0;
   let clock = Date.now();
   let jobId = 7000;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-    await moto.holdEcsTasksRunning();
-    github = await startFakeGitHub();
-  });
-  afterAll(async () => {
-    await github?.close();
-    await moto?.stop();
-  });
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    expect(github.openApiViolations).toEqual([]);
-  });
-
   async function startWithFleet(): Promise<{ fleet: FleetSpec; infra: RunnerInfra; app: AppUnderTest }> {
-    const infra = await createRunnerInfra(moto, `sweep-${++clusterCount}`);
+    const infra = await createRunnerInfra(env.moto, `sweep-${++clusterCount}`);
     const fleet = ecsFleet({
       name: `sweep${clusterCount}`,
       idleTimeoutSeconds: 300,
       compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
     });
-    app = await startApp({ moto, github, fleets: [fleet], tuning: { runnerSweepIntervalMs: 0, orphanGraceMs: 0, now: () => clock } });
+    const app = await env.startApp({ fleets: [fleet], tuning: { runnerSweepIntervalMs: 0, orphanGraceMs: 0, now: () => clock } });
     return { fleet, infra, app };
   }
 
@@ -51,8 +34,8 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     return job.runnerName;
   }
 
-  const registered = (name: string) => github.registeredRunners().find((runner) => runner.name === name);
-  const liveTasks = async (cluster: string) => (await fleetbotTasks(moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
+  const registered = (name: string) => env.github.registeredRunners().find((runner) => runner.name === name);
+  const liveTasks = async (cluster: string) => (await fleetbotTasks(env.moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
 
   it('unregisters an offline runner whose runner was released, and leaves a booting one and other people\'s runners alone', async () => {
     const { app } = await startWithFleet();
@@ -60,9 +43,9 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     const booting = await launchFor(app, ++jobId);
     // The job finished but the runner's registration stayed behind (it died before it could remove itself).
     await app.deliver('workflow_job', completedJob({ jobId: jobId - 1, org: 'acme', runnerName: finished }));
-    github.registerRunner('orgs/acme', 'build-box-1');
+    env.github.registerRunner('orgs/acme', 'build-box-1');
     // Named like the fleet, but not as fleetbot names runners.
-    github.registerRunner('orgs/acme', `sweep${clusterCount}-unrelated`);
+    env.github.registerRunner('orgs/acme', `sweep${clusterCount}-unrelated`);
 
     const summary = await app.fleetbot.reconciler.pass();
 
@@ -77,10 +60,10 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     const { infra, app } = await startWithFleet();
     const idle = await launchFor(app, ++jobId);
     const other = await launchFor(app, ++jobId);
-    github.setRunnerState(idle, { status: 'online' });
-    github.setRunnerState(other, { status: 'online', busy: true });
+    env.github.setRunnerState(idle, { status: 'online' });
+    env.github.setRunnerState(other, { status: 'online', busy: true });
     // GitHub gave the idle runner's job to the other one, which ran it.
-    github.setJobStatus(jobId - 1, 'in_progress');
+    env.github.setJobStatus(jobId - 1, 'in_progress');
 
     expect((await app.fleetbot.reconciler.pass()).idleRunnersRemoved).toBe(0);
     clock += 301_000;
@@ -93,33 +76,33 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     expect((await app.store.getRunner(other))?.status).toBe('running');
     const tasks = await liveTasks(infra.cluster);
     expect(tasks.map((task) => task.tags?.find((tag) => tag.key === 'fleetbot:runner')?.value)).toEqual([other]);
-    expect(await readParameter(moto, `/fleetbot/runners/${idle}`)).toBeUndefined();
+    expect(await readParameter(env.moto, `/fleetbot/runners/${idle}`)).toBeUndefined();
   });
 
   it('keeps an idle runner while its own job is still queued, and never touches a busy one', async () => {
     const { app } = await startWithFleet();
     const waitingForItsJob = await launchFor(app, ++jobId);
     const busy = await launchFor(app, ++jobId);
-    github.setRunnerState(waitingForItsJob, { status: 'online' });
-    github.setRunnerState(busy, { status: 'offline', busy: true });
-    github.setJobStatus(jobId, 'completed');
+    env.github.setRunnerState(waitingForItsJob, { status: 'online' });
+    env.github.setRunnerState(busy, { status: 'offline', busy: true });
+    env.github.setJobStatus(jobId, 'completed');
     clock += 3_600_000;
-    const deletesBefore = github.requestsTo('DELETE', RUNNER_DELETE).length;
+    const deletesBefore = env.github.requestsTo('DELETE', RUNNER_DELETE).length;
 
     const summary = await app.fleetbot.reconciler.pass();
 
     expect(summary.idleRunnersRemoved + summary.offlineRunnersDeleted).toBe(0);
     expect(registered(waitingForItsJob)).toBeDefined();
     expect(registered(busy)).toBeDefined();
-    expect(github.requestsTo('DELETE', RUNNER_DELETE)).toHaveLength(deletesBefore);
+    expect(env.github.requestsTo('DELETE', RUNNER_DELETE)).toHaveLength(deletesBefore);
   });
 
   it('leaves a runner that took a job between the listing and the delete (422), and keeps it running', async () => {
     const { app } = await startWithFleet();
     const runner = await launchFor(app, ++jobId);
-    github.setRunnerState(runner, { status: 'online' });
+    env.github.setRunnerState(runner, { status: 'online' });
     await app.deliver('workflow_job', completedJob({ jobId, org: 'acme', runnerName: null }));
-    github.failNext('DELETE', RUNNER_DELETE, 422);
+    env.github.failNext('DELETE', RUNNER_DELETE, 422);
     clock += 301_000;
 
     const summary = await app.fleetbot.reconciler.pass();
@@ -135,7 +118,7 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     const { app } = await startWithFleet();
     const finished = await launchFor(app, ++jobId);
     await app.deliver('workflow_job', completedJob({ jobId, org: 'acme', runnerName: finished }));
-    github.failNext('GET', RUNNER_LIST, 502, 5);
+    env.github.failNext('GET', RUNNER_LIST, 502, 5);
 
     const failed = await app.fleetbot.reconciler.pass();
     expect(failed.errors).toBe(1);
@@ -148,7 +131,7 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
   it('never stops a runner its CI system reports busy, even one whose record says it was released', async () => {
     const { infra, app } = await startWithFleet();
     const runner = await launchFor(app, ++jobId);
-    github.setRunnerState(runner, { status: 'online', busy: true });
+    env.github.setRunnerState(runner, { status: 'online', busy: true });
     // A completion that named this runner arrived, but GitHub still has it running a job.
     await app.store.releaseRunner(runner, 'job completed', { requeueJob: false }, clock);
 
@@ -158,7 +141,7 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     expect(await liveTasks(infra.cluster)).toHaveLength(1);
     expect(app.logs.some((line) => line.includes('its CI system reports it busy'))).toBe(true);
 
-    github.setRunnerState(runner, { status: 'offline', busy: false });
+    env.github.setRunnerState(runner, { status: 'offline', busy: false });
     const after = await app.fleetbot.reconciler.pass();
     expect(after).toMatchObject({ orphansStopped: 1, offlineRunnersDeleted: 1 });
     expect(await liveTasks(infra.cluster)).toHaveLength(0);

@@ -1,10 +1,10 @@
 import { StopTaskCommand } from '@aws-sdk/client-ecs';
 import type { FleetSpec, FleetSpecInput } from '../../src/fleets/spec.js';
-import { startApp, type AppUnderTest } from '../helpers/app-harness.js';
+import type { AppUnderTest } from '../helpers/app-harness.js';
 import { clientsFor, createRunnerInfra, fleetbotTasks, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
-import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { ecsFleet } from '../helpers/fleets.js';
-import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { describeWithMoto } from '../helpers/moto.js';
+import { useMotoAndGitHub } from '../helpers/moto-and-github.js';
 import { completedJob, queuedJob } from '../helpers/payloads.js';
 
 const JIT = /\/actions\/runners\/generate-jitconfig$/;
@@ -15,40 +15,23 @@ const TUESDAY_19_BERLIN = Date.parse('2026-12-01T18:00:00Z');
 const SUNDAY_10_BERLIN = Date.parse('2026-11-29T09:00:00Z');
 
 describeWithMoto('warm pools: idle runners kept ready, counted against maxRunners', () => {
-  let moto: Moto;
-  let github: FakeGitHub;
-  let app: AppUnderTest | undefined;
+  const env = useMotoAndGitHub({ holdEcsTasksRunning: true });
   let clusterCount = 0;
   let clock = TUESDAY_10_BERLIN;
   let jobId = 9000;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-    await moto.holdEcsTasksRunning();
-    github = await startFakeGitHub();
-  });
-  afterAll(async () => {
-    await github?.close();
-    await moto?.stop();
-  });
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    expect(github.openApiViolations).toEqual([]);
-  });
-
   async function startWith(overrides: Partial<FleetSpecInput>): Promise<{ fleet: FleetSpec; infra: RunnerInfra; app: AppUnderTest }> {
-    const infra = await createRunnerInfra(moto, `warm-${++clusterCount}`);
+    const infra = await createRunnerInfra(env.moto, `warm-${++clusterCount}`);
     const fleet = ecsFleet({
       name: `warm${clusterCount}`,
       ...overrides,
       compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
     });
-    app = await startApp({ moto, github, fleets: [fleet], tuning: { runnerSweepIntervalMs: 0, now: () => clock } });
+    const app = await env.startApp({ fleets: [fleet], tuning: { runnerSweepIntervalMs: 0, now: () => clock } });
     return { fleet, infra, app };
   }
 
-  const liveTasks = async (cluster: string) => (await fleetbotTasks(moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
+  const liveTasks = async (cluster: string) => (await fleetbotTasks(env.moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
   const liveRunnerNames = async (cluster: string) => (await liveTasks(cluster)).map((task) => tagOf(task, 'fleetbot:runner')).sort();
 
   it('fills the pool at the organisation it names, and gives an arriving job an idle warm runner instead of launching', async () => {
@@ -63,7 +46,7 @@ describeWithMoto('warm pools: idle runners kept ready, counted against maxRunner
     expect(warm.map((runner) => runner.name)).toEqual([expect.stringMatching(new RegExp(`^${fleet.name}-warm-[0-9a-z]{6}$`)), expect.anything()]);
     expect(warm.every((runner) => runner.credentialIssued && runner.status === 'running')).toBe(true);
     expect(await liveRunnerNames(infra.cluster)).toEqual(warm.map((runner) => runner.name).sort());
-    const jitBodies = github.requestsTo('POST', JIT).slice(-2);
+    const jitBodies = env.github.requestsTo('POST', JIT).slice(-2);
     expect(jitBodies.map((request) => request.path)).toEqual(['/orgs/acme/actions/runners/generate-jitconfig', '/orgs/acme/actions/runners/generate-jitconfig']);
 
     await app.deliver('workflow_job', queuedJob({ jobId: ++jobId, org: 'acme', labels: ['self-hosted', 'linux'] }));
@@ -101,7 +84,7 @@ describeWithMoto('warm pools: idle runners kept ready, counted against maxRunner
     await app.fleetbot.idle();
     expect((await app.fleetbot.reconciler.pass()).warmLaunched).toBe(0);
     const warm = await app.store.warmRunners(fleet.name);
-    for (const runner of warm) github.setRunnerState(runner.name, { status: 'online' });
+    for (const runner of warm) env.github.setRunnerState(runner.name, { status: 'online' });
 
     clock = TUESDAY_19_BERLIN;
     const closed = await app.fleetbot.reconciler.pass();
@@ -109,7 +92,7 @@ describeWithMoto('warm pools: idle runners kept ready, counted against maxRunner
     expect(closed.idleRunnersRemoved).toBe(2);
     expect(closed.warmLaunched).toBe(0);
     expect(await liveTasks(infra.cluster)).toHaveLength(0);
-    expect(github.registeredRunners().filter((runner) => warm.some((candidate) => candidate.name === runner.name))).toEqual([]);
+    expect(env.github.registeredRunners().filter((runner) => warm.some((candidate) => candidate.name === runner.name))).toEqual([]);
     expect((await app.store.fleetCounts()).get(fleet.name)?.active ?? 0).toBe(0);
   });
 
@@ -119,14 +102,14 @@ describeWithMoto('warm pools: idle runners kept ready, counted against maxRunner
     await app.fleetbot.reconciler.pass();
     await app.fleetbot.idle();
     const [lost] = await app.store.warmRunners(fleet.name);
-    await clientsFor(moto).ecs.send(new StopTaskCommand({ cluster: infra.cluster, task: lost.computeId!, reason: 'spot interruption' }));
-    const statusChecks = github.requestsTo('GET', JOB_STATUS).length;
+    await clientsFor(env.moto).ecs.send(new StopTaskCommand({ cluster: infra.cluster, task: lost.computeId!, reason: 'spot interruption' }));
+    const statusChecks = env.github.requestsTo('GET', JOB_STATUS).length;
 
     const healed = await app.fleetbot.reconciler.pass();
     await app.fleetbot.idle();
 
     expect(healed).toMatchObject({ released: 1, warmLaunched: 1 });
-    expect(github.requestsTo('GET', JOB_STATUS)).toHaveLength(statusChecks);
+    expect(env.github.requestsTo('GET', JOB_STATUS)).toHaveLength(statusChecks);
     expect((await app.store.getJob('github', `warm:${lost.name}`))?.status).toBe('completed');
     const [replacement] = await app.store.warmRunners(fleet.name);
     expect(replacement.name).not.toBe(lost.name);
