@@ -27,6 +27,8 @@ export interface FleetbotOptions {
   jobPollers?: (deps: { scheduler: Scheduler; log: Logger }) => JobPoller[];
   /** Poll at start and then at this interval; undefined polls only when asked (tests). */
   pollIntervalMs?: number;
+  /** The waits between later reads of a pending GitLab job whose tags GitLab's API would not give on arrival. */
+  gitlabLateReadDelaysMs?: readonly number[];
   /** Runner parameters for the reconciler's sweep of old ones; without it there is no sweep. */
   runnerParameters?: RunnerParameterStore;
   /** Retries of GitHub calls (5xx, rate limits); Octokit's own retry plugin is off so it is not doubled. */
@@ -68,6 +70,7 @@ interface Wired {
   reconciler: Reconciler;
   issueOps: IssueOps | undefined;
   pollers: JobPoller[];
+  gitlabWebhooks: GitLabWebhooks | undefined;
 }
 
 /** The Probot app: wires webhook handlers to the scheduler, and starts the reconciler. Nothing else. */
@@ -88,7 +91,18 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     const reconciler = new Reconciler({ ...options, ci, scheduler, log });
     const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
     const pollers = options.jobPollers?.({ scheduler, log }) ?? [];
-    wired = { scheduler, reconciler, issueOps, pollers };
+    const gitlab = options.ciSources?.find((source): source is GitLabSource => source instanceof GitLabSource);
+    const gitlabWebhooks =
+      gitlab &&
+      new GitLabWebhooks({
+        source: gitlab,
+        fleets: options.fleets,
+        store: options.store,
+        scheduler,
+        log,
+        lateReadDelaysMs: options.gitlabLateReadDelaysMs,
+      });
+    wired = { scheduler, reconciler, issueOps, pollers, gitlabWebhooks };
 
     probot.on('workflow_job', async (context) => {
       const parsed = parseWorkflowJob(context.payload);
@@ -109,11 +123,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
       }
     });
 
-    const gitlab = options.ciSources?.find((source): source is GitLabSource => source instanceof GitLabSource);
-    if (gitlab) {
-      const webhooks = new GitLabWebhooks({ source: gitlab, fleets: options.fleets, store: options.store, scheduler, log });
-      addHandler(gitlabWebhookHandler(webhooks, log));
-    }
+    if (gitlabWebhooks) addHandler(gitlabWebhookHandler(gitlabWebhooks, log));
 
     // Fleets applied earlier serve jobs before the first reconcile pass looks at them.
     await issueOps?.load();
@@ -138,12 +148,14 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     },
     idle: async () => {
       await wired?.issueOps?.idle();
+      await wired?.gitlabWebhooks?.idle();
       await wired?.scheduler.idle();
     },
     stop: async () => {
       if (!wired) return;
       // Pollers first: a pass under way may still admit jobs, whose launches are waited for below.
       await Promise.all(wired.pollers.map((poller) => poller.stop()));
+      wired.gitlabWebhooks?.stop();
       await wired.reconciler.stop();
       await wired.issueOps?.idle();
       await wired.scheduler.idle();

@@ -4,9 +4,9 @@ import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { GitLabSettings } from '../fleets/spec.js';
 import type { Scheduler } from '../jobs/scheduler.js';
-import { errorFields } from '../retry.js';
+import { errorFields, sleep as realSleep, type Sleep } from '../retry.js';
 import type { Store } from '../store/types.js';
-import { GITLAB, gitlabJobId, parseJobHook, type GitLabOrigin, type GitLabSource } from './gitlab.js';
+import { GITLAB, GitLabApiError, gitlabJobId, parseJobHook, type GitLabOrigin, type GitLabSource } from './gitlab.js';
 
 export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
 
@@ -34,6 +34,17 @@ export interface GitLabWebhooksDeps {
   log: Logger;
   /** How many delivery UUIDs to remember; older redeliveries still stop at the store's job dedupe. */
   rememberedDeliveries?: number;
+  /** The waits between later reads of a pending job whose tags GitLab's API would not give on arrival. */
+  lateReadDelaysMs?: readonly number[];
+  sleep?: Sleep;
+}
+
+/** About 18 minutes in all, by then GitLab has usually answered or the job has timed out there. */
+export const DEFAULT_LATE_READ_DELAYS_MS = [15_000, 30_000, 60_000, 120_000, 240_000, 300_000, 300_000];
+
+/** A failure that asking again may cure: GitLab's 5xx, 429 and network errors, and SSM errors reading the token. */
+function isRetryable(error: unknown): boolean {
+  return !(error instanceof GitLabApiError) || error.verdict.retry;
 }
 
 /** Insertion-ordered set that forgets its oldest keys beyond a bound. */
@@ -66,9 +77,26 @@ function sameSecret(presented: string, expected: string): boolean {
  */
 export class GitLabWebhooks {
   private readonly deliveries: RecentKeys;
+  private readonly sleep: Sleep;
+  private readonly lateReadDelaysMs: readonly number[];
+  /** Pending jobs whose tags are read again later, by job id. */
+  private readonly lateReads = new Map<string, Promise<void>>();
+  private stopped = false;
 
   constructor(private readonly deps: GitLabWebhooksDeps) {
     this.deliveries = new RecentKeys(deps.rememberedDeliveries ?? 10_000);
+    this.sleep = deps.sleep ?? realSleep;
+    this.lateReadDelaysMs = deps.lateReadDelaysMs ?? DEFAULT_LATE_READ_DELAYS_MS;
+  }
+
+  /** Resolves when no later read of a pending job is under way. */
+  async idle(): Promise<void> {
+    while (this.lateReads.size > 0) await Promise.allSettled([...this.lateReads.values()]);
+  }
+
+  /** Later reads give up at their next turn, each saying which job it leaves without a runner. */
+  stop(): void {
+    this.stopped = true;
   }
 
   async receive(delivery: GitLabDelivery): Promise<WebhookAnswer> {
@@ -128,18 +156,59 @@ export class GitLabWebhooks {
       buildId: parsed.buildId,
       apiTokenParameter: connection.apiTokenParameter,
     };
-    let tags: string[];
     try {
-      const job = await this.deps.source.fetchJob(origin);
-      if (job.status !== 'pending') return { status: 200, message: `job ${jobId} is ${job.status} at GitLab; nothing to launch` };
-      tags = job.tag_list;
+      return { status: 200, message: await this.admitPending(origin, jobId) };
     } catch (error) {
-      // Nothing is recorded, so a resent delivery admits the job; the job stays pending at GitLab meanwhile.
-      this.deps.log.error({ ...jobFields, err: errorFields(error) }, 'could not read the pending job\'s tags from GitLab; the delivery failed');
-      return { status: 502, message: `could not read job ${jobId} from GitLab; resend this delivery` };
+      // Never a 5xx here: GitLab disables a webhook that answers 5xx (for a minute, growing to a day),
+      // which would cost every later job of the project its runner.
+      if (!isRetryable(error)) {
+        this.deps.log.error({ ...jobFields, err: errorFields(error) }, 'GitLab refused to show the pending job; it gets no runner');
+        return { status: 200, message: `job ${jobId} not launched: GitLab refused to show it; check the API token (read_api)` };
+      }
+      this.deps.log.warn({ ...jobFields, err: errorFields(error) }, 'could not read the pending job\'s tags from GitLab; reading them again later');
+      this.readLater(origin, jobId, jobFields);
+      return { status: 202, message: `job ${jobId}: GitLab's API did not answer; fleetbot reads the job again later` };
     }
-    const admission = await this.deps.scheduler.jobQueued({ provider: GITLAB, jobId, labels: tags, origin });
-    return { status: 200, message: `job ${jobId} ${admission.kind}` };
+  }
+
+  /** Reads the job's tags from GitLab and queues it if it still waits; says what happened. */
+  private async admitPending(origin: GitLabOrigin, jobId: string): Promise<string> {
+    const job = await this.deps.source.fetchJob(origin);
+    if (job.status !== 'pending') return `job ${jobId} is ${job.status} at GitLab; nothing to launch`;
+    const admission = await this.deps.scheduler.jobQueued({ provider: GITLAB, jobId, labels: job.tag_list, origin });
+    return `job ${jobId} ${admission.kind}`;
+  }
+
+  /**
+   * Tries a pending job again after each of `lateReadDelaysMs`, until GitLab answers, a resent delivery
+   * has recorded it, or the waits run out; every way it ends without a runner is logged as an error.
+   */
+  private readLater(origin: GitLabOrigin, jobId: string, fields: Record<string, unknown>): void {
+    if (this.lateReads.has(jobId)) return;
+    const { log, store } = this.deps;
+    const work = (async () => {
+      for (const delayMs of this.lateReadDelaysMs) {
+        await this.sleep(delayMs);
+        if (this.stopped) {
+          log.error(fields, 'stopping before GitLab gave the pending job\'s tags: it gets no runner; resend its delivery');
+          return;
+        }
+        if (await store.getJob(GITLAB, jobId)) return;
+        try {
+          log.info(fields, await this.admitPending(origin, jobId));
+          return;
+        } catch (error) {
+          if (!isRetryable(error)) {
+            log.error({ ...fields, err: errorFields(error) }, 'GitLab refused to show the pending job; it gets no runner');
+            return;
+          }
+        }
+      }
+      log.error(fields, 'GitLab\'s API never gave the pending job\'s tags: it gets no runner; resend its delivery');
+    })()
+      .catch((error: unknown) => log.error({ ...fields, err: errorFields(error) }, 'reading a pending job again failed'))
+      .finally(() => this.lateReads.delete(jobId));
+    this.lateReads.set(jobId, work);
   }
 
   /**

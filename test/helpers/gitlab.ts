@@ -155,6 +155,8 @@ export async function startGitLabApp(options: { moto: Moto; fleets: FleetSpec[];
     ciSources: [new GitLabSource(new GitLabApi({ attempts: 4, baseDelayMs: 1, maxDelayMs: 5 }), new CachedSecretParameters(aws.ssm))],
     githubRetry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
     launchTimeoutMs: 60_000,
+    // Later reads of a job GitLab's API would not show come within the test, not minutes later.
+    gitlabLateReadDelaysMs: [50, 50, 50],
   });
   const port = await freePort();
   const server = new Server({

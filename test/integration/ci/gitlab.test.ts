@@ -242,20 +242,34 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     expect(await runningTasks(infra.cluster)).toHaveLength(1);
   });
 
-  it('answers 502 when GitLab keeps failing, records nothing, and a resent delivery launches the job', async () => {
+  it('answers 202, never a 5xx that would get the webhook disabled, when GitLab keeps failing, and launches the job once GitLab answers', async () => {
     const { infra } = await appWith();
     const buildId = pendingJob();
-    const uuid = 'b5a1ee4e-0000-4000-8000-000000000002';
-    gitlab.failNext(500, 500, 500, 500);
+    // The delivery's four tries, then the first later read.
+    gitlab.failNext(500, 500, 500, 500, 503);
 
-    const failed = await app!.post(pending(buildId), { 'x-gitlab-event-uuid': uuid });
+    const accepted = await app!.post(pending(buildId), { 'x-gitlab-event-uuid': 'b5a1ee4e-0000-4000-8000-000000000002' });
 
-    expect(failed.status).toBe(502);
+    expect(accepted.status).toBe(202);
+    expect(app!.logs.some((line) => line.includes('reading them again later') && line.includes(jobIdOf(buildId)))).toBe(true);
+    await app!.fleetbot.idle();
+    expect(jobRequests(buildId)).toHaveLength(6);
+    expect(await app!.store.getJob('gitlab', jobIdOf(buildId))).toMatchObject({ status: 'launched' });
+    expect(await runningTasks(infra.cluster)).toHaveLength(1);
+  });
+
+  it('reports a job GitLab never shows as getting no runner, and launches it when its delivery is resent', async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+    // Four tries on arrival, then four at each of the three later reads.
+    gitlab.failNext(...Array<number>(16).fill(502));
+
+    expect((await app!.post(pending(buildId))).status).toBe(202);
+    await app!.fleetbot.idle();
+
     expect(await app!.store.getJob('gitlab', jobIdOf(buildId))).toBeUndefined();
-    expect(app!.logs.some((line) => line.includes('could not read the pending job') && line.includes(jobIdOf(buildId)))).toBe(true);
-
-    const resent = await app!.post(pending(buildId), { 'x-gitlab-event-uuid': uuid });
-    expect(resent.status).toBe(200);
+    expect(app!.logs.some((line) => line.includes('never gave the pending job') && line.includes(jobIdOf(buildId)))).toBe(true);
+    expect((await app!.post(pending(buildId))).status).toBe(200);
     expect(await runningTasks(infra.cluster)).toHaveLength(1);
   });
 
@@ -266,8 +280,11 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
 
     const response = await app!.post(pending(buildId));
 
-    expect(response.status).toBe(502);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { message: string }).message).toMatch(/not launched: GitLab refused to show it/);
+    await app!.fleetbot.idle();
     expect(jobRequests(buildId)).toHaveLength(1);
     expect(await fleetbotTasks(moto, infra.cluster)).toHaveLength(0);
+    expect(app!.logs.some((line) => line.includes('GitLab refused to show the pending job') && line.includes(jobIdOf(buildId)))).toBe(true);
   });
 });
