@@ -29,8 +29,10 @@ const SECRETS: Record<string, string> = {
   '/gl/b/api-token': 'api-b',
 };
 
-function setUp(options: { unreadable?: string; rememberedDeliveries?: number } = {}) {
+function setUp(options: { unreadable?: string; rememberedDeliveries?: number; sleep?: (ms: number) => Promise<void> } = {}) {
   const requests: Array<{ url: string; token: string | null }> = [];
+  // Tests may make a parameter readable again (or unreadable) as they go.
+  const unreadable = { name: options.unreadable };
   const fetchFn = (async (url: string, init: RequestInit) => {
     requests.push({ url, token: new Headers(init.headers).get('private-token') });
     const buildId = Number(url.split('/').at(-1));
@@ -38,7 +40,7 @@ function setUp(options: { unreadable?: string; rememberedDeliveries?: number } =
   }) as unknown as typeof fetch;
   const source = new GitLabSource(new GitLabApi({ attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, 1_000, fetchFn), {
     read: async (name) => {
-      if (name === options.unreadable) throw new Error('AccessDeniedException');
+      if (name === unreadable.name) throw new Error('AccessDeniedException');
       return SECRETS[name] ?? Promise.reject(new Error(`no ${name}`));
     },
     forget: () => undefined,
@@ -60,8 +62,10 @@ function setUp(options: { unreadable?: string; rememberedDeliveries?: number } =
     },
     log: pino({ level: 'silent' }),
     rememberedDeliveries: options.rememberedDeliveries,
+    lateReadDelaysMs: [1_000, 2_000],
+    sleep: options.sleep ?? (async () => undefined),
   });
-  return { webhooks, requests, queued, completed };
+  return { webhooks, requests, queued, completed, unreadable };
 }
 
 const delivery = (token: string, payload: unknown, eventUuid?: string): GitLabDelivery => ({
@@ -131,5 +135,42 @@ describe('GitLab Job events', () => {
     expect(remembered.message).toBe('delivery already handled');
     // The store stub records nothing, so every forgotten delivery reaches the scheduler, whose dedupe holds.
     expect(queued).toHaveLength(4);
+  });
+
+  describe('a pending job GitLab cannot be asked about on arrival', () => {
+    it('is answered 202 and queued once a later read succeeds, after the waits it was given', async () => {
+      const waits: number[] = [];
+      const { webhooks, queued, unreadable } = setUp({
+        unreadable: '/gl/a/api-token',
+        sleep: async (ms) => {
+          waits.push(ms);
+          if (waits.length === 2) unreadable.name = undefined;
+        },
+      });
+
+      const answer = await webhooks.receive(delivery('secret-a', jobHookPayload({ buildId: 31 })));
+      expect(answer.status).toBe(202);
+      await webhooks.idle();
+
+      expect(waits).toEqual([1_000, 2_000]);
+      expect(queued.map((job) => job.jobId)).toEqual(['gitlab.a.example-31']);
+    });
+
+    it('is given up at the next turn once the app stops', async () => {
+      let stop: () => void = () => undefined;
+      const { webhooks, queued, unreadable } = setUp({
+        unreadable: '/gl/a/api-token',
+        sleep: async () => {
+          unreadable.name = undefined;
+          stop();
+        },
+      });
+      stop = () => webhooks.stop();
+
+      expect((await webhooks.receive(delivery('secret-a', jobHookPayload({ buildId: 32 })))).status).toBe(202);
+      await webhooks.idle();
+
+      expect(queued).toEqual([]);
+    });
   });
 });
