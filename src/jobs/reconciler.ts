@@ -7,6 +7,7 @@ import { errorFields } from '../retry.js';
 import type { RunnerParameter } from '../secrets/ssm.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
+import { PeriodicTask } from './timer.js';
 
 export const DEFAULT_ORPHAN_GRACE_MS = 5 * 60_000;
 export const DEFAULT_STALE_PARAMETER_MS = 24 * 60 * 60_000;
@@ -90,8 +91,10 @@ type Ownership = 'live' | 'released' | 'orphan';
  * capacity allows, and every warm pool is topped up while its schedule wants it.
  */
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<ReconcileSummary> | undefined;
+  private readonly task = new PeriodicTask(
+    () => this.reconcile(),
+    (error) => this.deps.log.error({ err: errorFields(error) }, 'reconcile pass failed'),
+  );
   private readonly now: () => number;
   private readonly orphanGraceMs: number;
   private readonly staleParameterMs: number;
@@ -117,23 +120,16 @@ export class Reconciler {
 
   /** Runs a pass now and then every `intervalMs`; passes never overlap. */
   start(intervalMs: number): void {
-    void this.pass();
-    this.timer = setInterval(() => void this.pass(), intervalMs);
-    this.timer.unref();
+    this.task.start(intervalMs);
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.task.stop();
   }
 
   /** One pass; a pass already under way is joined rather than doubled. */
   pass(): Promise<ReconcileSummary> {
-    this.running ??= this.reconcile().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.task.pass();
   }
 
   private async reconcile(): Promise<ReconcileSummary> {
