@@ -2,7 +2,6 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
 import { Ec2Backend } from '../../src/compute/ec2.js';
@@ -20,6 +19,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { clientsFor } from './aws-fixture.js';
 import type { FakeGitHub } from './fake-github.js';
 import type { Moto } from './moto.js';
+import { logLines } from './log-lines.js';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
 
@@ -60,13 +60,7 @@ export interface AppOptions {
 
 /** The app in-process, as `npm start` wires it, against moto and the fake GitHub (as a GHES host). */
 export async function startApp(options: AppOptions): Promise<AppUnderTest> {
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
+  const { lines: logs, sink } = logLines();
   const databaseFile = options.databaseFile ?? join(mkdtempSync(join(tmpdir(), 'fleetbot-')), 'fleetbot.db');
   const store = new SqliteStore(databaseFile);
   const aws = clientsFor(options.moto);

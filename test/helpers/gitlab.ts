@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { pino } from 'pino';
 import { Probot, Server } from 'probot';
@@ -22,6 +21,7 @@ import { testPrivateKey, WEBHOOK_SECRET } from './app-harness.js';
 import { clientsFor, type RunnerInfra } from './aws-fixture.js';
 import { jobResponse } from './gitlab-payloads.js';
 import { freePort, type Moto } from './moto.js';
+import { logLines } from './log-lines.js';
 
 interface FakeJob {
   status: string;
@@ -135,13 +135,7 @@ export interface GitLabAppUnderTest {
 
 /** The app in-process on a real HTTP server, wired as `npm start` wires a GitLab fleet, against moto. */
 export async function startGitLabApp(options: { moto: Moto; fleets: FleetSpec[]; webhookSecret: string }): Promise<GitLabAppUnderTest> {
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
+  const { lines: logs, sink } = logLines();
   const log = pino({ level: 'debug' }, sink).child({}, { redact: SECRET_HEADER_REDACTION });
   const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'fleetbot-gitlab-')), 'fleetbot.db'));
   const aws = clientsFor(options.moto);

@@ -1,7 +1,6 @@
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { StopTaskCommand } from '@aws-sdk/client-ecs';
 import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Probot } from 'probot';
 import { CircleCiSource } from '../../src/ci/circleci.js';
@@ -21,6 +20,7 @@ import { clientsFor, createRunnerInfra, fleetbotTasks, readParameter, tagOf } fr
 import { FakeCircleCi } from '../helpers/fake-circleci.js';
 import { autoScalingClientFor, createAsgRunnerInfra, createGroup, groupNamed, type AsgRunnerInfra } from '../helpers/asg-fixture.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { logLines } from '../helpers/log-lines.js';
 
 /**
  * CircleCI fleets end to end in-process: the app wired as main.ts wires it, polling a fake CircleCI
@@ -93,13 +93,7 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
   }
 
   async function startCircleCiApp(fleets: FleetSpec[], pollIntervalMs?: number) {
-    const logs: string[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        logs.push(...String(chunk).split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { lines: logs, sink } = logLines();
     const aws = clientsFor(moto);
     const store = new SqliteStore(':memory:');
     const registry = new FleetRegistry(fleets);

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { pino } from 'pino';
@@ -17,6 +16,7 @@ import { clientsFor, createRunnerInfra, fleetbotTasks, readParameter, tagOf } fr
 import { createEc2RunnerInfra, ec2Fleet, instanceById, type Ec2RunnerInfra } from '../helpers/ec2-fixture.js';
 import { ecsFleet } from '../helpers/fleets.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { logLines } from '../helpers/log-lines.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -84,16 +84,8 @@ async function reconcilerAgainst(moto: Moto, options: { ecs?: boolean; ec2Infra?
     fleets.push(ec2);
   }
   const store = new SqliteStore(':memory:');
-  const logs: string[] = [];
-  const log = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        logs.push(...String(chunk).split('\n').filter(Boolean));
-        done();
-      },
-    }),
-  );
+  const { lines: logs, sink } = logLines();
+  const log = pino({ level: 'debug' }, sink);
   const clock = { now: Date.now() };
   const now = () => clock.now;
   const registry = new FleetRegistry(fleets);

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { CircleCiSource } from '../../../src/ci/circleci.js';
 import { CircleCiApiError, type CircleCiAgent } from '../../../src/ci/circleci-api.js';
@@ -11,6 +10,7 @@ import type { SecretReader } from '../../../src/secrets/parameters.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { RunnerRecord } from '../../../src/store/types.js';
 import { circleciFleet, ecsFleet } from '../../helpers/fleets.js';
+import { logLines } from '../../helpers/log-lines.js';
 
 const MINUTE = 60_000;
 const API_TOKEN = 'circle-api-token-poller';
@@ -71,16 +71,8 @@ class FakeSecrets implements SecretReader {
 }
 
 function setup(fleetList: FleetSpec[] = [circleciFleet('cci', 'acme/linux', { maxRunners: 5 })]) {
-  const logs: string[] = [];
-  const log = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        logs.push(...String(chunk).split('\n').filter(Boolean));
-        done();
-      },
-    }),
-  );
+  const { lines: logs, sink } = logLines();
+  const log = pino({ level: 'debug' }, sink);
   const clock = { now: 1_800_000_000_000 };
   const now = () => clock.now;
   const store = new SqliteStore(':memory:');
