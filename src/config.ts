@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 /** The app's own settings, read from the environment once at start. Probot reads its own variables. */
@@ -60,4 +63,20 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
   };
+}
+
+/**
+ * Applies `./.env` to the environment the way Probot's `run()` does (the file's values win), but before
+ * fleetbot reads its own settings: the setup page writes the App's credentials there, and without this
+ * the next `npm start` would see no credentials and start Probot without fleetbot's handlers.
+ */
+export function applyDotEnvFile(directory = process.cwd(), env: NodeJS.ProcessEnv = process.env): void {
+  let text: string;
+  try {
+    text = readFileSync(join(directory, '.env'), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  Object.assign(env, parseEnv(text));
 }

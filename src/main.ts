@@ -8,7 +8,7 @@ import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
 import { ComputeRouter } from './compute/router.js';
-import { readConfig, type AppConfig } from './config.js';
+import { applyDotEnvFile, readConfig, type AppConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
 import { loadFleetsFile } from './fleets/file.js';
 import { createFleetbot, type FleetbotOptions } from './index.js';
@@ -24,6 +24,7 @@ import { TerraformCli } from './terraform/cli.js';
 
 /** `npm start`: the app on its embedded defaults, or Probot's setup page when it has no App yet. */
 async function main(): Promise<void> {
+  applyDotEnvFile();
   const config = readConfig();
   if (!config.hasAppCredentials) {
     // Probot serves its setup page, which registers the App from app.yml and writes .env.

@@ -82,10 +82,14 @@ export function runToExit(env: Record<string, string>, timeoutMs = 20_000): Prom
  * With `logFile`, the app writes its output straight to that file instead of a pipe to this process:
  * a busy reader then cannot stall the app's synchronous log writes (what the benchmark needs).
  */
-export async function startAppProcess(env: Record<string, string>, options: { nodeArgs?: string[]; logFile?: string } = {}): Promise<AppProcess> {
+export async function startAppProcess(
+  env: Record<string, string>,
+  options: { nodeArgs?: string[]; logFile?: string; cwd?: string } = {},
+): Promise<AppProcess> {
   const port = await freePort();
   const logFd = options.logFile ? openSync(options.logFile, 'w') : undefined;
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN], {
+    cwd: options.cwd,
     env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'],
   });
