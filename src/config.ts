@@ -4,7 +4,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 /** The app's own settings, read from the environment once at start. Probot reads its own variables. */
-const environmentSchema = z.object({
+export const environmentSchema = z.object({
   FLEETBOT_CONFIG: z.string().min(1).optional(),
   FLEETBOT_DB: z.string().min(1).default('./data/fleetbot.db'),
   FLEETBOT_RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(30),
