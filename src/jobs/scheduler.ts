@@ -7,7 +7,7 @@ import { isWarmPoolActive, type FleetSpec, type WarmPool } from '../fleets/spec.
 import { errorFields } from '../retry.js';
 import { SerialLanes } from './lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
-import type { Admission, Claim, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
+import type { Admission, Claim, JobKey, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
 
 /** What the scheduler needs of the credential store (SSM in production). */
 export interface CredentialStore {
@@ -22,8 +22,15 @@ export interface SchedulerDeps {
   credentials: CredentialStore;
   ci: CiCalls;
   log: Logger;
+  /**
+   * How long a backlog job's still-queued check may keep failing before it is reported (once per job).
+   * Default 2 minutes, as FLEETBOT_LAUNCH_TIMEOUT_SECONDS.
+   */
+  launchTimeoutMs?: number;
   now?: () => number;
 }
+
+const DEFAULT_LAUNCH_TIMEOUT_MS = 120_000;
 
 /** `<fleet>-<job id>-<6 random chars>`: unique, and readable in the GitHub runner list. */
 export function runnerNameFor(fleet: string, jobId: string): string {
@@ -46,6 +53,7 @@ export class Scheduler {
   private readonly ci: CiCalls;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly launchTimeoutMs: number;
   private readonly background = new Set<Promise<void>>();
   /** Runners with a launch or credential step in progress in this process. */
   private readonly busy = new Set<string>();
@@ -62,6 +70,7 @@ export class Scheduler {
     this.ci = deps.ci;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
+    this.launchTimeoutMs = deps.launchTimeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS;
   }
 
   /** Records a queued job once, and launches a runner for it or puts it in its fleet's backlog. */
@@ -210,27 +219,29 @@ export class Scheduler {
 
   /**
    * Launches backlog jobs, oldest first, while the fleet is under its maximum. Each job is checked with
-   * the CI system first: one cancelled while it waited is closed instead of launched. A draining fleet
-   * (being deleted) launches nothing.
+   * the CI system first: one cancelled while it waited is closed instead of launched. A job that cannot
+   * be checked keeps its place and is passed over until the next pass, which tries it first again; the
+   * jobs behind it are served meanwhile. A draining fleet (being deleted) launches nothing.
    */
   async drainFleet(fleet: FleetSpec): Promise<number> {
     let launched = 0;
     if (this.fleets.isDraining(fleet.name)) return launched;
+    const unchecked: JobKey[] = [];
     for (;;) {
       const claim = await this.store.claimNextWaiting(
         { name: fleet.name, maxRunners: fleet.maxRunners },
         (job) => runnerNameFor(fleet.name, job.jobId),
         this.now(),
+        unchecked,
       );
       if (!claim) return launched;
       let queued: boolean;
       try {
         queued = await this.ci.isJobQueued(claim.job);
       } catch (error) {
-        // Unknown status: keep the job at the head of the backlog and try again on the next pass.
-        await this.store.releaseRunner(claim.runner.name, 'job status unknown', { requeueJob: true }, this.now());
-        this.log.warn({ ...this.fieldsOf(claim), err: errorFields(error) }, 'could not check the job; it stays in the backlog');
-        return launched;
+        await this.deferUnchecked(claim, error);
+        unchecked.push({ provider: claim.job.provider, jobId: claim.job.jobId });
+        continue;
       }
       if (!queued) {
         await this.store.abandonClaim(claim, 'job no longer queued', this.now());
@@ -239,6 +250,24 @@ export class Scheduler {
       }
       this.startLaunch(fleet, claim.runner);
       launched++;
+    }
+  }
+
+  /**
+   * Puts a job whose check failed back at its place. Each failure is only debug: a check can fail for a
+   * moment. Failures that outlast the launch timeout are a warning, once per job.
+   */
+  private async deferUnchecked(claim: Claim, error: unknown): Promise<void> {
+    const deferral = await this.store.deferUncheckedJob(claim, 'job status unknown', this.launchTimeoutMs, this.now());
+    const fields = { ...this.fieldsOf(claim), err: errorFields(error) };
+    if (deferral?.report) {
+      const uncheckedForMs = this.now() - deferral.uncheckedSince;
+      this.log.warn(
+        { ...fields, uncheckedForMs },
+        `could not check the job for ${Math.round(uncheckedForMs / 1000)}s; it keeps its place in the backlog, and the jobs behind it are served`,
+      );
+    } else {
+      this.log.debug(fields, 'could not check the job; it keeps its place in the backlog, and the jobs behind it are served');
     }
   }
 

@@ -6,8 +6,10 @@ import type {
   Admission,
   Claim,
   Completion,
+  Deferral,
   FleetCounts,
   FleetLimit,
+  JobKey,
   JobRecord,
   JobStatus,
   NewJob,
@@ -17,7 +19,7 @@ import type {
 } from './types.js';
 import { ISSUEOPS_SCHEMA, SqliteIssueOpsStore } from './sqlite-issueops.js';
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 // The backlog is ordered by rowid: arrival order, kept when a job is put back after a failed launch.
 const JOBS_SCHEMA = `
@@ -56,6 +58,12 @@ const WARM_POOL_SCHEMA = `
 ALTER TABLE runners ADD COLUMN warm INTEGER NOT NULL DEFAULT 0;
 `;
 
+// A backlog job whose still-queued check failed: since when its checks fail, and whether that was reported.
+const UNCHECKED_JOBS_SCHEMA = `
+ALTER TABLE jobs ADD COLUMN unchecked_since INTEGER;
+ALTER TABLE jobs ADD COLUMN unchecked_reported INTEGER NOT NULL DEFAULT 0;
+`;
+
 interface JobRow {
   provider: string;
   job_id: string;
@@ -65,6 +73,8 @@ interface JobRow {
   origin: string;
   runner_name: string | null;
   launch_attempts: number;
+  unchecked_since: number | null;
+  unchecked_reported: number;
   received_at: number;
   updated_at: number;
 }
@@ -153,19 +163,32 @@ export class SqliteStore implements Store {
         `UPDATE jobs SET status = 'launching', runner_name = @runnerName, launch_attempts = launch_attempts + 1,
          updated_at = @now WHERE provider = @provider AND job_id = @jobId`,
       ),
+      // Requeued after its check succeeded (or with no check at all): it is no longer unchecked.
       requeueJob: db.prepare(
-        `UPDATE jobs SET status = 'waiting', updated_at = @now
+        `UPDATE jobs SET status = 'waiting', unchecked_since = NULL, unchecked_reported = 0, updated_at = @now
          WHERE provider = @provider AND job_id = @jobId AND status IN ('launching', 'launched')`,
+      ),
+      // A claim whose check failed launched nothing: it is not counted as a launch attempt.
+      requeueUnchecked: db.prepare(
+        `UPDATE jobs SET status = 'waiting', unchecked_since = @uncheckedSince, unchecked_reported = @reported,
+         launch_attempts = launch_attempts - 1, updated_at = @now
+         WHERE provider = @provider AND job_id = @jobId AND status = 'launching'`,
       ),
       countActive: db.prepare<[string], { n: number }>(
         "SELECT COUNT(*) AS n FROM runners WHERE fleet = ? AND status IN ('launching', 'running')",
       ),
-      backlogPosition: db.prepare<[string, string, string], { n: number }>(
-        `SELECT COUNT(*) AS n FROM jobs WHERE fleet = ? AND status = 'waiting'
+      // `checked`: those of them not unchecked, which a newcomer waits behind.
+      backlogPosition: db.prepare<[string, string, string], { n: number; checked: number }>(
+        `SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE unchecked_since IS NULL) AS checked
+         FROM jobs WHERE fleet = ? AND status = 'waiting'
          AND rowid <= (SELECT rowid FROM jobs WHERE provider = ? AND job_id = ?)`,
       ),
-      oldestWaiting: db.prepare<[string], JobRow>(
-        "SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid LIMIT 1",
+      // `passOver` is a JSON array of [provider, jobId] pairs.
+      oldestWaiting: db.prepare<{ fleet: string; passOver: string }, JobRow>(
+        `SELECT * FROM jobs WHERE fleet = @fleet AND status = 'waiting'
+         AND NOT EXISTS (SELECT 1 FROM json_each(@passOver) AS skipped
+                         WHERE skipped.value ->> 0 = jobs.provider AND skipped.value ->> 1 = jobs.job_id)
+         ORDER BY rowid LIMIT 1`,
       ),
       insertRunner: db.prepare(
         `INSERT INTO runners (name, fleet, provider, job_id, status, warm, created_at, updated_at)
@@ -226,6 +249,7 @@ export class SqliteStore implements Store {
       if (version < 1) this.db.exec(JOBS_SCHEMA);
       if (version < 2) this.db.exec(ISSUEOPS_SCHEMA);
       if (version < 3) this.db.exec(WARM_POOL_SCHEMA);
+      if (version < 4) this.db.exec(UNCHECKED_JOBS_SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -273,8 +297,10 @@ export class SqliteStore implements Store {
       const stored = this.job(job.provider, job.jobId)!;
       if (!inserted) return { kind: 'duplicate', job: stored };
       if (!fleet) return { kind: 'unmatched', job: stored };
-      // Jobs already waiting go first: a newcomer only jumps the queue when there is none.
-      const waitingAhead = this.statements.backlogPosition.get(fleet.name, job.provider, job.jobId)!.n - 1;
+      // Jobs already waiting go first: a newcomer only jumps the queue when there is none. Unchecked
+      // jobs do not count: one whose check keeps failing must not hold up the jobs behind it.
+      const backlog = this.statements.backlogPosition.get(fleet.name, job.provider, job.jobId)!;
+      const waitingAhead = backlog.checked - 1;
       const warm = options.useWarmRunner && waitingAhead === 0 ? this.statements.warmRunnersOf.get(fleet.name) : undefined;
       if (warm) return { kind: 'pooled', ...this.giveWarmRunner(warm, stored, now) };
       const hasRoom = this.hasRoom(fleet);
@@ -282,7 +308,7 @@ export class SqliteStore implements Store {
         const { job: claimed, runner } = this.claim(stored, runnerName, now);
         return { kind: 'claimed', job: claimed, runner };
       }
-      return { kind: 'waiting', job: stored, position: waitingAhead + 1, fleetFull: !hasRoom };
+      return { kind: 'waiting', job: stored, position: backlog.n, fleetFull: !hasRoom };
     });
   }
 
@@ -306,10 +332,16 @@ export class SqliteStore implements Store {
     return this.statements.warmRunnersOf.all(fleet).map(toRunner);
   }
 
-  async claimNextWaiting(fleet: FleetLimit, runnerNameFor: (job: JobRecord) => string, now: number): Promise<Claim | undefined> {
+  async claimNextWaiting(
+    fleet: FleetLimit,
+    runnerNameFor: (job: JobRecord) => string,
+    now: number,
+    passOver: readonly JobKey[] = [],
+  ): Promise<Claim | undefined> {
+    const skipped = JSON.stringify(passOver.map((key) => [key.provider, key.jobId]));
     return this.atomically(() => {
       if (!this.hasRoom(fleet)) return undefined;
-      const row = this.statements.oldestWaiting.get(fleet.name);
+      const row = this.statements.oldestWaiting.get({ fleet: fleet.name, passOver: skipped });
       if (!row) return undefined;
       const job = toJob(row);
       return this.claim(job, runnerNameFor(job), now);
@@ -339,6 +371,19 @@ export class SqliteStore implements Store {
         this.statements.requeueJob.run({ provider: before.provider, jobId: before.job_id, now });
       }
       return toRunner(before);
+    });
+  }
+
+  async deferUncheckedJob(claim: Claim, reason: string, reportAfterMs: number, now: number): Promise<Deferral | undefined> {
+    return this.atomically(() => {
+      const { provider, jobId } = claim.job;
+      const before = this.statements.getJob.get(provider, jobId);
+      if (!before || this.statements.releaseRunner.run({ name: claim.runner.name, reason, now }).changes === 0) return undefined;
+      const uncheckedSince = before.unchecked_since ?? now;
+      const report = before.unchecked_reported === 0 && now - uncheckedSince > reportAfterMs;
+      const reported = before.unchecked_reported === 1 || report ? 1 : 0;
+      if (this.statements.requeueUnchecked.run({ provider, jobId, uncheckedSince, reported, now }).changes === 0) return undefined;
+      return { uncheckedSince, report };
     });
   }
 

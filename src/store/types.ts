@@ -28,6 +28,9 @@ export interface JobRecord {
   updatedAt: number;
 }
 
+/** Names a job. */
+export type JobKey = Pick<JobRecord, 'provider' | 'jobId'>;
+
 export type RunnerStatus = 'launching' | 'running' | 'released';
 
 export interface RunnerRecord {
@@ -89,6 +92,14 @@ export interface Completion {
   releasedRunner?: RunnerRecord;
 }
 
+/** A backlog job put back unchecked: its place kept, and the jobs behind it free to go first. */
+export interface Deferral {
+  /** When its checks began failing: the first failure since its last successful check. */
+  uncheckedSince: number;
+  /** The failures have now lasted longer than the limit given, for the first time: say so (once per job). */
+  report: boolean;
+}
+
 export interface FleetCounts {
   active: number;
   waiting: number;
@@ -98,6 +109,7 @@ export interface Store {
   /**
    * Records a job once (a redelivery is a `duplicate`), then either claims a runner slot for it under
    * the fleet's limit or puts it at the end of the fleet's backlog. `fleet` undefined records it unmatched.
+   * Only checked jobs ahead of it make it wait: unchecked ones (see deferUncheckedJob) are passed.
    */
   admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number, options?: AdmitOptions): Promise<Admission>;
   /**
@@ -107,8 +119,16 @@ export interface Store {
   claimWarmRunner(fleet: FleetLimit, job: NewJob, runnerName: string, now: number): Promise<Claim | undefined>;
   /** The fleet's warm runners that no job has taken yet, oldest first. */
   warmRunners(fleet: string): Promise<RunnerRecord[]>;
-  /** Claims a slot for the oldest waiting job of the fleet, if the fleet is under its limit. */
-  claimNextWaiting(fleet: FleetLimit, runnerNameFor: (job: JobRecord) => string, now: number): Promise<Claim | undefined>;
+  /**
+   * Claims a slot for the oldest waiting job of the fleet, if the fleet is under its limit, passing over
+   * the jobs named in `passOver` (their places are kept).
+   */
+  claimNextWaiting(
+    fleet: FleetLimit,
+    runnerNameFor: (job: JobRecord) => string,
+    now: number,
+    passOver?: readonly JobKey[],
+  ): Promise<Claim | undefined>;
   markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number): Promise<void>;
   markCredentialIssued(name: string, ciRunnerId: string | null, now: number): Promise<void>;
   /**
@@ -116,6 +136,12 @@ export interface Store {
    * backlog at its original place. Returns the runner as it was, or undefined if it was not active.
    */
   releaseRunner(name: string, reason: string, options: { requeueJob: boolean }, now: number): Promise<RunnerRecord | undefined>;
+  /**
+   * The CI system could not say whether a claimed job is still queued: frees the slot and puts the job
+   * back at its place, marked unchecked until a check of it succeeds. Undefined if the claim was already
+   * released or the job finished meanwhile.
+   */
+  deferUncheckedJob(claim: Claim, reason: string, reportAfterMs: number, now: number): Promise<Deferral | undefined>;
   /** A claimed job turned out to be no longer queued: free the slot and close the job. */
   abandonClaim(claim: Claim, reason: string, now: number): Promise<void>;
   /** The CI system says the job finished; frees the runner that ran it (by name), drops it from the backlog. */

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import type { CiSource, RunnerCredential } from '../../../src/ci/types.js';
 import type { ComputeBackend, LaunchRequest } from '../../../src/compute/types.js';
@@ -6,6 +9,7 @@ import { Scheduler, runnerNameFor, type CredentialStore } from '../../../src/job
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
+import { logLines } from '../../helpers/log-lines.js';
 
 /** A CI source whose credential requests wait until the test lets each one finish. */
 class GatedCi implements CiSource {
@@ -119,6 +123,176 @@ describe('the scheduler\'s credential lanes', () => {
     await scheduler.idle();
     expect(ci.asked).toEqual([runner]);
     expect(credentials.values.size).toBe(0);
+  });
+});
+
+/** A CI source that answers at once, and cannot check the jobs in `unreachable` (as GitHub answering 5xx). */
+class CheckingCi implements CiSource {
+  readonly provider = 'github';
+  readonly unreachable = new Set<string>();
+  readonly checked: string[] = [];
+  credentialLane(): string {
+    return 'lane';
+  }
+  async isJobQueued(job: JobRecord): Promise<boolean> {
+    this.checked.push(job.jobId);
+    if (this.unreachable.has(job.jobId)) throw Object.assign(new Error('Bad Gateway'), { status: 502 });
+    return true;
+  }
+  async createRunnerCredential(_job: JobRecord, runner: RunnerRecord): Promise<RunnerCredential> {
+    return { value: `secret-for-${runner.name}` };
+  }
+}
+
+describe('a backlog job that cannot be checked', () => {
+  const launchTimeoutMs = 1_000;
+  const stores: SqliteStore[] = [];
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+  });
+
+  function backlogSetup(maxRunners: number) {
+    const file = join(mkdtempSync(join(tmpdir(), 'scheduler-')), 'fleetbot.db');
+    const ci = new CheckingCi();
+    const compute = new RecordingCompute();
+    const { lines, sink } = logLines();
+    const fleet = ecsFleet({ name: 'linux', labels: ['self-hosted'], maxRunners });
+    const clock = { now: 0 };
+    /** A scheduler on the database file; a second call is the app after a restart. */
+    const start = () => {
+      const store = new SqliteStore(file);
+      stores.push(store);
+      const scheduler = new Scheduler({
+        store,
+        fleets: new FleetRegistry([fleet]),
+        compute,
+        credentials: new MemoryCredentials(),
+        ci,
+        log: pino({ level: 'debug' }, sink),
+        launchTimeoutMs,
+        now: () => clock.now,
+      });
+      const queue = (jobId: string) =>
+        scheduler.jobQueued({ provider: 'github', jobId, labels: ['self-hosted'], origin: { installationId: 1 } });
+      /** Completes the job on the runner launched for it, and waits for the drain that follows. */
+      const complete = async (jobId: string) => {
+        await scheduler.jobCompleted('github', jobId, (await store.getJob('github', jobId))!.runnerName!);
+        await scheduler.idle();
+      };
+      return { store, scheduler, queue, complete };
+    };
+    const launchedJobs = () => compute.launched.map((request) => request.jobId);
+    const logsAbout = (jobId: string, level: number) =>
+      lines.map((line) => JSON.parse(line)).filter((entry) => entry.jobId === jobId && entry.level === level);
+    return { ci, clock, start, launchedJobs, logsAbout };
+  }
+
+  it('keeps its place while the jobs behind it are served, in order, and goes first once its check succeeds', async () => {
+    const { ci, start, launchedJobs } = backlogSetup(1);
+    const { store, scheduler, queue, complete } = start();
+    for (const jobId of ['1', '2', '3', '4']) await queue(jobId);
+    await scheduler.idle();
+    ci.unreachable.add('2');
+
+    await complete('1');
+    expect(launchedJobs()).toEqual(['1', '3']);
+    expect((await store.getJob('github', '2'))?.status).toBe('waiting');
+    expect((await store.fleetCounts()).get('linux')).toEqual({ active: 1, waiting: 2 });
+
+    // Still unreachable: tried first again, and 4 is served behind it.
+    await complete('3');
+    expect(ci.checked).toEqual(['2', '3', '2', '4']);
+    expect(launchedJobs()).toEqual(['1', '3', '4']);
+
+    ci.unreachable.delete('2');
+    await queue('5');
+    await complete('4');
+    expect(launchedJobs()).toEqual(['1', '3', '4', '2']);
+    expect((await store.getJob('github', '5'))?.status).toBe('waiting');
+    await complete('2');
+    expect(launchedJobs()).toEqual(['1', '3', '4', '2', '5']);
+  });
+
+  it('does not hold up a new job while the fleet has room, and never exceeds the maximum', async () => {
+    const { ci, start, launchedJobs } = backlogSetup(2);
+    const { store, scheduler, queue, complete } = start();
+    for (const jobId of ['1', '2', '3']) await queue(jobId);
+    await scheduler.idle();
+    ci.unreachable.add('3');
+    await complete('1');
+    expect((await store.fleetCounts()).get('linux')).toEqual({ active: 1, waiting: 1 });
+
+    expect((await queue('4')).kind).toBe('claimed');
+    expect(await queue('5')).toMatchObject({ kind: 'waiting', position: 2, fleetFull: true });
+    await scheduler.idle();
+    expect(launchedJobs()).toEqual(['1', '2', '4']);
+    expect((await store.activeRunners()).length).toBe(2);
+
+    ci.unreachable.delete('3');
+    await complete('2');
+    expect(launchedJobs()).toEqual(['1', '2', '4', '3']);
+    expect((await store.getJob('github', '5'))?.status).toBe('waiting');
+    // One runner per job: the unchecked job was claimed and released, never launched twice.
+    expect(new Set(launchedJobs()).size).toBe(launchedJobs().length);
+  });
+
+  it('warns once per job, with the reason, when its checks fail for longer than the launch timeout, also across a restart', async () => {
+    const { ci, clock, start, launchedJobs, logsAbout } = backlogSetup(1);
+    let app = start();
+    for (const jobId of ['1', '2', '3']) await app.queue(jobId);
+    await app.scheduler.idle();
+    ci.unreachable.add('2');
+    ci.unreachable.add('3');
+    await app.complete('1');
+
+    for (const at of [500, 1_000, 1_500, 3_000]) {
+      clock.now = at;
+      await app.scheduler.drainAll();
+    }
+    const warnings = logsAbout('2', 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ fleet: 'linux', uncheckedForMs: 1_500, err: { status: 502, message: 'Bad Gateway' } });
+    expect(warnings[0].msg).toMatch(/could not check the job for 2s; it keeps its place in the backlog/);
+    expect(logsAbout('3', 40)).toHaveLength(1);
+    expect(logsAbout('2', 20).length).toBe(4);
+
+    // The backlog, and what was already said about it, are in the store.
+    await app.store.close();
+    app = start();
+    clock.now = 10_000;
+    await app.scheduler.drainAll();
+    expect(logsAbout('2', 40)).toHaveLength(1);
+    expect((await app.queue('4')).kind).toBe('claimed');
+
+    ci.unreachable.clear();
+    await app.scheduler.idle();
+    await app.complete('4');
+    expect(launchedJobs()).toEqual(['1', '4', '2']);
+  });
+
+  it('starts counting again after a successful check', async () => {
+    const { ci, clock, start, logsAbout } = backlogSetup(1);
+    const { store, scheduler, queue, complete } = start();
+    for (const jobId of ['1', '2']) await queue(jobId);
+    await scheduler.idle();
+    ci.unreachable.add('2');
+    await complete('1');
+    clock.now = 900;
+    ci.unreachable.delete('2');
+    await scheduler.drainAll();
+    await scheduler.idle();
+    // Its runner is lost: it waits again, checked, and fails afresh.
+    const runner = (await store.getRunner((await store.getJob('github', '2'))!.runnerName!))!;
+    await scheduler.releaseRunner(runner, 'task stopped', true);
+    ci.unreachable.add('2');
+    clock.now = 1_200;
+    await scheduler.drainAll();
+    clock.now = 2_100;
+    await scheduler.drainAll();
+    expect(logsAbout('2', 40)).toHaveLength(0);
+    clock.now = 2_300;
+    await scheduler.drainAll();
+    expect(logsAbout('2', 40)).toHaveLength(1);
   });
 });
 

@@ -121,6 +121,78 @@ describe('the SQLite store', () => {
     store = new SqliteStore(':memory:');
   });
 
+  it('adds the unchecked-job columns to a database from schema version 3', async () => {
+    await store.admitJob(job(1), fleet, 'r1', 1);
+    await store.close();
+    const Database = (await import('better-sqlite3')).default;
+    const raw = new Database(file);
+    raw.exec('ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported');
+    raw.pragma('user_version = 3');
+    raw.close();
+    store = new SqliteStore(file);
+    expect((await store.getJob('github', '1'))?.status).toBe('launching');
+    expect((await store.admitJob(job(2), fleet, 'r2', 2)).kind).toBe('claimed');
+  });
+
+  describe('unchecked backlog jobs', () => {
+    const one = { name: 'linux', maxRunners: 1 };
+    /** Jobs 1..count admitted to a fleet of one, 1 running; 2 claimed from the backlog and its check failed at `at`. */
+    async function withUncheckedHead(count: number, at = 10) {
+      for (let id = 1; id <= count; id++) await store.admitJob(job(id), one, `r${id}`, id);
+      await store.releaseRunner('r1', 'done', { requeueJob: false }, at);
+      const claim = (await store.claimNextWaiting(one, (waiting) => `c${waiting.jobId}`, at))!;
+      expect(claim.job.jobId).toBe('2');
+      return store.deferUncheckedJob(claim, 'job status unknown', 100, at);
+    }
+
+    it('keeps the job\'s place, frees its slot, and lets the next claim pass it over', async () => {
+      expect(await withUncheckedHead(3)).toEqual({ uncheckedSince: 10, report: false });
+      expect(await store.getJob('github', '2')).toMatchObject({ status: 'waiting', launchAttempts: 0 });
+      expect(await store.getRunner('c2')).toMatchObject({ status: 'released', releasedReason: 'job status unknown' });
+      const next = await store.claimNextWaiting(one, (waiting) => `c${waiting.jobId}`, 11, [{ provider: 'github', jobId: '2' }]);
+      expect(next?.job.jobId).toBe('3');
+      await store.releaseRunner('c3', 'done', { requeueJob: false }, 12);
+      expect((await store.claimNextWaiting(one, (waiting) => `d${waiting.jobId}`, 13))?.job.jobId).toBe('2');
+    });
+
+    it('lets a newcomer pass it when the fleet has room, but not a checked job ahead', async () => {
+      await withUncheckedHead(2);
+      expect((await store.admitJob(job(3), one, 'r3', 11)).kind).toBe('claimed');
+      await store.releaseRunner('r3', 'launch failed', { requeueJob: true }, 12);
+      expect(await store.admitJob(job(4), one, 'r4', 13)).toMatchObject({ kind: 'waiting', position: 3, fleetFull: false });
+    });
+
+    it('says to report it once, when its checks have failed for longer than the limit', async () => {
+      await withUncheckedHead(2, 10);
+      const failAgain = async (at: number) => {
+        const claim = (await store.claimNextWaiting(one, () => `c${at}`, at))!;
+        return store.deferUncheckedJob(claim, 'job status unknown', 100, at);
+      };
+      expect(await failAgain(110)).toEqual({ uncheckedSince: 10, report: false });
+      expect(await failAgain(111)).toEqual({ uncheckedSince: 10, report: true });
+      expect(await failAgain(500)).toEqual({ uncheckedSince: 10, report: false });
+    });
+
+    it('is checked again once put back after a successful check', async () => {
+      await withUncheckedHead(2, 10);
+      await store.claimNextWaiting(one, () => 'c2b', 50);
+      await store.releaseRunner('c2b', 'launch failed', { requeueJob: true }, 60);
+      expect((await store.admitJob(job(3), one, 'r3', 61)).kind).toBe('waiting');
+      const claim = (await store.claimNextWaiting(one, () => 'c2c', 200))!;
+      expect(await store.deferUncheckedJob(claim, 'job status unknown', 100, 200)).toEqual({ uncheckedSince: 200, report: false });
+    });
+
+    it('puts nothing back for a job that completed while it was checked', async () => {
+      for (let id = 1; id <= 2; id++) await store.admitJob(job(id), one, `r${id}`, id);
+      await store.releaseRunner('r1', 'done', { requeueJob: false }, 3);
+      const claim = (await store.claimNextWaiting(one, () => 'c2', 4))!;
+      await store.completeJob('github', '2', undefined, 5);
+      expect(await store.deferUncheckedJob(claim, 'job status unknown', 100, 6)).toBeUndefined();
+      expect((await store.getJob('github', '2'))?.status).toBe('completed');
+      expect((await store.fleetCounts()).get('linux')?.active ?? 0).toBe(0);
+    });
+  });
+
   describe('warm pools', () => {
     const placeholder = (runnerName: string): NewJob => ({ ...job(0), jobId: `warm:${runnerName}` });
 
