@@ -150,6 +150,62 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     expect((await app.store.getJob('github', '403'))?.status).toBe('abandoned');
   });
 
+  it('serves the jobs behind a backlog job GitHub cannot answer for, launches that job first once it can, and warns once', async () => {
+    const { fleet } = await fleetWith({ maxRunners: 2 });
+    let clock = Date.now();
+    const app = await env.startApp({ fleets: [fleet], launchTimeoutMs: 1_000, tuning: { now: () => clock } });
+    const deliverQueued = (jobId: number) => app.deliver('workflow_job', queuedJob({ jobId, org: 'acme' }));
+    const complete = async (jobId: number) => {
+      const runnerName = (await app.store.getJob('github', String(jobId)))!.runnerName;
+      await app.deliver('workflow_job', completedJob({ jobId, org: 'acme', runnerName }));
+    };
+    const statusOf = async (jobId: number) => (await app.store.getJob('github', String(jobId)))?.status;
+    const jitBefore = env.github.requestsTo('POST', JIT_ORG).length;
+    const CHECK_803 = /^\/repos\/[^/]+\/[^/]+\/actions\/jobs\/803$/;
+    for (const jobId of [801, 802, 803]) await deliverQueued(jobId);
+    // GitHub answers 502 for job 803 for three checks (each tried three times).
+    env.github.failNext('GET', CHECK_803, 502, 9);
+
+    await complete(801);
+    expect(await statusOf(803)).toBe('waiting');
+    await deliverQueued(804);
+    expect(await statusOf(804)).toBe('launched');
+    await deliverQueued(805);
+    expect(await statusOf(805)).toBe('waiting');
+
+    clock += 600;
+    await complete(802);
+    expect(await statusOf(803)).toBe('waiting');
+    expect(await statusOf(805)).toBe('launched');
+
+    clock += 900;
+    await complete(804);
+    expect(await statusOf(803)).toBe('waiting');
+    await deliverQueued(806);
+    expect(await statusOf(806)).toBe('launched');
+    await deliverQueued(807);
+    expect(await statusOf(807)).toBe('waiting');
+
+    // GitHub answers again: 803 goes before 807, which arrived after it.
+    clock += 1_500;
+    await complete(805);
+    expect(await statusOf(803)).toBe('launched');
+    expect(await statusOf(807)).toBe('waiting');
+    await complete(803);
+    expect(await statusOf(807)).toBe('launched');
+
+    const launchedOrder = env.github
+      .requestsTo('POST', JIT_ORG)
+      .slice(jitBefore)
+      .map((request) => (request.body as { name: string }).name.split('-')[2]);
+    expect(launchedOrder).toEqual(['801', '802', '804', '805', '806', '803', '807']);
+    expect(env.github.requestsTo('GET', CHECK_803)).toHaveLength(10);
+    const warnings = app.logs.map((line) => JSON.parse(line)).filter((entry) => entry.jobId === '803' && entry.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ fleet: 'linux-small', uncheckedForMs: 1_500, err: { status: 502 } });
+    expect(warnings[0].msg).toMatch(/^could not check the job for 2s; it keeps its place in the backlog/);
+  });
+
   it('launches nothing for labels no fleet serves, and says why in one log line', async () => {
     const { fleet, infra } = await fleetWith();
     const app = await env.startApp({ fleets: [fleet] });
