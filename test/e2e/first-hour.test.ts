@@ -1,5 +1,8 @@
 import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -82,6 +85,20 @@ describe('the first hour', () => {
     const refused = await postSigned(app.url, body, sign(body, 'the-old-secret'));
     expect(refused).toBeGreaterThanOrEqual(400);
     expect(refused).toBeLessThan(500);
+  });
+
+  it('asks smee.io for a channel on the first start, and registers the App with it as the webhook URL', async () => {
+    const smee = await startSmeeNewChannelStandIn();
+    servers.push(...smee.servers);
+    const folder = checkoutFolder();
+    const { NO_SMEE_SETUP: _, ...environment } = baseEnvironment({ GH_ORG: 'acme' });
+    app = await startAppProcess({ ...environment, HTTPS_PROXY: smee.proxyUrl, NODE_EXTRA_CA_CERTS: smee.caFile }, { cwd: folder });
+
+    const form = setupForm(await (await fetch(`${app.url}/probot`)).text());
+
+    expect(smee.channelsCreated()).toBe(1);
+    expect(form.manifest).toMatchObject({ hook_attributes: { url: 'https://smee.io/fleetbot-test-channel' } });
+    expect(parseEnv(readFileSync(join(folder, '.env'), 'utf8')).WEBHOOK_PROXY_URL).toBe('https://smee.io/fleetbot-test-channel');
   });
 
   it('forwards deliveries from a smee channel (WEBHOOK_PROXY_URL) to /api/github/webhooks', async () => {
@@ -206,5 +223,51 @@ async function startSmeeChannelStandIn() {
       const data = JSON.stringify({ ...message, query: {}, timestamp: Date.now() });
       for (const subscriber of subscribers) subscriber.write(`data: ${data}\n\n`);
     },
+  };
+}
+
+/**
+ * smee.io's `HEAD /new` (a redirect to a fresh channel), reached the way the setup page's client reaches it:
+ * through HTTPS_PROXY, here a local CONNECT proxy in front of a TLS server with a certificate for smee.io that
+ * the app trusts through NODE_EXTRA_CA_CERTS. Nothing leaves the machine.
+ */
+async function startSmeeNewChannelStandIn() {
+  const folder = mkdtempSync(join(tmpdir(), 'fleetbot-smee-tls-'));
+  const [keyFile, caFile] = [join(folder, 'key.pem'), join(folder, 'cert.pem')];
+  const certificate = ['-subj', '/CN=smee.io', '-addext', 'subjectAltName=DNS:smee.io', '-days', '1'];
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', ...certificate, '-keyout', keyFile, '-out', caFile], {
+    stdio: 'ignore',
+  });
+  let created = 0;
+  const smee = createTlsServer({ key: readFileSync(keyFile), cert: readFileSync(caFile) }, (request, response) => {
+    if (request.method === 'HEAD' && request.url === '/new') {
+      created += 1;
+      response.writeHead(307, { location: 'https://smee.io/fleetbot-test-channel' }).end();
+      return;
+    }
+    response.writeHead(404).end();
+  });
+  const smeeAddress = await listen(smee as unknown as Server);
+  const proxy = createServer((_, response) => response.writeHead(405).end());
+  proxy.on('connect', (request, clientSocket, head) => {
+    if (request.url !== 'smee.io:443') {
+      clientSocket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    const [host, port] = smeeAddress.split(':');
+    const upstream = connect(Number(port), host, () => {
+      clientSocket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(clientSocket).pipe(upstream);
+    });
+    upstream.on('error', () => clientSocket.destroy());
+    clientSocket.on('error', () => upstream.destroy());
+  });
+  const proxyAddress = await listen(proxy);
+  return {
+    servers: [smee as unknown as Server, proxy],
+    proxyUrl: `http://${proxyAddress}`,
+    caFile,
+    channelsCreated: () => created,
   };
 }
