@@ -8,7 +8,7 @@ import type { ComputeBackend } from './compute/types.js';
 import type { FleetRegistry } from './fleets/registry.js';
 import type { IssueForm } from './issueops/form.js';
 import { IssueOpsGitHub } from './issueops/github.js';
-import { IssueOps } from './issueops/service.js';
+import { IssueOps, type SynthesizeFleet } from './issueops/service.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
 import type { FleetWorkspace } from './issueops/workspace.js';
 import { Reconciler, type RunnerParameterStore } from './jobs/reconciler.js';
@@ -48,6 +48,8 @@ export interface FleetbotOptions {
     store: IssueOpsStore;
     workspace: FleetWorkspace;
     forms: { request: IssueForm; delete: IssueForm };
+    /** cdktf/synth.ts's synthesizeFleet, loaded by the caller only when IssueOps is configured. */
+    synthesize: SynthesizeFleet;
   };
 }
 

@@ -13,6 +13,7 @@ import { FleetRegistry } from './fleets/registry.js';
 import { loadFleetsFile } from './fleets/file.js';
 import { createFleetbot, type FleetbotOptions } from './index.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
+import { loadSynthesizer } from './issueops/synthesizer.js';
 import { loadIssueForms } from './issueops/templates.js';
 import { createAppLog } from './log.js';
 import { FleetWorkspace } from './issueops/workspace.js';
@@ -91,7 +92,13 @@ async function issueOpsOptions(settings: IssueOpsSettings, store: IssueOpsStore)
     timeoutMs: terraform.timeoutSeconds * 1000,
     stateDir: terraform.workdir,
   });
-  return { settings, store, workspace: new FleetWorkspace(terraform.workdir, cli), forms: await loadIssueForms() };
+  return {
+    settings,
+    store,
+    workspace: new FleetWorkspace(terraform.workdir, cli),
+    forms: await loadIssueForms(),
+    synthesize: await loadSynthesizer(),
+  };
 }
 
 /** CircleCI fleets: the job source, and the poller that reads their queues. */

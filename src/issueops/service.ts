@@ -1,7 +1,7 @@
 import type { Logger } from 'probot';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { liveFleetSpec } from '../../cdktf/outputs.js';
-import { synthesizeFleet, type SynthSettings } from '../../cdktf/synth.js';
+import type { SynthSettings } from '../../cdktf/synth.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';
 import { SerialLanes } from '../jobs/lanes.js';
@@ -50,6 +50,8 @@ export interface IssueOpsDeps {
   fleets: FleetRegistry;
   workspace: FleetWorkspace;
   forms: { request: IssueForm; delete: IssueForm };
+  /** The fleet's Terraform JSON (cdktf/synth.ts), passed in so that the job path never loads CDKTF. */
+  synthesize: SynthesizeFleet;
   /** A GitHub client for the installation, on the IssueOps repository. */
   github(installationId: number): Promise<IssueOpsGitHub>;
   log: Logger;
@@ -58,6 +60,8 @@ export interface IssueOpsDeps {
   /** How often a draining fleet's busy runners are counted. */
   drainPollMs?: number;
 }
+
+export type SynthesizeFleet = (spec: FleetSpec, settings: SynthSettings) => string;
 
 /** The parts of the webhook payloads IssueOps reads. */
 interface User {
@@ -347,7 +351,7 @@ export class IssueOps {
   private requestFiles(spec: FleetSpec): Record<string, string> {
     return {
       [`fleets/${spec.name}.yml`]: specYaml(spec),
-      [`terraform/${spec.name}/cdk.tf.json`]: synthesizeFleet(spec, this.synthSettings),
+      [`terraform/${spec.name}/cdk.tf.json`]: this.deps.synthesize(spec, this.synthSettings),
     };
   }
 
@@ -493,7 +497,7 @@ export class IssueOps {
       }
       const provisioned = (await this.deps.store.provisionedFleets()).find((entry) => entry.name === fleet);
       if (!provisioned) return { ok: false, reason: `fleet \`${fleet}\` is not a fleet applied by IssueOps (any more).` };
-      const terraformJson = synthesizeFleet(fleetSpecSchema.parse(provisioned.requested), this.synthSettings);
+      const terraformJson = this.deps.synthesize(fleetSpecSchema.parse(provisioned.requested), this.synthSettings);
       return { ok: true, terraformJson, synthMs: this.now() - started };
     }
     if (specText === undefined || committedJson === undefined) {
@@ -512,7 +516,7 @@ export class IssueOps {
     if (spec.name !== fleet || !spec.provision) {
       return { ok: false, reason: `\`${specPath}\` must describe fleet \`${fleet}\` with its \`provision\` section.` };
     }
-    const terraformJson = synthesizeFleet(spec, this.synthSettings);
+    const terraformJson = this.deps.synthesize(spec, this.synthSettings);
     if (terraformJson !== committedJson) {
       return {
         ok: false,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
+import { synthesizeFleet } from '../../cdktf/synth.js';
 import { Ec2Backend } from '../../src/compute/ec2.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { ComputeRouter } from '../../src/compute/router.js';
@@ -87,6 +88,7 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
         }),
       ),
       forms: await loadIssueForms(),
+      synthesize: synthesizeFleet,
     },
   });
   const probot = new Probot({

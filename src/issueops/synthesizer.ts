@@ -1,0 +1,26 @@
+import type { SynthesizeFleet } from './service.js';
+
+/**
+ * The packages cdktf/synth.ts loads. They are optionalDependencies: the job path never needs them (they
+ * are most of node_modules), so a job-path install (`npm ci --omit=dev --omit=optional`) leaves them out.
+ */
+export const CDKTF_PACKAGES = ['cdktf', '@cdktf/provider-aws', 'constructs'] as const;
+
+type SynthModule = { synthesizeFleet: SynthesizeFleet };
+
+/**
+ * Loads the fleet synthesizer when IssueOps is configured, and only then. A missing package is
+ * reported as what to install, at start, rather than as a crash on the first fleet request.
+ */
+export async function loadSynthesizer(load: () => Promise<SynthModule> = () => import('../../cdktf/synth.js')): Promise<SynthesizeFleet> {
+  try {
+    return (await load()).synthesizeFleet;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      `IssueOps is configured (the fleets file has an \`issueops\` section) but CDKTF is not installed: ${(error as Error).message}. ` +
+        `Install the optional dependencies ${CDKTF_PACKAGES.join(', ')} (\`npm ci --omit=dev\`, without \`--omit=optional\`), ` +
+        'or build the image with `--build-arg ISSUEOPS=true`; or remove the `issueops` section to serve the fleets file only.',
+    );
+  }
+}
