@@ -1,3 +1,4 @@
+import { stringify as stringifyYaml } from 'yaml';
 import type { FleetSpec } from '../fleets/spec.js';
 
 /**
@@ -166,23 +167,35 @@ export function alreadyAppliedComment(user: string, sha: string): string {
   return `@${user} already applied at \`${sha}\`.`;
 }
 
-/** The note that closes a request issue: how to use the new fleet. */
+/**
+ * The note that closes a request issue: how to use the new fleet. Its `runs-on` is the fleet's own
+ * labels, the ones its runners register with and jobs are matched against (the request's labels with
+ * `self-hosted` added), so the example is right whatever was asked for.
+ */
 export function fleetReadyComment(spec: FleetSpec, prNumber: number): string {
-  const runsOn = spec.labels.join(', ');
+  const runsOn = `[${spec.labels.map(yamlFlowScalar).join(', ')}]`;
   return [
     `### ✅ Fleet \`${spec.name}\` is ready`,
     '',
-    `Applied and merged in #${prNumber}. Jobs whose \`runs-on\` labels are all among \`[${runsOn}]\` now get one ephemeral runner each, up to ${spec.maxRunners} at a time; more wait in a queue.`,
+    `Applied and merged in #${prNumber}. Jobs whose \`runs-on\` labels are all among \`${runsOn}\` now get one ephemeral runner each, up to ${spec.maxRunners} at a time; more wait in a queue.`,
     '',
     '```yaml',
     'jobs:',
     '  build:',
-    `    runs-on: [${runsOn}]`,
+    `    runs-on: ${runsOn}`,
     '    steps:',
     '      - uses: actions/checkout@v4',
     '      - run: make test',
     '```',
   ].join('\n');
+}
+
+/**
+ * A label written so that YAML reads it back as the same string: quoted when it would read as a number,
+ * boolean, null or date (`1.0`, `true`, `on`). YAML 1.1's rules are the wider ones, so a 1.2 reader agrees.
+ */
+function yamlFlowScalar(label: string): string {
+  return stringifyYaml(label, { version: '1.1' }).trimEnd();
 }
 
 export function fleetDeletedComment(fleet: string, prNumber: number, droppedJobs: number): string {

@@ -1,4 +1,15 @@
-import { COMMENT_LIMIT, escapeMarkdown, invalidRequestComment, MARKERS, planComment } from '../../../src/issueops/messages.js';
+import { parse as parseYaml } from 'yaml';
+import { FleetRegistry } from '../../../src/fleets/registry.js';
+import type { FleetSpec } from '../../../src/fleets/spec.js';
+import {
+  COMMENT_LIMIT,
+  escapeMarkdown,
+  fleetReadyComment,
+  invalidRequestComment,
+  MARKERS,
+  planComment,
+} from '../../../src/issueops/messages.js';
+import { validateFleetRequest } from '../../../src/issueops/request.js';
 
 const sha = '0123456789abcdef0123456789abcdef01234567';
 
@@ -50,5 +61,61 @@ describe('the invalid request comment', () => {
 
   it('escapes every Markdown control character', () => {
     expect(escapeMarkdown('*_`<b>#|~')).toBe('\\*\\_\\`\\<b\\>\\#\\|\\~');
+  });
+});
+
+describe('the comment that closes a request', () => {
+  /** The FleetSpec a request with these runner labels becomes. */
+  function requestedFleet(labels: string): FleetSpec {
+    const result = validateFleetRequest(
+      {
+        name: 'linux-build',
+        ci: 'GitHub Actions',
+        labels,
+        compute: 'ECS Fargate',
+        vcpu: '2',
+        memory: '8',
+        'max-runners': '20',
+        image: 'ghcr.io/acme/actions-runner:2.330.0',
+        justification: 'Integration tests need 8 GiB of memory.',
+      },
+      {
+        defaults: { region: 'us-east-1', subnets: ['subnet-0123456789abcdef0'], securityGroups: [], assignPublicIp: false },
+        nameTaken: () => undefined,
+        requestIssue: 42,
+        warmPoolOwner: 'acme',
+      },
+    );
+    if (!result.ok) throw new Error(JSON.stringify(result.problems));
+    return result.spec;
+  }
+
+  /** The `runs-on` of the comment's workflow example, as GitHub's YAML reader gets it. */
+  function exampleRunsOn(body: string): unknown {
+    const example = /```yaml\n([\s\S]*?)```/.exec(body)?.[1];
+    return (parseYaml(example!) as { jobs: { build: { 'runs-on': unknown } } }).jobs.build['runs-on'];
+  }
+
+  it('shows the runs-on of the labels the fleet really has: the requested ones with self-hosted added, not its name', () => {
+    const fleet = requestedFleet('linux, x64');
+    const runsOn = exampleRunsOn(fleetReadyComment(fleet, 7));
+    expect(runsOn).toEqual(['self-hosted', 'linux', 'x64']);
+    expect(runsOn).toEqual(fleet.labels);
+    // The fleet takes a job that asks for exactly these.
+    expect(new FleetRegistry([fleet]).match('github', runsOn as string[])?.name).toBe('linux-build');
+  });
+
+  it('keeps the requester\'s own self-hosted, in their case', () => {
+    expect(exampleRunsOn(fleetReadyComment(requestedFleet('Self-Hosted, gpu'), 7))).toEqual(['Self-Hosted', 'gpu']);
+  });
+
+  it('quotes labels YAML would read as something else than text', () => {
+    const fleet = requestedFleet('1.0, on, true, null, 0x1F, 2026-12-04, x64');
+    expect(exampleRunsOn(fleetReadyComment(fleet, 7))).toEqual(fleet.labels);
+    expect(parseYaml(`runs-on: ${/runs-on: (.*)\n/.exec(fleetReadyComment(fleet, 7))![1]}`, { version: '1.1' })).toEqual({ 'runs-on': fleet.labels });
+  });
+
+  it('says how many runners the fleet runs at once', () => {
+    expect(fleetReadyComment(requestedFleet('linux'), 7)).toContain('up to 20 at a time');
   });
 });
