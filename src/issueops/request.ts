@@ -1,5 +1,5 @@
 import { awsRegion, fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';
-import { quote, type FieldProblem, type FieldValue } from './form.js';
+import { quote, type FieldProblem, type FieldValue, type IssueForm } from './form.js';
 import type { IssueOpsSettings } from './settings.js';
 
 /**
@@ -42,7 +42,13 @@ const requestLabels = {
 /** The labels of issue-templates/delete-fleet.yml. */
 const deleteLabels = { name: 'Fleet name', reason: 'Reason' } as const;
 
-const ciSystems = ['GitHub Actions', 'GitLab CI', 'CircleCI'];
+/** The CI systems the request form offers: it requests GitHub Actions fleets. */
+const formCiSystems = ['GitHub Actions'];
+/**
+ * Fleets of these need token parameters (and GitLab tags or a CircleCI resource class) the form does not
+ * ask for: they are set up in the fleets file. The form offered them once, and an issue may still name one.
+ */
+const fleetsFileCiSystems = ['GitLab CI', 'CircleCI'];
 const computeChoices = { 'ECS Fargate': 'ecs', EC2: 'ec2' } as const;
 const spotOption = 'Use spot capacity, fall back to on-demand';
 
@@ -133,13 +139,24 @@ function freeFleetName(text: string | undefined, nameTaken: RequestContext['name
 }
 
 function ciSystem(text: string | undefined): Check<string> {
-  if (text === undefined) return reject(`required: expected one of ${ciSystems.join(', ')}`);
-  if (!ciSystems.includes(text)) return reject(`expected one of ${ciSystems.join(', ')}; got ${quote(text)}`);
-  if (text !== 'GitHub Actions') {
-    // Their fleets need token parameters (and a resource class) this form does not ask for.
+  const expected = formCiSystems.length === 1 ? formCiSystems[0] : `one of ${formCiSystems.join(', ')}`;
+  if (text === undefined) return reject(`required: expected ${expected}`);
+  if (fleetsFileCiSystems.includes(text)) {
     return reject(`${text} fleets are set up in the fleets file (see the README); this form requests GitHub Actions fleets`);
   }
-  return accept(text);
+  return formCiSystems.includes(text) ? accept(text) : reject(`expected ${expected}; got ${quote(text)}`);
+}
+
+/**
+ * The request form as issues are read: the template, plus the CI systems it no longer offers. An issue
+ * that still names one (filed with the older form, or edited by hand) then reaches the validator, which
+ * says where such fleets go, instead of failing the form's own check of the options.
+ */
+export function requestFormAsRead(form: IssueForm): IssueForm {
+  const fields = form.fields.map((field) =>
+    field.id === 'ci' ? { ...field, options: [...new Set([...field.options, ...fleetsFileCiSystems])] } : field,
+  );
+  return { ...form, fields };
 }
 
 function commaSeparated(text: string): string[] {

@@ -92,7 +92,7 @@ describe('reading an issue form template', () => {
 
   it('reads the options of dropdowns and checkboxes', () => {
     const byId = new Map(requestForm.fields.map((field) => [field.id, field]));
-    expect(byId.get('ci')?.options).toEqual(['GitHub Actions', 'GitLab CI', 'CircleCI']);
+    expect(byId.get('ci')?.options).toEqual(['GitHub Actions']);
     expect(byId.get('compute')?.options).toEqual(['ECS Fargate', 'EC2']);
     expect(byId.get('spot')?.options).toEqual(['Use spot capacity, fall back to on-demand']);
     expect(byId.get('name')?.options).toEqual([]);

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseIssueBody, readIssueForm, type FieldValue, type IssueForm } from '../../../src/issueops/form.js';
+import { parse as parseYaml } from 'yaml';
 import {
+  requestFormAsRead,
   validateDeleteRequest,
   validateFleetRequest,
   type RequestContext,
@@ -9,9 +11,8 @@ import {
 
 type Values = Record<string, FieldValue | undefined>;
 
-const requestForm = readIssueForm(
-  readFileSync(fileURLToPath(new URL('../../../issue-templates/request-fleet.yml', import.meta.url)), 'utf8'),
-);
+const requestTemplate = readFileSync(fileURLToPath(new URL('../../../issue-templates/request-fleet.yml', import.meta.url)), 'utf8');
+const requestForm = readIssueForm(requestTemplate);
 
 const SPOT = 'Use spot capacity, fall back to on-demand';
 const SUBNET = 'subnet-0123456789abcdef0';
@@ -202,23 +203,55 @@ describe('Fleet name', () => {
 });
 
 describe('CI system', () => {
+  it('is GitHub Actions, the only system the form offers', () => {
+    expect(requestForm.fields.find((field) => field.id === 'ci')?.options).toEqual(['GitHub Actions']);
+  });
+
+  it('says in the form where GitLab CI and CircleCI fleets go', () => {
+    const template = parseYaml(requestTemplate) as { description: string; body: Array<{ id?: string; attributes: { description?: string } }> };
+    expect(template.description).toMatch(/GitLab CI and CircleCI fleets go in the fleets file, with the SSM parameters of their tokens/);
+    expect(template.body.find((item) => item.id === 'ci')?.attributes.description).toMatch(
+      /GitLab CI and CircleCI fleets go in the fleets file, with their token parameters/,
+    );
+  });
+
   it.each(['GitLab CI', 'CircleCI'])('points a %s request to the fleets file: the form requests GitHub Actions fleets', (ci) => {
     expect(problemWith('CI system', { ...fargate, ci })).toBe(
       `${ci} fleets are set up in the fleets file (see the README); this form requests GitHub Actions fleets`,
     );
   });
 
+  it.each(['GitLab CI', 'CircleCI'])('reads an issue that still names %s (an older form, or edited by hand) and points it to the fleets file', (ci) => {
+    const parsed = parseIssueBody(renderSubmission(requestForm, fargate).replace('\nGitHub Actions\n', `\n${ci}\n`), requestFormAsRead(requestForm));
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+    expect(problemWith('CI system', parsed.values)).toMatch(/fleets are set up in the fleets file/);
+  });
+
   it('rejects an answer that is not an option', () => {
-    expect(problemWith('CI system', { ...fargate, ci: 'Jenkins' })).toBe(
-      'expected one of GitHub Actions, GitLab CI, CircleCI; got "Jenkins"',
-    );
+    expect(problemWith('CI system', { ...fargate, ci: 'Jenkins' })).toBe('expected GitHub Actions; got "Jenkins"');
   });
 
   it('is required', () => {
-    expect(problemWith('CI system', { ...fargate, ci: undefined })).toBe(
-      'required: expected one of GitHub Actions, GitLab CI, CircleCI',
-    );
+    expect(problemWith('CI system', { ...fargate, ci: undefined })).toBe('required: expected GitHub Actions');
   });
+});
+
+describe('the form\'s choices', () => {
+  const choiceFields = requestForm.fields.filter((field) => field.type === 'dropdown' || field.type === 'checkboxes');
+
+  it('are read from request-fleet.yml', () => {
+    expect(choiceFields.map((field) => field.id)).toEqual(expect.arrayContaining(['ci', 'compute', 'spot']));
+  });
+
+  // Each option on a request that is otherwise valid for it: EC2 with the EC2 answers.
+  it.each(choiceFields.flatMap((field) => field.options.map((option) => [field.label, option, field] as const)))(
+    'accept every option the form offers: %s "%s"',
+    (_label, option, field) => {
+      const base = option === 'EC2' ? ec2 : fargate;
+      const answer = field.type === 'checkboxes' ? [option] : option;
+      expect(validateFleetRequest({ ...base, [field.id]: answer }, context())).toMatchObject({ ok: true });
+    },
+  );
 });
 
 describe('Runner labels', () => {
