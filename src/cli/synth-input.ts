@@ -133,7 +133,9 @@ function fargateFlags(spec: FleetSpec) {
         .max(0, 'an ECS fleet runs in its compute.securityGroups: set them in the fleets file (none: Terraform creates a group)'),
     })
     .superRefine((flags, ctx) => {
-      const problem = flags.memory === undefined ? undefined : fargateSizeProblem(flags.cpu, flags.memory);
+      // An invalid vCPU is --cpu's problem alone.
+      if (flags.memory === undefined || !FARGATE_MEMORY_GIB.has(flags.cpu)) return;
+      const problem = fargateSizeProblem(flags.cpu, flags.memory);
       if (problem) ctx.addIssue({ code: 'custom', path: ['memory'], message: problem });
     })
     .transform(
@@ -158,6 +160,11 @@ const ec2Flags = z
   .transform((flags): FleetProvision => ({ region: flags.region, image: flags.image, securityGroups: flags.securityGroups }));
 
 const FLAG_NAMES = { region: '--region', image: '--image', cpu: '--cpu', memory: '--memory', securityGroups: '--security-group' } as const;
+
+function sizeSource(flags: ProvisionFlags): string {
+  if (flags.cpu === undefined) return flags.memory === undefined ? 'default' : '--memory; vCPU by default';
+  return flags.memory === undefined ? '--cpu; memory by default' : '--cpu, --memory';
+}
 
 /** The fleet with its provision block: its own, or one made from the flags. */
 export function resolveSynthInput(spec: FleetSpec, flags: ProvisionFlags, env: NodeJS.ProcessEnv): SynthInput {
@@ -211,8 +218,7 @@ function fromFlags(spec: FleetSpec, flags: ProvisionFlags, env: NodeJS.ProcessEn
   const provision = parsed.data;
   const inputs = [`region ${provision.region} (${regionSource})`, `image ${provision.image} (--image)`];
   if (spec.compute.type === 'ecs') {
-    const sizeSource = flags.cpu === undefined && flags.memory === undefined ? 'default' : flags.memory === undefined ? '--cpu; memory by default' : flags.cpu === undefined ? '--memory; vCPU by default' : '--cpu, --memory';
-    inputs.push(`size ${provision.cpu! / 1024} vCPU, ${provision.memoryMiB! / 1024} GiB (${sizeSource})`);
+    inputs.push(`size ${provision.cpu! / 1024} vCPU, ${provision.memoryMiB! / 1024} GiB (${sizeSource(flags)})`);
     inputs.push(
       provision.securityGroups.length > 0
         ? `security groups ${provision.securityGroups.join(', ')} (compute.securityGroups)`

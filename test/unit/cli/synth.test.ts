@@ -234,6 +234,19 @@ describe('fleetbot synth', () => {
       const { code, stderr } = await fleetbot(['synth', 'linux-small', '--image', IMAGE, '--cpu', '1', '--memory', '16']);
       expect(code).toBe(EXIT.usage);
       expect(stderr).toContain('  - --memory: expected one of 2, 3, 4, 5, 6, 7, 8 GiB for 1 vCPU; got 16');
+      // With no valid vCPU to size against, only --cpu is wrong.
+      const badCpu = await fleetbot(['synth', 'linux-small', '--image', IMAGE, '--cpu', '3', '--memory', '16']);
+      expect(badCpu.stderr).not.toContain('--memory');
+      const notNumbers = await fleetbot(['synth', 'linux-small', '--image', IMAGE, '--cpu', 'two', '--memory', 'lots']);
+      expect(notNumbers.stderr).toContain('  - --cpu: expected a number like 1 or 0.5');
+      expect(notNumbers.stderr).toContain('  - --memory: expected a number like 1 or 0.5');
+    });
+
+    it('for a provision block whose size Fargate does not offer', async () => {
+      writeFleetsFile('fleetbot.yml', { fleets: [{ ...fleets.requested, provision: { ...fleets.requested.provision, memoryMiB: 1024 } }] });
+      const { code, stderr } = await fleetbot(['synth', 'requested']);
+      expect(code).toBe(EXIT.usage);
+      expect(stderr).toContain('  - provision.cpu and provision.memoryMiB (2048 CPU units, 1024 MiB): expected one of 4, 5');
     });
 
     it('naming AWS_REGION when the region it gives is invalid', async () => {
