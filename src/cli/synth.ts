@@ -165,6 +165,11 @@ function shown(cwd: string, path: string): string {
   return fromCwd.startsWith('..') || isAbsolute(fromCwd) ? path : fromCwd;
 }
 
+/** A word the shell reads back unchanged: quoted when it holds anything but safe characters. */
+function shellWord(text: string): string {
+  return /^[\w./@%+=:,-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
 interface TerraformJson {
   resource?: Record<string, Record<string, { name?: unknown; family?: unknown; '//'?: { metadata?: { path?: string } } }>>;
 }
@@ -193,7 +198,7 @@ interface ReportFacts {
 
 function report({ spec, inputs, json, dir, fleetsFile, terraform }: ReportFacts): string {
   const compute = spec.compute.type === 'ecs' ? 'ECS Fargate' : 'EC2';
-  const chdir = `${terraform.binary} -chdir=${dir}`;
+  const chdir = `${shellWord(terraform.binary)} -chdir=${shellWord(dir)}`;
   const backend = terraform.backend;
   const state =
     backend.type === 's3'

@@ -170,6 +170,13 @@ describe('fleetbot synth', () => {
     expect(stdout).not.toContain('compute.securityGroups');
   });
 
+  it('quotes a directory the shell would split in the commands it prints', async () => {
+    const { code, stdout } = await fleetbot(['synth', 'linux-small', '--image', IMAGE, '--out', "ops team's/linux small"]);
+    expect(code).toBe(EXIT.ok);
+    expect(readFileSync(join(dir, "ops team's/linux small/cdk.tf.json"), 'utf8')).toContain('linux-small');
+    expect(stdout).toContain(`  terraform -chdir='ops team'\\''s/linux small' init`);
+  });
+
   it("uses the fleet's own provision block as it is, as IssueOps does", async () => {
     expect((await fleetbot(['synth', 'requested'])).code).toBe(EXIT.ok);
     expect(calls[0].spec.provision).toEqual(fleets.requested.provision);
