@@ -2,6 +2,7 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { recordOperation } from './errors.js';
 
 /**
  * One client per service, reused for the life of the process. Region, credentials and endpoint come
@@ -21,11 +22,45 @@ export interface AwsClients {
   ssm: SSMClient;
 }
 
-export function createAwsClients(): AwsClients {
+/** Settings over the standard chain's, for tests that point the clients at an emulator. */
+export interface AwsClientSettings {
+  endpoint?: string;
+  region?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  maxAttempts?: number;
+}
+
+export function createAwsClients(settings: AwsClientSettings = {}): AwsClients {
+  const config = { ...AWS_RETRY, ...settings };
   return {
-    autoScaling: new AutoScalingClient({ ...AWS_RETRY }),
-    ec2: new EC2Client({ ...AWS_RETRY }),
-    ecs: new ECSClient({ ...AWS_RETRY }),
-    ssm: new SSMClient({ ...AWS_RETRY }),
+    autoScaling: nameFailedOperations(new AutoScalingClient(config), 'autoscaling'),
+    ec2: nameFailedOperations(new EC2Client(config), 'ec2'),
+    ecs: nameFailedOperations(new ECSClient(config), 'ecs'),
+    ssm: nameFailedOperations(new SSMClient(config), 'ssm'),
   };
+}
+
+type Handler = (args: unknown) => Promise<unknown>;
+interface InitializeStack {
+  add(middleware: (next: Handler, context: { commandName?: string }) => Handler, options: { step: 'initialize'; name: string }): void;
+}
+
+/**
+ * An SDK error says what went wrong but not in which call: this names the call on every error a
+ * client throws, as its IAM action (`ecs:RunTask`, `ssm:PutParameter`), for errorFields to log. The
+ * initialize step wraps the SDK's retries, so it sees only the error of the last attempt.
+ */
+export function nameFailedOperations<Client extends { middlewareStack: object }>(client: Client, service: string): Client {
+  (client.middlewareStack as InitializeStack).add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        recordOperation(error, `${service}:${(context.commandName ?? 'unknown').replace(/Command$/, '')}`);
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'fleetbotNameFailedOperations' },
+  );
+  return client;
 }

@@ -32,11 +32,5 @@ export async function withRetry<T>(
   }
 }
 
-/** Error fields safe to log: never the request or response objects, which can carry credentials. */
-export function errorFields(error: unknown): { name: string; message: string; status?: number } {
-  if (error instanceof Error) {
-    const status = (error as { status?: unknown }).status;
-    return { name: error.name, message: error.message, ...(typeof status === 'number' ? { status } : {}) };
-  }
-  return { name: 'Error', message: String(error) };
-}
+// Log fields of an error are errors.ts's business; re-exported because every log call imports them from here.
+export { errorFields } from './errors.js';
