@@ -96,7 +96,10 @@ describe('IssueOps state in the SQLite store', () => {
     await store.admitJob(job(1), { name: 'gpu', maxRunners: 1 }, 'r1', 1);
     await store.close();
     const raw = new Database(file);
-    raw.exec('DROP TABLE fleet_requests; DROP TABLE fleet_locks; DROP TABLE provisioned_fleets; ALTER TABLE runners DROP COLUMN warm;');
+    raw.exec(
+      'DROP TABLE fleet_requests; DROP TABLE fleet_locks; DROP TABLE provisioned_fleets; ALTER TABLE runners DROP COLUMN warm;' +
+        ' ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported;',
+    );
     raw.pragma('user_version = 1');
     raw.close();
     store = new SqliteStore(file);
@@ -111,7 +114,7 @@ describe('IssueOps state in the SQLite store', () => {
     const raw = new Database(file);
     raw.pragma('user_version = 99');
     raw.close();
-    expect(() => new SqliteStore(file)).toThrow(/schema version 99; this fleetbot knows up to 3/);
+    expect(() => new SqliteStore(file)).toThrow(/schema version 99; this fleetbot knows up to 4/);
     store = new SqliteStore(':memory:');
   });
 });
