@@ -1,4 +1,7 @@
+import pino, { type DestinationStream, type LevelWithSilent, type Logger as PinoLogger } from 'pino';
+import PinoPretty from 'pino-pretty';
 import { createProbot, type Logger } from 'probot';
+import { errorFields, isError } from './errors.js';
 
 /**
  * Probot's access log records every request's headers, and GitLab sends its webhook secret as one
@@ -12,12 +15,75 @@ export const SECRET_HEADER_REDACTION = {
 type LogLevel = NonNullable<NonNullable<Parameters<typeof createProbot>[0]>['overrides']>['logLevel'];
 
 /**
- * The app's logger: Probot's own, configured by Probot's variables (LOG_LEVEL, LOG_FORMAT, ...),
- * with secret headers censored. Probot builds it only for a Probot instance, hence the one made here.
+ * The app's logger, configured by Probot's variables: LOG_LEVEL (info), LOG_FORMAT (`pretty`, or
+ * `json`: one object a line), LOG_LEVEL_IN_STRING, LOG_MESSAGE_KEY, and SENTRY_DSN, with which
+ * lines go through Probot's own stream to reach Sentry.
+ *
+ * Built here rather than taken from Probot because Probot's pretty format drops the time, its JSON
+ * repeats `name` once per child logger, and it logs errors with every property they carry (a
+ * webhook's whole payload, three times for one bad signature). Here:
+ * - errors are logged as `errorFields` (errors.ts): call, status, request id, never payloads;
+ * - a child's bindings replace its parent's of the same key, so no key appears twice in a line;
+ * - the access log skips a request whose outcome was logged in a line of its own (`omitFromAccessLog`).
  */
-export async function createAppLog(env: NodeJS.ProcessEnv): Promise<Logger> {
-  // Probot's `run` logs at info unless told otherwise; createProbot alone would default to warn.
-  const probot = createProbot({ env, overrides: { logLevel: (env.LOG_LEVEL ?? 'info') as LogLevel } });
+export async function createAppLog(env: NodeJS.ProcessEnv, destination?: DestinationStream): Promise<Logger> {
+  const messageKey = env.LOG_MESSAGE_KEY || 'msg';
+  const level = (env.LOG_LEVEL || 'info') as LevelWithSilent;
+  return pino(
+    {
+      level,
+      messageKey,
+      redact: SECRET_HEADER_REDACTION,
+      serializers: { err: (value: unknown) => (isError(value) ? errorFields(value) : value) },
+      ...(env.LOG_LEVEL_IN_STRING === 'true' ? { formatters: { level: (label: string) => ({ level: label }) } } : {}),
+      onChild: replaceRepeatedBindings,
+      hooks: { logMethod: skipAccessLogOfOmitted },
+    },
+    env.SENTRY_DSN ? await probotStream(env, level) : env.LOG_FORMAT === 'json' ? (destination ?? pino.destination(1)) : prettyStream(messageKey, destination),
+  );
+}
+
+/** Human-readable lines, each with its local date and time. */
+function prettyStream(messageKey: string, destination?: DestinationStream): DestinationStream {
+  return PinoPretty({
+    translateTime: 'SYS:standard',
+    // The access log's request and response objects would take a dozen lines each.
+    ignore: 'pid,hostname,req,res,responseTime',
+    messageKey,
+    sync: true,
+    ...(destination ? { destination, colorize: false } : {}),
+  });
+}
+
+/** Probot's stream, which reports errors to Sentry when SENTRY_DSN is set. */
+async function probotStream(env: NodeJS.ProcessEnv, level: LevelWithSilent): Promise<DestinationStream> {
+  const probot = createProbot({ env, overrides: { logLevel: level as LogLevel } });
   await probot.ready();
-  return probot.log.child({}, { redact: SECRET_HEADER_REDACTION });
+  return (probot.log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
+}
+
+/**
+ * pino appends a child's bindings to its parent's, so Probot's `name: "probot"` and a child's
+ * `name: "fleetbot"` would both be printed. JSON.parse keeps the last of each key.
+ */
+function replaceRepeatedBindings(child: PinoLogger): void {
+  const holder = child as unknown as Record<symbol, string>;
+  const written = holder[pino.symbols.chindingsSym];
+  if (!written) return;
+  const kept = JSON.stringify(JSON.parse(`{${written.slice(1)}}`)).slice(1, -1);
+  if (kept.length < written.length - 1) holder[pino.symbols.chindingsSym] = `,${kept}`;
+}
+
+const omittedFromAccessLog = new WeakSet<object>();
+
+/** The access log line for this response is not written: its outcome has a line of its own. */
+export function omitFromAccessLog(response: object): void {
+  omittedFromAccessLog.add(response);
+}
+
+function skipAccessLogOfOmitted(this: PinoLogger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
+  const [first] = args as unknown[];
+  const response = typeof first === 'object' && first !== null ? (first as { res?: unknown }).res : undefined;
+  if (typeof response === 'object' && response !== null && omittedFromAccessLog.has(response)) return;
+  method.apply(this, args);
 }
