@@ -19,6 +19,7 @@ import { createAppLog } from './log.js';
 import { FleetWorkspace } from './issueops/workspace.js';
 import { CachedSecretParameters, type SecretReader } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
+import { startupSummary } from './startup-summary.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IssueOpsStore, Store } from './store/types.js';
 import { TerraformCli } from './terraform/cli.js';
@@ -69,10 +70,9 @@ async function main(): Promise<void> {
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
   const Octokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
-  const server = await run(fleetbot.app, { Octokit, log: await createAppLog(process.env) });
-  if (fleets.all().length === 0) {
-    console.warn(`fleetbot: no fleets configured (${config.fleetsFile}); every job will be unmatched`);
-  }
+  const log = await createAppLog(process.env);
+  const server = await run(fleetbot.app, { Octokit, log });
+  log.child({ name: 'fleetbot' }).info(...startupSummary(fleets.all(), fleetsFile.issueops?.repository));
 
   const shutdown = async (signal: string) => {
     console.info(`fleetbot: ${signal}, stopping`);
