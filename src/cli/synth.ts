@@ -29,8 +29,8 @@ async function loadSynthesizer(dependencies: SynthDependencies): Promise<Synthes
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
     throw new CommandError(
-      `fleetbot synth needs CDKTF, which is not installed (${(error as Error).message}); install the optional ` +
-        `dependencies ${CDKTF_PACKAGES.join(', ')}: \`npm ci\` without \`--omit=optional\``,
+      `CDKTF is not installed (${(error as Error).message}); synth needs the optional dependencies ` +
+        `${CDKTF_PACKAGES.join(', ')}: \`npm ci\` without \`--omit=optional\``,
     );
   }
 }
@@ -110,7 +110,7 @@ export function createSynthCommand(dependencies: SynthDependencies = { importSyn
 
       const terraform = fleets.issueops?.terraform ?? DEFAULT_TERRAFORM;
       const synthesize = await loadSynthesizer(dependencies);
-      const json = synthesize(input.spec, { backend: terraform.backend, provider: terraform.provider });
+      const json = synthesizeOrExplain(synthesize, input.spec, terraform);
       const outDir = resolve(context.cwd, values.out ?? join('infra', name));
       await writeTerraform(outDir, json);
 
@@ -121,6 +121,15 @@ export function createSynthCommand(dependencies: SynthDependencies = { importSyn
 }
 
 export const synthCommand = createSynthCommand();
+
+/** The spec was checked above; what the stack still refuses (e.g. an unknown provider endpoint name) is the settings'. */
+function synthesizeOrExplain(synthesize: Synthesize, spec: ProvisionedSpec, terraform: TerraformSettings): string {
+  try {
+    return synthesize(spec, { backend: terraform.backend, provider: terraform.provider });
+  } catch (error) {
+    throw new CommandError(`cannot synthesize fleet ${spec.name}: ${(error as Error).message}`);
+  }
+}
 
 async function writeTerraform(dir: string, json: string): Promise<void> {
   try {

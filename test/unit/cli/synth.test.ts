@@ -310,8 +310,19 @@ describe('fleetbot synth', () => {
       const missing = Object.assign(new Error("Cannot find package 'cdktf'"), { code: 'ERR_MODULE_NOT_FOUND' });
       const synth = createSynthCommand({ importSynth: () => Promise.reject(missing) });
       expect(await main(['synth', 'linux-small', '--image', IMAGE], context, { synth })).toBe(EXIT.failed);
-      expect(context.stderr()).toContain('fleetbot synth needs CDKTF, which is not installed');
-      expect(context.stderr()).toContain('cdktf, @cdktf/provider-aws, constructs');
+      expect(context.stderr()).toBe(
+        "fleetbot synth: CDKTF is not installed (Cannot find package 'cdktf'); synth needs the optional dependencies " +
+          'cdktf, @cdktf/provider-aws, constructs: `npm ci` without `--omit=optional`',
+      );
+    });
+
+    it('when the stack refuses the settings, with its reason', async () => {
+      const refusing: Synthesize = () => {
+        throw new Error('unknown AWS provider endpoint name(s): elastic');
+      };
+      const { code, stderr } = await fleetbot(['synth', 'linux-small', '--image', IMAGE], {}, refusing);
+      expect(code).toBe(EXIT.failed);
+      expect(stderr).toBe('fleetbot synth: cannot synthesize fleet linux-small: unknown AWS provider endpoint name(s): elastic');
     });
 
     it('when the output cannot be written', async () => {
