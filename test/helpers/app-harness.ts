@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,23 +17,14 @@ import { FleetWorkspace } from '../../src/issueops/workspace.js';
 import { TerraformCli } from '../../src/terraform/cli.js';
 import { RunnerSecrets } from '../../src/secrets/ssm.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { testPrivateKey, WEBHOOK_SECRET } from './app-key.js';
 import { clientsFor } from './aws-fixture.js';
 import type { FakeGitHub } from './fake-github.js';
 import type { Moto } from './moto.js';
 import { logLines } from './log-lines.js';
 
-export const WEBHOOK_SECRET = 'test-webhook-secret';
-
-let cachedKey: string | undefined;
-/** An App private key made for the tests (never a real one). */
-export function testPrivateKey(): string {
-  cachedKey ??= generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  }).privateKey;
-  return cachedKey;
-}
+// Re-exported: most tests take the test App's credentials from the harness.
+export { testPrivateKey, WEBHOOK_SECRET };
 
 export interface AppUnderTest {
   probot: Probot;

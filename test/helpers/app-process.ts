@@ -3,15 +3,17 @@ import { Agent, request } from 'node:http';
 import { createHmac, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { FleetSpecInput } from '../../src/fleets/spec.js';
 import type { IssueOpsSettings } from '../../src/issueops/settings.js';
-import { testPrivateKey, WEBHOOK_SECRET } from './app-harness.js';
+import { packageRoot } from '../../src/package-root.js';
+import { testPrivateKey, WEBHOOK_SECRET } from './app-key.js';
 import type { FakeGitHub } from './fake-github.js';
 import { freePort, type Moto } from './moto.js';
 
-export const MAIN = resolve('dist/src/main.js');
+/** The built app, found from the repository root rather than the working directory (the sandbox may run anywhere). */
+export const MAIN = join(packageRoot(), 'dist/src/main.js');
 
 /** The app as a user starts it (`npm start`), on its own port, against moto and the fake GitHub. */
 export interface AppProcess {

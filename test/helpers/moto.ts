@@ -97,7 +97,8 @@ export async function startMoto(): Promise<Moto> {
         transition: { progression: 'manual', times: 1_000_000 },
       }),
     stop: async () => {
-      if (child.exitCode !== null) return;
+      // A Ctrl-C in a terminal reaches the whole process group: moto may already have died of it.
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
