@@ -40,19 +40,16 @@ export async function main(argv: string[], context: CliContext, table: Record<st
     return EXIT.usage;
   }
   const name = index === -1 ? undefined : argv[index];
-  if (name === undefined || name === 'help') {
-    const topic = name === 'help' ? argv[index + 1] : undefined;
-    if (topic !== undefined && Object.hasOwn(table, topic)) {
-      context.out(table[topic].usage);
-      return EXIT.ok;
-    }
-    if (help || name === 'help') {
+  if (name === undefined) {
+    if (help) {
       context.out(overview(table));
       return EXIT.ok;
     }
     context.err(overview(table));
     return EXIT.usage;
   }
+  // `fleetbot help [command]` is `fleetbot [command] --help`.
+  if (name === 'help') return main([...argv.slice(index + 1, index + 2), '--help'], context, table);
   if (!Object.hasOwn(table, name)) {
     context.err(`fleetbot: unknown command "${name}"\n\n${overview(table)}`);
     return EXIT.usage;

@@ -57,6 +57,12 @@ describe('fleetbot', () => {
     expect(runs).toEqual([]);
   });
 
+  it('exits 2 for help on an unknown command', async () => {
+    const context = captureContext('/tmp');
+    expect(await main(['help', 'deploy'], context)).toBe(EXIT.usage);
+    expect(context.stderr()).toMatch(/^fleetbot: unknown command "deploy"/);
+  });
+
   it('passes a --help after -- to the command as an argument', async () => {
     const { command, runs } = recordingCommand();
     expect(await main(['thing', '--', '--help'], captureContext('/tmp'), { thing: command })).toBe(EXIT.ok);
