@@ -65,6 +65,7 @@ Exit codes: 0 written; 1 cannot be built (fleets file, kind of fleet, CDKTF not 
 Example:
   fleetbot synth linux-small --image ghcr.io/acme/github-runner:2.330.0 --cpu 2 --memory 4`;
 
+// --help is main.ts's, for every command.
 const options = {
   out: { type: 'string' },
   image: { type: 'string' },
@@ -72,7 +73,6 @@ const options = {
   cpu: { type: 'string' },
   memory: { type: 'string' },
   'security-group': { type: 'string', multiple: true },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** What IssueOps uses when the fleets file has no issueops section: local state, AWS as the SDK finds it. */
@@ -84,10 +84,6 @@ export function createSynthCommand(dependencies: SynthDependencies = { importSyn
     usage,
     async run(args: string[], context: CliContext): Promise<number> {
       const { values, positionals } = parseCommandArgs(args, options);
-      if (values.help) {
-        context.out(usage);
-        return EXIT.ok;
-      }
       if (positionals.length !== 1) {
         throw new UsageError(positionals.length === 0 ? 'expected the name of a fleet' : `expected one fleet name; got ${positionals.join(' ')}`);
       }
