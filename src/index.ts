@@ -15,6 +15,7 @@ import { Reconciler, type RunnerParameterStore } from './jobs/reconciler.js';
 import { Scheduler, type CredentialStore } from './jobs/scheduler.js';
 import type { RetryPolicy } from './retry.js';
 import type { IssueOpsStore, Store } from './store/types.js';
+import { refuseMisSignedDeliveries } from './webhook-signatures.js';
 
 export interface FleetbotOptions {
   store: Store;
@@ -85,6 +86,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
 
   const app = async (probot: Probot, { addHandler }: ApplicationFunctionOptions) => {
     const log = probot.log.child({ name: 'fleetbot' });
+    refuseMisSignedDeliveries(probot, log);
     const github = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry, {
       appOctokit: () => probot.auth(),
     });

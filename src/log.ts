@@ -23,7 +23,9 @@ type LogLevel = NonNullable<NonNullable<Parameters<typeof createProbot>[0]>['ove
  * repeats `name` once per child logger, and it logs errors with every property they carry (a
  * webhook's whole payload, three times for one bad signature). Here:
  * - errors are logged as `errorFields` (errors.ts): call, status, request id, never payloads;
- * - a child's bindings replace its parent's of the same key, so no key appears twice in a line;
+ * - no key appears twice in a line: a child's bindings replace its parent's of the same key, and a
+ *   call's fields that would repeat a binding (Probot logs GitHub request bodies, `name` included)
+ *   are written under `fields`;
  * - the access log skips a request whose outcome was logged in a line of its own (`omitFromAccessLog`).
  */
 export async function createAppLog(env: NodeJS.ProcessEnv, destination?: DestinationStream): Promise<Logger> {
@@ -37,7 +39,7 @@ export async function createAppLog(env: NodeJS.ProcessEnv, destination?: Destina
       serializers: { err: (value: unknown) => (isError(value) ? errorFields(value) : value) },
       ...(env.LOG_LEVEL_IN_STRING === 'true' ? { formatters: { level: (label: string) => ({ level: label }) } } : {}),
       onChild: replaceRepeatedBindings,
-      hooks: { logMethod: skipAccessLogOfOmitted },
+      hooks: { logMethod: writeOnce },
     },
     env.SENTRY_DSN ? await probotStream(env, level) : env.LOG_FORMAT === 'json' ? (destination ?? pino.destination(1)) : prettyStream(messageKey, destination),
   );
@@ -81,9 +83,34 @@ export function omitFromAccessLog(response: object): void {
   omittedFromAccessLog.add(response);
 }
 
-function skipAccessLogOfOmitted(this: PinoLogger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
-  const [first] = args as unknown[];
+/** Skips the access log lines of omitted responses, and keeps a call's fields from repeating a binding. */
+function writeOnce(this: PinoLogger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
+  const [first, ...rest] = args as unknown[];
   const response = typeof first === 'object' && first !== null ? (first as { res?: unknown }).res : undefined;
   if (typeof response === 'object' && response !== null && omittedFromAccessLog.has(response)) return;
+  if (isPlainObject(first) && Object.keys(first).some((key) => keysWrittenBy(this).has(key))) {
+    method.apply(this, [{ fields: first }, ...rest] as Parameters<pino.LogFn>);
+    return;
+  }
   method.apply(this, args);
+}
+
+const writtenKeys = new WeakMap<object, Set<string>>();
+
+/** The keys every line of this logger has already: its bindings and pino's own. */
+function keysWrittenBy(logger: PinoLogger): Set<string> {
+  let keys = writtenKeys.get(logger);
+  if (!keys) {
+    const chindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
+    const messageKey = (logger as unknown as Record<symbol, string>)[pino.symbols.messageKeySym] ?? 'msg';
+    keys = new Set(['level', 'time', messageKey, ...Object.keys(JSON.parse(`{${chindings.slice(1)}}`))]);
+    writtenKeys.set(logger, keys);
+  }
+  return keys;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }

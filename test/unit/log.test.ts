@@ -30,6 +30,16 @@ describe('the app log', () => {
     expect(typeof line.time).toBe('number');
   });
 
+  it('writes a call\'s fields that would repeat a binding under `fields`', async () => {
+    const out = capture();
+    const log = await createAppLog({ LOG_FORMAT: 'json' }, out.stream);
+    // Probot logs each GitHub request's body at debug, and generate-jitconfig's has a `name`.
+    log.child({ name: 'github' }).warn({ name: 'linux-7-abc', labels: ['linux'] }, 'GitHub request: POST /orgs/acme/actions/runners/generate-jitconfig - 201');
+    await settle();
+    expect(duplicateKeys(out.text().trim())).toEqual([]);
+    expect(JSON.parse(out.text())).toMatchObject({ name: 'github', fields: { name: 'linux-7-abc', labels: ['linux'] } });
+  });
+
   it('writes the pretty format with the date and time of each line', async () => {
     const out = capture();
     const log = await createAppLog({ LOG_LEVEL: 'info' }, out.stream);
