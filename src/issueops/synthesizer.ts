@@ -16,7 +16,9 @@ export async function loadSynthesizer(load: () => Promise<SynthModule> = () => i
   try {
     return (await load()).synthesizeFleet;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    // ESM imports fail with ERR_MODULE_NOT_FOUND; cdktf's own (CommonJS) requires with MODULE_NOT_FOUND.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
     throw new Error(
       `IssueOps is configured (the fleets file has an \`issueops\` section) but CDKTF is not installed: ${(error as Error).message}. ` +
         `Install the optional dependencies ${CDKTF_PACKAGES.join(', ')} (\`npm ci --omit=dev\`, without \`--omit=optional\`), ` +

@@ -18,6 +18,11 @@ describe('loadSynthesizer', () => {
     await expect(failure).rejects.toThrow(/--build-arg ISSUEOPS=true/);
   });
 
+  it('says the same when a package cdktf requires is missing', async () => {
+    const missing = Object.assign(new Error("Cannot find module 'constructs'"), { code: 'MODULE_NOT_FOUND' });
+    await expect(loadSynthesizer(() => Promise.reject(missing))).rejects.toThrow(/CDKTF is not installed: Cannot find module 'constructs'/);
+  });
+
   it('lets any other failure through as it is', async () => {
     const broken = new SyntaxError('Unexpected token');
     await expect(loadSynthesizer(() => Promise.reject(broken))).rejects.toBe(broken);
