@@ -1,5 +1,6 @@
+import { Transform } from 'node:stream';
 import pino, { type DestinationStream, type LevelWithSilent, type Logger as PinoLogger } from 'pino';
-import PinoPretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 import { createProbot, type Logger } from 'probot';
 import { errorFields, isError } from './errors.js';
 
@@ -28,7 +29,7 @@ type LogLevel = NonNullable<NonNullable<Parameters<typeof createProbot>[0]>['ove
  *   are written under `fields`;
  * - the access log skips a request whose outcome was logged in a line of its own (`omitFromAccessLog`).
  */
-export async function createAppLog(env: NodeJS.ProcessEnv, destination?: DestinationStream): Promise<Logger> {
+export async function createAppLog(env: NodeJS.ProcessEnv, destination?: NodeJS.WritableStream): Promise<Logger> {
   const messageKey = env.LOG_MESSAGE_KEY || 'msg';
   const level = (env.LOG_LEVEL || 'info') as LevelWithSilent;
   return pino(
@@ -45,16 +46,28 @@ export async function createAppLog(env: NodeJS.ProcessEnv, destination?: Destina
   );
 }
 
-/** Human-readable lines, each with its local date and time. */
-function prettyStream(messageKey: string, destination?: DestinationStream): DestinationStream {
-  return PinoPretty({
+/** Human-readable lines, each with its local date and time, and its fields on the same line: one event, one line. */
+function prettyStream(messageKey: string, destination?: NodeJS.WritableStream): DestinationStream {
+  const pretty = prettyFactory({
     translateTime: 'SYS:standard',
     // The access log's request and response objects would take a dozen lines each.
     ignore: 'pid,hostname,req,res,responseTime',
     messageKey,
-    sync: true,
-    ...(destination ? { destination, colorize: false } : {}),
+    singleLine: true,
+    // errorFields' output is plain fields: kept on the line, not spread over lines as a stack trace would be.
+    errorLikeObjectKeys: [],
+    colorize: destination ? false : undefined,
   });
+  // A stream of its own rather than pino-pretty's, which puts `err` back among the error keys.
+  const stream = new Transform({
+    objectMode: true,
+    transform(chunk, _encoding, done) {
+      done(null, pretty(String(chunk)));
+    },
+  });
+  // SonicBoom writes as a stream does (Probot pipes into it the same way).
+  stream.pipe(destination ?? (pino.destination(1) as unknown as NodeJS.WritableStream));
+  return stream;
 }
 
 /** Probot's stream, which reports errors to Sentry when SENTRY_DSN is set. */

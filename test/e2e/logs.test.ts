@@ -169,12 +169,17 @@ describeWithMoto('logs that explain themselves (the built app)', () => {
       async () => app.output().split('\n[').find((entry) => entry.includes('launch failed')),
       30_000,
     );
-    expect(failure).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}\] ERROR \(fleetbot\): launch failed/);
+    // One line: the time, the level, the message, then the fields.
+    expect(failure.trimEnd().split('\n')).toHaveLength(1);
+    expect(failure).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}\] ERROR \(fleetbot\): launch failed; the job is back in the backlog \{/);
+    const fields = JSON.parse(failure.slice(failure.indexOf(' {') + 1));
     // The first call of a launch (the task definition's container name, then RunTask).
-    expect(failure).toMatch(/"operation": "ecs:(DescribeTaskDefinition|RunTask)"/);
-    expect(failure).toContain('"code": "ENOTFOUND"');
-    expect(failure).toContain('getaddrinfo ENOTFOUND aws-endpoint.invalid');
-    expect(failure).not.toContain('"status"');
+    expect(fields.err).toEqual({
+      name: 'Error',
+      message: 'getaddrinfo ENOTFOUND aws-endpoint.invalid',
+      operation: expect.stringMatching(/^ecs:(DescribeTaskDefinition|RunTask)$/),
+      code: 'ENOTFOUND',
+    });
     expect(app.output()).toMatch(/^\[\d{4}-\d{2}-\d{2} [\d:.]+ [+-]\d{4}\] INFO: Running Probot/m);
   }, 60_000);
 });

@@ -44,8 +44,13 @@ describe('the app log', () => {
     const out = capture();
     const log = await createAppLog({ LOG_LEVEL: 'info' }, out.stream);
     log.child({ name: 'fleetbot' }).warn('a line');
+    log.child({ name: 'fleetbot' }).error({ fleet: 'linux', err: new Error('boom') }, 'launch failed');
     await settle();
-    expect(out.text()).toMatch(/^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}\] WARN \(fleetbot\): a line\n$/);
+    const [first, second, ...rest] = out.text().split('\n');
+    expect(first).toMatch(/^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}\] WARN \(fleetbot\): a line$/);
+    // Fields stay on the line, the error's too.
+    expect(second).toMatch(/\] ERROR \(fleetbot\): launch failed \{"fleet":"linux","err":\{"name":"Error","message":"boom"\}\}$/);
+    expect(rest).toEqual(['']);
   });
 
   it('logs an error Probot hands it as its fields: never the webhook payload it carries', async () => {
