@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FARGATE_MEMORY_GIB } from '../fleets/fargate-sizes.js';
 import { awsRegion, provisionSchema, securityGroupId, type CiSystem, type FleetProvision, type FleetSpec } from '../fleets/spec.js';
 
 /**
@@ -31,21 +32,6 @@ export const DEFAULT_VCPU = 1;
 const DEFAULT_GIB_PER_VCPU = 2;
 /** What cdktf/fleet-stack.ts builds for a provision block without cpu or memoryMiB. */
 const STACK_DEFAULT_SIZE = { cpu: 1024, memoryMiB: 2048 };
-
-/** Fargate's task sizes: vCPU → the memory sizes (GiB) it allows. The same table as the IssueOps request form's. */
-const FARGATE_MEMORY_GIB = new Map<number, number[]>([
-  [0.25, [0.5, 1, 2]],
-  [0.5, range(1, 4, 1)],
-  [1, range(2, 8, 1)],
-  [2, range(4, 16, 1)],
-  [4, range(8, 30, 1)],
-  [8, range(16, 60, 4)],
-  [16, range(32, 120, 8)],
-]);
-
-function range(from: number, to: number, step: number): number[] {
-  return Array.from({ length: (to - from) / step + 1 }, (_, index) => from + index * step);
-}
 
 /** Where each CI system's runner image is built from: the --image hint names it. */
 const RUNNER_IMAGE_SOURCE: Record<CiSystem, string> = {

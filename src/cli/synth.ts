@@ -6,6 +6,7 @@ import { ConfigError, readConfig } from '../config.js';
 import { FleetsFileError, loadFleetsFile, type FleetsFile } from '../fleets/file.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { issueOpsSettingsSchema, type TerraformSettings } from '../issueops/settings.js';
+import { CDKTF_PACKAGES, isMissingPackage } from '../issueops/synthesizer.js';
 import { CommandError, EXIT, parseCommandArgs, UsageError, type CliContext, type Command } from './command.js';
 import { resolveSynthInput, unsupportedFleetReason, type ProvisionedSpec } from './synth-input.js';
 
@@ -17,9 +18,6 @@ export interface SynthDependencies {
   importSynth(): Promise<{ synthesizeFleet: Synthesize }>;
 }
 
-/** The optional dependencies cdktf/synth.ts loads; a job-path install (`--omit=optional`) has none of them. */
-const CDKTF_PACKAGES = ['cdktf', '@cdktf/provider-aws', 'constructs'];
-
 const TERRAFORM_FILE = 'cdk.tf.json';
 
 /** Imported on demand: cdktf is an optional dependency, and most of node_modules. */
@@ -27,7 +25,7 @@ async function loadSynthesizer(dependencies: SynthDependencies): Promise<Synthes
   try {
     return (await dependencies.importSynth()).synthesizeFleet;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    if (!isMissingPackage(error)) throw error;
     throw new CommandError(
       `CDKTF is not installed (${(error as Error).message}); synth needs the optional dependencies ` +
         `${CDKTF_PACKAGES.join(', ')}: \`npm ci\` without \`--omit=optional\``,

@@ -1,3 +1,4 @@
+import { FARGATE_MEMORY_GIB } from '../fleets/fargate-sizes.js';
 import { awsRegion, fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';
 import { quote, type FieldProblem, type FieldValue, type IssueForm } from './form.js';
 import type { IssueOpsSettings } from './settings.js';
@@ -214,34 +215,20 @@ function computeKind(text: string | undefined): Check<ComputeKind> {
   return accept(computeChoices[text as keyof typeof computeChoices]);
 }
 
-function steps(from: number, to: number, step: number): number[] {
-  return Array.from({ length: (to - from) / step + 1 }, (_, index) => from + index * step);
-}
-
-/** Fargate's task sizes: vCPU → the memory sizes (GiB) it allows. */
-const fargateMemoryGiB = new Map<number, number[]>([
-  [0.25, [0.5, 1, 2]],
-  [0.5, steps(1, 4, 1)],
-  [1, steps(2, 8, 1)],
-  [2, steps(4, 16, 1)],
-  [4, steps(8, 30, 1)],
-  [8, steps(16, 60, 4)],
-  [16, steps(32, 120, 8)],
-]);
 const decimal = /^\d+(\.\d+)?$/;
 const sizedByInstanceTypes = 'must be empty for EC2: the instance types set the size';
 const sizedByFargate = 'must be empty for ECS Fargate: vCPU and Memory (GiB) set the size';
 
 function fargateVcpu(text: string | undefined): Check<number> {
-  const choices = [...fargateMemoryGiB.keys()].join(', ');
+  const choices = [...FARGATE_MEMORY_GIB.keys()].join(', ');
   if (text === undefined) return reject(`required for ECS Fargate: expected one of ${choices}`);
   const vcpu = decimal.test(text) ? Number(text) : Number.NaN;
-  return fargateMemoryGiB.has(vcpu) ? accept(vcpu) : reject(`expected one of ${choices}; got ${quote(text)}`);
+  return FARGATE_MEMORY_GIB.has(vcpu) ? accept(vcpu) : reject(`expected one of ${choices}; got ${quote(text)}`);
 }
 
 /** Without a valid vCPU only the form of the answer can be checked; the vCPU problem comes first. */
 function fargateMemory(text: string | undefined, vcpu: number | undefined): Check<number> {
-  const allowed = vcpu === undefined ? undefined : fargateMemoryGiB.get(vcpu);
+  const allowed = vcpu === undefined ? undefined : FARGATE_MEMORY_GIB.get(vcpu);
   const expected = allowed ? `one of ${allowed.join(', ')} for ${vcpu} vCPU` : 'a size in GiB, e.g. 8';
   if (text === undefined) return reject(`required for ECS Fargate: expected ${expected}`);
   const gib = decimal.test(text) ? Number(text) : Number.NaN;

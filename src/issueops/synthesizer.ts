@@ -16,13 +16,17 @@ export async function loadSynthesizer(load: () => Promise<SynthModule> = () => i
   try {
     return (await load()).synthesizeFleet;
   } catch (error) {
-    // ESM imports fail with ERR_MODULE_NOT_FOUND; cdktf's own (CommonJS) requires with MODULE_NOT_FOUND.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
+    if (!isMissingPackage(error)) throw error;
     throw new Error(
       `IssueOps is configured (the fleets file has an \`issueops\` section) but CDKTF is not installed: ${(error as Error).message}. ` +
         `Install the optional dependencies ${CDKTF_PACKAGES.join(', ')} (\`npm ci --omit=dev\`, without \`--omit=optional\`), ` +
         'or build the image with `--build-arg ISSUEOPS=true`; or remove the `issueops` section to serve the fleets file only.',
     );
   }
+}
+
+/** ESM imports fail with ERR_MODULE_NOT_FOUND; cdktf's own (CommonJS) requires with MODULE_NOT_FOUND. */
+export function isMissingPackage(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
