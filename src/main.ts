@@ -82,6 +82,9 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // Probot's run() exits on Ctrl-C at once; fleetbot's shutdown waits for launches under way and closes the store.
+  process.removeAllListeners('SIGINT');
+  process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
 async function issueOpsOptions(settings: IssueOpsSettings, store: IssueOpsStore): Promise<FleetbotOptions['issueOps']> {

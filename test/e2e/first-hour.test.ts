@@ -101,6 +101,16 @@ describe('the first hour', () => {
     expect(parseEnv(readFileSync(join(folder, '.env'), 'utf8')).WEBHOOK_PROXY_URL).toBe('https://smee.io/fleetbot-test-channel');
   });
 
+  it('stops on Ctrl-C through its own shutdown, as on SIGTERM', async () => {
+    const folder = checkoutFolder();
+    app = await startAppProcess({ ...baseEnvironment({}), APP_ID: '1', PRIVATE_KEY: testPrivateKey(), WEBHOOK_SECRET: 's' }, { cwd: folder });
+
+    process.kill(app.pid, 'SIGINT');
+
+    await eventually('the app to exit', async () => (isRunning(app!.pid) ? undefined : true));
+    expect(app.output()).toContain('fleetbot: SIGINT, stopping');
+  });
+
   it('forwards deliveries from a smee channel (WEBHOOK_PROXY_URL) to /api/github/webhooks', async () => {
     const channel = await startSmeeChannelStandIn();
     servers.push(channel.server);
@@ -124,6 +134,15 @@ describe('the first hour', () => {
     expect(app.output()).toMatch(/POST http:\/\/127\.0\.0\.1:\d+\/api\/github\/webhooks - 200/);
   });
 });
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** What the app needs besides credentials: a clean environment, so nothing of the developer's leaks in. */
 function baseEnvironment(extra: Record<string, string>): Record<string, string> {
