@@ -36,7 +36,13 @@ interface Target {
 async function ecsTarget(moto: Moto): Promise<Target> {
   const infra = await createRunnerInfra(moto);
   return {
-    compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+    compute: {
+      type: 'ecs',
+      cluster: infra.cluster,
+      taskDefinition: infra.taskDefinition,
+      subnets: [infra.subnetId],
+      securityGroups: [infra.securityGroupId],
+    },
     launchCall: 'RunTask',
     jobTags: async () => (await fleetbotTasks(moto, infra.cluster)).map((task) => tagOf(task, 'fleetbot:job')),
   };
@@ -149,7 +155,8 @@ async function runMode(kind: ComputeKind, mode: CredentialMode): Promise<Row> {
     const warmUp = FIRST_JOB_ID - 1;
     await sendAll(app, 'workflow_job', [queuedJob({ jobId: warmUp, org: 'acme' })], 1);
     await waitFor('the warm-up runner', () => count('SELECT COUNT(*) AS n FROM runners WHERE credential_issued = 1') === 1, 60_000);
-    const warmRunner = (db.prepare('SELECT runner_name FROM jobs WHERE job_id = ?').get(String(warmUp)) as { runner_name: string }).runner_name;
+    const warmRunner = (db.prepare('SELECT runner_name FROM jobs WHERE job_id = ?').get(String(warmUp)) as { runner_name: string })
+      .runner_name;
     await sendAll(app, 'workflow_job', [completedJob({ jobId: warmUp, org: 'acme', runnerName: warmRunner })], 1);
     await waitFor('the warm-up slot to free', () => activeNow() === 0, 60_000);
     const warmUpLines = launchLines(app.output()).length;
@@ -157,19 +164,29 @@ async function runMode(kind: ComputeKind, mode: CredentialMode): Promise<Row> {
 
     const started = Date.now();
     const ids = Array.from({ length: JOBS }, (_, index) => FIRST_JOB_ID + index);
-    const responseTimes = await sendAll(app, 'workflow_job', ids.map((jobId) => queuedJob({ jobId, org: 'acme' })), SENDERS);
+    const responseTimes = await sendAll(
+      app,
+      'workflow_job',
+      ids.map((jobId) => queuedJob({ jobId, org: 'acme' })),
+      SENDERS,
+    );
 
     const firstWave = Math.min(JOBS, MAX_RUNNERS);
-    await waitFor('the first wave of credentials', () => count('SELECT COUNT(*) AS n FROM runners WHERE credential_issued = 1') >= firstWave + 1, 15 * 60_000);
+    await waitFor(
+      'the first wave of credentials',
+      () => count('SELECT COUNT(*) AS n FROM runners WHERE credential_issued = 1') >= firstWave + 1,
+      15 * 60_000,
+    );
     const firstWaveCredentialsSeconds = (Date.now() - started) / 1000;
     const firstWaveLaunches = launchLines(app.output()).slice(warmUpLines);
 
     // Complete every job whose runner is up; each completion hands its slot to the next backlog job.
     const completed = new Set<string>();
     while (completed.size < JOBS) {
-      const launched = db
-        .prepare("SELECT job_id, runner_name FROM jobs WHERE status = 'launched'")
-        .all() as Array<{ job_id: string; runner_name: string }>;
+      const launched = db.prepare("SELECT job_id, runner_name FROM jobs WHERE status = 'launched'").all() as Array<{
+        job_id: string;
+        runner_name: string;
+      }>;
       const fresh = launched.filter((job) => !completed.has(job.job_id));
       if (fresh.length === 0) {
         const open = count("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('waiting', 'launching')");
@@ -178,7 +195,12 @@ async function runMode(kind: ComputeKind, mode: CredentialMode): Promise<Row> {
         continue;
       }
       fresh.forEach((job) => completed.add(job.job_id));
-      await sendAll(app, 'workflow_job', fresh.map((job) => completedJob({ jobId: Number(job.job_id), org: 'acme', runnerName: job.runner_name })), SENDERS);
+      await sendAll(
+        app,
+        'workflow_job',
+        fresh.map((job) => completedJob({ jobId: Number(job.job_id), org: 'acme', runnerName: job.runner_name })),
+        SENDERS,
+      );
     }
     const totalSeconds = (Date.now() - started) / 1000;
     if (process.env.BENCH_APP_LOG) writeFileSync(`${process.env.BENCH_APP_LOG}.${kind}-${mode}`, app.output());
@@ -266,7 +288,9 @@ async function main(): Promise<void> {
     console.log(`all ${JOBS} jobs done after   ${row.totalSeconds.toFixed(1)} s`);
     console.log(`app peak RSS               ${row.peakRssMb} MB`);
   }
-  console.log('\n| compute | credentials | response p50/p99 (sender) | app-side p99 queued/completed | receipt→launch call p50/p99 | launched | dupes | peak active | waiting | lost | first 100 credentials | credential requests | all done | peak RSS |');
+  console.log(
+    '\n| compute | credentials | response p50/p99 (sender) | app-side p99 queued/completed | receipt→launch call p50/p99 | launched | dupes | peak active | waiting | lost | first 100 credentials | credential requests | all done | peak RSS |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const row of rows) {
     console.log(

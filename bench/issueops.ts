@@ -107,7 +107,9 @@ async function main(): Promise<void> {
   }
   const worstPlan = Math.max(...rows.map((row) => row.toPlanCommentS));
   const worstMerge = Math.max(...rows.map((row) => row.toMergedS));
-  console.log(`\nworst opened→plan comment ${worstPlan.toFixed(1)} s (target ≤ 20 s); worst /approve→merged ${worstMerge.toFixed(1)} s (target ≤ 30 s)`);
+  console.log(
+    `\nworst opened→plan comment ${worstPlan.toFixed(1)} s (target ≤ 20 s); worst /approve→merged ${worstMerge.toFixed(1)} s (target ≤ 30 s)`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -103,7 +103,14 @@ async function fleetsFor(moto: Moto, kind: ComputeKind): Promise<FleetSpec[]> {
     let compute: Record<string, unknown>;
     if (kind === 'ecs') {
       const infra = await createRunnerInfra(moto, name);
-      compute = { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, containerName: 'runner', subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] };
+      compute = {
+        type: 'ecs',
+        cluster: infra.cluster,
+        taskDefinition: infra.taskDefinition,
+        containerName: 'runner',
+        subnets: [infra.subnetId],
+        securityGroups: [infra.securityGroupId],
+      };
     } else {
       const infra = await createEc2RunnerInfra(moto, name);
       compute = { type: 'ec2', launchTemplate: infra.launchTemplateName, instanceTypes: ['m7i.large'], subnets: infra.subnetIds };
@@ -119,7 +126,12 @@ async function runKind(kind: ComputeKind): Promise<Row> {
   const store = new SqliteStore(join(dir, 'fleetbot.db'));
   try {
     const fleets = await fleetsFor(moto, kind);
-    const config = { ...AWS_RETRY, endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+    const config = {
+      ...AWS_RETRY,
+      endpoint: moto.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    };
     const counts = new CallCounter();
     const ecs = new ECSClient(config);
     const ec2 = new EC2Client(config);
@@ -134,13 +146,26 @@ async function runKind(kind: ComputeKind): Promise<Row> {
     // Credentials go nowhere: the runners exist for the reconciler to look at, and none will read one.
     const credentials = { put: async () => undefined, delete: async () => undefined };
     const scheduler = new Scheduler({ store, fleets: registry, compute, credentials, ci: new InstantCi(), log });
-    const reconciler = new Reconciler({ store, fleets: registry, compute, scheduler, log, launchTimeoutMs: 120_000, runnerParameters: new RunnerSecrets(ssm) });
+    const reconciler = new Reconciler({
+      store,
+      fleets: registry,
+      compute,
+      scheduler,
+      log,
+      launchTimeoutMs: 120_000,
+      runnerParameters: new RunnerSecrets(ssm),
+    });
 
     const setupStarted = Date.now();
     for (let start = 0; start < RUNNERS; start += SETUP_BATCH) {
       for (let jobIndex = start; jobIndex < Math.min(RUNNERS, start + SETUP_BATCH); jobIndex++) {
         const fleet = fleets[jobIndex % FLEETS];
-        await scheduler.jobQueued({ provider: 'github', jobId: String(9_000_000 + jobIndex), labels: fleet.labels, origin: { installationId: 1 } });
+        await scheduler.jobQueued({
+          provider: 'github',
+          jobId: String(9_000_000 + jobIndex),
+          labels: fleet.labels,
+          origin: { installationId: 1 },
+        });
       }
       await scheduler.idle();
     }
@@ -180,7 +205,9 @@ function describeCalls(calls: Map<string, number>): string {
 
 async function main(): Promise<void> {
   const kinds = (process.env.BENCH_RECONCILER_COMPUTE ?? 'ecs').split(',') as ComputeKind[];
-  console.log(`reconciler: ${RUNNERS} runners across ${FLEETS} fleets, in the store and in moto; ${PASSES} passes; target < ${TARGET_MS} ms`);
+  console.log(
+    `reconciler: ${RUNNERS} runners across ${FLEETS} fleets, in the store and in moto; ${PASSES} passes; target < ${TARGET_MS} ms`,
+  );
   const rows: Row[] = [];
   for (const kind of kinds) {
     console.log(`\n== ${kind}`);
@@ -188,11 +215,17 @@ async function main(): Promise<void> {
     rows.push(row);
     console.log(`set-up (launch ${row.runners} runners)  ${row.setupSeconds.toFixed(1)} s`);
     row.passMs.forEach((ms, index) => {
-      const changes = Object.entries(row.summaries[index]).filter(([, count]) => count > 0).map(([key, count]) => `${key} ${count}`);
-      console.log(`pass ${index + 1}  ${ms.toFixed(0).padStart(5)} ms (waiting for AWS ${row.awsMs[index].toFixed(0)} ms, own CPU ${row.cpuMs[index].toFixed(0)} ms)  AWS calls ${describeCalls(row.calls[index])}  changes: ${changes.join(', ') || 'none'}`);
+      const changes = Object.entries(row.summaries[index])
+        .filter(([, count]) => count > 0)
+        .map(([key, count]) => `${key} ${count}`);
+      console.log(
+        `pass ${index + 1}  ${ms.toFixed(0).padStart(5)} ms (waiting for AWS ${row.awsMs[index].toFixed(0)} ms, own CPU ${row.cpuMs[index].toFixed(0)} ms)  AWS calls ${describeCalls(row.calls[index])}  changes: ${changes.join(', ') || 'none'}`,
+      );
     });
   }
-  console.log('\n| compute | runners / fleets | pass p50 | pass max | waiting for AWS p50 | own CPU p50 | AWS calls, first pass | AWS calls, later passes |');
+  console.log(
+    '\n| compute | runners / fleets | pass p50 | pass max | waiting for AWS p50 | own CPU p50 | AWS calls, first pass | AWS calls, later passes |',
+  );
   console.log('|---|---|---|---|---|---|---|---|');
   for (const row of rows) {
     console.log(

@@ -37,7 +37,9 @@ function endpointsBlock(endpoints: Record<string, string> | undefined): Record<s
   if (endpoints === undefined || Object.keys(endpoints).length === 0) return undefined;
   const unknown = Object.keys(endpoints).filter((name) => !KNOWN_ENDPOINTS.has(name));
   if (unknown.length > 0) {
-    throw new Error(`unknown AWS provider endpoint name(s): ${unknown.join(', ')} (the provider knows e.g. ec2, ecs, iam, sts, ssm, cloudwatchlogs)`);
+    throw new Error(
+      `unknown AWS provider endpoint name(s): ${unknown.join(', ')} (the provider knows e.g. ec2, ecs, iam, sts, ssm, cloudwatchlogs)`,
+    );
   }
   return Object.fromEntries(Object.entries(endpoints).sort(([a], [b]) => a.localeCompare(b)));
 }

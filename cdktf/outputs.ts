@@ -33,7 +33,7 @@ function outputValues(
   if (missing.length > 0) {
     throw new Error(
       `fleet ${spec.name}: terraform output lacks ${missing.map((name) => `"${name}"`).join(', ')}; ` +
-        'was the fleet applied with the current fleetbot, and is the state the fleet\'s own?',
+        "was the fleet applied with the current fleetbot, and is the state the fleet's own?",
     );
   }
   return Object.fromEntries(names.map((name) => [name, outputs[name].value]));

@@ -48,7 +48,9 @@ export async function createFleetResources(moto: Moto, fleets: FleetSpec[]): Pro
   const vpcId = vpc.Vpc!.VpcId!;
   await ec2.send(new ModifyVpcAttributeCommand({ VpcId: vpcId, EnableDnsHostnames: { Value: true } }));
   const subnet = await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: '10.0.1.0/24' }));
-  const group = await ec2.send(new CreateSecurityGroupCommand({ VpcId: vpcId, GroupName: 'fleetbot-runners', Description: 'fleetbot runners' }));
+  const group = await ec2.send(
+    new CreateSecurityGroupCommand({ VpcId: vpcId, GroupName: 'fleetbot-runners', Description: 'fleetbot runners' }),
+  );
 
   const clusters = new Map<string, string[]>();
   const taskDefinitions = new Map<string, string>();

@@ -43,13 +43,21 @@ export async function runJob(stage: Stage, fleet: FleetSpec, jobId: number): Pro
   say(launchedLine(task, cluster, placementOf(shim, runnerName, task.launchType)));
 
   const parameterName = runnerParameterName(runnerName);
-  const credential = await eventually(`the credential ${parameterName}`, () => credentialIn(moto, github, parameterName, runnerName), STEP_TIMEOUT_MS);
+  const credential = await eventually(
+    `the credential ${parameterName}`,
+    () => credentialIn(moto, github, parameterName, runnerName),
+    STEP_TIMEOUT_MS,
+  );
   say(credentialLine(parameterName, credential.type, credential.source));
 
   // GitHub names the runner that ran the job in the completed event.
   await deliver(stage, completedJob({ jobId, labels: fleet.labels, org: ORG, runnerName }));
   const stopped = await eventually(`task ${task.taskArn} stopped`, () => stoppedTask(moto, cluster, task.taskArn!), STEP_TIMEOUT_MS);
-  await eventually(`${parameterName} deleted`, async () => ((await credentialGone(moto, parameterName)) ? true : undefined), STEP_TIMEOUT_MS);
+  await eventually(
+    `${parameterName} deleted`,
+    async () => ((await credentialGone(moto, parameterName)) ? true : undefined),
+    STEP_TIMEOUT_MS,
+  );
   say(completedLine(jobId, stopped));
   return { launchedAt };
 }
@@ -64,6 +72,8 @@ export function placementOf(shim: FargateShim, runnerName: string, launchType: s
 async function deliver(stage: Stage, payload: Record<string, any>): Promise<void> {
   const response = await stage.app.post('workflow_job', payload, sign(JSON.stringify(payload), stage.webhookSecret));
   if (!response.ok) {
-    throw new Error(`the app answered HTTP ${response.status} to workflow_job.${payload.action} for job ${payload.workflow_job.id}: ${await response.text()}`);
+    throw new Error(
+      `the app answered HTTP ${response.status} to workflow_job.${payload.action} for job ${payload.workflow_job.id}: ${await response.text()}`,
+    );
   }
 }

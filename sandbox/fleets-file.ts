@@ -25,7 +25,10 @@ export function writeSandboxFleets(example: ExampleFleets, network: SandboxNetwo
   const document = parseDocument(example.text);
   const replacements: { start: number; end: number; id: string }[] = [];
   example.fleets.forEach((_fleet, index) => {
-    for (const [key, id] of [['subnets', network.subnetId], ['securityGroups', network.securityGroupId]] as const) {
+    for (const [key, id] of [
+      ['subnets', network.subnetId],
+      ['securityGroups', network.securityGroupId],
+    ] as const) {
       const list = document.getIn(['fleets', index, 'compute', key], true);
       if (!isSeq(list)) continue;
       for (const item of list.items) {

@@ -7,8 +7,12 @@ import type { SandboxResources } from './aws-resources.js';
  */
 
 export function resourcesLine(resources: SandboxResources): string {
-  const clusters = resources.clusters.map((cluster) => `cluster ${cluster.name} (capacity providers ${cluster.capacityProviders.join(', ') || 'none'})`);
-  const taskDefinitions = resources.taskDefinitions.map((definition) => `task definition ${definition.family} (container ${definition.container})`);
+  const clusters = resources.clusters.map(
+    (cluster) => `cluster ${cluster.name} (capacity providers ${cluster.capacityProviders.join(', ') || 'none'})`,
+  );
+  const taskDefinitions = resources.taskDefinitions.map(
+    (definition) => `task definition ${definition.family} (container ${definition.container})`,
+  );
   return `AWS resources in moto: ${[...clusters, ...taskDefinitions].join(', ')}, ${resources.vpcId} with DNS hostnames, ${resources.subnetId}, ${resources.securityGroupId}`;
 }
 

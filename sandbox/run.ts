@@ -30,7 +30,9 @@ if (unknown) fail(`unknown argument ${unknown}\n${USAGE}`);
 if (spawnSync('sh', ['-c', 'command -v moto_server'], { stdio: 'ignore' }).status !== 0) {
   fail('moto_server is not on PATH. It stands in for AWS: install it with `pip install "moto[server]"`, then run again.');
 }
-const missing = ['dist/src/main.js', 'dist/sandbox/sandbox.js', 'dist/test/helpers/fake-github.js'].filter((file) => !existsSync(join(root, file)));
+const missing = ['dist/src/main.js', 'dist/sandbox/sandbox.js', 'dist/test/helpers/fake-github.js'].filter(
+  (file) => !existsSync(join(root, file)),
+);
 if (missing.length > 0) {
   fail(`the build is missing (no ${missing.join(', ')} in ${root}): run \`npm run build\` first (\`npm run sandbox\` does).`);
 }

@@ -40,7 +40,10 @@ export async function runSandbox(options: SandboxOptions): Promise<number> {
 
   const work = stageAndRunDemo(options, shutdown, dir);
   const first = await Promise.race([
-    work.then(() => ({ kind: 'done' }) as const, (error: Error) => ({ kind: 'failed', error }) as const),
+    work.then(
+      () => ({ kind: 'done' }) as const,
+      (error: Error) => ({ kind: 'failed', error }) as const,
+    ),
     stopSignal.then((signal) => ({ kind: 'signal', signal }) as const),
   ]);
   let code = 0;
@@ -69,7 +72,11 @@ async function stageAndRunDemo(options: SandboxOptions, shutdown: Shutdown, dir:
 
   const moto = await shutdown.start('moto_server', startMoto, (started) => started.stop());
   say(`moto_server (AWS) on ${moto.url}`);
-  const github = await shutdown.start('the GitHub stand-in', () => startFakeGitHub(), (started) => started.close());
+  const github = await shutdown.start(
+    'the GitHub stand-in',
+    () => startFakeGitHub(),
+    (started) => started.close(),
+  );
   say(`GitHub stand-in on ${github.apiUrl} (test/helpers/fake-github.ts)`);
 
   const example = readExampleFleets(join(options.root, 'fleetbot.example.yml'));
@@ -79,7 +86,11 @@ async function stageAndRunDemo(options: SandboxOptions, shutdown: Shutdown, dir:
   writeSandboxFleets(example, resources, fleetsFile);
   say(`Fleets file: ${fleetsFile} (fleetbot.example.yml with the subnet and security group made in moto)`);
 
-  const shim = await shutdown.start('the Fargate shim', () => startFargateShim(moto.url), (started) => started.close());
+  const shim = await shutdown.start(
+    'the Fargate shim',
+    () => startFargateShim(moto.url),
+    (started) => started.close(),
+  );
   const webhookSecret = randomBytes(20).toString('hex');
   const logFile = join(dir, 'app.log');
   const app = await shutdown.start(
@@ -94,7 +105,9 @@ async function stageAndRunDemo(options: SandboxOptions, shutdown: Shutdown, dir:
   const stage: Stage = { moto, github, shim, app, webhookSecret, say };
   const clusters = resources.clusters.map((cluster) => cluster.name);
   say('');
-  say(`Sending ${DEMO_JOB_IDS.length} jobs as GitHub would: signed workflow_job webhooks (queued, then completed) from @octokit/webhooks-examples`);
+  say(
+    `Sending ${DEMO_JOB_IDS.length} jobs as GitHub would: signed workflow_job webhooks (queued, then completed) from @octokit/webhooks-examples`,
+  );
   let firstLaunch: number | undefined;
   for (const [index, jobId] of DEMO_JOB_IDS.entries()) {
     say('');
@@ -105,7 +118,11 @@ async function stageAndRunDemo(options: SandboxOptions, shutdown: Shutdown, dir:
   say(await summarize(stage, clusters, firstLaunch));
 
   if (options.keep) {
-    await shutdown.start('the task watcher', async () => serveOwnWebhooks(stage, example.fleets[0], clusters, dir), (watcher) => watcher.stop());
+    await shutdown.start(
+      'the task watcher',
+      async () => serveOwnWebhooks(stage, example.fleets[0], clusters, dir),
+      (watcher) => watcher.stop(),
+    );
   }
 }
 
@@ -150,5 +167,7 @@ async function summarize(stage: Stage, clusters: string[], firstLaunch: number |
     elapsedSeconds: performance.now() / 1000,
   });
   const violations = stage.github.openApiViolations;
-  return violations.length === 0 ? line : `${line}\nThe app's GitHub requests broke GitHub's API description:\n  ${violations.join('\n  ')}`;
+  return violations.length === 0
+    ? line
+    : `${line}\nThe app's GitHub requests broke GitHub's API description:\n  ${violations.join('\n  ')}`;
 }

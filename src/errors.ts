@@ -54,7 +54,11 @@ export function errorFields(error: unknown): ErrorFields {
   }
   if (BUG_TYPES.has(error.name) && !fields.operation && fields.status === undefined && !fields.code && error.stack) {
     const frames = error.stack.split('\n').filter((line) => line.trimStart().startsWith('at '));
-    if (frames.length > 0) fields.stack = frames.slice(0, STACK_FRAMES).map((frame) => frame.trim()).join('\n');
+    if (frames.length > 0)
+      fields.stack = frames
+        .slice(0, STACK_FRAMES)
+        .map((frame) => frame.trim())
+        .join('\n');
   }
   return fields;
 }

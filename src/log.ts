@@ -42,7 +42,11 @@ export async function createAppLog(env: NodeJS.ProcessEnv, destination?: NodeJS.
       onChild: replaceRepeatedBindings,
       hooks: { logMethod: writeOnce },
     },
-    env.SENTRY_DSN ? await probotStream(env, level) : env.LOG_FORMAT === 'json' ? (destination ?? pino.destination(1)) : prettyStream(messageKey, destination),
+    env.SENTRY_DSN
+      ? await probotStream(env, level)
+      : env.LOG_FORMAT === 'json'
+        ? (destination ?? pino.destination(1))
+        : prettyStream(messageKey, destination),
   );
 }
 

@@ -1,11 +1,12 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Logger, Probot } from 'probot';
 import { omitFromAccessLog } from './log.js';
 
 /** Where Probot serves GitHub's webhooks (its default; fleetbot does not move it). */
 export const GITHUB_WEBHOOK_PATH = '/api/github/webhooks';
 
-type NodeMiddleware = (request: IncomingMessage, response: ServerResponse, next?: Function) => Promise<boolean>;
+// Probot's own type: the guard stands in for its middleware.
+type NodeMiddleware = Awaited<ReturnType<Probot['getNodeMiddleware']>>;
 
 const JSON_CONTENT = /^\s*application\/json\s*(?:;|$)/u;
 
@@ -57,7 +58,12 @@ export function refuseMisSignedDeliveries(probot: Probot, log: Logger, path = GI
  */
 function signedDelivery(request: IncomingMessage, path: string): { id: string; event: string; signature: string } | undefined {
   if (request.method !== 'POST' || pathnameOf(request.url) !== path) return undefined;
-  const { 'x-github-delivery': id, 'x-github-event': event, 'x-hub-signature-256': signature, 'content-type': contentType } = request.headers;
+  const {
+    'x-github-delivery': id,
+    'x-github-event': event,
+    'x-hub-signature-256': signature,
+    'content-type': contentType,
+  } = request.headers;
   if (typeof id !== 'string' || typeof event !== 'string' || typeof signature !== 'string') return undefined;
   if (!JSON_CONTENT.test(contentType ?? '')) return undefined;
   return { id, event, signature };

@@ -94,7 +94,12 @@ export class CircleCiPoller implements JobPoller {
     const active = await store.activeRunners();
     // Fleets are independent: one failing never holds up the others.
     return Promise.all(
-      polled.map((fleet) => this.pollFleet(fleet, active.filter((runner) => runner.fleet === fleet.name))),
+      polled.map((fleet) =>
+        this.pollFleet(
+          fleet,
+          active.filter((runner) => runner.fleet === fleet.name),
+        ),
+      ),
     );
   }
 
@@ -106,7 +111,10 @@ export class CircleCiPoller implements JobPoller {
       // Two pollers for one queue would both launch for the same tasks; the first fleet serves it.
       if (!this.shadowed.has(fleet.name)) {
         this.shadowed.add(fleet.name);
-        this.deps.log.warn({ ...fields, servedBy: owner?.name }, `fleet ${owner?.name} already serves ${settings.resourceClass}; this fleet is not polled`);
+        this.deps.log.warn(
+          { ...fields, servedBy: owner?.name },
+          `fleet ${owner?.name} already serves ${settings.resourceClass}; this fleet is not polled`,
+        );
       }
       return { fleet: fleet.name, skipped: `resource class served by ${owner?.name}` };
     }
@@ -118,7 +126,7 @@ export class CircleCiPoller implements JobPoller {
       const starting = active.filter((runner) => isStarting(runner, agentsByName.get(runner.name), now, this.bootWindowMs)).length;
       const wanted = Math.max(0, Math.min(unclaimed - starting, fleet.maxRunners - active.length));
       const launched = await this.launch(fleet, settings, wanted);
-      if (this.refusedToken.delete(fleet.name)) this.deps.log.info(fields, 'CircleCI accepts the fleet\'s API token again');
+      if (this.refusedToken.delete(fleet.name)) this.deps.log.info(fields, "CircleCI accepts the fleet's API token again");
       const poll = { fleet: fleet.name, unclaimed, active: active.length, starting, launched };
       this.deps.log[launched > 0 ? 'info' : 'debug']({ ...fields, poll }, `CircleCI poll: ${launched} runner(s) launched`);
       return poll;

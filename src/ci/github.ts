@@ -38,9 +38,7 @@ const workflowJobPayloadSchema = z.object({
 });
 
 export type ParsedWorkflowJob =
-  | { kind: 'event'; event: JobEvent }
-  | { kind: 'ignored'; reason: string }
-  | { kind: 'malformed'; reason: string };
+  { kind: 'event'; event: JobEvent } | { kind: 'ignored'; reason: string } | { kind: 'malformed'; reason: string };
 
 /** A `workflow_job` payload as the scheduler's event; actions other than queued/completed are ignored. */
 export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
@@ -73,7 +71,7 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
 export function classifyGitHubError(error: unknown): RetryVerdict {
   const status = (error as { status?: unknown }).status;
   if (typeof status !== 'number') return { retry: true };
-  const headers = ((error as { response?: { headers?: Record<string, string | undefined> } }).response?.headers ?? {});
+  const headers = (error as { response?: { headers?: Record<string, string | undefined> } }).response?.headers ?? {};
   const retryAfterSeconds = Number(headers['retry-after']);
   const afterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
   if (status >= 500 || status === 429) return { retry: true, afterMs };
@@ -168,7 +166,7 @@ export class GitHubSource implements CiSource {
   async warmPoolOrigin(fleet: FleetSpec): Promise<GitHubOrigin> {
     const pool = fleet.warmRunners;
     if (!pool) throw new Error(`fleet ${fleet.name} has no warm pool`);
-    if (!this.appOctokit) throw new Error('warm pools need the App\'s own credentials');
+    if (!this.appOctokit) throw new Error("warm pools need the App's own credentials");
     const app = await this.appOctokit();
     const [owner, repo] = pool.owner.split('/');
     const { data } = await this.call(() =>
@@ -178,7 +176,14 @@ export class GitHubSource implements CiSource {
     );
     const ownerUrl = (data.account as { html_url?: string } | null)?.html_url;
     if (!ownerUrl) throw new Error(`the App's installation on ${pool.owner} names no account`);
-    return { installationId: data.id, owner, repo: repo ?? '', org: repo ? undefined : owner, ownerUrl, repoUrl: repo ? `${ownerUrl}/${repo}` : ownerUrl };
+    return {
+      installationId: data.id,
+      owner,
+      repo: repo ?? '',
+      org: repo ? undefined : owner,
+      ownerUrl,
+      repoUrl: repo ? `${ownerUrl}/${repo}` : ownerUrl,
+    };
   }
 
   runnerScope(job: Pick<JobRecord, 'origin'>): string {

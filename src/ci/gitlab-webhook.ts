@@ -120,11 +120,7 @@ export class GitLabWebhooks {
     return answer;
   }
 
-  private async handle(
-    delivery: GitLabDelivery,
-    connections: GitLabSettings[],
-    fields: Record<string, unknown>,
-  ): Promise<WebhookAnswer> {
+  private async handle(delivery: GitLabDelivery, connections: GitLabSettings[], fields: Record<string, unknown>): Promise<WebhookAnswer> {
     if (delivery.eventName !== 'Job Hook') {
       return { status: 200, message: `event "${delivery.eventName ?? '(none)'}" ignored: fleetbot needs only Job events` };
     }
@@ -165,7 +161,10 @@ export class GitLabWebhooks {
         this.deps.log.error({ ...jobFields, err: errorFields(error) }, 'GitLab refused to show the pending job; it gets no runner');
         return { status: 200, message: `job ${jobId} not launched: GitLab refused to show it; check the API token (read_api)` };
       }
-      this.deps.log.warn({ ...jobFields, err: errorFields(error) }, 'could not read the pending job\'s tags from GitLab; reading them again later');
+      this.deps.log.warn(
+        { ...jobFields, err: errorFields(error) },
+        "could not read the pending job's tags from GitLab; reading them again later",
+      );
       this.readLater(origin, jobId, jobFields);
       return { status: 202, message: `job ${jobId}: GitLab's API did not answer; fleetbot reads the job again later` };
     }
@@ -190,7 +189,7 @@ export class GitLabWebhooks {
       for (const delayMs of this.lateReadDelaysMs) {
         await this.sleep(delayMs);
         if (this.stopped) {
-          log.error(fields, 'stopping before GitLab gave the pending job\'s tags: it gets no runner; resend its delivery');
+          log.error(fields, "stopping before GitLab gave the pending job's tags: it gets no runner; resend its delivery");
           return;
         }
         if (await store.getJob(GITLAB, jobId)) return;
@@ -204,7 +203,7 @@ export class GitLabWebhooks {
           }
         }
       }
-      log.error(fields, 'GitLab\'s API never gave the pending job\'s tags: it gets no runner; resend its delivery');
+      log.error(fields, "GitLab's API never gave the pending job's tags: it gets no runner; resend its delivery");
     })()
       .catch((error: unknown) => log.error({ ...fields, err: errorFields(error) }, 'reading a pending job again failed'))
       .finally(() => this.lateReads.delete(jobId));

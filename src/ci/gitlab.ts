@@ -116,7 +116,11 @@ export class GitLabApi {
         });
         if (!response.ok) {
           await response.body?.cancel();
-          throw new GitLabApiError(`GET ${path} answered ${response.status}`, verdictFor(response.status, response.headers.get('retry-after')), response.status);
+          throw new GitLabApiError(
+            `GET ${path} answered ${response.status}`,
+            verdictFor(response.status, response.headers.get('retry-after')),
+            response.status,
+          );
         }
         const parsed = jobResponseSchema.safeParse(await response.json().catch(() => undefined));
         if (!parsed.success) throw new GitLabApiError(`GET ${path} answered without id, status and tag_list`, { retry: false });

@@ -22,8 +22,7 @@ export type ProvisionedSpec = FleetSpec & { provision: FleetProvision };
 
 export type SynthInput =
   /** `inputs`: one line per input, with where it came from, for the command's report. */
-  | { ok: true; spec: ProvisionedSpec; inputs: string[] }
-  | { ok: false; problems: string[] };
+  { ok: true; spec: ProvisionedSpec; inputs: string[] } | { ok: false; problems: string[] };
 
 /** Without --region and AWS_REGION. The app's own region comes from AWS_REGION, as its runners' must. */
 export const DEFAULT_REGION = 'us-east-1';
@@ -111,7 +110,9 @@ function fargateFlags(spec: FleetSpec) {
   return z
     .object({
       region: awsRegion,
-      image: z.string(required(`the runner's container image (built from ${RUNNER_IMAGE_SOURCE[spec.ci]}), e.g. ghcr.io/acme/runner:2.330.0`)).pipe(containerImage),
+      image: z
+        .string(required(`the runner's container image (built from ${RUNNER_IMAGE_SOURCE[spec.ci]}), e.g. ghcr.io/acme/runner:2.330.0`))
+        .pipe(containerImage),
       cpu: decimal.refine((vcpu) => FARGATE_MEMORY_GIB.has(vcpu), `expected one of ${[...FARGATE_MEMORY_GIB.keys()].join(', ')} (vCPU)`),
       memory: decimal.optional(),
       securityGroups: z
@@ -124,21 +125,21 @@ function fargateFlags(spec: FleetSpec) {
       const problem = fargateSizeProblem(flags.cpu, flags.memory);
       if (problem) ctx.addIssue({ code: 'custom', path: ['memory'], message: problem });
     })
-    .transform(
-      (flags): FleetProvision => ({
-        region: flags.region,
-        image: flags.image,
-        cpu: flags.cpu * 1024,
-        memoryMiB: (flags.memory ?? flags.cpu * DEFAULT_GIB_PER_VCPU) * 1024,
-        securityGroups,
-      }),
-    );
+    .transform((flags): FleetProvision => ({
+      region: flags.region,
+      image: flags.image,
+      cpu: flags.cpu * 1024,
+      memoryMiB: (flags.memory ?? flags.cpu * DEFAULT_GIB_PER_VCPU) * 1024,
+      securityGroups,
+    }));
 }
 
 const ec2Flags = z
   .object({
     region: awsRegion,
-    image: z.string(required('an AMI id like ami-0123456789abcdef0, or an AMI name filter like fleetbot-runner-* (see images/ec2/README.md)')).pipe(amiImage),
+    image: z
+      .string(required('an AMI id like ami-0123456789abcdef0, or an AMI name filter like fleetbot-runner-* (see images/ec2/README.md)'))
+      .pipe(amiImage),
     cpu: z.undefined({ error: 'applies to ECS Fargate fleets; an EC2 fleet is sized by compute.instanceTypes' }),
     memory: z.undefined({ error: 'applies to ECS Fargate fleets; an EC2 fleet is sized by compute.instanceTypes' }),
     securityGroups: z.array(securityGroupId),
@@ -208,13 +209,13 @@ function fromFlags(spec: FleetSpec, flags: ProvisionFlags, env: NodeJS.ProcessEn
     inputs.push(
       provision.securityGroups.length > 0
         ? `security groups ${provision.securityGroups.join(', ')} (compute.securityGroups)`
-        : 'security group: a new one, in the subnets\' VPC (compute.securityGroups is empty)',
+        : "security group: a new one, in the subnets' VPC (compute.securityGroups is empty)",
     );
   } else {
     inputs.push(
       provision.securityGroups.length > 0
         ? `security groups ${provision.securityGroups.join(', ')} (--security-group)`
-        : 'security group: a new one, in the subnets\' VPC (no --security-group)',
+        : "security group: a new one, in the subnets' VPC (no --security-group)",
     );
   }
   return { ok: true, spec: { ...spec, provision }, inputs };

@@ -83,7 +83,9 @@ export function createSynthCommand(dependencies: SynthDependencies = { importSyn
     async run(args: string[], context: CliContext): Promise<number> {
       const { values, positionals } = parseCommandArgs(args, options);
       if (positionals.length !== 1) {
-        throw new UsageError(positionals.length === 0 ? 'expected the name of a fleet' : `expected one fleet name; got ${positionals.join(' ')}`);
+        throw new UsageError(
+          positionals.length === 0 ? 'expected the name of a fleet' : `expected one fleet name; got ${positionals.join(' ')}`,
+        );
       }
       const [name] = positionals;
       const { file, fleets } = await readFleetsFile(context);

@@ -106,8 +106,6 @@ function asgCompute(fleet: FleetSpec): AsgCompute {
   return fleet.compute;
 }
 
-
-
 /**
  * Runners on the instances of an Auto Scaling group that fleetbot sizes to the fleet's runners: the
  * group's desired capacity is the number of runners with an instance plus those waiting for one,
@@ -264,7 +262,11 @@ export class AsgBackend implements ComputeBackend {
     for (const claim of newClaims) {
       if (view.minSize > 0) {
         // Instances kept up for no claim would wait for a runner tag that never comes.
-        this.refuse(claims, claim, new Error(`Auto Scaling group ${group} has a minimum size of ${view.minSize}; fleetbot sizes it from 0`));
+        this.refuse(
+          claims,
+          claim,
+          new Error(`Auto Scaling group ${group} has a minimum size of ${view.minSize}; fleetbot sizes it from 0`),
+        );
       } else if (claimed >= cap) {
         const limit = `at most ${cap} (group maximum ${view.maxSize}, fleet maxRunners ${fleet.maxRunners})`;
         this.refuse(claims, claim, new CapacityError(`Auto Scaling group ${group} is full: ${claimed} runners, ${limit}`));
@@ -377,7 +379,9 @@ export class AsgBackend implements ComputeBackend {
       await this.autoScaling.send(
         new SetInstanceProtectionCommand({ AutoScalingGroupName: group, InstanceIds: [instanceId], ProtectedFromScaleIn: false }),
       );
-      await this.autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }));
+      await this.autoScaling.send(
+        new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }),
+      );
       return true;
     } catch (error) {
       if (!isValidationError(error)) throw error;
@@ -390,7 +394,9 @@ export class AsgBackend implements ComputeBackend {
 
   private async setDesiredCapacity(group: string, desired: number): Promise<void> {
     // A cooldown is for scaling policies reacting to metrics; a claim is a runner that must start now.
-    await this.autoScaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: group, DesiredCapacity: desired, HonorCooldown: false }));
+    await this.autoScaling.send(
+      new SetDesiredCapacityCommand({ AutoScalingGroupName: group, DesiredCapacity: desired, HonorCooldown: false }),
+    );
   }
 
   private async readGroup(group: string): Promise<GroupView | undefined> {
@@ -434,5 +440,4 @@ export class AsgBackend implements ComputeBackend {
     }
     return found;
   }
-
 }

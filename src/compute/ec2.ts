@@ -110,8 +110,6 @@ function subnetOrder(subnets: readonly string[], runnerName: string): string[] {
   return [...subnets.slice(start), ...subnets.slice(0, start)];
 }
 
-
-
 /**
  * Runners as single-job EC2 instances from the fleet's launch template. The instance learns its runner
  * name from its own `fleetbot:runner` tag (instance tags in IMDS) and derives its credential's SSM
@@ -229,5 +227,4 @@ export class Ec2Backend implements ComputeBackend {
     }
     return instances;
   }
-
 }

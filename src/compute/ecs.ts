@@ -130,7 +130,9 @@ export class EcsBackend implements ComputeBackend {
       }
       const task = result.tasks?.[0];
       if (task?.taskArn) return { computeId: task.taskArn, computeDetail: detailOf(placement, task) };
-      const reasons = (result.failures ?? []).map((failure) => `${failure.reason ?? 'unknown'}${failure.detail ? ` (${failure.detail})` : ''}`);
+      const reasons = (result.failures ?? []).map(
+        (failure) => `${failure.reason ?? 'unknown'}${failure.detail ? ` (${failure.detail})` : ''}`,
+      );
       if (!(result.failures ?? []).some((failure) => isCapacityFailure(failure.reason))) {
         throw new Error(`RunTask started no task: ${reasons.join('; ') || 'no failure reported'}`);
       }
@@ -144,7 +146,8 @@ export class EcsBackend implements ComputeBackend {
       await this.ecs.send(new StopTaskCommand({ cluster: ecsCompute(fleet).cluster, task: computeId, reason }));
     } catch (error) {
       const name = (error as Error).name;
-      const gone = (name === 'InvalidParameterException' || name === 'ClientException') && /not (be )?found/i.test((error as Error).message);
+      const gone =
+        (name === 'InvalidParameterException' || name === 'ClientException') && /not (be )?found/i.test((error as Error).message);
       if (!gone) throw error;
     }
   }
@@ -191,13 +194,11 @@ export class EcsBackend implements ComputeBackend {
     if (compute.containerName) return Promise.resolve(compute.containerName);
     let name = this.containerNames.get(compute.taskDefinition);
     if (!name) {
-      name = this.ecs
-        .send(new DescribeTaskDefinitionCommand({ taskDefinition: compute.taskDefinition }))
-        .then((result) => {
-          const first = result.taskDefinition?.containerDefinitions?.[0]?.name;
-          if (!first) throw new Error(`task definition ${compute.taskDefinition} has no containers`);
-          return first;
-        });
+      name = this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: compute.taskDefinition })).then((result) => {
+        const first = result.taskDefinition?.containerDefinitions?.[0]?.name;
+        if (!first) throw new Error(`task definition ${compute.taskDefinition} has no containers`);
+        return first;
+      });
       // A failed lookup is not cached: the next launch asks again.
       name.catch(() => this.containerNames.delete(compute.taskDefinition));
       this.containerNames.set(compute.taskDefinition, name);

@@ -11,9 +11,7 @@ const fleetName = z
   .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'expected 1-40 characters of a-z, 0-9 and "-", starting with a letter or digit');
 
 // GitHub labels are case-insensitive; a conservative charset keeps them safe in tags and runner names.
-const runnerLabel = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 characters of letters, digits, ".", "_" and "-"');
+const runnerLabel = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 characters of letters, digits, ".", "_" and "-"');
 
 export const subnetId = z.string().regex(/^subnet-[0-9a-f]+$/, 'expected a subnet id like subnet-0123abcd');
 export const securityGroupId = z.string().regex(/^sg-[0-9a-f]+$/, 'expected a security group id like sg-0123abcd');
@@ -24,7 +22,10 @@ const ecsArn = (resource: string) => `arn:aws[a-z-]*:ecs:[a-z0-9-]+:\\d{12}:${re
 const clusterRef = z.string().regex(new RegExp(`^(${ecsName}|${ecsArn('cluster')})$`), 'expected a cluster name or ARN');
 const taskDefinitionRef = z
   .string()
-  .regex(new RegExp(`^(${ecsName}(:\\d+)?|${ecsArn('task-definition')}(:\\d+)?)$`), 'expected a task definition family, family:revision or ARN');
+  .regex(
+    new RegExp(`^(${ecsName}(:\\d+)?|${ecsArn('task-definition')}(:\\d+)?)$`),
+    'expected a task definition family, family:revision or ARN',
+  );
 
 const FARGATE_CAPACITY_PROVIDERS: readonly string[] = ['FARGATE', 'FARGATE_SPOT'];
 
@@ -44,7 +45,10 @@ export const ecsComputeSchema = z
     type: z.literal('ecs'),
     cluster: clusterRef,
     taskDefinition: taskDefinitionRef,
-    containerName: z.string().regex(new RegExp(`^${ecsName}$`), 'expected a container name').optional(),
+    containerName: z
+      .string()
+      .regex(new RegExp(`^${ecsName}$`), 'expected a container name')
+      .optional(),
     subnets: z.array(subnetId).min(1),
     securityGroups: z.array(securityGroupId).default([]),
     assignPublicIp: z.boolean().default(false),
@@ -56,14 +60,19 @@ export const ecsComputeSchema = z
   .superRefine((compute, ctx) => {
     // RunTask takes one or the other; a launch type next to providers would be silently unused.
     if (compute.launchType && compute.capacityProviders) {
-      ctx.addIssue({ code: 'custom', path: ['launchType'], message: 'launchType applies only without capacityProviders; give one or the other' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['launchType'],
+        message: 'launchType applies only without capacityProviders; give one or the other',
+      });
     }
     const onEc2 = compute.launchType === 'EC2' || compute.capacityProviders?.some((name) => !FARGATE_CAPACITY_PROVIDERS.includes(name));
     if (compute.assignPublicIp && onEc2) {
       ctx.addIssue({
         code: 'custom',
         path: ['assignPublicIp'],
-        message: 'tasks on EC2 container instances get no public IP (RunTask refuses assignPublicIp there); give their subnets a NAT gateway',
+        message:
+          'tasks on EC2 container instances get no public IP (RunTask refuses assignPublicIp there); give their subnets a NAT gateway',
       });
     }
     const seen = new Set<string>();
@@ -78,8 +87,11 @@ const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'expected 
 export const ec2ComputeSchema = z.strictObject({
   type: z.literal('ec2'),
   /** A launch template id (lt-…) or name. */
-  launchTemplate: z.string().regex(/^(lt-[0-9a-f]+|[A-Za-z0-9().\/_-]{3,128})$/, 'expected a launch template id or name'),
-  version: z.string().regex(/^(\$Latest|\$Default|\d+)$/, 'expected $Latest, $Default or a version number').optional(),
+  launchTemplate: z.string().regex(/^(lt-[0-9a-f]+|[A-Za-z0-9()./_-]{3,128})$/, 'expected a launch template id or name'),
+  version: z
+    .string()
+    .regex(/^(\$Latest|\$Default|\d+)$/, 'expected $Latest, $Default or a version number')
+    .optional(),
   /** Tried in this order when a type has no capacity. */
   instanceTypes: z.array(instanceType).min(1),
   subnets: z.array(subnetId).min(1),
@@ -109,9 +121,7 @@ export const awsRegion = z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d
 export const provisionSchema = z.strictObject({
   region: awsRegion,
   /** Fargate: the runner's container image. EC2: an AMI id, or a name filter for the newest matching AMI. */
-  image: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@ ()[\]'*?]{0,255}$/, 'expected a container image, an AMI id or an AMI name filter'),
+  image: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@ ()[\]'*?]{0,255}$/, 'expected a container image, an AMI id or an AMI name filter'),
   /** Fargate task size, in CPU units (1024 = 1 vCPU) and MiB. */
   cpu: z.number().int().positive().optional(),
   memoryMiB: z.number().int().positive().optional(),
@@ -126,9 +136,7 @@ export const CI_SYSTEMS = ['github', 'gitlab', 'circleci'] as const;
 export type CiSystem = (typeof CI_SYSTEMS)[number];
 
 // Secrets live in SSM Parameter Store; the fleets file only names them.
-const parameterName = z
-  .string()
-  .regex(/^\/[A-Za-z0-9_.\-\/]{1,1010}$/, 'expected an SSM parameter name like /fleetbot/gitlab/api-token');
+const parameterName = z.string().regex(/^\/[A-Za-z0-9_./-]{1,1010}$/, 'expected an SSM parameter name like /fleetbot/gitlab/api-token');
 
 const httpsUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).transform((url) => url.replace(/\/+$/, ''));
 
@@ -213,7 +221,11 @@ export const fleetSpecSchema = z
   })
   .superRefine((fleet, ctx) => {
     if (fleet.warmRunners && fleet.warmRunners.count > fleet.maxRunners) {
-      ctx.addIssue({ code: 'custom', path: ['warmRunners', 'count'], message: `expected at most maxRunners (${fleet.maxRunners}) warm runners` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['warmRunners', 'count'],
+        message: `expected at most maxRunners (${fleet.maxRunners}) warm runners`,
+      });
     }
     // GitLab and CircleCI runners are started for demand their systems report; only GitHub's wait in a pool.
     if (fleet.warmRunners && fleet.ci !== 'github') {

@@ -49,7 +49,9 @@ export function checkApprovalRequest(facts: ApprovalFacts): Verdict {
       return deny(`the request is ${request.status}.`);
   }
   if (!facts.lock || facts.lock.repo !== request.repo || facts.lock.issueNumber !== request.issueNumber) {
-    return deny(`this request does not hold the lock of fleet \`${fleet}\`${facts.lock ? ` (#${facts.lock.issueNumber} does)` : ''}; a new plan takes it.`);
+    return deny(
+      `this request does not hold the lock of fleet \`${fleet}\`${facts.lock ? ` (#${facts.lock.issueNumber} does)` : ''}; a new plan takes it.`,
+    );
   }
   if (pull.headSha !== request.plannedSha) {
     return deny(

@@ -35,9 +35,7 @@ export interface FieldProblem {
   message: string;
 }
 
-export type FormParse =
-  | { ok: true; values: Record<string, FieldValue | undefined> }
-  | { ok: false; problems: FieldProblem[] };
+export type FormParse = { ok: true; values: Record<string, FieldValue | undefined> } | { ok: false; problems: FieldProblem[] };
 
 const label = z
   .string()

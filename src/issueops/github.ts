@@ -139,7 +139,9 @@ export class IssueOpsGitHub {
   }
 
   async updatePull(number: number, changes: { title?: string; body?: string; state?: 'open' | 'closed' }): Promise<void> {
-    await this.call(() => this.octokit.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.ref, pull_number: number, ...changes }));
+    await this.call(() =>
+      this.octokit.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', { ...this.ref, pull_number: number, ...changes }),
+    );
   }
 
   async getPull(number: number): Promise<PullRequestInfo> {
@@ -231,23 +233,33 @@ export class IssueOpsGitHub {
 
   private async findOwnComment(number: number, marker: string): Promise<CommentData | undefined> {
     const comments = await this.call(() =>
-      this.octokit.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...this.ref, issue_number: number, per_page: 100 }),
+      this.octokit.paginate('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+        ...this.ref,
+        issue_number: number,
+        per_page: 100,
+      }),
     );
-    return (comments as CommentData[]).find(
-      (comment) => comment.user?.login === this.botLogin && (comment.body ?? '').startsWith(marker),
-    );
+    return (comments as CommentData[]).find((comment) => comment.user?.login === this.botLogin && (comment.body ?? '').startsWith(marker));
   }
 
   async addLabel(number: number, label: string): Promise<void> {
     await this.call(() =>
-      this.octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', { ...this.ref, issue_number: number, labels: [label] }),
+      this.octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', {
+        ...this.ref,
+        issue_number: number,
+        labels: [label],
+      }),
     );
   }
 
   async removeLabel(number: number, label: string): Promise<void> {
     try {
       await this.call(() =>
-        this.octokit.request('DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}', { ...this.ref, issue_number: number, name: label }),
+        this.octokit.request('DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}', {
+          ...this.ref,
+          issue_number: number,
+          name: label,
+        }),
       );
     } catch (error) {
       if ((error as { status?: number }).status !== 404) throw error;

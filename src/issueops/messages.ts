@@ -159,7 +159,9 @@ export function appliedComment(sha: string, kind: 'create' | 'delete', fleet: st
     `### ✅ Applied \`${sha.slice(0, 7)}\``,
     '',
     `${what}.`,
-    merged ? 'This pull request is merged.' : `The merge failed (${mergeProblem ?? 'unknown reason'}); merge it by hand: the plan is applied.`,
+    merged
+      ? 'This pull request is merged.'
+      : `The merge failed (${mergeProblem ?? 'unknown reason'}); merge it by hand: the plan is applied.`,
   ].join('\n');
 }
 

@@ -101,6 +101,7 @@ class AnswerReader<Id extends string> {
 // Control characters break Terraform and shell quoting; invisible and text-direction characters make an
 // answer read differently from what it is (the approver would approve something else).
 const invisibleCharacter = /[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/u;
+// eslint-disable-next-line no-control-regex -- finding control characters is this expression's job.
 const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/u;
 
 function unsafeCharacter(text: string, multiline: boolean): string | undefined {
@@ -294,8 +295,7 @@ const containerImageRule =
   'a container image like 123456789012.dkr.ecr.us-east-1.amazonaws.com/runner:2.330.0 ' +
   '(lowercase repository, optional :tag and @sha256:digest)';
 const amiRule =
-  'an AMI id like ami-0123456789abcdef0 or an AMI name filter like fleetbot-runner-* ' +
-  "(3-128 letters, digits, spaces and ()[]./'@_*?-)";
+  'an AMI id like ami-0123456789abcdef0 or an AMI name filter like fleetbot-runner-* ' + "(3-128 letters, digits, spaces and ()[]./'@_*?-)";
 
 function runnerImage(text: string | undefined, compute: ComputeKind | undefined): Check<string> {
   const expected = compute === 'ecs' ? containerImageRule : compute === 'ec2' ? amiRule : 'a container image (ECS Fargate) or an AMI (EC2)';
@@ -349,8 +349,7 @@ function region(text: string | undefined, home: string): Check<string> {
   return text === home
     ? accept(text)
     : reject(
-        `this fleetbot builds fleets in ${home} only (its runners read their credentials there); ` +
-          `leave Region empty or write ${home}`,
+        `this fleetbot builds fleets in ${home} only (its runners read their credentials there); ` + `leave Region empty or write ${home}`,
       );
 }
 
@@ -363,10 +362,7 @@ function prose(text: string | undefined, minimum: number, what: string): Check<s
   return length <= 4000 ? accept(text) : reject(`expected at most 4000 characters; got ${length}`);
 }
 
-export function validateFleetRequest(
-  values: Record<string, FieldValue | undefined>,
-  context: RequestContext,
-): FleetRequestResult {
+export function validateFleetRequest(values: Record<string, FieldValue | undefined>, context: RequestContext): FleetRequestResult {
   const answers = new AnswerReader(values, requestLabels);
   const { defaults } = context;
 

@@ -73,7 +73,14 @@ interface Repository {
 }
 export interface IssuesPayload {
   action: string;
-  issue: { number: number; state?: string; body?: string | null; user: User | null; labels?: ({ name?: string } | string | null)[]; pull_request?: unknown };
+  issue: {
+    number: number;
+    state?: string;
+    body?: string | null;
+    user: User | null;
+    labels?: ({ name?: string } | string | null)[];
+    pull_request?: unknown;
+  };
   repository: Repository;
   installation?: { id: number };
 }
@@ -163,9 +170,7 @@ export class IssueOps {
     if (!kind || !payload.installation) return;
     const installationId = payload.installation.id;
     const request = { repo: this.deps.settings.repository, issueNumber: issue.number, installationId, prNumber: null };
-    this.enqueue(request, () =>
-      this.handleRequest({ ...request, kind, author: issue.user?.login ?? '', body: issue.body ?? '', labels }),
-    );
+    this.enqueue(request, () => this.handleRequest({ ...request, kind, author: issue.user?.login ?? '', body: issue.body ?? '', labels }));
   }
 
   async onPullRequest(payload: PullRequestPayload): Promise<void> {
@@ -197,7 +202,10 @@ export class IssueOps {
     );
   }
 
-  private enqueue(request: Pick<FleetRequestRecord, 'repo' | 'issueNumber' | 'installationId' | 'prNumber'>, task: () => Promise<void>): void {
+  private enqueue(
+    request: Pick<FleetRequestRecord, 'repo' | 'issueNumber' | 'installationId' | 'prNumber'>,
+    task: () => Promise<void>,
+  ): void {
     const key = laneKey(request.repo, request.issueNumber);
     this.track(key, this.lanes.run(key, task), request.installationId, request.prNumber ?? request.issueNumber);
   }
@@ -257,8 +265,11 @@ export class IssueOps {
           if (this.deps.fleets.get(name)) return `a fleet named "${name}" already exists`;
           // Runner credentials live at /fleetbot/runners/<fleet>-<job>-…, and a fleet's runners may read
           // <fleet>-*: a name that extends another fleet's name with "-" would share its credentials.
-          const overlapping = this.deps.fleets.all().find((fleet) => name.startsWith(`${fleet.name}-`) || fleet.name.startsWith(`${name}-`));
-          if (overlapping) return `"${name}" and the existing fleet "${overlapping.name}" would share runner credentials (one name starts with the other plus "-")`;
+          const overlapping = this.deps.fleets
+            .all()
+            .find((fleet) => name.startsWith(`${fleet.name}-`) || fleet.name.startsWith(`${name}-`));
+          if (overlapping)
+            return `"${name}" and the existing fleet "${overlapping.name}" would share runner credentials (one name starts with the other plus "-")`;
           const lock = lockedBy(name);
           return lock ? `fleet "${name}" is already being requested in #${lock.issueNumber}` : undefined;
         },
@@ -271,11 +282,21 @@ export class IssueOps {
       if (result.ok) fleet = result.name;
       else problems = result.problems;
       if (fleet && lockedBy(fleet)) {
-        problems = [{ field: 'Fleet name', message: `fleet "${fleet}" is locked by the request in #${lockedBy(fleet)!.issueNumber} until its pull request is merged or closed` }];
+        problems = [
+          {
+            field: 'Fleet name',
+            message: `fleet "${fleet}" is locked by the request in #${lockedBy(fleet)!.issueNumber} until its pull request is merged or closed`,
+          },
+        ];
       }
     }
     if (fleet && existing?.fleet && existing.prNumber !== null && existing.fleet !== fleet && existing.status !== 'closed') {
-      problems = [{ field: 'Fleet name', message: `cannot change from "${existing.fleet}" once pull request #${existing.prNumber} is open; close it and file a new request` }];
+      problems = [
+        {
+          field: 'Fleet name',
+          message: `cannot change from "${existing.fleet}" once pull request #${existing.prNumber} is open; close it and file a new request`,
+        },
+      ];
     }
 
     const record: FleetRequestRecord = existing ?? {
@@ -329,7 +350,7 @@ export class IssueOps {
       ...record,
       kind: input.kind,
       fleet,
-      spec: spec ?? (existing?.spec ?? null),
+      spec: spec ?? existing?.spec ?? null,
       status: planStands ? 'planned' : 'planning',
       detail: null,
       prNumber: pull.number,
@@ -344,7 +365,10 @@ export class IssueOps {
       if (input.labels.includes(LABELS.invalid)) await github.removeLabel(input.issueNumber, LABELS.invalid);
       await github.upsertComment(input.issueNumber, MARKERS.request, acceptedRequestComment(input.kind, fleet, pull.htmlUrl, pull.number));
     };
-    const results = await Promise.allSettled([tellIssue(), this.plan(saved.repo, saved.issueNumber, false, { validateMs, synthMs, publishMs })]);
+    const results = await Promise.allSettled([
+      tellIssue(),
+      this.plan(saved.repo, saved.issueNumber, false, { validateMs, synthMs, publishMs }),
+    ]);
     for (const result of results) if (result.status === 'rejected') throw result.reason;
   }
 
@@ -371,7 +395,9 @@ export class IssueOps {
     const branch = kind === 'create' ? `fleetbot/fleet-${fleet}` : `fleetbot/delete-fleet-${fleet}`;
     const base = await github.defaultBranch();
     const title = kind === 'create' ? `Create runner fleet ${fleet}` : `Delete runner fleet ${fleet}`;
-    const details = spec ? fleetSummary(spec) : `Removes \`fleets/${fleet}.yml\` and \`terraform/${fleet}/\`; the plan destroys the fleet's resources.`;
+    const details = spec
+      ? fleetSummary(spec)
+      : `Removes \`fleets/${fleet}.yml\` and \`terraform/${fleet}/\`; the plan destroys the fleet's resources.`;
     const body = pullRequestBody(kind, fleet, record.issueNumber, details);
 
     let open = record.prNumber !== null ? await github.getPull(record.prNumber) : undefined;
@@ -410,7 +436,12 @@ export class IssueOps {
    * Plans the PR head: the fleet lock is (re)taken, the head's files are checked to be exactly what
    * fleetbot synthesizes, terraform saves a plan for that SHA, and the plan comment and check run say so.
    */
-  private async plan(repo: string, issueNumber: number, force: boolean, earlier?: Pick<PlanTimings, 'validateMs' | 'synthMs' | 'publishMs'>): Promise<void> {
+  private async plan(
+    repo: string,
+    issueNumber: number,
+    force: boolean,
+    earlier?: Pick<PlanTimings, 'validateMs' | 'synthMs' | 'publishMs'>,
+  ): Promise<void> {
     const { store, workspace, log } = this.deps;
     const request = await store.getRequest(repo, issueNumber);
     // A closed request plans again only if its pull request was reopened (checked below).
@@ -424,7 +455,12 @@ export class IssueOps {
 
     const lock = await store.acquireFleetLock(fleet, repo, issueNumber, this.now());
     if (lock.repo !== repo || lock.issueNumber !== issueNumber) {
-      await this.planFailed(github, request, pull.headSha, `fleet \`${fleet}\` is locked by the request in #${lock.issueNumber}; plan again once it is merged or closed.`);
+      await this.planFailed(
+        github,
+        request,
+        pull.headSha,
+        `fleet \`${fleet}\` is locked by the request in #${lock.issueNumber}; plan again once it is merged or closed.`,
+      );
       return;
     }
     // The check run is created while the head is checked and planned (writes are paced by GitHub).
@@ -442,7 +478,14 @@ export class IssueOps {
     } catch (error) {
       if (!(error instanceof TerraformError)) throw error;
       log.warn({ fleet, sha: pull.headSha, exitCode: error.exitCode }, 'terraform plan failed');
-      await this.planFailed(github, request, pull.headSha, `\`${error.command}\` failed${error.timedOut ? ' (timed out)' : ''}:`, error.tail, await check);
+      await this.planFailed(
+        github,
+        request,
+        pull.headSha,
+        `\`${error.command}\` failed${error.timedOut ? ' (timed out)' : ''}:`,
+        error.tail,
+        await check,
+      );
       return;
     }
     const commentStarted = this.now();
@@ -450,7 +493,13 @@ export class IssueOps {
     await github.upsertComment(
       request.prNumber,
       MARKERS.plan,
-      planComment({ sha: pull.headSha, summary: planned.result.summary, text: redactSecrets(planned.result.text), kind: request.kind, fleet }),
+      planComment({
+        sha: pull.headSha,
+        summary: planned.result.summary,
+        text: redactSecrets(planned.result.text),
+        kind: request.kind,
+        fleet,
+      }),
     );
     const plannedAt = this.now();
     const commentMs = plannedAt - commentStarted;
@@ -473,7 +522,10 @@ export class IssueOps {
       showMs: planned.result.durationsMs.show,
       commentMs,
     };
-    log.info({ fleet, issue: issueNumber, pr: request.prNumber, sha: pull.headSha, summary: planned.result.summary, timings }, 'plan posted');
+    log.info(
+      { fleet, issue: issueNumber, pr: request.prNumber, sha: pull.headSha, summary: planned.result.summary, timings },
+      'plan posted',
+    );
   }
 
   /**
@@ -493,7 +545,10 @@ export class IssueOps {
     const started = this.now();
     if (request.kind === 'delete') {
       if (specText !== undefined || committedJson !== undefined) {
-        return { ok: false, reason: `this deletion's head still has \`${specText !== undefined ? specPath : terraformPath}\`; it must remove the fleet's files.` };
+        return {
+          ok: false,
+          reason: `this deletion's head still has \`${specText !== undefined ? specPath : terraformPath}\`; it must remove the fleet's files.`,
+        };
       }
       const provisioned = (await this.deps.store.provisionedFleets()).find((entry) => entry.name === fleet);
       if (!provisioned) return { ok: false, reason: `fleet \`${fleet}\` is not a fleet applied by IssueOps (any more).` };
@@ -507,7 +562,10 @@ export class IssueOps {
     try {
       const parsed = fleetSpecSchema.safeParse(parseYaml(specText));
       if (!parsed.success) {
-        return { ok: false, reason: `\`${specPath}\` is not a valid fleet: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` };
+        return {
+          ok: false,
+          reason: `\`${specPath}\` is not a valid fleet: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+        };
       }
       spec = parsed.data;
     } catch (error) {
@@ -526,10 +584,24 @@ export class IssueOps {
     return { ok: true, terraformJson, synthMs: this.now() - started };
   }
 
-  private async planFailed(github: IssueOpsGitHub, request: FleetRequestRecord, sha: string, reason: string, tail?: string, checkId?: number): Promise<void> {
+  private async planFailed(
+    github: IssueOpsGitHub,
+    request: FleetRequestRecord,
+    sha: string,
+    reason: string,
+    tail?: string,
+    checkId?: number,
+  ): Promise<void> {
     if (checkId !== undefined) await github.completeCheck(checkId, 'failure', 'No plan', reason);
     await github.upsertComment(request.prNumber!, MARKERS.plan, planFailedComment(sha, reason, tail));
-    await this.deps.store.saveRequest({ ...(await this.reload(request)), status: 'plan_failed', detail: reason, plannedSha: null, planFile: null, updatedAt: this.now() });
+    await this.deps.store.saveRequest({
+      ...(await this.reload(request)),
+      status: 'plan_failed',
+      detail: reason,
+      plannedSha: null,
+      planFile: null,
+      updatedAt: this.now(),
+    });
   }
 
   // ---- approve --------------------------------------------------------------------------------
@@ -622,7 +694,13 @@ export class IssueOps {
       mergeProblem = errorFields(error).message;
       log.warn({ fleet, pr: prNumber, err: errorFields(error) }, 'merge after apply failed');
     }
-    await store.saveRequest({ ...(await this.reload(request)), status: 'applied', appliedSha: sha, detail: mergeProblem ?? null, updatedAt: this.now() });
+    await store.saveRequest({
+      ...(await this.reload(request)),
+      status: 'applied',
+      appliedSha: sha,
+      detail: mergeProblem ?? null,
+      updatedAt: this.now(),
+    });
     await store.releaseFleetLock(fleet, request.repo, request.issueNumber);
     await workspace.discardPlans(fleet);
     await github.comment(prNumber, appliedComment(sha, request.kind, fleet, mergeProblem === undefined, mergeProblem));
@@ -663,7 +741,14 @@ export class IssueOps {
   /** An apply that did not finish: nothing merges, the lock is released and a new plan is needed. */
   private async fail(github: IssueOpsGitHub, request: FleetRequestRecord, detail: string, comment = `fleetbot: ${detail}`): Promise<void> {
     const fleet = request.fleet!;
-    await this.deps.store.saveRequest({ ...(await this.reload(request)), status: 'apply_failed', detail, plannedSha: null, planFile: null, updatedAt: this.now() });
+    await this.deps.store.saveRequest({
+      ...(await this.reload(request)),
+      status: 'apply_failed',
+      detail,
+      plannedSha: null,
+      planFile: null,
+      updatedAt: this.now(),
+    });
     await this.deps.store.releaseFleetLock(fleet, request.repo, request.issueNumber);
     await this.deps.workspace.discardPlans(fleet);
     if (request.prNumber !== null) await github.comment(request.prNumber, comment);
@@ -674,7 +759,12 @@ export class IssueOps {
     const request = await store.getRequest(repo, issueNumber);
     if (!request?.fleet || request.status === 'applied' || request.status === 'applying') return;
     const github = await this.deps.github(request.installationId);
-    await store.saveRequest({ ...request, status: 'closed', detail: mergedBy ? `merged by ${mergedBy} without /approve` : 'pull request closed', updatedAt: this.now() });
+    await store.saveRequest({
+      ...request,
+      status: 'closed',
+      detail: mergedBy ? `merged by ${mergedBy} without /approve` : 'pull request closed',
+      updatedAt: this.now(),
+    });
     await store.releaseFleetLock(request.fleet, repo, issueNumber);
     await workspace.discardPlans(request.fleet);
     log.info({ fleet: request.fleet, pr: request.prNumber, mergedBy }, 'request pull request closed; lock released');

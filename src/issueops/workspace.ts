@@ -26,7 +26,12 @@ export class FleetWorkspace {
   }
 
   /** Writes the configuration, initialises, and saves a plan for `sha`. */
-  async plan(fleet: string, terraformJson: string, sha: string, destroy: boolean): Promise<{ planFile: string; result: PlanResult; initMs: number }> {
+  async plan(
+    fleet: string,
+    terraformJson: string,
+    sha: string,
+    destroy: boolean,
+  ): Promise<{ planFile: string; result: PlanResult; initMs: number }> {
     const dir = this.dir(fleet);
     await mkdir(join(dir, 'plans'), { recursive: true });
     await writeFile(join(dir, 'cdk.tf.json'), terraformJson);

@@ -200,9 +200,7 @@ export class Reconciler {
         }
       }
 
-      const stuck = runners.filter(
-        (runner) => runner.status === 'launching' && this.now() - runner.updatedAt >= this.deps.launchTimeoutMs,
-      );
+      const stuck = runners.filter((runner) => runner.status === 'launching' && this.now() - runner.updatedAt >= this.deps.launchTimeoutMs);
       for (const runner of stuck) {
         const task = inCloud.find((candidate) => candidate.runnerName === runner.name);
         if (task) {
@@ -239,7 +237,10 @@ export class Reconciler {
       const ownership = await this.ownershipOf(task, active);
       if (ownership === 'live') continue;
       if (task.runnerName && this.busyAtCi.has(task.runnerName)) {
-        this.deps.log.warn({ fleet: fleet.name, runnerName: task.runnerName, computeId: task.computeId }, 'nobody owns this runner, but its CI system reports it busy: left running');
+        this.deps.log.warn(
+          { fleet: fleet.name, runnerName: task.runnerName, computeId: task.computeId },
+          'nobody owns this runner, but its CI system reports it busy: left running',
+        );
         continue;
       }
       if (ownership === 'orphan') {

@@ -89,10 +89,7 @@ export class Scheduler {
         this.log.debug(fields, `job already recorded (${admission.job.status}); redelivery ignored`);
         break;
       case 'unmatched':
-        this.log.info(
-          { ...fields, labels: job.labels },
-          `no fleet serves labels [${job.labels.join(', ')}]; nothing launched`,
-        );
+        this.log.info({ ...fields, labels: job.labels }, `no fleet serves labels [${job.labels.join(', ')}]; nothing launched`);
         break;
       case 'claimed':
         this.startLaunch(fleet!, admission.runner);
@@ -102,7 +99,7 @@ export class Scheduler {
         this.inBackground(this.topUpWarmPool(fleet!).then(() => undefined));
         break;
       case 'waiting':
-        this.log.info({ ...fields, position: admission.position }, 'job waits in the fleet\'s backlog');
+        this.log.info({ ...fields, position: admission.position }, "job waits in the fleet's backlog");
         // Older jobs wait while a slot is free (a drain is under way or failed): drain now.
         if (!admission.fleetFull) this.inBackground(this.drainFleet(fleet!).then(() => undefined));
         break;
@@ -156,7 +153,12 @@ export class Scheduler {
     for (let missing = pool.count - idle; missing > 0; missing--) {
       const runnerName = runnerNameFor(fleet.name, 'warm');
       const placeholder = { provider: fleet.ci, jobId: `warm:${runnerName}`, labels: fleet.labels, origin };
-      const claim = await this.store.claimWarmRunner({ name: fleet.name, maxRunners: fleet.maxRunners }, placeholder, runnerName, this.now());
+      const claim = await this.store.claimWarmRunner(
+        { name: fleet.name, maxRunners: fleet.maxRunners },
+        placeholder,
+        runnerName,
+        this.now(),
+      );
       if (!claim) break;
       this.startLaunch(fleet, claim.runner);
       launched++;
@@ -361,7 +363,7 @@ export class Scheduler {
     const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
     const job = await this.store.getJob(runner.provider, runner.jobId);
     if (!job) {
-      this.log.error(fields, 'the runner\'s job is not in the store; releasing the runner');
+      this.log.error(fields, "the runner's job is not in the store; releasing the runner");
       await this.releaseRunner(runner, 'job record missing', false);
       return;
     }

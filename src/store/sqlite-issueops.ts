@@ -123,9 +123,7 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
   constructor(private readonly db: Database.Database) {
     this.statements = {
       getRequest: db.prepare<[string, number], RequestRow>('SELECT * FROM fleet_requests WHERE repo = ? AND issue_number = ?'),
-      getRequestByPull: db.prepare<[string, number], RequestRow>(
-        'SELECT * FROM fleet_requests WHERE repo = ? AND pr_number = ?',
-      ),
+      getRequestByPull: db.prepare<[string, number], RequestRow>('SELECT * FROM fleet_requests WHERE repo = ? AND pr_number = ?'),
       saveRequest: db.prepare(
         `INSERT INTO fleet_requests (repo, issue_number, kind, installation_id, author, fleet, status, detail, spec,
            pr_number, branch, planned_sha, plan_file, planned_at, plan_summary, applied_sha, created_at, updated_at)
@@ -137,9 +135,7 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
            planned_sha = excluded.planned_sha, plan_file = excluded.plan_file, planned_at = excluded.planned_at,
            plan_summary = excluded.plan_summary, applied_sha = excluded.applied_sha, updated_at = excluded.updated_at`,
       ),
-      unfinished: db.prepare<[], RequestRow>(
-        "SELECT * FROM fleet_requests WHERE status IN ('planning', 'applying') ORDER BY updated_at",
-      ),
+      unfinished: db.prepare<[], RequestRow>("SELECT * FROM fleet_requests WHERE status IN ('planning', 'applying') ORDER BY updated_at"),
       insertLock: db.prepare(
         `INSERT INTO fleet_locks (fleet, repo, issue_number, acquired_at) VALUES (@fleet, @repo, @issueNumber, @now)
          ON CONFLICT DO NOTHING`,
@@ -217,5 +213,4 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
   async deleteProvisionedFleet(name: string): Promise<void> {
     this.statements.deleteProvisioned.run(name);
   }
-
 }

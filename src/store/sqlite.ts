@@ -147,18 +147,14 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.issueOps = new SqliteIssueOpsStore(db);
     this.statements = {
-      waitingJobsOf: db.prepare<[string], JobRow>(
-        "SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid",
-      ),
+      waitingJobsOf: db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid"),
       getJob: db.prepare<[string, string], JobRow>('SELECT * FROM jobs WHERE provider = ? AND job_id = ?'),
       insertJob: db.prepare(
         `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, received_at, updated_at)
          VALUES (@provider, @jobId, @fleet, @status, @labels, @origin, @now, @now)
          ON CONFLICT DO NOTHING`,
       ),
-      setJobStatus: db.prepare(
-        'UPDATE jobs SET status = @status, updated_at = @now WHERE provider = @provider AND job_id = @jobId',
-      ),
+      setJobStatus: db.prepare('UPDATE jobs SET status = @status, updated_at = @now WHERE provider = @provider AND job_id = @jobId'),
       claimJob: db.prepare(
         `UPDATE jobs SET status = 'launching', runner_name = @runnerName, launch_attempts = launch_attempts + 1,
          updated_at = @now WHERE provider = @provider AND job_id = @jobId`,
@@ -197,9 +193,7 @@ export class SqliteStore implements Store {
       warmRunnersOf: db.prepare<[string], RunnerRow>(
         "SELECT * FROM runners WHERE fleet = ? AND warm = 1 AND status IN ('launching', 'running') ORDER BY created_at",
       ),
-      giveWarmRunner: db.prepare(
-        'UPDATE runners SET warm = 0, job_id = @jobId, updated_at = @now WHERE name = @name AND warm = 1',
-      ),
+      giveWarmRunner: db.prepare('UPDATE runners SET warm = 0, job_id = @jobId, updated_at = @now WHERE name = @name AND warm = 1'),
       assignJob: db.prepare(
         `UPDATE jobs SET status = @status, runner_name = @runnerName, updated_at = @now
          WHERE provider = @provider AND job_id = @jobId`,
@@ -220,9 +214,7 @@ export class SqliteStore implements Store {
         `UPDATE runners SET status = 'released', released_reason = @reason, updated_at = @now
          WHERE name = @name AND status IN ('launching', 'running')`,
       ),
-      activeRunners: db.prepare<[], RunnerRow>(
-        "SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at",
-      ),
+      activeRunners: db.prepare<[], RunnerRow>("SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at"),
       jobOrigins: db.prepare<[number], JobRow>(
         `SELECT * FROM jobs WHERE rowid IN (
            SELECT MAX(rowid) FROM jobs
@@ -245,13 +237,15 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the database has schema version ${version}; this fleetbot knows up to ${SCHEMA_VERSION}`);
     }
-    this.db.transaction(() => {
-      if (version < 1) this.db.exec(JOBS_SCHEMA);
-      if (version < 2) this.db.exec(ISSUEOPS_SCHEMA);
-      if (version < 3) this.db.exec(WARM_POOL_SCHEMA);
-      if (version < 4) this.db.exec(UNCHECKED_JOBS_SCHEMA);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        if (version < 1) this.db.exec(JOBS_SCHEMA);
+        if (version < 2) this.db.exec(ISSUEOPS_SCHEMA);
+        if (version < 3) this.db.exec(WARM_POOL_SCHEMA);
+        if (version < 4) this.db.exec(UNCHECKED_JOBS_SCHEMA);
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })
+      .immediate();
   }
 
   /** Runs `body` holding the write lock from the first statement, so read-then-write is atomic. */
@@ -265,7 +259,14 @@ export class SqliteStore implements Store {
 
   private claim(job: JobRecord, runnerName: string, now: number, warm = false): Claim {
     this.statements.claimJob.run({ provider: job.provider, jobId: job.jobId, runnerName, now });
-    this.statements.insertRunner.run({ name: runnerName, fleet: job.fleet, provider: job.provider, jobId: job.jobId, warm: warm ? 1 : 0, now });
+    this.statements.insertRunner.run({
+      name: runnerName,
+      fleet: job.fleet,
+      provider: job.provider,
+      jobId: job.jobId,
+      warm: warm ? 1 : 0,
+      now,
+    });
     return {
       job: this.job(job.provider, job.jobId)!,
       runner: toRunner(this.statements.getRunner.get(runnerName)!),
@@ -291,7 +292,13 @@ export class SqliteStore implements Store {
     );
   }
 
-  async admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number, options: AdmitOptions = {}): Promise<Admission> {
+  async admitJob(
+    job: NewJob,
+    fleet: FleetLimit | undefined,
+    runnerName: string,
+    now: number,
+    options: AdmitOptions = {},
+  ): Promise<Admission> {
     return this.atomically((): Admission => {
       const inserted = this.insertJob(job, fleet?.name ?? null, fleet ? 'waiting' : 'unmatched', now);
       const stored = this.job(job.provider, job.jobId)!;

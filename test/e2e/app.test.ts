@@ -21,7 +21,13 @@ describeWithMoto('fleetbot started as a user starts it', () => {
         name: 'linux-small',
         labels: ['self-hosted', 'linux', 'small'],
         maxRunners: 5,
-        compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+        compute: {
+          type: 'ecs',
+          cluster: infra.cluster,
+          taskDefinition: infra.taskDefinition,
+          subnets: [infra.subnetId],
+          securityGroups: [infra.securityGroupId],
+        },
       },
     ]);
     app = await startAppProcess({ ...env, FLEETBOT_RECONCILE_INTERVAL_SECONDS: '1' });
@@ -64,7 +70,9 @@ describeWithMoto('fleetbot started as a user starts it', () => {
     const completion = await app.post('workflow_job', completedJob({ jobId: 2, org: 'acme', runnerName }));
     expect(completion.status).toBe(200);
     await eventually('the task stopped', async () =>
-      (await fleetbotTasks(moto, infra.cluster)).find((candidate) => candidate.taskArn === task.taskArn && candidate.desiredStatus === 'STOPPED'),
+      (await fleetbotTasks(moto, infra.cluster)).find(
+        (candidate) => candidate.taskArn === task.taskArn && candidate.desiredStatus === 'STOPPED',
+      ),
     );
     await eventually('the credential deleted', async () =>
       (await readParameter(moto, `/fleetbot/runners/${runnerName}`)) === undefined ? true : undefined,
@@ -98,7 +106,12 @@ describeWithMoto('fleetbot started as a user starts it', () => {
 
   it('refuses to start with a bad fleets file, naming the file, the fleet and the key', async () => {
     const bad = appEnvironment(moto, github, [
-      { name: 'linux-small', labels: ['self-hosted'], maxRunners: -1, compute: { type: 'ecs', cluster: 'c', taskDefinition: 't', subnets: ['subnet-1'] } },
+      {
+        name: 'linux-small',
+        labels: ['self-hosted'],
+        maxRunners: -1,
+        compute: { type: 'ecs', cluster: 'c', taskDefinition: 't', subnets: ['subnet-1'] },
+      },
     ]);
     const result = await runToExit(bad);
     expect(result.code).toBe(1);

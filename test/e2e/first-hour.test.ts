@@ -79,8 +79,9 @@ describe('the first hour', () => {
     const delivered = await postSigned(app.url, body, sign(body, github.webhookSecret));
 
     expect(delivered).toBe(200);
-    await eventually('the job handled by fleetbot', async () =>
-      app!.output().includes('no fleet serves labels [self-hosted, gpu]') || undefined,
+    await eventually(
+      'the job handled by fleetbot',
+      async () => app!.output().includes('no fleet serves labels [self-hosted, gpu]') || undefined,
     );
     const refused = await postSigned(app.url, body, sign(body, 'the-old-secret'));
     expect(refused).toBeGreaterThanOrEqual(400);
@@ -103,7 +104,10 @@ describe('the first hour', () => {
 
   it('stops on Ctrl-C through its own shutdown, as on SIGTERM', async () => {
     const folder = checkoutFolder();
-    app = await startAppProcess({ ...baseEnvironment({}), APP_ID: '1', PRIVATE_KEY: testPrivateKey(), WEBHOOK_SECRET: 's' }, { cwd: folder });
+    app = await startAppProcess(
+      { ...baseEnvironment({}), APP_ID: '1', PRIVATE_KEY: testPrivateKey(), WEBHOOK_SECRET: 's' },
+      { cwd: folder },
+    );
 
     process.kill(app.pid, 'SIGINT');
 
@@ -128,8 +132,9 @@ describe('the first hour', () => {
       body: payload,
     });
 
-    await eventually('the forwarded job handled by fleetbot', async () =>
-      app!.output().includes('no fleet serves labels [self-hosted, arm64]') || undefined,
+    await eventually(
+      'the forwarded job handled by fleetbot',
+      async () => app!.output().includes('no fleet serves labels [self-hosted, arm64]') || undefined,
     );
     expect(app.output()).toMatch(/POST http:\/\/127\.0\.0\.1:\d+\/api\/github\/webhooks - 200/);
   });

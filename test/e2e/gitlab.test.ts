@@ -29,7 +29,13 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
         labels: ['linux', 'docker'],
         maxRunners: 2,
         gitlab: { url: gitlab.url, ...parameters },
-        compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+        compute: {
+          type: 'ecs',
+          cluster: infra.cluster,
+          taskDefinition: infra.taskDefinition,
+          subnets: [infra.subnetId],
+          securityGroups: [infra.securityGroupId],
+        },
       },
     ]);
     app = await startAppProcess(env);
@@ -44,7 +50,12 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
   const post = (payload: unknown, token: string) =>
     fetch(`${app.url}/api/gitlab/webhooks`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-gitlab-event': 'Job Hook', 'x-gitlab-token': token, 'x-gitlab-event-uuid': randomUUID() },
+      headers: {
+        'content-type': 'application/json',
+        'x-gitlab-event': 'Job Hook',
+        'x-gitlab-token': token,
+        'x-gitlab-event-uuid': randomUUID(),
+      },
       body: JSON.stringify(payload),
     });
 
@@ -63,10 +74,15 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
     const parameter = await eventually('the runner config in SSM', () => readParameter(moto, `/fleetbot/runners/${runnerName}`));
     expect(JSON.parse(parameter.Value!)).toMatchObject({ token: secrets.runnerToken, name: runnerName });
 
-    const done = await post(jobHookPayload({ buildId: 4242, projectId: 380, status: 'success', runnerDescription: runnerName }), secrets.webhookSecret);
+    const done = await post(
+      jobHookPayload({ buildId: 4242, projectId: 380, status: 'success', runnerDescription: runnerName }),
+      secrets.webhookSecret,
+    );
     expect(done.status).toBe(200);
     await eventually('the task stopped', async () =>
-      (await fleetbotTasks(moto, infra.cluster)).find((candidate) => candidate.taskArn === task.taskArn && candidate.lastStatus === 'STOPPED'),
+      (await fleetbotTasks(moto, infra.cluster)).find(
+        (candidate) => candidate.taskArn === task.taskArn && candidate.lastStatus === 'STOPPED',
+      ),
     );
     await eventually('the runner config deleted', async () =>
       (await readParameter(moto, `/fleetbot/runners/${runnerName}`)) === undefined ? true : undefined,

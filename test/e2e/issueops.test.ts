@@ -68,11 +68,15 @@ describeWithTerraform('fleets by IssueOps, end to end over HTTP', () => {
 
   /** The pull request the request comment on the issue links to. */
   async function pullOf(issue: number): Promise<number> {
-    return eventually(`a pull request for #${issue}`, async () => {
-      const accepted = botComments(issue).find((comment) => comment.body.startsWith(MARKERS.request) && comment.body.includes('✅'));
-      const match = accepted && /\[#(\d+)\]/.exec(accepted.body);
-      return match ? Number(match[1]) : undefined;
-    }, 30_000);
+    return eventually(
+      `a pull request for #${issue}`,
+      async () => {
+        const accepted = botComments(issue).find((comment) => comment.body.startsWith(MARKERS.request) && comment.body.includes('✅'));
+        const match = accepted && /\[#(\d+)\]/.exec(accepted.body);
+        return match ? Number(match[1]) : undefined;
+      },
+      30_000,
+    );
   }
 
   /** The plan comment once it names `sha` (the PR head when not given). */
@@ -120,78 +124,98 @@ describeWithTerraform('fleets by IssueOps, end to end over HTTP', () => {
     expect(github.branchSha(FLEETS_REPO, 'fleetbot/fleet-linux-big')).toBeUndefined();
   });
 
-  it('turns a fixed request into a pull request with the spec and its Terraform, and posts the plan', async () => {
-    const issue = fileRequest(fargateRequest('linux-big', 'subnet-nope'));
-    await deliver(issuesEvent(github, FLEETS_REPO, issue, 'opened'));
-    await eventually('the problems comment', async () => botComments(issue)[0]?.body);
-    github.editIssue(FLEETS_REPO, issue, { body: fargateRequest('linux-big', infra.subnetId) });
-    await deliver(issuesEvent(github, FLEETS_REPO, issue, 'edited'));
+  it(
+    'turns a fixed request into a pull request with the spec and its Terraform, and posts the plan',
+    async () => {
+      const issue = fileRequest(fargateRequest('linux-big', 'subnet-nope'));
+      await deliver(issuesEvent(github, FLEETS_REPO, issue, 'opened'));
+      await eventually('the problems comment', async () => botComments(issue)[0]?.body);
+      github.editIssue(FLEETS_REPO, issue, { body: fargateRequest('linux-big', infra.subnetId) });
+      await deliver(issuesEvent(github, FLEETS_REPO, issue, 'edited'));
 
-    const pr = await pullOf(issue);
-    expect(github.labels(FLEETS_REPO, issue)).not.toContain('fleet-invalid');
-    expect(botComments(issue)).toHaveLength(1);
-    const pull = github.pull(FLEETS_REPO, pr);
-    expect(pull.head.ref).toBe('fleetbot/fleet-linux-big');
-    expect(pull.body).toContain(`#${issue}`);
-    const spec = github.readFile(FLEETS_REPO, pull.head.sha, 'fleets/linux-big.yml');
-    expect(spec).toContain('name: linux-big');
-    expect(JSON.parse(github.readFile(FLEETS_REPO, pull.head.sha, 'terraform/linux-big/cdk.tf.json')!)).toHaveProperty('resource.aws_ecs_cluster');
+      const pr = await pullOf(issue);
+      expect(github.labels(FLEETS_REPO, issue)).not.toContain('fleet-invalid');
+      expect(botComments(issue)).toHaveLength(1);
+      const pull = github.pull(FLEETS_REPO, pr);
+      expect(pull.head.ref).toBe('fleetbot/fleet-linux-big');
+      expect(pull.body).toContain(`#${issue}`);
+      const spec = github.readFile(FLEETS_REPO, pull.head.sha, 'fleets/linux-big.yml');
+      expect(spec).toContain('name: linux-big');
+      expect(JSON.parse(github.readFile(FLEETS_REPO, pull.head.sha, 'terraform/linux-big/cdk.tf.json')!)).toHaveProperty(
+        'resource.aws_ecs_cluster',
+      );
 
-    const plan = await planFor(pr);
-    expect(plan).toMatch(/\*\*Plan: \d+ to add, 0 to change, 0 to destroy\.\*\*/);
-    expect(plan).toContain(`Planned head: \`${pull.head.sha}\``);
-    expect(plan).toContain('<details><summary>Full plan</summary>');
-    const checks = github.checkRuns(FLEETS_REPO, pull.head.sha);
-    expect(checks.find((check) => check.name === 'fleetbot/plan')).toMatchObject({ status: 'completed', conclusion: 'success' });
-    livePr = pr;
-    liveIssue = issue;
+      const plan = await planFor(pr);
+      expect(plan).toMatch(/\*\*Plan: \d+ to add, 0 to change, 0 to destroy\.\*\*/);
+      expect(plan).toContain(`Planned head: \`${pull.head.sha}\``);
+      expect(plan).toContain('<details><summary>Full plan</summary>');
+      const checks = github.checkRuns(FLEETS_REPO, pull.head.sha);
+      expect(checks.find((check) => check.name === 'fleetbot/plan')).toMatchObject({ status: 'completed', conclusion: 'success' });
+      livePr = pr;
+      liveIssue = issue;
 
-    // An edit that changes nothing the fleet is made of keeps the branch, and so the plan.
-    const before = github.requests.length;
-    github.editIssue(FLEETS_REPO, issue, {
-      body: fargateRequest('linux-big', infra.subnetId, { Justification: 'Builds need more memory; approved by the platform lead.' }),
-    });
-    await deliver(issuesEvent(github, FLEETS_REPO, issue, 'edited'));
-    await eventually('the PR text to be refreshed', async () =>
-      github.requests.slice(before).some((request) => request.method === 'PATCH' && /\/pulls\/\d+$/.test(request.path)) ? true : undefined,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(github.pull(FLEETS_REPO, pr).head.sha).toBe(pull.head.sha);
-    expect(github.requests.slice(before).filter((request) => request.method === 'POST' && /\/git\/|check-runs/.test(request.path))).toEqual([]);
-  }, TERRAFORM_TIMEOUT);
+      // An edit that changes nothing the fleet is made of keeps the branch, and so the plan.
+      const before = github.requests.length;
+      github.editIssue(FLEETS_REPO, issue, {
+        body: fargateRequest('linux-big', infra.subnetId, { Justification: 'Builds need more memory; approved by the platform lead.' }),
+      });
+      await deliver(issuesEvent(github, FLEETS_REPO, issue, 'edited'));
+      await eventually('the PR text to be refreshed', async () =>
+        github.requests.slice(before).some((request) => request.method === 'PATCH' && /\/pulls\/\d+$/.test(request.path))
+          ? true
+          : undefined,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(github.pull(FLEETS_REPO, pr).head.sha).toBe(pull.head.sha);
+      expect(
+        github.requests.slice(before).filter((request) => request.method === 'POST' && /\/git\/|check-runs/.test(request.path)),
+      ).toEqual([]);
+    },
+    TERRAFORM_TIMEOUT,
+  );
 
   it('refuses an /approve from someone who is not an approver, and from the requester', async () => {
     await approve(livePr, WRITER);
-    expect(await replyTo(livePr, WRITER, /not an approver: approving needs a repository role of admin or maintain, or membership of `platform`/)).toBeDefined();
+    expect(
+      await replyTo(livePr, WRITER, /not an approver: approving needs a repository role of admin or maintain, or membership of `platform`/),
+    ).toBeDefined();
     await approve(livePr, REQUESTER);
     expect(await replyTo(livePr, REQUESTER, /you opened the request/)).toBeDefined();
     await approve(livePr, APPROVER, 'LGTM, /approve');
     expect(github.mergedPulls).toHaveLength(0);
   }, 30_000);
 
-  it('applies exactly the planned head on /approve, merges it, closes the issue, and the fleet serves jobs at once', async () => {
-    const planned = github.pull(FLEETS_REPO, livePr).head.sha;
-    const started = Date.now();
-    await approve(livePr, TEAM_APPROVER);
-    const merged = await eventually('the merge', async () => github.mergedPulls.find((entry) => entry.number === livePr), TERRAFORM_TIMEOUT);
-    console.info(`/approve → merged: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    expect(merged.headSha).toBe(planned);
-    await eventually('the applied comment', async () =>
-      botComments(livePr).find((comment) => /Applied `[0-9a-f]{7}`[\s\S]*This pull request is merged/.test(comment.body)),
-    );
-    await eventually('the issue to close', async () => (github.issue(FLEETS_REPO, liveIssue).state === 'closed' ? true : undefined));
-    expect(botComments(livePr).filter((comment) => comment.body.startsWith(`@${TEAM_APPROVER}`))).toEqual([]);
-    expect(commentsOn(liveIssue).at(-1)?.body).toContain('runs-on: [self-hosted, linux, linux-big]');
-    const { ecs } = clientsFor(moto);
-    const clusters = await ecs.send(new DescribeClustersCommand({ clusters: ['fleetbot-linux-big'] }));
-    expect(clusters.clusters?.[0]?.status).toBe('ACTIVE');
-    await deliver(pullRequestEvent(github, FLEETS_REPO, livePr, 'closed'));
+  it(
+    'applies exactly the planned head on /approve, merges it, closes the issue, and the fleet serves jobs at once',
+    async () => {
+      const planned = github.pull(FLEETS_REPO, livePr).head.sha;
+      const started = Date.now();
+      await approve(livePr, TEAM_APPROVER);
+      const merged = await eventually(
+        'the merge',
+        async () => github.mergedPulls.find((entry) => entry.number === livePr),
+        TERRAFORM_TIMEOUT,
+      );
+      console.info(`/approve → merged: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      expect(merged.headSha).toBe(planned);
+      await eventually('the applied comment', async () =>
+        botComments(livePr).find((comment) => /Applied `[0-9a-f]{7}`[\s\S]*This pull request is merged/.test(comment.body)),
+      );
+      await eventually('the issue to close', async () => (github.issue(FLEETS_REPO, liveIssue).state === 'closed' ? true : undefined));
+      expect(botComments(livePr).filter((comment) => comment.body.startsWith(`@${TEAM_APPROVER}`))).toEqual([]);
+      expect(commentsOn(liveIssue).at(-1)?.body).toContain('runs-on: [self-hosted, linux, linux-big]');
+      const { ecs } = clientsFor(moto);
+      const clusters = await ecs.send(new DescribeClustersCommand({ clusters: ['fleetbot-linux-big'] }));
+      expect(clusters.clusters?.[0]?.status).toBe('ACTIVE');
+      await deliver(pullRequestEvent(github, FLEETS_REPO, livePr, 'closed'));
 
-    await deliver({ name: 'workflow_job', payload: queuedJob({ jobId: 9001, org: 'acme', labels: ['self-hosted', 'linux-big'] }) });
-    const task = await eventually('a runner task on the new fleet', async () => (await fleetbotTasks(moto, 'fleetbot-linux-big'))[0]);
-    expect(tagOf(task, 'fleetbot:fleet')).toBe('linux-big');
-    expect(task.taskDefinitionArn).toContain('fleetbot-linux-big');
-  }, TERRAFORM_TIMEOUT);
+      await deliver({ name: 'workflow_job', payload: queuedJob({ jobId: 9001, org: 'acme', labels: ['self-hosted', 'linux-big'] }) });
+      const task = await eventually('a runner task on the new fleet', async () => (await fleetbotTasks(moto, 'fleetbot-linux-big'))[0]);
+      expect(tagOf(task, 'fleetbot:fleet')).toBe('linux-big');
+      expect(task.taskDefinitionArn).toContain('fleetbot-linux-big');
+    },
+    TERRAFORM_TIMEOUT,
+  );
 
   it('answers a second /approve with the SHA it already applied', async () => {
     const planned = github.mergedPulls.find((entry) => entry.number === livePr)!.headSha;
@@ -201,84 +225,103 @@ describeWithTerraform('fleets by IssueOps, end to end over HTTP', () => {
 
   let stalePr = 0;
 
-  it('refuses an /approve once the head moved, plans the new head, and never plans Terraform edited by hand', async () => {
-    const branch = 'fleetbot/fleet-stale-check';
-    const issue = fileRequest(fargateRequest('stale-check', infra.subnetId));
-    await deliver(issuesEvent(github, FLEETS_REPO, issue, 'opened'));
-    stalePr = await pullOf(issue);
-    await planFor(stalePr);
+  it(
+    'refuses an /approve once the head moved, plans the new head, and never plans Terraform edited by hand',
+    async () => {
+      const branch = 'fleetbot/fleet-stale-check';
+      const issue = fileRequest(fargateRequest('stale-check', infra.subnetId));
+      await deliver(issuesEvent(github, FLEETS_REPO, issue, 'opened'));
+      stalePr = await pullOf(issue);
+      await planFor(stalePr);
 
-    // A push lands after the plan, and the /approve arrives before GitHub's synchronize event.
-    github.pushCommit(FLEETS_REPO, branch, { 'NOTES.md': 'why this fleet\n' }, { author: WRITER });
-    await approve(stalePr, APPROVER);
-    expect(await replyTo(stalePr, APPROVER, /head moved to/)).toBeDefined();
+      // A push lands after the plan, and the /approve arrives before GitHub's synchronize event.
+      github.pushCommit(FLEETS_REPO, branch, { 'NOTES.md': 'why this fleet\n' }, { author: WRITER });
+      await approve(stalePr, APPROVER);
+      expect(await replyTo(stalePr, APPROVER, /head moved to/)).toBeDefined();
 
-    const terraformPath = 'terraform/stale-check/cdk.tf.json';
-    const original = github.readFile(FLEETS_REPO, branch, terraformPath)!;
-    const tampered = JSON.parse(original);
-    tampered.data = { external: { run: { program: ['sh', '-c', 'echo pwned'] } } };
-    github.pushCommit(FLEETS_REPO, branch, { [terraformPath]: JSON.stringify(tampered) }, { author: WRITER });
-    await deliver(pullRequestEvent(github, FLEETS_REPO, stalePr, 'synchronize'));
-    const refused = await planFor(stalePr);
-    expect(refused).toContain('No plan for');
-    expect(refused).toContain('is not what fleetbot synthesizes');
-    const head = github.pull(FLEETS_REPO, stalePr).head.sha;
-    expect(github.checkRuns(FLEETS_REPO, head).find((check) => check.name === 'fleetbot/plan')).toMatchObject({ conclusion: 'failure' });
-    await approve(stalePr, APPROVER);
-    expect(await replyTo(stalePr, APPROVER, /no valid plan/)).toBeDefined();
+      const terraformPath = 'terraform/stale-check/cdk.tf.json';
+      const original = github.readFile(FLEETS_REPO, branch, terraformPath)!;
+      const tampered = JSON.parse(original);
+      tampered.data = { external: { run: { program: ['sh', '-c', 'echo pwned'] } } };
+      github.pushCommit(FLEETS_REPO, branch, { [terraformPath]: JSON.stringify(tampered) }, { author: WRITER });
+      await deliver(pullRequestEvent(github, FLEETS_REPO, stalePr, 'synchronize'));
+      const refused = await planFor(stalePr);
+      expect(refused).toContain('No plan for');
+      expect(refused).toContain('is not what fleetbot synthesizes');
+      const head = github.pull(FLEETS_REPO, stalePr).head.sha;
+      expect(github.checkRuns(FLEETS_REPO, head).find((check) => check.name === 'fleetbot/plan')).toMatchObject({ conclusion: 'failure' });
+      await approve(stalePr, APPROVER);
+      expect(await replyTo(stalePr, APPROVER, /no valid plan/)).toBeDefined();
 
-    github.pushCommit(FLEETS_REPO, branch, { [terraformPath]: original }, { author: WRITER });
-    const restored = github.pull(FLEETS_REPO, stalePr).head.sha;
-    await deliver(pullRequestEvent(github, FLEETS_REPO, stalePr, 'synchronize'));
-    expect(await planFor(stalePr, restored)).toMatch(/\*\*Plan: \d+ to add/);
-  }, TERRAFORM_TIMEOUT);
+      github.pushCommit(FLEETS_REPO, branch, { [terraformPath]: original }, { author: WRITER });
+      const restored = github.pull(FLEETS_REPO, stalePr).head.sha;
+      await deliver(pullRequestEvent(github, FLEETS_REPO, stalePr, 'synchronize'));
+      expect(await planFor(stalePr, restored)).toMatch(/\*\*Plan: \d+ to add/);
+    },
+    TERRAFORM_TIMEOUT,
+  );
 
-  it('reports a failed apply with its error tail, merges nothing, and needs a new plan', async () => {
-    // Something outside fleetbot takes the name of the security group the plan creates: the apply fails half-way.
-    const { ec2 } = clientsFor(moto);
-    const subnet = await ec2.send(new DescribeSubnetsCommand({ SubnetIds: [infra.subnetId] }));
-    await ec2.send(
-      new CreateSecurityGroupCommand({ VpcId: subnet.Subnets![0].VpcId!, GroupName: 'fleetbot-stale-check-runners', Description: 'squatter' }),
-    );
-    await approve(stalePr, APPROVER);
-    const failure = await eventually(
-      'the apply failure',
-      async () => botComments(stalePr).find((comment) => comment.body.includes('failed') && comment.body.startsWith('### ❌ Apply'))?.body,
-      TERRAFORM_TIMEOUT,
-    );
-    expect(failure).toMatch(/InvalidGroup\.Duplicate|already exists/i);
-    expect(failure).not.toMatch(/AKIA|secret_key|SECRET_ACCESS/i);
-    expect(github.mergedPulls.map((entry) => entry.number)).not.toContain(stalePr);
-    await approve(stalePr, APPROVER);
-    expect(await replyTo(stalePr, APPROVER, /last apply failed; a new plan is needed/)).toBeDefined();
-  }, TERRAFORM_TIMEOUT);
+  it(
+    'reports a failed apply with its error tail, merges nothing, and needs a new plan',
+    async () => {
+      // Something outside fleetbot takes the name of the security group the plan creates: the apply fails half-way.
+      const { ec2 } = clientsFor(moto);
+      const subnet = await ec2.send(new DescribeSubnetsCommand({ SubnetIds: [infra.subnetId] }));
+      await ec2.send(
+        new CreateSecurityGroupCommand({
+          VpcId: subnet.Subnets![0].VpcId!,
+          GroupName: 'fleetbot-stale-check-runners',
+          Description: 'squatter',
+        }),
+      );
+      await approve(stalePr, APPROVER);
+      const failure = await eventually(
+        'the apply failure',
+        async () =>
+          botComments(stalePr).find((comment) => comment.body.includes('failed') && comment.body.startsWith('### ❌ Apply'))?.body,
+        TERRAFORM_TIMEOUT,
+      );
+      expect(failure).toMatch(/InvalidGroup\.Duplicate|already exists/i);
+      expect(failure).not.toMatch(/AKIA|secret_key|SECRET_ACCESS/i);
+      expect(github.mergedPulls.map((entry) => entry.number)).not.toContain(stalePr);
+      await approve(stalePr, APPROVER);
+      expect(await replyTo(stalePr, APPROVER, /last apply failed; a new plan is needed/)).toBeDefined();
+    },
+    TERRAFORM_TIMEOUT,
+  );
 
-  it('deletes a fleet: drains it, lets its busy runner finish, destroys it and stops matching its jobs', async () => {
-    const issue = fileRequest(deleteRequest('linux-big'), ['fleet-delete']);
-    await deliver(issuesEvent(github, FLEETS_REPO, issue, 'opened'));
-    const pr = await pullOf(issue);
-    const head = github.pull(FLEETS_REPO, pr).head.sha;
-    expect(github.readFile(FLEETS_REPO, head, 'fleets/linux-big.yml')).toBeUndefined();
-    const plan = await planFor(pr);
-    expect(plan).toMatch(/\*\*Plan: 0 to add, 0 to change, \d+ to destroy\.\*\*/);
-    expect(plan).toContain('`/approve destroy linux-big`');
+  it(
+    'deletes a fleet: drains it, lets its busy runner finish, destroys it and stops matching its jobs',
+    async () => {
+      const issue = fileRequest(deleteRequest('linux-big'), ['fleet-delete']);
+      await deliver(issuesEvent(github, FLEETS_REPO, issue, 'opened'));
+      const pr = await pullOf(issue);
+      const head = github.pull(FLEETS_REPO, pr).head.sha;
+      expect(github.readFile(FLEETS_REPO, head, 'fleets/linux-big.yml')).toBeUndefined();
+      const plan = await planFor(pr);
+      expect(plan).toMatch(/\*\*Plan: 0 to add, 0 to change, \d+ to destroy\.\*\*/);
+      expect(plan).toContain('`/approve destroy linux-big`');
 
-    await approve(pr, APPROVER);
-    expect(await replyTo(pr, APPROVER, /approve it with `\/approve destroy linux-big`/)).toBeDefined();
-    await approve(pr, APPROVER, '/approve destroy linux-big');
-    // The runner of job 9001 is still busy: the destroy waits for it.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    expect(github.mergedPulls.map((entry) => entry.number)).not.toContain(pr);
-    const runner = tagOf((await fleetbotTasks(moto, 'fleetbot-linux-big'))[0], 'fleetbot:runner')!;
-    await deliver({ name: 'workflow_job', payload: completedJob({ jobId: 9001, org: 'acme', runnerName: runner }) });
+      await approve(pr, APPROVER);
+      expect(await replyTo(pr, APPROVER, /approve it with `\/approve destroy linux-big`/)).toBeDefined();
+      await approve(pr, APPROVER, '/approve destroy linux-big');
+      // The runner of job 9001 is still busy: the destroy waits for it.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(github.mergedPulls.map((entry) => entry.number)).not.toContain(pr);
+      const runner = tagOf((await fleetbotTasks(moto, 'fleetbot-linux-big'))[0], 'fleetbot:runner')!;
+      await deliver({ name: 'workflow_job', payload: completedJob({ jobId: 9001, org: 'acme', runnerName: runner }) });
 
-    await eventually('the merge of the deletion', async () => github.mergedPulls.find((entry) => entry.number === pr), TERRAFORM_TIMEOUT);
-    await eventually('the issue to close', async () => (github.issue(FLEETS_REPO, issue).state === 'closed' ? true : undefined));
-    expect(commentsOn(issue).at(-1)?.body).toContain('Fleet `linux-big` is deleted');
-    const { ecs } = clientsFor(moto);
-    const clusters = await ecs.send(new DescribeClustersCommand({ clusters: ['fleetbot-linux-big'] }));
-    expect(clusters.clusters?.[0]?.status ?? 'INACTIVE').toBe('INACTIVE');
-    await deliver({ name: 'workflow_job', payload: queuedJob({ jobId: 9002, org: 'acme', labels: ['self-hosted', 'linux-big'] }) });
-    await eventually('the job to be logged unmatched', async () => (app.output().includes('no fleet serves labels [self-hosted, linux-big]') ? true : undefined));
-  }, TERRAFORM_TIMEOUT * 2);
+      await eventually('the merge of the deletion', async () => github.mergedPulls.find((entry) => entry.number === pr), TERRAFORM_TIMEOUT);
+      await eventually('the issue to close', async () => (github.issue(FLEETS_REPO, issue).state === 'closed' ? true : undefined));
+      expect(commentsOn(issue).at(-1)?.body).toContain('Fleet `linux-big` is deleted');
+      const { ecs } = clientsFor(moto);
+      const clusters = await ecs.send(new DescribeClustersCommand({ clusters: ['fleetbot-linux-big'] }));
+      expect(clusters.clusters?.[0]?.status ?? 'INACTIVE').toBe('INACTIVE');
+      await deliver({ name: 'workflow_job', payload: queuedJob({ jobId: 9002, org: 'acme', labels: ['self-hosted', 'linux-big'] }) });
+      await eventually('the job to be logged unmatched', async () =>
+        app.output().includes('no fleet serves labels [self-hosted, linux-big]') ? true : undefined,
+      );
+    },
+    TERRAFORM_TIMEOUT * 2,
+  );
 });

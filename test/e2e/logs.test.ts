@@ -105,7 +105,12 @@ describeWithMoto('logs that explain themselves (the built app)', () => {
       const lines = jsonLines(written);
       expect(lines).toHaveLength(1);
       const [{ line }] = lines;
-      expect(line).toMatchObject({ level: 40, event: 'workflow_job', source: '127.0.0.1', msg: expect.stringContaining('signature does not match') });
+      expect(line).toMatchObject({
+        level: 40,
+        event: 'workflow_job',
+        source: '127.0.0.1',
+        msg: expect.stringContaining('signature does not match'),
+      });
       expect(line.deliveryId).toMatch(/^[0-9a-f-]{36}$/);
       expect(github.requests.filter((request) => request.path.includes('generate-jitconfig'))).toEqual([]);
     });
@@ -119,7 +124,7 @@ describeWithMoto('logs that explain themselves (the built app)', () => {
       expect(line.err.message).toMatch(/^the answer \(text\/html\) is not one the SDK can read/);
     });
 
-    it('names generate-jitconfig, the status and GitHub\'s request id when GitHub fails', async () => {
+    it("names generate-jitconfig, the status and GitHub's request id when GitHub fails", async () => {
       github.failNext('POST', /generate-jitconfig$/, 503, 10, { 'x-github-request-id': 'CAFE:1:2:3' });
       await app.post('workflow_job', queuedJob({ jobId: 3, org: 'acme' }));
       const { line } = await eventually('the credential failure', async () =>
@@ -141,7 +146,9 @@ describeWithMoto('logs that explain themselves (the built app)', () => {
 
   it('reports a GitHub that refuses connections as ECONNREFUSED, not as status 500', async () => {
     const closed = await freePort();
-    const env = appEnvironment(moto, github, [ecsFleet('linux-small', ['self-hosted', 'linux'], infra)], { GHE_HOST: `127.0.0.1:${closed}` });
+    const env = appEnvironment(moto, github, [ecsFleet('linux-small', ['self-hosted', 'linux'], infra)], {
+      GHE_HOST: `127.0.0.1:${closed}`,
+    });
     const app = await startAppProcess(env);
     apps.push(app);
     await app.post('workflow_job', queuedJob({ jobId: 4, org: 'acme' }));
@@ -166,12 +173,18 @@ describeWithMoto('logs that explain themselves (the built app)', () => {
     await app.post('workflow_job', queuedJob({ jobId: 5, org: 'acme' }));
     const failure = await eventually(
       'the launch failure',
-      async () => app.output().split('\n[').find((entry) => entry.includes('launch failed')),
+      async () =>
+        app
+          .output()
+          .split('\n[')
+          .find((entry) => entry.includes('launch failed')),
       30_000,
     );
     // One line: the time, the level, the message, then the fields.
     expect(failure.trimEnd().split('\n')).toHaveLength(1);
-    expect(failure).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}\] ERROR \(fleetbot\): launch failed; the job is back in the backlog \{/);
+    expect(failure).toMatch(
+      /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}\] ERROR \(fleetbot\): launch failed; the job is back in the backlog \{/,
+    );
     const fields = JSON.parse(failure.slice(failure.indexOf(' {') + 1));
     // The first call of a launch (the task definition's container name, then RunTask).
     expect(fields.err).toEqual({

@@ -33,7 +33,13 @@ function cleanEnvironment(): NodeJS.ProcessEnv {
   );
 }
 
-function run(command: string, args: string[], cwd: string, env: Record<string, string | undefined>, timeoutMs: number): Promise<{ code: number | null; output: string }> {
+function run(
+  command: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string | undefined>,
+  timeoutMs: number,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -73,7 +79,12 @@ async function startInstalledApp(dir: string, env: Record<string, string>): Prom
     await exited;
   };
   const deadline = Date.now() + 30_000;
-  while (!(await fetch(`${url}/ping`).then((response) => response.ok, () => false))) {
+  while (
+    !(await fetch(`${url}/ping`).then(
+      (response) => response.ok,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null) throw new Error(`the installed app exited with ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       await stop();
@@ -99,7 +110,9 @@ async function startInstalledApp(dir: string, env: Record<string, string>): Prom
     const result = await run('npm', JOB_PATH_INSTALL, dir, cleanEnvironment(), INSTALL_TIMEOUT_MS - 30_000);
     const du = await run('du', ['-sk', 'node_modules'], dir, cleanEnvironment(), 60_000);
     install = { ...result, seconds: (Date.now() - started) / 1000, megabytes: Math.round(Number.parseInt(du.output, 10) / 1024) };
-    console.info(`npm ${JOB_PATH_INSTALL.join(' ')}: exit ${install.code} in ${install.seconds.toFixed(0)} s; node_modules ${install.megabytes} MB`);
+    console.info(
+      `npm ${JOB_PATH_INSTALL.join(' ')}: exit ${install.code} in ${install.seconds.toFixed(0)} s; node_modules ${install.megabytes} MB`,
+    );
     // What the image copies besides node_modules: the compiled app (dist/cdktf's outputs.js is pure;
     // its synth.js is loaded only for IssueOps) and the files it reads at run time.
     for (const path of ['dist/src', 'dist/cdktf', 'app.yml', 'issue-templates']) cpSync(path, join(dir, path), { recursive: true });
@@ -129,7 +142,13 @@ async function startInstalledApp(dir: string, env: Record<string, string>): Prom
         name: 'linux-small',
         labels: ['self-hosted', 'linux', 'small'],
         maxRunners: 2,
-        compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+        compute: {
+          type: 'ecs',
+          cluster: infra.cluster,
+          taskDefinition: infra.taskDefinition,
+          subnets: [infra.subnetId],
+          securityGroups: [infra.securityGroupId],
+        },
       },
     ]);
     const app = await startInstalledApp(dir, env);
@@ -140,7 +159,12 @@ async function startInstalledApp(dir: string, env: Record<string, string>): Prom
       const body = JSON.stringify(queuedJob({ jobId: 71, org: 'acme' }));
       const response = await fetch(`${app.url}/api/github/webhooks`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-github-event': 'workflow_job', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': sign(body) },
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'workflow_job',
+          'x-github-delivery': randomUUID(),
+          'x-hub-signature-256': sign(body),
+        },
         body,
       });
       expect(response.status).toBe(200);

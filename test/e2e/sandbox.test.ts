@@ -100,7 +100,11 @@ function portOpen(url: string): Promise<boolean> {
 }
 
 async function taskIn(motoUrl: string, taskArn: string): Promise<Task | undefined> {
-  const ecs = new ECSClient({ endpoint: motoUrl, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const ecs = new ECSClient({
+    endpoint: motoUrl,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
   const { tasks } = await ecs.send(new DescribeTasksCommand({ cluster: 'runners', tasks: [taskArn], include: ['TAGS'] }));
   ecs.destroy();
   return tasks?.[0];
@@ -143,13 +147,25 @@ describeWithMoto('npm run sandbox', () => {
     expect(code).toBe(0);
     for (const job of [1001, 1002, 1003]) {
       expect(output).toMatch(new RegExp(`^1\\. job ${job} queued \\(labels self-hosted, linux, small\\) → fleet linux-small$`, 'm'));
-      expect(output).toMatch(new RegExp(`^2\\. ECS task arn:aws:ecs:\\S+ launched in cluster runners \\(capacity provider FARGATE_SPOT\\), tags .*fleetbot:job=${job}`, 'm'));
       expect(output).toMatch(
-        new RegExp(`^3\\. runner credential in SSM: /fleetbot/runners/linux-small-${job}-\\w+ \\(SecureString, JIT config from POST /orgs/acme/actions/runners/generate-jitconfig\\)$`, 'm'),
+        new RegExp(
+          `^2\\. ECS task arn:aws:ecs:\\S+ launched in cluster runners \\(capacity provider FARGATE_SPOT\\), tags .*fleetbot:job=${job}`,
+          'm',
+        ),
       );
-      expect(output).toMatch(new RegExp(`^4\\. job ${job} completed → task stopped \\(STOPPED, reason "[^"]+"\\), credential deleted$`, 'm'));
+      expect(output).toMatch(
+        new RegExp(
+          `^3\\. runner credential in SSM: /fleetbot/runners/linux-small-${job}-\\w+ \\(SecureString, JIT config from POST /orgs/acme/actions/runners/generate-jitconfig\\)$`,
+          'm',
+        ),
+      );
+      expect(output).toMatch(
+        new RegExp(`^4\\. job ${job} completed → task stopped \\(STOPPED, reason "[^"]+"\\), credential deleted$`, 'm'),
+      );
     }
-    expect(output).toMatch(/^Summary: 3 jobs sent \(6 signed webhooks\), 3 tasks launched, 3 stopped, 0 credentials left in SSM, first task launched [\d.]+ s after start; [\d.]+ s in all$/m);
+    expect(output).toMatch(
+      /^Summary: 3 jobs sent \(6 signed webhooks\), 3 tasks launched, 3 stopped, 0 credentials left in SSM, first task launched [\d.]+ s after start; [\d.]+ s in all$/m,
+    );
     expect(output).not.toContain(JIT_CONFIG_PREFIX);
 
     expect(started.length).toBeGreaterThanOrEqual(2);
@@ -179,7 +195,9 @@ describeWithMoto('npm run sandbox', () => {
     const sent = spawnSync('bash', ['-c', command], { encoding: 'utf8', timeout: 10_000 });
     expect(sent.stderr).toBe('');
     expect(['200', '202']).toContain(sent.stdout.trim());
-    const [, taskArn] = await run.waitFor(/^2\. ECS task (arn:\S+) launched in cluster runners \(capacity provider FARGATE_SPOT\), tags .*fleetbot:job=2001/m);
+    const [, taskArn] = await run.waitFor(
+      /^2\. ECS task (arn:\S+) launched in cluster runners \(capacity provider FARGATE_SPOT\), tags .*fleetbot:job=2001/m,
+    );
     const launched = await taskIn(motoUrl, taskArn);
     expect(launched?.lastStatus).toBe('RUNNING');
     expect(tagsOf(launched)['fleetbot:job']).toBe('2001');

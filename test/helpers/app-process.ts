@@ -104,7 +104,10 @@ export async function startAppProcess(
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}:\n${output()}`);
-    const ready = await fetch(`${url}/ping`).then((response) => response.ok, () => false);
+    const ready = await fetch(`${url}/ping`).then(
+      (response) => response.ok,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) throw new Error(`the app did not answer /ping within 20 s:\n${output()}`);
     await new Promise((resolveWait) => setTimeout(resolveWait, 100));

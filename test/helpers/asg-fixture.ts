@@ -43,7 +43,9 @@ export async function createAsgRunnerInfra(moto: Moto, launchTemplateName = 'fle
   const { ec2 } = clientsFor(moto);
   const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.2.0.0/16' }));
   const subnet = await ec2.send(new CreateSubnetCommand({ VpcId: vpc.Vpc!.VpcId!, CidrBlock: '10.2.1.0/24' }));
-  const images = await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['amzn2-ami-hvm-*'] }] }));
+  const images = await ec2.send(
+    new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['amzn2-ami-hvm-*'] }] }),
+  );
   await ec2.send(
     new CreateLaunchTemplateCommand({
       LaunchTemplateName: launchTemplateName,

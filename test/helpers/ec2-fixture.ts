@@ -61,7 +61,9 @@ export async function createEc2RunnerInfra(
     subnetIds.push(subnet.Subnet!.SubnetId!);
   }
   // moto ships Amazon's public AMIs.
-  const images = await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['amzn2-ami-hvm-*'] }] }));
+  const images = await ec2.send(
+    new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['amzn2-ami-hvm-*'] }] }),
+  );
   const imageId = images.Images![0].ImageId!;
   const template = await ec2.send(
     new CreateLaunchTemplateCommand({

@@ -1253,9 +1253,7 @@ export function repoRoutes(model: RepoModel, apiUrl: string): Route[] {
     method: 'GET',
     pattern: /^\/app$/,
     handle: (_params, _body, request) =>
-      /^bearer\s/i.test(request.headers.authorization ?? '')
-        ? ok(model.appJson())
-        : apiError(401, 'A JSON web token could not be decoded'),
+      /^bearer\s/i.test(request.headers.authorization ?? '') ? ok(model.appJson()) : apiError(401, 'A JSON web token could not be decoded'),
   });
 
   routes.push({

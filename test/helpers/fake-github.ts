@@ -1,11 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  createServer,
-  STATUS_CODES,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { apiError, RepoModel, repoRoutes, type FakeReposApi } from './fake-github-repos.js';
 import { checkAgainstOpenApi, loadGitHubOpenApi } from './github-openapi.js';
@@ -185,7 +179,10 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       handle([org, owner]) {
         const login = org || owner;
         const account = { login, id: 1, node_id: 'O_1', type: 'Organization', html_url: `${url}/${login}` };
-        return { status: 200, body: { id: 4242, account, app_id: options.appId ?? 1, target_type: 'Organization', permissions: {}, events: [] } };
+        return {
+          status: 200,
+          body: { id: 4242, account, app_id: options.appId ?? 1, target_type: 'Organization', permissions: {}, events: [] },
+        };
       },
     },
     {

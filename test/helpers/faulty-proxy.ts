@@ -18,7 +18,10 @@ export async function startFaultyProxy(targetUrl: string): Promise<FaultyProxy> 
   const faults = new Map<string, { left: number; status: number; errorType: string }>();
   const calls = new Map<string, number>();
   const server = createServer((incoming, outgoing) => {
-    const action = String(incoming.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+    const action =
+      String(incoming.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() ?? '';
     calls.set(action, (calls.get(action) ?? 0) + 1);
     const fault = faults.get(action);
     if (fault && fault.left > 0) {

@@ -22,7 +22,8 @@ export function jobHookPayload(options: JobHookOptions): Record<string, any> {
   payload.project_id = options.projectId ?? payload.project_id;
   payload.project.id = payload.project_id;
   if (options.projectUrl) payload.project.web_url = options.projectUrl;
-  if (options.runnerDescription !== undefined) payload.runner = { ...fixture('job-hook-runner.json'), description: options.runnerDescription };
+  if (options.runnerDescription !== undefined)
+    payload.runner = { ...fixture('job-hook-runner.json'), description: options.runnerDescription };
   return payload;
 }
 

@@ -43,7 +43,9 @@ export class FakeGitLab {
 
   static async start(apiToken: string): Promise<FakeGitLab> {
     let fake: FakeGitLab | undefined;
-    const server = createServer((request, response) => fake!.answer(request.method ?? '', request.url ?? '', request.headers['private-token'], response));
+    const server = createServer((request, response) =>
+      fake!.answer(request.method ?? '', request.url ?? '', request.headers['private-token'], response),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     fake = new FakeGitLab(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiToken);
     return fake;
@@ -107,14 +109,24 @@ export async function putGitLabSecrets(moto: Moto, prefix: string, secrets: GitL
   return names;
 }
 
-export function gitlabFleet(infra: RunnerInfra, gitlab: FleetSpec['gitlab'], overrides: { name?: string; labels?: string[]; maxRunners?: number } = {}): FleetSpec {
+export function gitlabFleet(
+  infra: RunnerInfra,
+  gitlab: FleetSpec['gitlab'],
+  overrides: { name?: string; labels?: string[]; maxRunners?: number } = {},
+): FleetSpec {
   return fleetSpecSchema.parse({
     name: overrides.name ?? 'gl-linux',
     ci: 'gitlab',
     labels: overrides.labels ?? ['linux', 'docker'],
     maxRunners: overrides.maxRunners ?? 10,
     gitlab,
-    compute: { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+    compute: {
+      type: 'ecs',
+      cluster: infra.cluster,
+      taskDefinition: infra.taskDefinition,
+      subnets: [infra.subnetId],
+      securityGroups: [infra.securityGroupId],
+    },
   });
 }
 
@@ -178,7 +190,11 @@ export async function startGitLabApp(options: { moto: Moto; fleets: FleetSpec[];
       const sent = Object.fromEntries(
         Object.entries({ ...defaults, ...headers }).filter((entry): entry is [string, string] => entry[1] !== undefined),
       );
-      const response = await fetch(`${url}/api/gitlab/webhooks`, { method: 'POST', headers: sent, body: rawBody ?? JSON.stringify(payload) });
+      const response = await fetch(`${url}/api/gitlab/webhooks`, {
+        method: 'POST',
+        headers: sent,
+        body: rawBody ?? JSON.stringify(payload),
+      });
       await fleetbot.idle();
       return response;
     },

@@ -25,7 +25,9 @@ export interface HoldingProxy {
 }
 
 function actionOf(target: string | string[] | undefined, body: Buffer): string {
-  const fromTarget = String(target ?? '').split('.').pop();
+  const fromTarget = String(target ?? '')
+    .split('.')
+    .pop();
   if (fromTarget) return fromTarget;
   return new URLSearchParams(body.toString('utf8')).get('Action') ?? '';
 }

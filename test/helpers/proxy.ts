@@ -8,7 +8,13 @@ import { request as httpRequest, type IncomingMessage, type Server, type ServerR
  */
 export function forwardTo(target: URL, incoming: IncomingMessage, outgoing: ServerResponse, body?: Buffer, hold?: () => void): void {
   const upstream = httpRequest(
-    { hostname: target.hostname, port: target.port, path: incoming.url, method: incoming.method, headers: { ...incoming.headers, host: target.host } },
+    {
+      hostname: target.hostname,
+      port: target.port,
+      path: incoming.url,
+      method: incoming.method,
+      headers: { ...incoming.headers, host: target.host },
+    },
     (response) => {
       if (hold) {
         response.resume();

@@ -14,8 +14,7 @@ import { startMoto, type Moto } from './moto.js';
  */
 
 /** images/<image>/entrypoint.sh, run from the repository (it sources images/lib from there). */
-export const entrypointOf = (image: string): string =>
-  fileURLToPath(new URL(`../../images/${image}/entrypoint.sh`, import.meta.url));
+export const entrypointOf = (image: string): string => fileURLToPath(new URL(`../../images/${image}/entrypoint.sh`, import.meta.url));
 
 export interface EntrypointResult {
   code: number | null;

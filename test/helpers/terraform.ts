@@ -92,7 +92,15 @@ export function provisionedFargateFleet(subnetId: string, provision: Partial<Fle
       assignPublicIp: false,
       capacityProviders: ['FARGATE_SPOT', 'FARGATE'],
     },
-    provision: { region: 'us-east-1', image: 'ghcr.io/acme/runner:2.329.0', cpu: 1024, memoryMiB: 2048, securityGroups: [], requestIssue: 12, ...provision },
+    provision: {
+      region: 'us-east-1',
+      image: 'ghcr.io/acme/runner:2.329.0',
+      cpu: 1024,
+      memoryMiB: 2048,
+      securityGroups: [],
+      requestIssue: 12,
+      ...provision,
+    },
   });
 }
 
@@ -102,7 +110,19 @@ export function provisionedEc2Fleet(subnetId: string, provision: Partial<FleetPr
     name: 'linux-vm',
     labels: ['self-hosted', 'linux', 'vm'],
     maxRunners: 5,
-    compute: { type: 'ec2', launchTemplate: 'fleetbot-linux-vm', instanceTypes: ['m7i.large', 'm6i.large'], subnets: [subnetId], spot: true },
-    provision: { region: 'us-east-1', image: 'ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*', securityGroups: [], requestIssue: 13, ...provision },
+    compute: {
+      type: 'ec2',
+      launchTemplate: 'fleetbot-linux-vm',
+      instanceTypes: ['m7i.large', 'm6i.large'],
+      subnets: [subnetId],
+      spot: true,
+    },
+    provision: {
+      region: 'us-east-1',
+      image: 'ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*',
+      securityGroups: [],
+      requestIssue: 13,
+      ...provision,
+    },
   });
 }

@@ -22,7 +22,12 @@ describeWithMoto('AWS failures as log fields, against moto', () => {
 
   beforeAll(async () => {
     moto = await startMoto();
-    aws = createAwsClients({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
+    aws = createAwsClients({
+      endpoint: moto.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      maxAttempts: 1,
+    });
   });
   afterAll(() => moto?.stop());
 
@@ -39,15 +44,26 @@ describeWithMoto('AWS failures as log fields, against moto', () => {
       }),
     );
     const fleet = ecsFleet({
-      compute: { cluster: infra.cluster, taskDefinition: 'no-container-memory', subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+      compute: {
+        cluster: infra.cluster,
+        taskDefinition: 'no-container-memory',
+        subnets: [infra.subnetId],
+        securityGroups: [infra.securityGroupId],
+      },
     });
-    const error = await failure(new EcsBackend(aws.ecs).launch(fleet, { runnerName: 'linux-small-1-abcdef', jobId: '1', credentialParameter: '/fleetbot/runners/linux-small-1-abcdef' }));
+    const error = await failure(
+      new EcsBackend(aws.ecs).launch(fleet, {
+        runnerName: 'linux-small-1-abcdef',
+        jobId: '1',
+        credentialParameter: '/fleetbot/runners/linux-small-1-abcdef',
+      }),
+    );
     const fields = errorFields(error);
     expect(fields).toMatchObject({ operation: 'ecs:RunTask', status: 500 });
     expect(fields.message).toMatch(/^the answer \(text\/html\) is not one the SDK can read: Unexpected token '<'/);
   });
 
-  it('names PutParameter, the status and moto\'s request id when SSM refuses a credential', async () => {
+  it("names PutParameter, the status and moto's request id when SSM refuses a credential", async () => {
     // An empty credential: SSM takes values of at least one character.
     const error = await failure(new RunnerSecrets(aws.ssm).put('linux-small-2-abcdef', ''));
     expect(errorFields(error)).toMatchObject({

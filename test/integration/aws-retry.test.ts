@@ -29,7 +29,9 @@ describeWithMoto('AWS throttling and server errors', () => {
 
   it('retries a throttled RunTask with backoff until it goes through', async () => {
     const infra = await createRunnerInfra(moto);
-    const fleet = ecsFleet({ compute: { cluster: infra.cluster, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId], containerName: 'runner' } });
+    const fleet = ecsFleet({
+      compute: { cluster: infra.cluster, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId], containerName: 'runner' },
+    });
     proxy.failNext('RunTask', 3, 400, 'ThrottlingException');
     const started = Date.now();
     const launched = await new EcsBackend(new ECSClient(through())).launch(fleet, {

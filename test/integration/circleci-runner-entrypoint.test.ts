@@ -114,7 +114,7 @@ describeWithMotoAndTools('CircleCI runner image entrypoint', ['aws', 'jq', 'sha2
     expect(await parameterExists(name)).toBe(false);
   });
 
-  it('refuses a config without the agent\'s fields, without quoting it', async () => {
+  it("refuses a config without the agent's fields, without quoting it", async () => {
     const name = uniqueParameterName();
     const token = resourceClassToken();
     await putConfig(name, JSON.stringify({ token, name: 'cci-1-abcdef' }));

@@ -67,7 +67,13 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
       compute = { type: 'asg', autoScalingGroup: `circleci-${id}-group` };
     } else {
       const infra = await createRunnerInfra(moto, `circleci-${id}`);
-      compute = { type: 'ecs', cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] };
+      compute = {
+        type: 'ecs',
+        cluster: infra.cluster,
+        taskDefinition: infra.taskDefinition,
+        subnets: [infra.subnetId],
+        securityGroups: [infra.securityGroupId],
+      };
     }
     const fleet = fleetSpecSchema.parse({
       name: `cci-${id}`,
@@ -169,7 +175,12 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
       ]);
       const parameter = await readParameter(moto, runnerParameterName(runnerName));
       expect(parameter?.Type).toBe('SecureString');
-      expect(JSON.parse(parameter!.Value!)).toEqual({ token: RUNNER_TOKEN, name: runnerName, url: circleci.url, resourceClass: fleet.circleci!.resourceClass });
+      expect(JSON.parse(parameter!.Value!)).toEqual({
+        token: RUNNER_TOKEN,
+        name: runnerName,
+        url: circleci.url,
+        resourceClass: fleet.circleci!.resourceClass,
+      });
     }
     const polls = circleci.requests.filter((request) => request.resourceClass === fleet.circleci!.resourceClass);
     expect(new Set(polls.map((request) => request.token))).toEqual(new Set([API_TOKEN]));
@@ -229,7 +240,7 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
     expect(await runningTasks(fleet)).toHaveLength(2);
   });
 
-  it('frees a runner\'s capacity through the reconciler when its task stops, and deletes its parameter', async () => {
+  it("frees a runner's capacity through the reconciler when its task stops, and deletes its parameter", async () => {
     const fleet = await newFleet(1);
     const resourceClass = fleet.circleci!.resourceClass;
     app = await startCircleCiApp([fleet]);
@@ -240,7 +251,9 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
     expect(await app.poll()).toMatchObject([{ unclaimed: 1, active: 1, launched: 0 }]);
 
     // The single-task agent finished its task and exited; its task stopped.
-    await clientsFor(moto).ecs.send(new StopTaskCommand({ cluster: clusterOf(fleet), task: runner.computeId!, reason: 'Essential container exited' }));
+    await clientsFor(moto).ecs.send(
+      new StopTaskCommand({ cluster: clusterOf(fleet), task: runner.computeId!, reason: 'Essential container exited' }),
+    );
     expect(await app.reconcile()).toMatchObject({ released: 1, backlogLaunched: 0 });
     expect((await app.store.getRunner(runner.name))?.status).toBe('released');
     expect((await app.store.getJob('circleci', runner.jobId))?.status).toBe('abandoned');

@@ -147,7 +147,13 @@ describeWithTerraform('fleetbot synth against moto', () => {
       await cli.init(dir);
       const plan = await cli.plan(dir, 'fleet.tfplan');
       expect(plan.summary).toBe('Plan: 5 to add, 0 to change, 0 to destroy.');
-      expect(createdTypes(plan)).toEqual(['aws_iam_instance_profile', 'aws_iam_role', 'aws_iam_role_policy', 'aws_launch_template', 'aws_security_group']);
+      expect(createdTypes(plan)).toEqual([
+        'aws_iam_instance_profile',
+        'aws_iam_role',
+        'aws_iam_role_policy',
+        'aws_launch_template',
+        'aws_security_group',
+      ]);
       // The AMI filter was resolved against moto while planning.
       expect(plan.text).toContain('+ image_id                             = "ami-785db401"');
     },
@@ -160,7 +166,10 @@ describeWithTerraform('fleetbot synth against moto', () => {
 
     beforeAll(() => {
       settings = { backend: { type: 'local' }, provider: providerSettingsFor(moto.url) };
-      const form = parseIssueBody(fargateRequest('linux-build', subnetId, { vCPU: '2', 'Memory (GiB)': '8', 'Runner image': IMAGE }), requestForm);
+      const form = parseIssueBody(
+        fargateRequest('linux-build', subnetId, { vCPU: '2', 'Memory (GiB)': '8', 'Runner image': IMAGE }),
+        requestForm,
+      );
       if (!form.ok) throw new Error('the request form did not parse');
       const result = validateFleetRequest(form.values, {
         defaults: { region: moto.env.AWS_REGION, subnets: [], securityGroups: [], assignPublicIp: false },
@@ -174,7 +183,10 @@ describeWithTerraform('fleetbot synth against moto', () => {
 
     async function synthFromFile(fleet: FleetSpec, argv: string[]): Promise<string> {
       const dir = await mkdtemp(join(workdir, 'equal-'));
-      await writeFile(join(dir, 'fleetbot.yml'), stringify({ fleets: [fleet], issueops: { repository: FLEETS_REPO, terraform: { provider: settings.provider } } }));
+      await writeFile(
+        join(dir, 'fleetbot.yml'),
+        stringify({ fleets: [fleet], issueops: { repository: FLEETS_REPO, terraform: { provider: settings.provider } } }),
+      );
       const synth = await fleetbot(['synth', fleet.name, ...argv], dir, { AWS_REGION: moto.env.AWS_REGION });
       expect(synth).toMatchObject({ code: EXIT.ok, stderr: '' });
       return readFile(join(dir, 'infra', fleet.name, 'cdk.tf.json'), 'utf8');
@@ -184,7 +196,7 @@ describeWithTerraform('fleetbot synth against moto', () => {
       expect(await synthFromFile(requested, [])).toBe(synthesizeFleet(requested, settings));
     });
 
-    it('but for the request-issue tag, for the fleet written by hand with the request\'s answers as flags', async () => {
+    it("but for the request-issue tag, for the fleet written by hand with the request's answers as flags", async () => {
       const { provision, ...handWritten } = requested;
       const written = await synthFromFile(handWritten, ['--image', IMAGE, '--cpu', '2', '--memory', '8', '--region', provision!.region]);
       const issueOps = synthesizeFleet(requested, settings);

@@ -260,7 +260,12 @@ ${logCall()}exit "\${FAKE_RUN_EXIT:-0}"
   });
 
   describe('powers off on every exit path', () => {
-    const cases: { path: string; code: number; message: string; prepare: (runner: string, value: string) => Promise<Record<string, string>> }[] = [
+    const cases: {
+      path: string;
+      code: number;
+      message: string;
+      prepare: (runner: string, value: string) => Promise<Record<string, string>>;
+    }[] = [
       {
         path: 'a setting that is not a number',
         code: 1,

@@ -48,16 +48,17 @@ describeWithMotoAndTools('GitLab runner image entrypoint', ['aws', 'jq'], () => 
 
   /** `onStderr` sees the entrypoint's stderr so far, each time it grows. */
   const runEntrypoint = (env: Record<string, string | undefined>, onStderr?: (stderr: string) => void) =>
-    runScript(
-      ENTRYPOINT,
-      { ...fixture.moto.env, STUB_DIR: stubDir, PATH: `${stubDir}:${process.env.PATH}`, ...env },
-      { onStderr },
-    );
+    runScript(ENTRYPOINT, { ...fixture.moto.env, STUB_DIR: stubDir, PATH: `${stubDir}:${process.env.PATH}`, ...env }, { onStderr });
 
   const recordedArgs = () => recordedLines(join(stubDir, 'calls.log'));
 
   const config = (token: string) =>
-    JSON.stringify({ url: 'https://gitlab.example.com', token, name: 'gl-linux-gitlab.example.com-1977-ab12cd', tags: ['linux', 'docker'] });
+    JSON.stringify({
+      url: 'https://gitlab.example.com',
+      token,
+      name: 'gl-linux-gitlab.example.com-1977-ab12cd',
+      tags: ['linux', 'docker'],
+    });
 
   it('runs one job with run-single as the fleetbot runner name, after deleting the parameter', async () => {
     const name = uniqueParameterName();

@@ -94,7 +94,7 @@ describeWithMoto('IssueOps when things go wrong', () => {
     expect(github.labels(repo, second)).toContain('fleet-invalid');
   });
 
-  it('frees the fleet name when the request\'s pull request is closed unmerged', async () => {
+  it("frees the fleet name when the request's pull request is closed unmerged", async () => {
     const first = await file(fargateRequest('closed-early', 'subnet-0123abcd'));
     const accepted = bot(first).find((comment) => comment.body.startsWith(MARKERS.request))!;
     const pr = Number(/\[#(\d+)\]/.exec(accepted.body)![1]);
@@ -123,15 +123,36 @@ describeWithMoto('IssueOps when things go wrong', () => {
     const databaseFile = join(mkdtempSync(join(tmpdir(), 'fleetbot-db-')), 'fleetbot.db');
     const store = new SqliteStore(databaseFile);
     await store.issueOps.saveRequest({
-      repo, issueNumber: pr - 1, kind: 'create', installationId: 1, author: 'dana', fleet: 'half-done', status: 'applying',
-      detail: null, spec: null, prNumber: pr, branch: 'fleetbot/fleet-half-done', plannedSha: 'a'.repeat(40), planFile: '/nowhere',
-      plannedAt: 1, planSummary: null, appliedSha: null, createdAt: 1, updatedAt: 1,
+      repo,
+      issueNumber: pr - 1,
+      kind: 'create',
+      installationId: 1,
+      author: 'dana',
+      fleet: 'half-done',
+      status: 'applying',
+      detail: null,
+      spec: null,
+      prNumber: pr,
+      branch: 'fleetbot/fleet-half-done',
+      plannedSha: 'a'.repeat(40),
+      planFile: '/nowhere',
+      plannedAt: 1,
+      planSummary: null,
+      appliedSha: null,
+      createdAt: 1,
+      updatedAt: 1,
     });
     await store.issueOps.acquireFleetLock('half-done', repo, pr - 1, 1);
     await store.close();
 
     const settings = issueOpsSettingsFor(moto, mkdtempSync(join(tmpdir(), 'fleetbot-tf-')), { repository: repo });
-    app = await startApp({ moto, github, fleets: [], databaseFile, issueOps: { ...settings, terraform: { ...settings.terraform, binary: 'false' } } });
+    app = await startApp({
+      moto,
+      github,
+      fleets: [],
+      databaseFile,
+      issueOps: { ...settings, terraform: { ...settings.terraform, binary: 'false' } },
+    });
     await app.fleetbot.idle();
     expect(bot(pr).at(-1)?.body).toMatch(/restarted during the apply; comment `\/plan` for a new plan/);
     expect(await app.store.issueOps.getRequest(repo, pr - 1)).toMatchObject({ status: 'apply_failed', plannedSha: null });
@@ -144,15 +165,34 @@ describeWithMoto('IssueOps when things go wrong', () => {
     const live = ecsFleet({
       name: 'applied-before',
       labels: ['self-hosted', 'applied-before'],
-      compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+      compute: {
+        cluster: infra.cluster,
+        taskDefinition: infra.taskDefinition,
+        subnets: [infra.subnetId],
+        securityGroups: [infra.securityGroupId],
+      },
     });
     const databaseFile = join(mkdtempSync(join(tmpdir(), 'fleetbot-db-')), 'fleetbot.db');
     const store = new SqliteStore(databaseFile);
-    await store.issueOps.putProvisionedFleet({ name: live.name, requested: live, live, status: 'live', appliedSha: 'a'.repeat(40), requestIssue: 1, updatedAt: 1 });
+    await store.issueOps.putProvisionedFleet({
+      name: live.name,
+      requested: live,
+      live,
+      status: 'live',
+      appliedSha: 'a'.repeat(40),
+      requestIssue: 1,
+      updatedAt: 1,
+    });
     await store.close();
 
     const settings = issueOpsSettingsFor(moto, mkdtempSync(join(tmpdir(), 'fleetbot-tf-')), { repository: repo });
-    app = await startApp({ moto, github, fleets: [], databaseFile, issueOps: { ...settings, terraform: { ...settings.terraform, binary: 'false' } } });
+    app = await startApp({
+      moto,
+      github,
+      fleets: [],
+      databaseFile,
+      issueOps: { ...settings, terraform: { ...settings.terraform, binary: 'false' } },
+    });
     await app.deliver('workflow_job', queuedJob({ jobId: 31337, org: 'acme', labels: ['self-hosted', 'applied-before'] }));
     const tasks = await fleetbotTasks(moto, infra.cluster);
     expect(tasks.map((task) => tagOf(task, 'fleetbot:job'))).toEqual(['31337']);

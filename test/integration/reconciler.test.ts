@@ -205,7 +205,10 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
     expect(tasks.map((task) => [tagOf(task, 'fleetbot:runner'), task.desiredStatus, task.stoppedReason])).toEqual([
       [runner, 'STOPPED', 'fleetbot: runner already released'],
     ]);
-    const summaryLine = logs.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'reconcile pass').at(-1);
+    const summaryLine = logs
+      .map((line) => JSON.parse(line))
+      .filter((entry) => entry.msg === 'reconcile pass')
+      .at(-1);
     expect(summaryLine).toMatchObject({ level: 30, reconcile: { orphansStopped: 1, parametersDeleted: 0 } });
   });
 
@@ -263,7 +266,7 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
     expect((await store.getRunner(runner))?.status).toBe('running');
   });
 
-  it('terminates EC2 instances: an unknown runner\'s after the grace, a released runner\'s at once', async () => {
+  it("terminates EC2 instances: an unknown runner's after the grace, a released runner's at once", async () => {
     const { ec2, ec2Backend, store, scheduler, clock, pass, queue } = await setup({ ecs: false, ec2: true });
     const orphan = await ec2Backend.launch(ec2, requestFor(`${ec2.name}-79-xxxxxx`, '79'));
     const runner = await queue('104', ['self-hosted', 'vm']);
@@ -307,7 +310,7 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
   });
   afterAll(() => moto?.stop());
 
-  it('deletes parameters older than a day with no active runner, keeps young ones and active runners\' ones', async () => {
+  it("deletes parameters older than a day with no active runner, keeps young ones and active runners' ones", async () => {
     const { store, clock, pass, logs } = await setup({ ecs: false });
     const secrets = new RunnerSecrets(clientsFor(moto).ssm);
     // An active runner (its fleet is not served here, so only the sweep looks at it).
@@ -339,7 +342,10 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
     expect(await readParameter(moto, runnerParameterName('sweep-active'))).toBeDefined();
     expect(await readParameter(moto, runnerParameterName('sweep-released'))).toBeUndefined();
     expect(await readParameter(moto, runnerParameterName('sweep-unknown'))).toBeUndefined();
-    const summaryLine = logs.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'reconcile pass').at(-1);
+    const summaryLine = logs
+      .map((line) => JSON.parse(line))
+      .filter((entry) => entry.msg === 'reconcile pass')
+      .at(-1);
     expect(summaryLine.reconcile.parametersDeleted).toBe(summary.parametersDeleted);
   });
 

@@ -60,8 +60,7 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
 
   const recordedCalls = () => recordedLines(join(runnerHome, 'calls.log'));
 
-  const parameterWhenRunStarted = async () =>
-    (await readFile(join(runnerHome, 'parameter-when-run-started'), 'utf8')).trim();
+  const parameterWhenRunStarted = async () => (await readFile(join(runnerHome, 'parameter-when-run-started'), 'utf8')).trim();
 
   const jitConfig = () => randomBytes(96).toString('base64');
   const registrationToken = () => `A${randomBytes(20).toString('hex').toUpperCase()}`;
@@ -123,17 +122,21 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
   it('leaves out --runnergroup when the JSON config has no runnerGroup', async () => {
     const name = uniqueParameterName();
     const token = registrationToken();
-    await putConfig(
-      name,
-      JSON.stringify({ url: 'https://github.com/acme/app', token, name: 'linux-small-7-ff00aa', labels: ['linux'] }),
-    );
+    await putConfig(name, JSON.stringify({ url: 'https://github.com/acme/app', token, name: 'linux-small-7-ff00aa', labels: ['linux'] }));
 
     const result = await runEntrypoint({ FLEETBOT_RUNNER_CONFIG_PARAM: name });
 
     expect(result).toMatchObject({ code: 0 });
     const calls = await recordedCalls();
     expect(calls).not.toContain('--runnergroup');
-    expect(calls.slice(calls.indexOf('--labels'))).toEqual(['--labels', 'linux', '--work', '_work', `env:ACTIONS_RUNNER_INPUT_TOKEN=${token}`, 'run.sh']);
+    expect(calls.slice(calls.indexOf('--labels'))).toEqual([
+      '--labels',
+      'linux',
+      '--work',
+      '_work',
+      `env:ACTIONS_RUNNER_INPUT_TOKEN=${token}`,
+      'run.sh',
+    ]);
     expectNotLeaked(result, token);
   });
 

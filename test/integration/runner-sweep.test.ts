@@ -20,7 +20,12 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     const fleet = ecsFleet({
       name: `sweep${clusterCount}`,
       idleTimeoutSeconds: 300,
-      compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+      compute: {
+        cluster: infra.cluster,
+        taskDefinition: infra.taskDefinition,
+        subnets: [infra.subnetId],
+        securityGroups: [infra.securityGroupId],
+      },
     });
     const app = await env.startApp({ fleets: [fleet], tuning: { runnerSweepIntervalMs: 0, orphanGraceMs: 0, now: () => clock } });
     return { fleet, infra, app };
@@ -37,7 +42,7 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
   const registered = (name: string) => env.github.registeredRunners().find((runner) => runner.name === name);
   const liveTasks = async (cluster: string) => (await fleetbotTasks(env.moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
 
-  it('unregisters an offline runner whose runner was released, and leaves a booting one and other people\'s runners alone', async () => {
+  it("unregisters an offline runner whose runner was released, and leaves a booting one and other people's runners alone", async () => {
     const { app } = await startWithFleet();
     const finished = await launchFor(app, ++jobId);
     const booting = await launchFor(app, ++jobId);

@@ -25,7 +25,12 @@ describeWithMoto('warm pools: idle runners kept ready, counted against maxRunner
     const fleet = ecsFleet({
       name: `warm${clusterCount}`,
       ...overrides,
-      compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+      compute: {
+        cluster: infra.cluster,
+        taskDefinition: infra.taskDefinition,
+        subnets: [infra.subnetId],
+        securityGroups: [infra.securityGroupId],
+      },
     });
     const app = await env.startApp({ fleets: [fleet], tuning: { runnerSweepIntervalMs: 0, now: () => clock } });
     return { fleet, infra, app };
@@ -43,11 +48,17 @@ describeWithMoto('warm pools: idle runners kept ready, counted against maxRunner
 
     expect(filled.warmLaunched).toBe(2);
     const warm = await app.store.warmRunners(fleet.name);
-    expect(warm.map((runner) => runner.name)).toEqual([expect.stringMatching(new RegExp(`^${fleet.name}-warm-[0-9a-z]{6}$`)), expect.anything()]);
+    expect(warm.map((runner) => runner.name)).toEqual([
+      expect.stringMatching(new RegExp(`^${fleet.name}-warm-[0-9a-z]{6}$`)),
+      expect.anything(),
+    ]);
     expect(warm.every((runner) => runner.credentialIssued && runner.status === 'running')).toBe(true);
     expect(await liveRunnerNames(infra.cluster)).toEqual(warm.map((runner) => runner.name).sort());
     const jitBodies = env.github.requestsTo('POST', JIT).slice(-2);
-    expect(jitBodies.map((request) => request.path)).toEqual(['/orgs/acme/actions/runners/generate-jitconfig', '/orgs/acme/actions/runners/generate-jitconfig']);
+    expect(jitBodies.map((request) => request.path)).toEqual([
+      '/orgs/acme/actions/runners/generate-jitconfig',
+      '/orgs/acme/actions/runners/generate-jitconfig',
+    ]);
 
     await app.deliver('workflow_job', queuedJob({ jobId: ++jobId, org: 'acme', labels: ['self-hosted', 'linux'] }));
 
@@ -102,7 +113,9 @@ describeWithMoto('warm pools: idle runners kept ready, counted against maxRunner
     await app.fleetbot.reconciler.pass();
     await app.fleetbot.idle();
     const [lost] = await app.store.warmRunners(fleet.name);
-    await clientsFor(env.moto).ecs.send(new StopTaskCommand({ cluster: infra.cluster, task: lost.computeId!, reason: 'spot interruption' }));
+    await clientsFor(env.moto).ecs.send(
+      new StopTaskCommand({ cluster: infra.cluster, task: lost.computeId!, reason: 'spot interruption' }),
+    );
     const statusChecks = env.github.requestsTo('GET', JOB_STATUS).length;
 
     const healed = await app.fleetbot.reconciler.pass();

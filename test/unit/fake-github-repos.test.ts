@@ -174,18 +174,19 @@ describe('the fake GitHub: git data', () => {
 
     expect(github.readFile(REPO, sha, 'fleets/small.yml')).toBeUndefined();
     expect(github.readFile(REPO, sha, 'README.md')).toBe('# Runner fleets\n');
-    await expect(
-      app.rest.repos.getContent({ owner, repo, path: 'fleets/small.yml', ref: 'retire-small' }),
-    ).rejects.toMatchObject({ status: 404 });
+    await expect(app.rest.repos.getContent({ owner, repo, path: 'fleets/small.yml', ref: 'retire-small' })).rejects.toMatchObject({
+      status: 404,
+    });
   });
 
   it('refuses a non-fast-forward update unless forced, and creating a ref that exists', async () => {
     const first = await commitToNewBranch('topic', { 'a.txt': 'a' });
     const sideways = github.pushCommit(REPO, 'other', { 'b.txt': 'b' });
 
-    await expect(
-      app.rest.git.updateRef({ owner, repo, ref: 'heads/topic', sha: sideways, force: false }),
-    ).rejects.toMatchObject({ status: 422, response: { data: { message: 'Update is not a fast forward' } } });
+    await expect(app.rest.git.updateRef({ owner, repo, ref: 'heads/topic', sha: sideways, force: false })).rejects.toMatchObject({
+      status: 422,
+      response: { data: { message: 'Update is not a fast forward' } },
+    });
     expect(github.branchSha(REPO, 'topic')).toBe(first);
     await app.rest.git.updateRef({ owner, repo, ref: 'heads/topic', sha: sideways, force: true });
     expect(github.branchSha(REPO, 'topic')).toBe(sideways);
@@ -212,9 +213,9 @@ describe('the fake GitHub: git data', () => {
     await expect(app.rest.repos.getContent({ owner, repo, path: 'fleets/none.yml' })).rejects.toMatchObject({
       status: 404,
     });
-    await expect(
-      app.rest.repos.getContent({ owner, repo, path: 'README.md', ref: 'no-such-branch' }),
-    ).rejects.toMatchObject({ status: 404 });
+    await expect(app.rest.repos.getContent({ owner, repo, path: 'README.md', ref: 'no-such-branch' })).rejects.toMatchObject({
+      status: 404,
+    });
   });
 });
 
@@ -232,12 +233,12 @@ describe('the fake GitHub: pull requests', () => {
       commits: 1,
       changed_files: 1,
     });
-    await expect(
-      app.rest.pulls.create({ owner, repo, head: 'fleet/gpu', base: 'main', title: 'again' }),
-    ).rejects.toMatchObject({ status: 422 });
-    await expect(
-      app.rest.pulls.create({ owner, repo, head: 'no-such-branch', base: 'main', title: 'x' }),
-    ).rejects.toMatchObject({ status: 422 });
+    await expect(app.rest.pulls.create({ owner, repo, head: 'fleet/gpu', base: 'main', title: 'again' })).rejects.toMatchObject({
+      status: 422,
+    });
+    await expect(app.rest.pulls.create({ owner, repo, head: 'no-such-branch', base: 'main', title: 'x' })).rejects.toMatchObject({
+      status: 422,
+    });
     const { data: found } = await app.rest.pulls.list({ owner, repo, head: `${owner}:fleet/gpu`, state: 'open' });
     expect(found.map((pull) => pull.number)).toEqual([number]);
     const { data: none } = await app.rest.pulls.list({ owner, repo, head: `${owner}:other`, state: 'all' });
@@ -364,15 +365,13 @@ describe('the fake GitHub: issues, comments and labels', () => {
     const longest = 'x'.repeat(65_536);
     const { data: comment } = await app.rest.issues.createComment({ owner, repo, issue_number: number, body: longest });
 
-    await expect(
-      app.rest.issues.createComment({ owner, repo, issue_number: number, body: `${longest}x` }),
-    ).rejects.toMatchObject({
+    await expect(app.rest.issues.createComment({ owner, repo, issue_number: number, body: `${longest}x` })).rejects.toMatchObject({
       status: 422,
       response: { data: { message: 'Validation Failed', errors: [expect.objectContaining({ field: 'body' })] } },
     });
-    await expect(
-      app.rest.issues.updateComment({ owner, repo, comment_id: comment.id, body: '€'.repeat(65_537) }),
-    ).rejects.toMatchObject({ status: 422 });
+    await expect(app.rest.issues.updateComment({ owner, repo, comment_id: comment.id, body: '€'.repeat(65_537) })).rejects.toMatchObject({
+      status: 422,
+    });
     expect(github.comments(REPO, number).map((c) => c.body.length)).toEqual([65_536]);
   });
 
@@ -413,9 +412,9 @@ describe('the fake GitHub: issues, comments and labels', () => {
     expect(added.map((label) => label.name)).toEqual(['fleet-request', 'fleetbot: planning']);
     await app.rest.issues.removeLabel({ owner, repo, issue_number: number, name: 'fleetbot: planning' });
     expect(github.labels(REPO, number)).toEqual(['fleet-request']);
-    await expect(
-      app.rest.issues.removeLabel({ owner, repo, issue_number: number, name: 'fleetbot: planning' }),
-    ).rejects.toMatchObject({ status: 404 });
+    await expect(app.rest.issues.removeLabel({ owner, repo, issue_number: number, name: 'fleetbot: planning' })).rejects.toMatchObject({
+      status: 404,
+    });
   });
 
   it('edits, closes and reopens issues', async () => {
@@ -447,8 +446,7 @@ describe('the fake GitHub: people', () => {
   it('answers permissions from the roles set, read for anyone else', async () => {
     github.setRole(REPO, 'alice', 'maintain');
     github.setRole(REPO, 'bob', 'admin');
-    const permission = async (username: string) =>
-      (await app.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username })).data;
+    const permission = async (username: string) => (await app.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username })).data;
 
     expect(await permission('alice')).toMatchObject({ permission: 'write', role_name: 'maintain', user: { login: 'alice' } });
     expect(await permission('bob')).toMatchObject({ permission: 'admin', role_name: 'admin' });
@@ -457,8 +455,7 @@ describe('the fake GitHub: people', () => {
 
   it('answers team membership, 404 for anyone not in the team', async () => {
     github.addTeamMember('acme', 'platform', 'alice');
-    const membership = (username: string) =>
-      app.rest.teams.getMembershipForUserInOrg({ org: 'acme', team_slug: 'platform', username });
+    const membership = (username: string) => app.rest.teams.getMembershipForUserInOrg({ org: 'acme', team_slug: 'platform', username });
 
     expect((await membership('alice')).data).toMatchObject({
       state: 'active',
@@ -516,9 +513,9 @@ describe('the fake GitHub: check runs', () => {
     await expect(create(person, {})).rejects.toMatchObject({ status: 403 });
     await expect(create(app, { head_sha: 'f'.repeat(40) })).rejects.toMatchObject({ status: 422 });
     await expect(create(app, { status: 'completed' })).rejects.toMatchObject({ status: 422 });
-    await expect(
-      create(app, { conclusion: 'success', output: { title: 'Plan', summary: 'x'.repeat(65_536) } }),
-    ).rejects.toMatchObject({ status: 422 });
+    await expect(create(app, { conclusion: 'success', output: { title: 'Plan', summary: 'x'.repeat(65_536) } })).rejects.toMatchObject({
+      status: 422,
+    });
     expect(github.checkRuns(REPO)).toEqual([]);
   });
 });
@@ -535,9 +532,7 @@ describe('webhook events from the fake GitHub', () => {
 
     await probot.receive({ id: 'delivery-1', ...issuesEvent(github, REPO, number, 'opened') } as never);
 
-    expect(github.comments(REPO, number)).toEqual([
-      { id: expect.any(Number), author: 'fleetbot[bot]', body: 'Planning…', viaApp: true },
-    ]);
+    expect(github.comments(REPO, number)).toEqual([{ id: expect.any(Number), author: 'fleetbot[bot]', body: 'Planning…', viaApp: true }]);
   });
 
   it('builds issues events from the issue as the fake has it', async () => {

@@ -17,9 +17,7 @@ describe('checkAgainstOpenApi', () => {
   });
 
   it('reports a property the schema does not list', () => {
-    expect(checkAgainstOpenApi('POST', JIT_PATH, { ...validJitBody, ephemeral: true })).toEqual([
-      'unknown property "ephemeral"',
-    ]);
+    expect(checkAgainstOpenApi('POST', JIT_PATH, { ...validJitBody, ephemeral: true })).toEqual(['unknown property "ephemeral"']);
   });
 
   it('reports top-level properties of the wrong type', () => {
@@ -189,9 +187,7 @@ describe('startFakeGitHub', () => {
     expect(response.status).toBe(404);
     expect(await response.json()).toEqual({ message: 'Not Found' });
     expect(github.unhandled).toEqual(['GET /repos/acme/app/actions/artifacts']);
-    expect(github.requests.map((request) => `${request.method} ${request.path}`)).toEqual([
-      'GET /repos/acme/app/actions/artifacts',
-    ]);
+    expect(github.requests.map((request) => `${request.method} ${request.path}`)).toEqual(['GET /repos/acme/app/actions/artifacts']);
   });
 
   it('flags requests outside /api/v3', async () => {

@@ -17,7 +17,7 @@ function capture(): { text: () => string; stream: Writable } {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('the app log', () => {
-  it('writes JSON with no key twice, a child\'s name replacing its parent\'s', async () => {
+  it("writes JSON with no key twice, a child's name replacing its parent's", async () => {
     const out = capture();
     const log = await createAppLog({ LOG_FORMAT: 'json', LOG_LEVEL: 'info' }, out.stream);
     // As Probot builds its loggers, and fleetbot its own on top.
@@ -30,11 +30,13 @@ describe('the app log', () => {
     expect(typeof line.time).toBe('number');
   });
 
-  it('writes a call\'s fields that would repeat a binding under `fields`', async () => {
+  it("writes a call's fields that would repeat a binding under `fields`", async () => {
     const out = capture();
     const log = await createAppLog({ LOG_FORMAT: 'json' }, out.stream);
     // Probot logs each GitHub request's body at debug, and generate-jitconfig's has a `name`.
-    log.child({ name: 'github' }).warn({ name: 'linux-7-abc', labels: ['linux'] }, 'GitHub request: POST /orgs/acme/actions/runners/generate-jitconfig - 201');
+    log
+      .child({ name: 'github' })
+      .warn({ name: 'linux-7-abc', labels: ['linux'] }, 'GitHub request: POST /orgs/acme/actions/runners/generate-jitconfig - 201');
     await settle();
     expect(duplicateKeys(out.text().trim())).toEqual([]);
     expect(JSON.parse(out.text())).toMatchObject({ name: 'github', fields: { name: 'linux-7-abc', labels: ['linux'] } });
@@ -79,14 +81,20 @@ describe('the app log', () => {
     access.info({ res: refused, responseTime: 1 }, 'POST /api/github/webhooks 400 - 1ms');
     access.info({ res: served, responseTime: 1 }, 'POST /api/github/webhooks 200 - 1ms');
     await settle();
-    const lines = out.text().trim().split('\n').map((line) => JSON.parse(line).msg);
+    const lines = out
+      .text()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).msg);
     expect(lines).toEqual(['POST /api/github/webhooks 200 - 1ms']);
   });
 
-  it('censors GitLab\'s webhook secret header in the access log', async () => {
+  it("censors GitLab's webhook secret header in the access log", async () => {
     const out = capture();
     const log = await createAppLog({ LOG_FORMAT: 'json' }, out.stream);
-    log.child({ req: { headers: { 'x-gitlab-token': 'glsecret', 'x-gitlab-event': 'Job Hook' } } }).info('POST /api/gitlab/webhooks 200 - 2ms');
+    log
+      .child({ req: { headers: { 'x-gitlab-token': 'glsecret', 'x-gitlab-event': 'Job Hook' } } })
+      .info('POST /api/gitlab/webhooks 200 - 2ms');
     await settle();
     expect(out.text()).not.toContain('glsecret');
     expect(out.text()).toContain('[redacted]');
@@ -94,7 +102,10 @@ describe('the app log', () => {
 
   it('honours LOG_LEVEL, LOG_LEVEL_IN_STRING and LOG_MESSAGE_KEY as Probot does', async () => {
     const out = capture();
-    const log = await createAppLog({ LOG_FORMAT: 'json', LOG_LEVEL: 'warn', LOG_LEVEL_IN_STRING: 'true', LOG_MESSAGE_KEY: 'message' }, out.stream);
+    const log = await createAppLog(
+      { LOG_FORMAT: 'json', LOG_LEVEL: 'warn', LOG_LEVEL_IN_STRING: 'true', LOG_MESSAGE_KEY: 'message' },
+      out.stream,
+    );
     log.info('not shown');
     log.warn('shown');
     await settle();

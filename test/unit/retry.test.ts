@@ -38,11 +38,21 @@ describe('retrying', () => {
   it('gives up after the last attempt, and at once on errors not worth retrying', async () => {
     let calls = 0;
     await expect(
-      withRetry(async () => Promise.reject(new Error(`fail ${++calls}`)), policy, () => ({ retry: true }), async () => undefined),
+      withRetry(
+        async () => Promise.reject(new Error(`fail ${++calls}`)),
+        policy,
+        () => ({ retry: true }),
+        async () => undefined,
+      ),
     ).rejects.toThrow('fail 4');
     calls = 0;
     await expect(
-      withRetry(async () => Promise.reject(new Error(`fail ${++calls}`)), policy, () => ({ retry: false }), async () => undefined),
+      withRetry(
+        async () => Promise.reject(new Error(`fail ${++calls}`)),
+        policy,
+        () => ({ retry: false }),
+        async () => undefined,
+      ),
     ).rejects.toThrow('fail 1');
   });
 

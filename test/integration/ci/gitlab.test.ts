@@ -62,7 +62,8 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
   const finished = (buildId: number, status: string, runnerDescription?: string) =>
     jobHookPayload({ buildId, projectId: PROJECT, status, runnerDescription });
   const runningTasks = async (cluster: string) => (await fleetbotTasks(moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
-  const jobRequests = (buildId: number) => gitlab.requests.filter((request) => request === `GET /api/v4/projects/${PROJECT}/jobs/${buildId}`);
+  const jobRequests = (buildId: number) =>
+    gitlab.requests.filter((request) => request === `GET /api/v4/projects/${PROJECT}/jobs/${buildId}`);
 
   it('launches a runner for a pending job with the tags read from the API, its token and name in SSM', async () => {
     const { infra } = await appWith();
@@ -82,7 +83,12 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     expect(tagOf(tasks[0], 'fleetbot:job')).toBe(jobIdOf(buildId));
     const parameter = await readParameter(moto, `/fleetbot/runners/${runnerName}`);
     expect(parameter?.Type).toBe('SecureString');
-    expect(JSON.parse(parameter!.Value!)).toEqual({ url: gitlab.url, token: secrets.runnerToken, name: runnerName, tags: ['linux', 'docker'] });
+    expect(JSON.parse(parameter!.Value!)).toEqual({
+      url: gitlab.url,
+      token: secrets.runnerToken,
+      name: runnerName,
+      tags: ['linux', 'docker'],
+    });
     expect(JSON.stringify(tasks[0])).not.toContain(secrets.runnerToken);
     expect(await app!.store.getJob('gitlab', jobIdOf(buildId))).toMatchObject({
       status: 'launched',

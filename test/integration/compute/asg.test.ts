@@ -30,7 +30,11 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
   const newBackend = (autoScaling: AutoScalingClient = autoScalingClientFor(moto)) => new AsgBackend(autoScaling, clientsFor(moto).ec2);
 
   /** A fleet on a group of its own, named after the fleet. */
-  async function fleetWithGroup(name: string, sizes: { maxSize: number; minSize?: number } = { maxSize: 10 }, maxRunners = 20): Promise<FleetSpec> {
+  async function fleetWithGroup(
+    name: string,
+    sizes: { maxSize: number; minSize?: number } = { maxSize: 10 },
+    maxRunners = 20,
+  ): Promise<FleetSpec> {
     await createGroup(moto, infra, `${name}-group`, sizes);
     return asgFleet({ name, maxRunners, compute: { autoScalingGroup: `${name}-group` } });
   }
@@ -56,11 +60,18 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     expect((await groupNamed(moto, 'claims-group')).DesiredCapacity).toBe(1);
 
     const listed = await backend.list(fleet);
-    expect(listed).toEqual([{ computeId: launched.computeId, runnerName: 'claims-1-aaa111', state: expect.stringMatching(/^(starting|running)$/) }]);
+    expect(listed).toEqual([
+      { computeId: launched.computeId, runnerName: 'claims-1-aaa111', state: expect.stringMatching(/^(starting|running)$/) },
+    ]);
     const [[instanceId, member]] = [...(await members('claims-group'))];
     expect(member.ProtectedFromScaleIn).toBe(true);
     const tags = tagsAsRecord((await instanceById(moto, instanceId)).Tags);
-    expect(tags).toMatchObject({ 'fleetbot:fleet': 'claims', 'fleetbot:runner': 'claims-1-aaa111', 'fleetbot:job': '1', 'aws:autoscaling:groupName': 'claims-group' });
+    expect(tags).toMatchObject({
+      'fleetbot:fleet': 'claims',
+      'fleetbot:runner': 'claims-1-aaa111',
+      'fleetbot:job': '1',
+      'aws:autoscaling:groupName': 'claims-group',
+    });
     expect(await backend.describe(fleet, [launched.computeId])).toEqual(new Map([[launched.computeId, 'running']]));
   });
 
@@ -76,7 +87,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     const instances = await members('burst-group');
     expect(instances.size).toBe(5);
     expect([...instances.values()].every((instance) => instance.ProtectedFromScaleIn)).toBe(true);
-    const tagged = await Promise.all([...instances.keys()].map(async (id) => tagsAsRecord((await instanceById(moto, id)).Tags)['fleetbot:runner']));
+    const tagged = await Promise.all(
+      [...instances.keys()].map(async (id) => tagsAsRecord((await instanceById(moto, id)).Tags)['fleetbot:runner']),
+    );
     expect(tagged.sort()).toEqual(runners);
   });
 
@@ -90,18 +103,22 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     expect((await groupNamed(moto, 'again-group')).DesiredCapacity).toBe(1);
   });
 
-  it('never asks for more than the fleet\'s maxRunners or the group\'s maximum size', async () => {
+  it("never asks for more than the fleet's maxRunners or the group's maximum size", async () => {
     const byFleet = await fleetWithGroup('fleet-cap', { maxSize: 5 }, 2);
     await backend.launch(byFleet, requestFor('fleet-cap-1-a', '1'));
     await backend.launch(byFleet, requestFor('fleet-cap-2-b', '2'));
     const third = backend.launch(byFleet, requestFor('fleet-cap-3-c', '3'));
     await expect(third).rejects.toBeInstanceOf(CapacityError);
-    await expect(third).rejects.toThrow('Auto Scaling group fleet-cap-group is full: 2 runners, at most 2 (group maximum 5, fleet maxRunners 2)');
+    await expect(third).rejects.toThrow(
+      'Auto Scaling group fleet-cap-group is full: 2 runners, at most 2 (group maximum 5, fleet maxRunners 2)',
+    );
     expect((await groupNamed(moto, 'fleet-cap-group')).DesiredCapacity).toBe(2);
 
     // moto would accept a desired capacity above the maximum size; AWS refuses it, so the backend checks.
     const byGroup = await fleetWithGroup('group-cap', { maxSize: 2 });
-    const results = await Promise.allSettled(['a', 'b', 'c', 'd'].map((suffix, index) => backend.launch(byGroup, requestFor(`group-cap-${index}-${suffix}`, String(index)))));
+    const results = await Promise.allSettled(
+      ['a', 'b', 'c', 'd'].map((suffix, index) => backend.launch(byGroup, requestFor(`group-cap-${index}-${suffix}`, String(index)))),
+    );
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected']);
     expect((await groupNamed(moto, 'group-cap-group')).DesiredCapacity).toBe(2);
     expect(await backend.list(byGroup)).toHaveLength(2);
@@ -109,7 +126,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     // A stop makes room again.
     const [first] = results as PromiseFulfilledResult<{ computeId: string }>[];
     await backend.stop(byGroup, first.value.computeId, 'job completed');
-    await expect(backend.launch(byGroup, requestFor('group-cap-4-e', '4'))).resolves.toMatchObject({ computeDetail: 'asg group-cap-group' });
+    await expect(backend.launch(byGroup, requestFor('group-cap-4-e', '4'))).resolves.toMatchObject({
+      computeDetail: 'asg group-cap-group',
+    });
     expect((await groupNamed(moto, 'group-cap-group')).DesiredCapacity).toBe(2);
   });
 
@@ -150,7 +169,8 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     const gone = await backend.launch(fleet, requestFor('selfoff-2-gone', '2'));
     await backend.list(fleet);
     const byRunner = new Map<string, string>();
-    for (const id of (await members('selfoff-group')).keys()) byRunner.set(tagsAsRecord((await instanceById(moto, id)).Tags)['fleetbot:runner']!, id);
+    for (const id of (await members('selfoff-group')).keys())
+      byRunner.set(tagsAsRecord((await instanceById(moto, id)).Tags)['fleetbot:runner']!, id);
 
     // The runner's one job ended and the instance shut down: the group replaces it, as AWS does.
     await clientsFor(moto).ec2.send(new TerminateInstancesCommand({ InstanceIds: [byRunner.get('selfoff-2-gone')!] }));
@@ -194,7 +214,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     await autoScalingClientFor(moto).send(new SetDesiredCapacityCommand({ AutoScalingGroupName: 'spare-group', DesiredCapacity: 1 }));
     const [spareId] = (await members('spare-group')).keys();
 
-    expect(await backend.list(fleet)).toEqual([{ computeId: spareId, runnerName: undefined, state: expect.stringMatching(/^(starting|running)$/) }]);
+    expect(await backend.list(fleet)).toEqual([
+      { computeId: spareId, runnerName: undefined, state: expect.stringMatching(/^(starting|running)$/) },
+    ]);
     await backend.stop(fleet, spareId, 'no live runner record');
     expect((await groupNamed(moto, 'spare-group')).DesiredCapacity).toBe(0);
     expect(await backend.list(fleet)).toEqual([]);
@@ -219,7 +241,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
 
   it('refuses to launch into a group that does not exist or keeps instances up for nobody', async () => {
     const missing = asgFleet({ name: 'nogroup', compute: { autoScalingGroup: 'no-such-group' } });
-    await expect(backend.launch(missing, requestFor('nogroup-1-a', '1'))).rejects.toThrow('Auto Scaling group no-such-group does not exist');
+    await expect(backend.launch(missing, requestFor('nogroup-1-a', '1'))).rejects.toThrow(
+      'Auto Scaling group no-such-group does not exist',
+    );
     expect(await backend.list(missing)).toEqual([]);
 
     const minimum = await fleetWithGroup('minimum', { maxSize: 5, minSize: 1 });
@@ -232,7 +256,14 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
   describe('when Auto Scaling answers with errors', () => {
     let proxy: QueryFaultProxy;
     const throughProxy = () =>
-      newBackend(new AutoScalingClient({ ...AWS_RETRY, endpoint: proxy.url, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }));
+      newBackend(
+        new AutoScalingClient({
+          ...AWS_RETRY,
+          endpoint: proxy.url,
+          region: 'us-east-1',
+          credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+        }),
+      );
 
     beforeAll(async () => {
       proxy = await startQueryFaultProxy(moto.url);

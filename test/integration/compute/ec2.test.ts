@@ -57,14 +57,22 @@ describeWithMoto('the EC2 backend against moto', () => {
   });
 
   it('launches from the template by id, on spot when the fleet allows it', async () => {
-    const fleet = fleetNamed('by-id', { launchTemplate: infra.launchTemplateId, version: '$Default', instanceTypes: ['c7i.xlarge'], spot: true });
+    const fleet = fleetNamed('by-id', {
+      launchTemplate: infra.launchTemplateId,
+      version: '$Default',
+      instanceTypes: ['c7i.xlarge'],
+      spot: true,
+    });
     const launched = await backend.launch(fleet, requestFor('by-id-8-def456', '8'));
 
     expect(launched.computeDetail).toBe('c7i.xlarge spot');
     const instance = await instanceById(moto, launched.computeId);
     expect(instance.InstanceType).toBe('c7i.xlarge');
     expect(instance.InstanceLifecycle).toBe('spot');
-    expect(tagsAsRecord(instance.Tags)).toMatchObject({ 'aws:ec2launchtemplate:id': infra.launchTemplateId, 'fleetbot:runner': 'by-id-8-def456' });
+    expect(tagsAsRecord(instance.Tags)).toMatchObject({
+      'aws:ec2launchtemplate:id': infra.launchTemplateId,
+      'fleetbot:runner': 'by-id-8-def456',
+    });
   });
 
   it('sends the same client token when the same runner is launched again (AWS then answers with the first instance)', async () => {
@@ -99,7 +107,7 @@ describeWithMoto('the EC2 backend against moto', () => {
     expect(await backend.describe(fleet, [])).toEqual(new Map());
   });
 
-  it('lists only the fleet\'s live instances, with their runner names', async () => {
+  it("lists only the fleet's live instances, with their runner names", async () => {
     const fleet = fleetNamed('listed');
     const live = await backend.launch(fleet, requestFor('listed-13-eee555', '13'));
     const gone = await backend.launch(fleet, requestFor('listed-14-fff666', '14'));

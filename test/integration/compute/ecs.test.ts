@@ -24,14 +24,23 @@ describeWithMoto('the ECS backend against moto', () => {
     const infra = await createRunnerInfra(moto);
     fleet = ecsFleet({
       name: 'linux',
-      compute: { cluster: infra.cluster, taskDefinition: infra.taskDefinition, subnets: [infra.subnetId], securityGroups: [infra.securityGroupId] },
+      compute: {
+        cluster: infra.cluster,
+        taskDefinition: infra.taskDefinition,
+        subnets: [infra.subnetId],
+        securityGroups: [infra.securityGroupId],
+      },
     });
     backend = new EcsBackend(clientsFor(moto).ecs);
   });
   afterAll(() => moto?.stop());
 
   it('launches one tagged Fargate task that is told only where its credential is', async () => {
-    const launched = await backend.launch(fleet, { runnerName: 'linux-7-abc123', jobId: '7', credentialParameter: '/fleetbot/runners/linux-7-abc123' });
+    const launched = await backend.launch(fleet, {
+      runnerName: 'linux-7-abc123',
+      jobId: '7',
+      credentialParameter: '/fleetbot/runners/linux-7-abc123',
+    });
     expect(launched.computeDetail).toBe('FARGATE');
     const [task] = (await fleetbotTasks(moto, 'runners')).filter((candidate) => candidate.taskArn === launched.computeId);
     expect(task.startedBy).toBe('fleetbot');
@@ -45,9 +54,17 @@ describeWithMoto('the ECS backend against moto', () => {
   });
 
   it('lists running tasks of the fleet by runner name, describes and stops them', async () => {
-    const launched = await backend.launch(fleet, { runnerName: 'linux-8-def456', jobId: '8', credentialParameter: '/fleetbot/runners/linux-8-def456' });
+    const launched = await backend.launch(fleet, {
+      runnerName: 'linux-8-def456',
+      jobId: '8',
+      credentialParameter: '/fleetbot/runners/linux-8-def456',
+    });
     const listed = await backend.list(fleet);
-    expect(listed).toContainEqual({ computeId: launched.computeId, runnerName: 'linux-8-def456', state: expect.stringMatching(/starting|running/) });
+    expect(listed).toContainEqual({
+      computeId: launched.computeId,
+      runnerName: 'linux-8-def456',
+      state: expect.stringMatching(/starting|running/),
+    });
     expect(await backend.list({ ...fleet, name: 'other' })).toEqual([]);
 
     await backend.stop(fleet, launched.computeId, 'test');
@@ -70,7 +87,11 @@ describeWithMoto('the ECS backend on EC2 capacity, against moto', () => {
   let containerInstanceArn: string;
   let groupInstanceId: string;
 
-  const request = (n: number) => ({ runnerName: `ec2-${n}-abc123`, jobId: String(n), credentialParameter: `/fleetbot/runners/ec2-${n}-abc123` });
+  const request = (n: number) => ({
+    runnerName: `ec2-${n}-abc123`,
+    jobId: String(n),
+    credentialParameter: `/fleetbot/runners/ec2-${n}-abc123`,
+  });
 
   // What an operator's Terraform builds for ECS on EC2: an Auto Scaling group behind a capacity provider
   // of the cluster, whose instances' ECS agents register them as container instances.
@@ -92,22 +113,40 @@ describeWithMoto('the ECS backend on EC2 capacity, against moto', () => {
     await ecs.send(
       new CreateCapacityProviderCommand({
         name: 'runners-asg',
-        autoScalingGroupProvider: { autoScalingGroupArn: (await groupNamed(moto, 'runners-ec2')).AutoScalingGroupARN!, managedTerminationProtection: 'DISABLED' },
+        autoScalingGroupProvider: {
+          autoScalingGroupArn: (await groupNamed(moto, 'runners-ec2')).AutoScalingGroupARN!,
+          managedTerminationProtection: 'DISABLED',
+        },
       }),
     );
-    await ecs.send(new PutClusterCapacityProvidersCommand({ cluster: 'runners-ec2', capacityProviders: ['runners-asg'], defaultCapacityProviderStrategy: [] }));
+    await ecs.send(
+      new PutClusterCapacityProvidersCommand({
+        cluster: 'runners-ec2',
+        capacityProviders: ['runners-asg'],
+        defaultCapacityProviderStrategy: [],
+      }),
+    );
     // moto's ECS places EC2 tasks only on registered container instances: register the group's instance
     // as its ECS agent would.
     await autoScalingClientFor(moto).send(new SetDesiredCapacityCommand({ AutoScalingGroupName: 'runners-ec2', DesiredCapacity: 1 }));
     groupInstanceId = (await groupNamed(moto, 'runners-ec2')).Instances![0].InstanceId!;
     const registered = await ecs.send(
-      new RegisterContainerInstanceCommand({ cluster: 'runners-ec2', instanceIdentityDocument: JSON.stringify({ instanceId: groupInstanceId }) }),
+      new RegisterContainerInstanceCommand({
+        cluster: 'runners-ec2',
+        instanceIdentityDocument: JSON.stringify({ instanceId: groupInstanceId }),
+      }),
     );
     containerInstanceArn = registered.containerInstance!.containerInstanceArn!;
     fleetOn = (compute) =>
       ecsFleet({
         name: 'ec2',
-        compute: { cluster: 'runners-ec2', taskDefinition: 'gh-runner-ec2', subnets: [infra.subnetId], securityGroups: [infra.securityGroupId], ...compute },
+        compute: {
+          cluster: 'runners-ec2',
+          taskDefinition: 'gh-runner-ec2',
+          subnets: [infra.subnetId],
+          securityGroups: [infra.securityGroupId],
+          ...compute,
+        },
       });
     backend = new EcsBackend(ecs);
   });
@@ -139,7 +178,11 @@ describeWithMoto('the ECS backend on EC2 capacity, against moto', () => {
     expect(task.launchType).toBe('EC2');
     expect(task.containerInstanceArn).toBe(containerInstanceArn);
     expect(launched.computeDetail).toBe(`EC2 on container instance ${containerInstanceArn.split('/').pop()}`);
-    expect(await backend.list(fleet)).toContainEqual({ computeId: launched.computeId, runnerName: 'ec2-2-abc123', state: expect.stringMatching(/starting|running/) });
+    expect(await backend.list(fleet)).toContainEqual({
+      computeId: launched.computeId,
+      runnerName: 'ec2-2-abc123',
+      state: expect.stringMatching(/starting|running/),
+    });
     await backend.stop(fleet, launched.computeId, 'test');
     expect((await backend.describe(fleet, [launched.computeId])).get(launched.computeId)).toBe('stopped');
   });

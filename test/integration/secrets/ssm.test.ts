@@ -14,7 +14,10 @@ describeWithMoto('runner credentials in SSM against moto', () => {
     const secrets = new RunnerSecrets(clientsFor(moto).ssm);
     await secrets.put('linux-1-aaaaaa', 'encoded-jit-config');
     expect(runnerParameterName('linux-1-aaaaaa')).toBe('/fleetbot/runners/linux-1-aaaaaa');
-    expect(await readParameter(moto, '/fleetbot/runners/linux-1-aaaaaa')).toMatchObject({ Type: 'SecureString', Value: 'encoded-jit-config' });
+    expect(await readParameter(moto, '/fleetbot/runners/linux-1-aaaaaa')).toMatchObject({
+      Type: 'SecureString',
+      Value: 'encoded-jit-config',
+    });
     // Read without decryption, the value is not the plaintext.
     const raw = await clientsFor(moto).ssm.send(new GetParameterCommand({ Name: '/fleetbot/runners/linux-1-aaaaaa' }));
     expect(raw.Parameter?.Value).not.toBe('encoded-jit-config');

@@ -97,7 +97,9 @@ describeWithTerraform('fleet Terraform against moto', () => {
   async function fleetDir(spec: FleetSpec, kind: string): Promise<string> {
     const dir = join(workdir, spec.name);
     await mkdir(dir, { recursive: true });
-    const json = await timed(kind, 'synth', async () => synthesizeFleet(spec, { backend: { type: 'local' }, provider: providerSettingsFor(moto.url) }));
+    const json = await timed(kind, 'synth', async () =>
+      synthesizeFleet(spec, { backend: { type: 'local' }, provider: providerSettingsFor(moto.url) }),
+    );
     await writeFile(join(dir, 'cdk.tf.json'), json);
     await timed(kind, 'init', () => cli.init(dir));
     return dir;
@@ -124,7 +126,12 @@ describeWithTerraform('fleet Terraform against moto', () => {
 
       const live = liveFleetSpec(spec, await timed('ecs', 'output', () => cli.output(dir)));
       if (live.compute.type !== 'ecs') throw new Error('expected an ECS fleet');
-      expect(live.compute).toMatchObject({ cluster: 'fleetbot-linux-small', taskDefinition: 'fleetbot-linux-small', containerName: 'runner', subnets: [subnetId] });
+      expect(live.compute).toMatchObject({
+        cluster: 'fleetbot-linux-small',
+        taskDefinition: 'fleetbot-linux-small',
+        containerName: 'runner',
+        subnets: [subnetId],
+      });
       expect(live.compute.securityGroups).toEqual([expect.stringMatching(/^sg-/)]);
 
       const unchanged = await timed('ecs', 'plan after apply', () => cli.plan(dir, join(dir, 'again.tfplan')));
@@ -132,7 +139,9 @@ describeWithTerraform('fleet Terraform against moto', () => {
 
       const [cluster] = (await ecs.send(new DescribeClustersCommand({ clusters: [live.compute.cluster] }))).clusters ?? [];
       expect(cluster).toMatchObject({ clusterName: 'fleetbot-linux-small', status: 'ACTIVE' });
-      const { taskDefinition, tags } = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: live.compute.taskDefinition, include: ['TAGS'] }));
+      const { taskDefinition, tags } = await ecs.send(
+        new DescribeTaskDefinitionCommand({ taskDefinition: live.compute.taskDefinition, include: ['TAGS'] }),
+      );
       expect(taskDefinition).toMatchObject({
         family: 'fleetbot-linux-small',
         networkMode: 'awsvpc',
@@ -141,7 +150,12 @@ describeWithTerraform('fleet Terraform against moto', () => {
         memory: '2048',
         containerDefinitions: [expect.objectContaining({ name: 'runner', image: 'ghcr.io/acme/runner:2.329.0', memory: 2048 })],
       });
-      expect(tags).toEqual(expect.arrayContaining([{ key: 'fleetbot:fleet', value: 'linux-small' }, { key: 'fleetbot:managed-by', value: 'fleetbot' }]));
+      expect(tags).toEqual(
+        expect.arrayContaining([
+          { key: 'fleetbot:fleet', value: 'linux-small' },
+          { key: 'fleetbot:managed-by', value: 'fleetbot' },
+        ]),
+      );
       const [group] = (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: live.compute.securityGroups }))).SecurityGroups ?? [];
       expect(group.IpPermissions).toEqual([]);
 
@@ -149,7 +163,11 @@ describeWithTerraform('fleet Terraform against moto', () => {
       // container instances only, so the runner goes by launch type FARGATE here.
       const backend = new EcsBackend(ecs);
       const byLaunchType = fleetSpecSchema.parse({ ...live, compute: { ...live.compute, capacityProviders: undefined } });
-      const launched = await backend.launch(byLaunchType, { runnerName: 'linux-small-41-abc123', jobId: '41', credentialParameter: '/fleetbot/runners/linux-small-41-abc123' });
+      const launched = await backend.launch(byLaunchType, {
+        runnerName: 'linux-small-41-abc123',
+        jobId: '41',
+        credentialParameter: '/fleetbot/runners/linux-small-41-abc123',
+      });
       const [task] = (await fleetbotTasks(moto, live.compute.cluster)).filter((candidate) => candidate.taskArn === launched.computeId);
       expect(task.lastStatus).toBe('RUNNING');
       expect(tagOf(task, 'fleetbot:runner')).toBe('linux-small-41-abc123');
@@ -162,7 +180,9 @@ describeWithTerraform('fleet Terraform against moto', () => {
 
       const afterDestroy = await ecs.send(new DescribeClustersCommand({ clusters: [live.compute.cluster] }));
       expect((afterDestroy.clusters ?? []).filter((remaining) => remaining.status === 'ACTIVE')).toEqual([]);
-      await expect(ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: live.compute.securityGroups }))).rejects.toThrow(/InvalidGroup.NotFound|does not exist/);
+      await expect(ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: live.compute.securityGroups }))).rejects.toThrow(
+        /InvalidGroup.NotFound|does not exist/,
+      );
       expect(await cli.output(dir)).toEqual({});
     },
     LIFECYCLE_TIMEOUT_MS,
@@ -224,7 +244,10 @@ describeWithTerraform('fleet Terraform against moto', () => {
       const stopped = `http://127.0.0.1:${await freePort()}/${token}`;
       const dir = join(workdir, 'stopped-endpoint');
       await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, 'cdk.tf.json'), synthesizeFleet(provisionedFargateFleet(subnetId), { backend: { type: 'local' }, provider: providerSettingsFor(stopped) }));
+      await writeFile(
+        join(dir, 'cdk.tf.json'),
+        synthesizeFleet(provisionedFargateFleet(subnetId), { backend: { type: 'local' }, provider: providerSettingsFor(stopped) }),
+      );
       await cli.init(dir);
 
       const error = await errorOf(cli.plan(dir, join(dir, 'never.tfplan')));
@@ -282,10 +305,19 @@ describe('TerraformCli process handling', () => {
 
   it('runs terraform with its own CLI configuration, in automation mode, without a shell', async () => {
     const binary = join(dir, 'env-terraform');
-    await writeFile(binary, ['#!/bin/sh', 'echo "$TF_IN_AUTOMATION $TF_INPUT $FLEETBOT_EXTRA"', 'cat "$TF_CLI_CONFIG_FILE"', 'echo "args: $*"', ''].join('\n'));
+    await writeFile(
+      binary,
+      ['#!/bin/sh', 'echo "$TF_IN_AUTOMATION $TF_INPUT $FLEETBOT_EXTRA"', 'cat "$TF_CLI_CONFIG_FILE"', 'echo "args: $*"', ''].join('\n'),
+    );
     await chmod(binary, 0o755);
     const mirror = join(dir, 'mirror');
-    const cli = new TerraformCli({ binary, pluginMirror: mirror, timeoutMs: 10_000, stateDir: join(dir, 'state'), env: { FLEETBOT_EXTRA: 'x' } });
+    const cli = new TerraformCli({
+      binary,
+      pluginMirror: mirror,
+      timeoutMs: 10_000,
+      stateDir: join(dir, 'state'),
+      env: { FLEETBOT_EXTRA: 'x' },
+    });
 
     const stdout = await cli.apply(dir, 'plan file; touch injected');
     expect(stdout).toContain('1 0 x');
@@ -329,7 +361,12 @@ describe('TerraformCli process handling', () => {
   });
 
   it('reports a binary that does not exist', async () => {
-    const cli = new TerraformCli({ binary: join(dir, 'no-such-terraform'), pluginMirror: null, timeoutMs: 10_000, stateDir: join(dir, 'state') });
+    const cli = new TerraformCli({
+      binary: join(dir, 'no-such-terraform'),
+      pluginMirror: null,
+      timeoutMs: 10_000,
+      stateDir: join(dir, 'state'),
+    });
     const error = await errorOf(cli.output(dir));
     expect(error).toMatchObject({ exitCode: null, timedOut: false });
     expect(error.tail).toMatch(/ENOENT/);

@@ -31,16 +31,25 @@ describeWithTerraform('fleet state in S3', () => {
   });
 
   async function aws(...args: string[]): Promise<string> {
-    const { stdout } = await run('aws', ['--endpoint-url', moto.url, '--output', 'json', ...args], { env: { ...process.env, ...moto.env } });
+    const { stdout } = await run('aws', ['--endpoint-url', moto.url, '--output', 'json', ...args], {
+      env: { ...process.env, ...moto.env },
+    });
     return stdout;
   }
 
-  it('keeps a fleet\'s state at <keyPrefix>/<fleet>.tfstate, locked through the DynamoDB table', async () => {
+  it("keeps a fleet's state at <keyPrefix>/<fleet>.tfstate, locked through the DynamoDB table", async () => {
     await aws('s3api', 'create-bucket', '--bucket', 'acme-terraform');
     await aws(
-      'dynamodb', 'create-table', '--table-name', 'terraform-locks',
-      '--attribute-definitions', 'AttributeName=LockID,AttributeType=S',
-      '--key-schema', 'AttributeName=LockID,KeyType=HASH', '--billing-mode', 'PAY_PER_REQUEST',
+      'dynamodb',
+      'create-table',
+      '--table-name',
+      'terraform-locks',
+      '--attribute-definitions',
+      'AttributeName=LockID,AttributeType=S',
+      '--key-schema',
+      'AttributeName=LockID,KeyType=HASH',
+      '--billing-mode',
+      'PAY_PER_REQUEST',
     );
     const { ec2 } = clientsFor(moto);
     const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }));
@@ -55,7 +64,13 @@ describeWithTerraform('fleet state in S3', () => {
     const dir = join(workdir, 'linux-vm');
     await mkdir(dir);
     await writeFile(join(dir, 'cdk.tf.json'), terraformJson);
-    const cli = new TerraformCli({ binary: terraformBinary, pluginMirror: terraformMirror, timeoutMs: 180_000, stateDir: workdir, env: terraformEnvFor(moto) });
+    const cli = new TerraformCli({
+      binary: terraformBinary,
+      pluginMirror: terraformMirror,
+      timeoutMs: 180_000,
+      stateDir: workdir,
+      env: terraformEnvFor(moto),
+    });
 
     await cli.init(dir);
     const plan = await cli.plan(dir, join(dir, 'plan.tfplan'));

@@ -64,7 +64,12 @@ describe('synthesizeFleet', () => {
 
   it('writes what the fleet stack builds, the same in every fresh app', () => {
     const build = () => {
-      const stack = new FleetStack(Testing.app(), 'fleetbot-linux-small', { spec: fargate, provision: fargate.provision!, ...local, ec2UserData: '' });
+      const stack = new FleetStack(Testing.app(), 'fleetbot-linux-small', {
+        spec: fargate,
+        provision: fargate.provision!,
+        ...local,
+        ec2UserData: '',
+      });
       return Testing.synth(stack);
     };
     const first = build();
@@ -83,7 +88,7 @@ describe('synthesizeFleet', () => {
   });
 
   describe('the security group', () => {
-    it('is created in the subnets\' VPC, egress only, when the request names none', () => {
+    it("is created in the subnets' VPC, egress only, when the request names none", () => {
       for (const spec of [fargate, ec2]) {
         const json = synth(spec);
         const group = only(json, 'aws_security_group');
@@ -117,7 +122,13 @@ describe('synthesizeFleet', () => {
     it('keeps state in S3 under the key prefix, with the lock table', () => {
       const json = synth(fargate, {
         ...local,
-        backend: { type: 's3', bucket: 'acme-terraform', keyPrefix: 'fleetbot/prod', region: 'eu-west-1', dynamodbTable: 'terraform-locks' },
+        backend: {
+          type: 's3',
+          bucket: 'acme-terraform',
+          keyPrefix: 'fleetbot/prod',
+          region: 'eu-west-1',
+          dynamodbTable: 'terraform-locks',
+        },
       });
       expect(json.terraform.backend).toEqual({
         s3: {
@@ -136,7 +147,7 @@ describe('synthesizeFleet', () => {
       });
     });
 
-    it('writes nothing but the S3 backend\'s own settings for real AWS', () => {
+    it("writes nothing but the S3 backend's own settings for real AWS", () => {
       const json = synth(fargate, {
         backend: { type: 's3', bucket: 'acme-terraform', keyPrefix: 'fleetbot', region: 'eu-west-1' },
         provider: { skipCredentialsValidation: false, skipRequestingAccountId: false, skipMetadataApiCheck: false, s3UsePathStyle: false },
@@ -148,7 +159,7 @@ describe('synthesizeFleet', () => {
   });
 
   describe('the AWS provider', () => {
-    it('takes the fleet\'s region, the endpoints and the checks to skip from the settings', () => {
+    it("takes the fleet's region, the endpoints and the checks to skip from the settings", () => {
       const [aws] = synth(fargate).provider.aws;
       const url = 'http://127.0.0.1:5000';
       expect(aws).toEqual({
@@ -167,15 +178,20 @@ describe('synthesizeFleet', () => {
     });
 
     it('refuses an endpoint name the provider does not know', () => {
-      expect(() => synthesizeFleet(fargate, { ...plainAws, provider: { ...plainAws.provider, endpoints: { cloudwatch_logs: 'http://x' } } })).toThrow(
-        /unknown AWS provider endpoint name\(s\): cloudwatch_logs/,
-      );
+      expect(() =>
+        synthesizeFleet(fargate, { ...plainAws, provider: { ...plainAws.provider, endpoints: { cloudwatch_logs: 'http://x' } } }),
+      ).toThrow(/unknown AWS provider endpoint name\(s\): cloudwatch_logs/);
     });
   });
 
   describe('the resources', () => {
     // Types whose resources take no tags: the template is tagged through what it launches.
-    const UNTAGGED = new Set(['aws_ecs_cluster_capacity_providers', 'aws_iam_role_policy', 'aws_iam_role_policy_attachment', 'aws_launch_template']);
+    const UNTAGGED = new Set([
+      'aws_ecs_cluster_capacity_providers',
+      'aws_iam_role_policy',
+      'aws_iam_role_policy_attachment',
+      'aws_launch_template',
+    ]);
 
     it('are named after the fleet and each tagged with it', () => {
       for (const spec of [fargate, ec2]) {
@@ -188,7 +204,11 @@ describe('synthesizeFleet', () => {
             if (UNTAGGED.has(type)) continue;
             expect({ type, tags: resource.tags }).toEqual({
               type,
-              tags: expect.objectContaining({ 'fleetbot:fleet': spec.name, 'fleetbot:managed-by': 'fleetbot', 'fleetbot:request-issue': String(spec.provision!.requestIssue) }),
+              tags: expect.objectContaining({
+                'fleetbot:fleet': spec.name,
+                'fleetbot:managed-by': 'fleetbot',
+                'fleetbot:request-issue': String(spec.provision!.requestIssue),
+              }),
             });
           }
         }
@@ -200,14 +220,25 @@ describe('synthesizeFleet', () => {
       ]);
     });
 
-    it('let a runner read and delete only its own fleet\'s credentials', () => {
+    it("let a runner read and delete only its own fleet's credentials", () => {
       for (const spec of [fargate, ec2]) {
         const documents = Object.values(synth(spec).data?.aws_iam_policy_document ?? {});
         expect(documents).toEqual([
-          { statement: [{ sid: 'OwnFleetRunnerCredentials', effect: 'Allow', actions: ['ssm:DeleteParameter', 'ssm:GetParameter'], resources: [expect.any(String)] }] },
+          {
+            statement: [
+              {
+                sid: 'OwnFleetRunnerCredentials',
+                effect: 'Allow',
+                actions: ['ssm:DeleteParameter', 'ssm:GetParameter'],
+                resources: [expect.any(String)],
+              },
+            ],
+          },
         ]);
         const [resource] = (documents[0].statement as { resources: string[] }[])[0].resources;
-        const readable = resource.replace(/\$\{data\.aws_partition\.[^}]+\}/, '<partition>').replace(/\$\{data\.aws_caller_identity\.[^}]+\}/, '<account>');
+        const readable = resource
+          .replace(/\$\{data\.aws_partition\.[^}]+\}/, '<partition>')
+          .replace(/\$\{data\.aws_caller_identity\.[^}]+\}/, '<account>');
         expect(readable).toBe(`arn:<partition>:ssm:us-east-1:<account>:parameter/fleetbot/runners/${spec.name}-*`);
       }
     });
@@ -270,7 +301,12 @@ describe('liveFleetSpec', () => {
 
   it('refuses outputs of the wrong shape', () => {
     expect(() =>
-      liveFleetSpec(ec2, { launch_template: value('fleetbot-linux-vm'), launch_template_id: value('lt-1'), subnets: value('subnet-1'), security_groups: value([]) }),
+      liveFleetSpec(ec2, {
+        launch_template: value('fleetbot-linux-vm'),
+        launch_template_id: value('lt-1'),
+        subnets: value('subnet-1'),
+        security_groups: value([]),
+      }),
     ).toThrow(/fleet linux-vm: unexpected terraform output: .*subnets/);
   });
 });

@@ -98,7 +98,7 @@ function setup(fleetList: FleetSpec[] = [circleciFleet('cci', 'acme/linux', { ma
 }
 
 describe('the CircleCI poller', () => {
-  it('launches one runner per unclaimed task, admitted as circleci jobs of the resource class\'s fleet', async () => {
+  it("launches one runner per unclaimed task, admitted as circleci jobs of the resource class's fleet", async () => {
     const { queue, poll, cloud, store, stored, runnersOf } = setup();
     queue.unclaimed.set('acme/linux', 3);
     expect(await poll()).toEqual([{ fleet: 'cci', unclaimed: 3, active: 0, starting: 0, launched: 3 }]);
@@ -106,7 +106,11 @@ describe('the CircleCI poller', () => {
     const runners = await runnersOf('cci');
     expect(runners).toHaveLength(3);
     const job = await store.getJob('circleci', runners[0].jobId);
-    expect(job).toMatchObject({ fleet: 'cci', labels: ['acme/linux'], origin: { resourceClass: 'acme/linux', url: 'https://runner.circleci.com' } });
+    expect(job).toMatchObject({
+      fleet: 'cci',
+      labels: ['acme/linux'],
+      origin: { resourceClass: 'acme/linux', url: 'https://runner.circleci.com' },
+    });
     expect(JSON.parse(stored.get(runners[0].name)!)).toEqual({
       token: RUNNER_TOKEN,
       name: runners[0].name,
@@ -168,7 +172,7 @@ describe('the CircleCI poller', () => {
 
     secrets.values.set('/fleetbot/circleci/cci/api-token', API_TOKEN);
     expect(await poll()).toMatchObject([{ launched: 2 }]);
-    expect(logs.filter((line) => line.includes('accepts the fleet\'s API token again'))).toHaveLength(1);
+    expect(logs.filter((line) => line.includes("accepts the fleet's API token again"))).toHaveLength(1);
     expect(logs.join('\n')).not.toContain('revoked-token');
   });
 
@@ -211,7 +215,7 @@ describe('the CircleCI poller', () => {
     expect(logs.filter((line) => line.includes('this fleet is not polled'))).toHaveLength(1);
   });
 
-  it('leaves draining fleets and other CI systems\' fleets alone', async () => {
+  it("leaves draining fleets and other CI systems' fleets alone", async () => {
     const { queue, poll, fleets } = setup([
       circleciFleet('cci', 'acme/linux', { maxRunners: 5 }),
       ecsFleet({ name: 'github-linux', labels: ['self-hosted', 'linux'] }),
@@ -254,7 +258,9 @@ describe('a starting runner', () => {
   });
 
   it('takes a last use no later than the first connection for "never"', () => {
-    expect(isStarting(runner, { name: runner.name, firstConnectedAt: 1_010_000, lastUsedAt: -62135596800000 }, 1_020_000, window)).toBe(true);
+    expect(isStarting(runner, { name: runner.name, firstConnectedAt: 1_010_000, lastUsedAt: -62135596800000 }, 1_020_000, window)).toBe(
+      true,
+    );
   });
 
   it('is no longer starting once it took a task, or after the boot window', () => {

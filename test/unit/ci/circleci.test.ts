@@ -19,7 +19,11 @@ describe('CircleCI as a job source', () => {
   it('makes a job of its own for each runner, labelled with the resource class alone', () => {
     const first = demandJob(fleet.circleci!);
     const second = demandJob(fleet.circleci!);
-    expect(first).toMatchObject({ provider: 'circleci', labels: ['acme/linux'], origin: { resourceClass: 'acme/linux', url: 'https://circleci.example.com' } });
+    expect(first).toMatchObject({
+      provider: 'circleci',
+      labels: ['acme/linux'],
+      origin: { resourceClass: 'acme/linux', url: 'https://circleci.example.com' },
+    });
     expect(first.jobId).toMatch(/^[0-9a-f-]{36}$/);
     expect(second.jobId).not.toBe(first.jobId);
   });

@@ -30,7 +30,10 @@ describe('reading Job Hook payloads', () => {
   });
 
   it.each(['created', 'running', 'manual'])('ignores a %s job', (status) => {
-    expect(parseJobHook(jobHookPayload({ buildId: 5, status }))).toEqual({ kind: 'ignored', reason: `build_status "${status}" needs nothing` });
+    expect(parseJobHook(jobHookPayload({ buildId: 5, status }))).toEqual({
+      kind: 'ignored',
+      reason: `build_status "${status}" needs nothing`,
+    });
   });
 
   it('names every malformed field', () => {
@@ -70,7 +73,11 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 
 describe('the GitLab API client', () => {
   it('reads a job with the API token, retrying 5xx, 429 and network failures', async () => {
-    const { fetchFn, calls } = scriptedFetch([json(502, {}), new TypeError('fetch failed'), json(200, jobResponse(7, 'pending', ['linux']))]);
+    const { fetchFn, calls } = scriptedFetch([
+      json(502, {}),
+      new TypeError('fetch failed'),
+      json(200, jobResponse(7, 'pending', ['linux'])),
+    ]);
     const api = new GitLabApi(FAST_RETRY, 1_000, fetchFn);
 
     const job = await api.getJob('https://gitlab.example.com', 380, 7, 'glpat-secret');
@@ -121,7 +128,9 @@ const fleet = fleetSpecSchema.parse({
 });
 
 const secrets: SecretReader = {
-  read: async (name) => ({ '/fleetbot/gitlab/runner-token': 'glrt-runner', '/fleetbot/gitlab/api-token': 'glpat-api' })[name] ?? Promise.reject(new Error(`no ${name}`)),
+  read: async (name) =>
+    ({ '/fleetbot/gitlab/runner-token': 'glrt-runner', '/fleetbot/gitlab/api-token': 'glpat-api' })[name] ??
+    Promise.reject(new Error(`no ${name}`)),
   forget: () => undefined,
 };
 
@@ -141,7 +150,7 @@ function gitlabJob(buildId: number): JobRecord {
 }
 
 describe('GitLab as a job source', () => {
-  it('hands the runner the instance, the fleet\'s runner token, its name and the fleet\'s tags', async () => {
+  it("hands the runner the instance, the fleet's runner token, its name and the fleet's tags", async () => {
     const source = new GitLabSource(new GitLabApi(FAST_RETRY), secrets);
     const runner = { name: 'gl-linux-gitlab.example.com-5-ab12cd' } as RunnerRecord;
 

@@ -28,7 +28,14 @@ const job = (jobId: string): JobRecord => ({
   fleet: 'linux-small',
   status: 'launched',
   labels: ['self-hosted'],
-  origin: { installationId: 7, owner: 'acme', repo: 'app', org: 'acme', ownerUrl: 'https://github.com/acme', repoUrl: 'https://github.com/acme/app' },
+  origin: {
+    installationId: 7,
+    owner: 'acme',
+    repo: 'app',
+    org: 'acme',
+    ownerUrl: 'https://github.com/acme',
+    repoUrl: 'https://github.com/acme/app',
+  },
   runnerName: `linux-small-${jobId}-aaaaaa`,
   launchAttempts: 1,
   receivedAt: 0,
@@ -71,6 +78,8 @@ describe('registration tokens', () => {
     const source = new GitHubSource(async () => github.octokit, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, { now });
     github.failOnce();
     await expect(source.createRunnerCredential(job('1'), runner('1'), fleet)).rejects.toThrow('Bad credentials');
-    await expect(source.createRunnerCredential(job('2'), runner('2'), fleet)).resolves.toMatchObject({ value: expect.stringContaining('token-2') });
+    await expect(source.createRunnerCredential(job('2'), runner('2'), fleet)).resolves.toMatchObject({
+      value: expect.stringContaining('token-2'),
+    });
   });
 });

@@ -49,7 +49,12 @@ describe('fleetbot', () => {
   it("prints a command's usage for `<command> --help` and `help <command>`, without running it", async () => {
     const { command, runs } = recordingCommand();
     const table = { thing: command };
-    for (const argv of [['thing', '--help'], ['thing', 'x', '-h'], ['help', 'thing'], ['-h', 'thing']]) {
+    for (const argv of [
+      ['thing', '--help'],
+      ['thing', 'x', '-h'],
+      ['help', 'thing'],
+      ['-h', 'thing'],
+    ]) {
       const context = captureContext('/tmp');
       expect(await main(argv, context, table)).toBe(EXIT.ok);
       expect(context.stdout()).toBe('Usage: fleetbot thing [--flag]');

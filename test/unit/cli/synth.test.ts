@@ -17,7 +17,13 @@ const fleets = {
     name: 'linux-small',
     labels: ['self-hosted', 'linux'],
     maxRunners: 5,
-    compute: { type: 'ecs', cluster: 'fleetbot-linux-small', taskDefinition: 'fleetbot-linux-small', containerName: 'runner', subnets: [SUBNET] },
+    compute: {
+      type: 'ecs',
+      cluster: 'fleetbot-linux-small',
+      taskDefinition: 'fleetbot-linux-small',
+      containerName: 'runner',
+      subnets: [SUBNET],
+    },
   },
   'linux-vm': {
     name: 'linux-vm',
@@ -29,7 +35,13 @@ const fleets = {
     name: 'requested',
     labels: ['self-hosted', 'requested'],
     maxRunners: 5,
-    compute: { type: 'ecs', cluster: 'fleetbot-requested', taskDefinition: 'fleetbot-requested', subnets: [SUBNET], securityGroups: ['sg-0123456789abcdef0'] },
+    compute: {
+      type: 'ecs',
+      cluster: 'fleetbot-requested',
+      taskDefinition: 'fleetbot-requested',
+      subnets: [SUBNET],
+      securityGroups: ['sg-0123456789abcdef0'],
+    },
     provision: { region: 'eu-west-1', image: IMAGE, cpu: 2048, memoryMiB: 4096, securityGroups: ['sg-0123456789abcdef0'], requestIssue: 7 },
   },
   'gitlab-docker': {
@@ -37,7 +49,11 @@ const fleets = {
     ci: 'gitlab',
     labels: ['docker'],
     maxRunners: 5,
-    gitlab: { tokenParameter: '/fleetbot/gitlab/runner-token', apiTokenParameter: '/fleetbot/gitlab/api-token', webhookSecretParameter: '/fleetbot/gitlab/webhook-secret' },
+    gitlab: {
+      tokenParameter: '/fleetbot/gitlab/runner-token',
+      apiTokenParameter: '/fleetbot/gitlab/api-token',
+      webhookSecretParameter: '/fleetbot/gitlab/webhook-secret',
+    },
     compute: { type: 'ecs', cluster: 'gitlab', taskDefinition: 'gitlab-runner', subnets: [SUBNET] },
   },
   'circleci-vm': {
@@ -45,7 +61,11 @@ const fleets = {
     ci: 'circleci',
     labels: ['vm'],
     maxRunners: 5,
-    circleci: { resourceClass: 'acme/vm', runnerTokenParameter: '/fleetbot/circleci/runner-token', apiTokenParameter: '/fleetbot/circleci/api-token' },
+    circleci: {
+      resourceClass: 'acme/vm',
+      runnerTokenParameter: '/fleetbot/circleci/runner-token',
+      apiTokenParameter: '/fleetbot/circleci/api-token',
+    },
     compute: { type: 'ec2', launchTemplate: 'circleci-vm', instanceTypes: ['m7i.large'], subnets: [SUBNET] },
   },
   'asg-pool': { name: 'asg-pool', labels: ['pool'], maxRunners: 5, compute: { type: 'asg', autoScalingGroup: 'runners' } },
@@ -82,7 +102,9 @@ const fakeSynthesize: Synthesize = (spec, settings) => {
   return JSON.stringify({
     resource: {
       aws_ecs_task_definition: { fleet_task: { family: spec.name } },
-      aws_iam_role_policy_attachment: { fleet_policy: { role: '${aws_iam_role.x.name}', '//': { metadata: { path: `fleetbot-${spec.name}/fleet/execution-policy` } } } },
+      aws_iam_role_policy_attachment: {
+        fleet_policy: { role: '${aws_iam_role.x.name}', '//': { metadata: { path: `fleetbot-${spec.name}/fleet/execution-policy` } } },
+      },
     },
   });
 };
@@ -109,7 +131,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('fleetbot synth', () => {
   it('writes an ECS fleet to ./infra/<fleet>/cdk.tf.json from the flags, and says what to run next', async () => {
-    const { code, stdout, stderr } = await fleetbot(['synth', 'linux-small', '--image', IMAGE, '--cpu', '2', '--memory', '8'], { AWS_REGION: 'eu-central-1' });
+    const { code, stdout, stderr } = await fleetbot(['synth', 'linux-small', '--image', IMAGE, '--cpu', '2', '--memory', '8'], {
+      AWS_REGION: 'eu-central-1',
+    });
     expect({ code, stderr }).toEqual({ code: EXIT.ok, stderr: '' });
     expect(calls).toHaveLength(1);
     expect(calls[0].spec).toEqual({
@@ -163,7 +187,11 @@ describe('fleetbot synth', () => {
     );
     expect(code).toBe(EXIT.ok);
     expect(readFileSync(join(dir, 'tf/vm/cdk.tf.json'), 'utf8')).toContain('linux-vm');
-    expect(calls[0].spec.provision).toEqual({ region: 'us-east-1', image: 'ami-0123456789abcdef0', securityGroups: ['sg-0123456789abcdef0'] });
+    expect(calls[0].spec.provision).toEqual({
+      region: 'us-east-1',
+      image: 'ami-0123456789abcdef0',
+      securityGroups: ['sg-0123456789abcdef0'],
+    });
     expect(stdout).toContain('Wrote tf/vm/cdk.tf.json: fleet linux-vm (github, EC2) from other.yml');
     expect(stdout).toContain('terraform -chdir=tf/vm init');
     // The launch template carries its security groups: nothing to copy back into the fleets file.
@@ -194,7 +222,13 @@ describe('fleetbot synth', () => {
     expect(code).toBe(EXIT.ok);
     expect(calls[0].settings).toEqual({
       backend: { type: 's3', bucket: 'acme-state', region: 'us-east-1', keyPrefix: 'fleetbot' },
-      provider: { endpoints: { ec2: 'http://127.0.0.1:5000' }, skipCredentialsValidation: true, skipRequestingAccountId: false, skipMetadataApiCheck: false, s3UsePathStyle: false },
+      provider: {
+        endpoints: { ec2: 'http://127.0.0.1:5000' },
+        skipCredentialsValidation: true,
+        skipRequestingAccountId: false,
+        skipMetadataApiCheck: false,
+        s3UsePathStyle: false,
+      },
     });
     expect(stdout).toContain('State: s3://acme-state/fleetbot/linux-small.tfstate (issueops.terraform.backend)');
     expect(stdout).toContain('  tofu -chdir=infra/linux-small init');
@@ -215,7 +249,12 @@ describe('fleetbot synth', () => {
     });
 
     it('for a missing or extra fleet name, or an unknown or valueless option, with the usage', async () => {
-      for (const argv of [['synth'], ['synth', 'linux-small', 'linux-vm'], ['synth', 'linux-small', '--size', '2'], ['synth', 'linux-small', '--image']]) {
+      for (const argv of [
+        ['synth'],
+        ['synth', 'linux-small', 'linux-vm'],
+        ['synth', 'linux-small', '--size', '2'],
+        ['synth', 'linux-small', '--image'],
+      ]) {
         const { code, stderr } = await fleetbot(argv);
         expect({ argv, code }).toEqual({ argv, code: EXIT.usage });
         expect(stderr).toContain('Usage: fleetbot synth <fleet> [options]');
@@ -224,14 +263,23 @@ describe('fleetbot synth', () => {
     });
 
     it('naming each missing or invalid input', async () => {
-      const { code, stderr } = await fleetbot(['synth', 'linux-small', '--region', 'Frankfurt', '--cpu', '3', '--security-group', 'sg-0123456789abcdef0']);
+      const { code, stderr } = await fleetbot([
+        'synth',
+        'linux-small',
+        '--region',
+        'Frankfurt',
+        '--cpu',
+        '3',
+        '--security-group',
+        'sg-0123456789abcdef0',
+      ]);
       expect(code).toBe(EXIT.usage);
       expect(stderr.split('\n')).toEqual([
         'fleetbot synth: cannot build fleet linux-small:',
         '  - --region: expected an AWS region like us-east-1',
         "  - --image: required: the runner's container image (built from images/github-runner), e.g. ghcr.io/acme/runner:2.330.0",
         '  - --cpu: expected one of 0.25, 0.5, 1, 2, 4, 8, 16 (vCPU)',
-        "  - --security-group: an ECS fleet runs in its compute.securityGroups: set them in the fleets file (none: Terraform creates a group)",
+        '  - --security-group: an ECS fleet runs in its compute.securityGroups: set them in the fleets file (none: Terraform creates a group)',
         '(fleetbot synth --help lists the options)',
       ]);
       expect(calls).toEqual([]);
@@ -294,7 +342,9 @@ describe('fleetbot synth', () => {
     it('without a fleets file, naming where it looked', async () => {
       const { code, stderr } = await fleetbot(['synth', 'linux-small'], { FLEETBOT_CONFIG: 'missing.yml' });
       expect(code).toBe(EXIT.failed);
-      expect(stderr).toBe('fleetbot synth: no fleets file at missing.yml: write one (see fleetbot.example.yml), or point FLEETBOT_CONFIG at yours');
+      expect(stderr).toBe(
+        'fleetbot synth: no fleets file at missing.yml: write one (see fleetbot.example.yml), or point FLEETBOT_CONFIG at yours',
+      );
     });
 
     it('for an invalid fleets file, with its problems', async () => {

@@ -128,7 +128,10 @@ describe('the Auto Scaling backend', () => {
   describe('launch', () => {
     it('raises the desired capacity by one, ignoring the cooldown, and returns a claim on the group', async () => {
       serve(new FakeGroup('runners', [{ id: 'i-1', lifecycle: 'InService', runner: 'vm-0-busy' }]));
-      expect(await backend().launch(fleet, request('vm-1-abc'))).toEqual({ computeId: 'asg:runners:vm-1-abc', computeDetail: 'asg runners' });
+      expect(await backend().launch(fleet, request('vm-1-abc'))).toEqual({
+        computeId: 'asg:runners:vm-1-abc',
+        computeDetail: 'asg runners',
+      });
       expect(autoScaling.commandCalls(SetDesiredCapacityCommand).map((call) => call.args[0].input)).toEqual([
         { AutoScalingGroupName: 'runners', DesiredCapacity: 2, HonorCooldown: false },
       ]);
@@ -163,7 +166,7 @@ describe('the Auto Scaling backend', () => {
       });
     });
 
-    it('refuses launches beyond the group\'s maximum size, counting runners with instances', async () => {
+    it("refuses launches beyond the group's maximum size, counting runners with instances", async () => {
       serve(new FakeGroup('runners', [{ id: 'i-1', lifecycle: 'InService', runner: 'vm-0-busy' }], { min: 0, max: 2 }));
       const instance = backend();
       const results = await Promise.allSettled([instance.launch(fleet, request('vm-1-a')), instance.launch(fleet, request('vm-2-b'))]);
@@ -172,10 +175,12 @@ describe('the Auto Scaling backend', () => {
       expect(group.desired).toBe(2);
     });
 
-    it('refuses launches beyond the fleet\'s maxRunners without touching the group', async () => {
+    it("refuses launches beyond the fleet's maxRunners without touching the group", async () => {
       const small = asgFleet({ name: 'vm', maxRunners: 1, compute: { autoScalingGroup: 'runners' } });
       serve(new FakeGroup('runners', [{ id: 'i-1', lifecycle: 'InService', runner: 'vm-0-busy' }], { min: 0, max: 10 }));
-      await expect(backend().launch(small, request('vm-3-c'))).rejects.toThrow('is full: 1 runners, at most 1 (group maximum 10, fleet maxRunners 1)');
+      await expect(backend().launch(small, request('vm-3-c'))).rejects.toThrow(
+        'is full: 1 runners, at most 1 (group maximum 10, fleet maxRunners 1)',
+      );
       expect(autoScaling.commandCalls(SetDesiredCapacityCommand)).toHaveLength(0);
     });
 
@@ -198,7 +203,9 @@ describe('the Auto Scaling backend', () => {
   describe('handing instances to runners', () => {
     it('leaves the claim waiting when the instance left the group before it could be protected', async () => {
       serve(new FakeGroup('runners', [{ id: 'i-gone', lifecycle: 'InService' }]));
-      autoScaling.on(SetInstanceProtectionCommand).rejectsOnce(autoScalingError('ValidationError', 'The instance i-gone is not part of Auto Scaling group runners'));
+      autoScaling
+        .on(SetInstanceProtectionCommand)
+        .rejectsOnce(autoScalingError('ValidationError', 'The instance i-gone is not part of Auto Scaling group runners'));
       const instance = backend();
       await instance.launch(fleet, request('vm-1-a'));
 
@@ -235,7 +242,9 @@ describe('the Auto Scaling backend', () => {
     it('describes a claim whose instance has left the group as stopped, not as waiting', async () => {
       serve(new FakeGroup('runners', []));
       ec2.on(DescribeInstancesCommand).resolves({
-        Reservations: [{ Instances: [{ InstanceId: 'i-old', State: { Name: 'terminated' }, Tags: [{ Key: 'fleetbot:runner', Value: 'vm-1-a' }] }] }],
+        Reservations: [
+          { Instances: [{ InstanceId: 'i-old', State: { Name: 'terminated' }, Tags: [{ Key: 'fleetbot:runner', Value: 'vm-1-a' }] }] },
+        ],
       });
       expect(await backend().describe(fleet, [claimId('runners', 'vm-1-a')])).toEqual(new Map([['asg:runners:vm-1-a', 'stopped']]));
       expect(autoScaling.commandCalls(SetDesiredCapacityCommand)).toHaveLength(0);
@@ -263,7 +272,9 @@ describe('the Auto Scaling backend', () => {
 
     it('passes on a ValidationError about an instance that is still in the group', async () => {
       serve(new FakeGroup('runners', [{ id: 'i-1', lifecycle: 'InService', runner: 'vm-1-a' }]));
-      autoScaling.on(TerminateInstanceInAutoScalingGroupCommand).rejects(autoScalingError('ValidationError', 'Currently, desiredSize equals minSize'));
+      autoScaling
+        .on(TerminateInstanceInAutoScalingGroupCommand)
+        .rejects(autoScalingError('ValidationError', 'Currently, desiredSize equals minSize'));
       await expect(backend().stop(fleet, claimId('runners', 'vm-1-a'), 'done')).rejects.toMatchObject({ name: 'ValidationError' });
     });
 
@@ -286,7 +297,12 @@ describe('the Auto Scaling backend', () => {
     });
 
     it('terminates an unclaimed instance nobody waits for, and nothing for one that is gone or serves a runner', async () => {
-      serve(new FakeGroup('runners', [{ id: 'i-1', lifecycle: 'InService', runner: 'vm-1-a' }, { id: 'i-2', lifecycle: 'InService' }]));
+      serve(
+        new FakeGroup('runners', [
+          { id: 'i-1', lifecycle: 'InService', runner: 'vm-1-a' },
+          { id: 'i-2', lifecycle: 'InService' },
+        ]),
+      );
       await backend().stop(fleet, 'i-1', 'no live runner record');
       await backend().stop(fleet, 'i-gone', 'no live runner record');
       await backend().stop(fleet, 'i-2', 'no live runner record');

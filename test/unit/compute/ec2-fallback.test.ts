@@ -12,7 +12,9 @@ describe('EC2 launches when capacity is short', () => {
   const started = { Instances: [{ InstanceId: 'i-0000000000000001' }] };
   const backend = () => new Ec2Backend(new EC2Client({}));
   const attempts = () =>
-    ec2.commandCalls(RunInstancesCommand).map(({ args: [{ input }] }) => `${input.InstanceType} ${input.InstanceMarketOptions?.MarketType ?? 'on-demand'} ${input.SubnetId}`);
+    ec2
+      .commandCalls(RunInstancesCommand)
+      .map(({ args: [{ input }] }) => `${input.InstanceType} ${input.InstanceMarketOptions?.MarketType ?? 'on-demand'} ${input.SubnetId}`);
 
   beforeEach(() => ec2.reset());
 
@@ -21,7 +23,11 @@ describe('EC2 launches when capacity is short', () => {
     const fleet = ec2Fleet({ name: 'vm', compute: { launchTemplate: 'lt-0abc123', version: '3' } });
 
     expect(await backend().launch(fleet, request)).toEqual({ computeId: 'i-0000000000000001', computeDetail: 'm7i.large on-demand' });
-    const [{ args: [{ input }] }] = ec2.commandCalls(RunInstancesCommand);
+    const [
+      {
+        args: [{ input }],
+      },
+    ] = ec2.commandCalls(RunInstancesCommand);
     const tags = [
       { Key: 'fleetbot:fleet', Value: 'vm' },
       { Key: 'fleetbot:job', Value: '1' },
@@ -46,7 +52,10 @@ describe('EC2 launches when capacity is short', () => {
   it('names the launch template unless it is an lt- id, at $Latest unless the fleet says otherwise', async () => {
     ec2.on(RunInstancesCommand).resolves(started);
     await backend().launch(ec2Fleet({ name: 'vm', compute: { launchTemplate: 'fleetbot-vm' } }), request);
-    expect(ec2.commandCalls(RunInstancesCommand)[0].args[0].input.LaunchTemplate).toEqual({ LaunchTemplateName: 'fleetbot-vm', Version: '$Latest' });
+    expect(ec2.commandCalls(RunInstancesCommand)[0].args[0].input.LaunchTemplate).toEqual({
+      LaunchTemplateName: 'fleetbot-vm',
+      Version: '$Latest',
+    });
   });
 
   it('asks for one-time spot that terminates when interrupted', async () => {
@@ -73,7 +82,8 @@ describe('EC2 launches when capacity is short', () => {
   );
 
   it('moves to the next instance type when on-demand is short too', async () => {
-    ec2.on(RunInstancesCommand)
+    ec2
+      .on(RunInstancesCommand)
       .rejectsOnce(ec2Error('InsufficientInstanceCapacity'))
       .rejectsOnce(ec2Error('InsufficientInstanceCapacity'))
       .resolves(started);
@@ -122,7 +132,9 @@ describe('EC2 launches when capacity is short', () => {
     it('skips the other subnets when an account quota is the limit', async () => {
       ec2.on(RunInstancesCommand).rejectsOnce(ec2Error('MaxSpotInstanceCountExceeded')).resolves(started);
       expect((await backend().launch(zonal, request)).computeDetail).toBe('m7i.large on-demand');
-      const markets = ec2.commandCalls(RunInstancesCommand).map((call) => call.args[0].input.InstanceMarketOptions?.MarketType ?? 'on-demand');
+      const markets = ec2
+        .commandCalls(RunInstancesCommand)
+        .map((call) => call.args[0].input.InstanceMarketOptions?.MarketType ?? 'on-demand');
       expect(markets).toEqual(['spot', 'on-demand']);
     });
 
@@ -140,7 +152,11 @@ describe('EC2 launches when capacity is short', () => {
       ec2.on(RunInstancesCommand).resolves(started);
       const instance = backend();
       for (let job = 1; job <= 16; job++) {
-        await instance.launch(zonal, { runnerName: `vm-${job}-x`, jobId: String(job), credentialParameter: `/fleetbot/runners/vm-${job}-x` });
+        await instance.launch(zonal, {
+          runnerName: `vm-${job}-x`,
+          jobId: String(job),
+          credentialParameter: `/fleetbot/runners/vm-${job}-x`,
+        });
       }
       const first = new Set(ec2.commandCalls(RunInstancesCommand).map((call) => call.args[0].input.SubnetId));
       expect(first).toEqual(new Set(['subnet-0a', 'subnet-0b']));
@@ -185,7 +201,10 @@ describe('EC2 describe, stop and list edge cases', () => {
   it('maps every instance state', async () => {
     const states = ['pending', 'running', 'shutting-down', 'terminated', 'stopping', 'stopped'];
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: states.map((state) => instance(`i-${state}`, state)) }] });
-    const described = await backend().describe(fleet, states.map((state) => `i-${state}`));
+    const described = await backend().describe(
+      fleet,
+      states.map((state) => `i-${state}`),
+    );
     expect(Object.fromEntries(described)).toEqual({
       'i-pending': 'starting',
       'i-running': 'running',
@@ -206,7 +225,8 @@ describe('EC2 describe, stop and list edge cases', () => {
 
   it('keeps the known instances of a batch that holds an unknown id, by filtering on the ids', async () => {
     ec2.on(DescribeInstancesCommand, { InstanceIds: ['i-1', 'i-gone'] }).rejects(ec2Error('InvalidInstanceID.NotFound'));
-    ec2.on(DescribeInstancesCommand, { Filters: [{ Name: 'instance-id', Values: ['i-1', 'i-gone'] }] })
+    ec2
+      .on(DescribeInstancesCommand, { Filters: [{ Name: 'instance-id', Values: ['i-1', 'i-gone'] }] })
       .resolvesOnce({ Reservations: [{ Instances: [instance('i-1', 'running')] }], NextToken: 'page-2' })
       .resolvesOnce({ Reservations: [] });
     expect(Object.fromEntries(await backend().describe(fleet, ['i-1', 'i-gone']))).toEqual({ 'i-1': 'running', 'i-gone': 'missing' });
@@ -228,9 +248,15 @@ describe('EC2 describe, stop and list edge cases', () => {
     await expect(backend().stop(fleet, 'i-1', 'done')).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
   });
 
-  it('lists the fleet\'s pending and running instances across pages', async () => {
-    ec2.on(DescribeInstancesCommand)
-      .resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: 'i-1', State: { Name: 'pending' }, Tags: [{ Key: 'fleetbot:runner', Value: 'vm-1' }] }] }], NextToken: 't' })
+  it("lists the fleet's pending and running instances across pages", async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce({
+        Reservations: [
+          { Instances: [{ InstanceId: 'i-1', State: { Name: 'pending' }, Tags: [{ Key: 'fleetbot:runner', Value: 'vm-1' }] }] },
+        ],
+        NextToken: 't',
+      })
       .resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: 'i-2', State: { Name: 'running' } }] }] });
     expect(await backend().list(fleet)).toEqual([
       { computeId: 'i-1', runnerName: 'vm-1', state: 'starting' },

@@ -10,12 +10,17 @@ describe('ECS launches when capacity is short', () => {
   const ecs = mockClient(ECSClient);
   const request = { runnerName: 'spot-1-abc123', jobId: '1', credentialParameter: '/fleetbot/runners/spot-1-abc123' };
   const fleet = ecsFleet({ name: 'spot', compute: { capacityProviders: ['FARGATE_SPOT', 'FARGATE'], containerName: 'runner' } });
-  const capacityFailure = { failures: [{ reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }] };
+  const capacityFailure = {
+    failures: [{ reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }],
+  };
 
   beforeEach(() => ecs.reset());
 
   it('falls through the capacity providers in order', async () => {
-    ecs.on(RunTaskCommand).resolvesOnce(capacityFailure).resolvesOnce({ tasks: [{ taskArn: 'arn:task/1' }] });
+    ecs
+      .on(RunTaskCommand)
+      .resolvesOnce(capacityFailure)
+      .resolvesOnce({ tasks: [{ taskArn: 'arn:task/1' }] });
     const launched = await new EcsBackend(new ECSClient({})).launch(fleet, request);
     expect(launched).toEqual({ computeId: 'arn:task/1', computeDetail: 'FARGATE' });
     const strategies = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.capacityProviderStrategy);
@@ -31,11 +36,13 @@ describe('ECS launches when capacity is short', () => {
 
   it('does not try other providers on a failure that is not about capacity', async () => {
     ecs.on(RunTaskCommand).resolves({ failures: [{ reason: 'MISSING', detail: 'task definition' }] });
-    await expect(new EcsBackend(new ECSClient({})).launch(fleet, request)).rejects.toThrow('RunTask started no task: MISSING (task definition)');
+    await expect(new EcsBackend(new ECSClient({})).launch(fleet, request)).rejects.toThrow(
+      'RunTask started no task: MISSING (task definition)',
+    );
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
   });
 
-  it('gives the credential variable to the task definition\'s first container when none is configured', async () => {
+  it("gives the credential variable to the task definition's first container when none is configured", async () => {
     ecs.on(DescribeTaskDefinitionCommand).resolves({ taskDefinition: { containerDefinitions: [{ name: 'agent' }, { name: 'sidecar' }] } });
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: 'arn:task/2' }] });
     const backend = new EcsBackend(new ECSClient({}));
@@ -57,19 +64,27 @@ describe('ECS launches when capacity is short', () => {
     const noInstances = () =>
       new InvalidParameterException({ message: 'No Container Instances were found in your cluster.', $metadata: { httpStatusCode: 400 } });
 
-    it.each(['RESOURCE:CPU', 'RESOURCE:MEMORY', 'RESOURCE:ENI', 'AGENT'])('falls through to the next provider when container instances report %s', async (reason) => {
-      ecs.on(RunTaskCommand).resolvesOnce({ failures: [{ arn: containerInstance, reason }] }).resolvesOnce({ tasks: [{ taskArn: 'arn:task/3' }] });
-      const launched = await new EcsBackend(new ECSClient({})).launch(asgFirst, request);
-      expect(launched).toEqual({ computeId: 'arn:task/3', computeDetail: 'FARGATE' });
-      const strategies = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.capacityProviderStrategy);
-      expect(strategies).toEqual([[{ capacityProvider: 'runners-asg', weight: 1 }], [{ capacityProvider: 'FARGATE', weight: 1 }]]);
-    });
+    it.each(['RESOURCE:CPU', 'RESOURCE:MEMORY', 'RESOURCE:ENI', 'AGENT'])(
+      'falls through to the next provider when container instances report %s',
+      async (reason) => {
+        ecs
+          .on(RunTaskCommand)
+          .resolvesOnce({ failures: [{ arn: containerInstance, reason }] })
+          .resolvesOnce({ tasks: [{ taskArn: 'arn:task/3' }] });
+        const launched = await new EcsBackend(new ECSClient({})).launch(asgFirst, request);
+        expect(launched).toEqual({ computeId: 'arn:task/3', computeDetail: 'FARGATE' });
+        const strategies = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.capacityProviderStrategy);
+        expect(strategies).toEqual([[{ capacityProvider: 'runners-asg', weight: 1 }], [{ capacityProvider: 'FARGATE', weight: 1 }]]);
+      },
+    );
 
     it('takes a cluster without container instances for a shortage, and names every placement tried', async () => {
       ecs.on(RunTaskCommand).rejectsOnce(noInstances()).resolvesOnce(capacityFailure);
       const launch = new EcsBackend(new ECSClient({})).launch(asgFirst, request);
       await expect(launch).rejects.toBeInstanceOf(CapacityError);
-      await expect(launch).rejects.toThrow(/runners-asg: No Container Instances were found in your cluster\. \| FARGATE: Capacity is unavailable/);
+      await expect(launch).rejects.toThrow(
+        /runners-asg: No Container Instances were found in your cluster\. \| FARGATE: Capacity is unavailable/,
+      );
     });
 
     it('reports a capacity error for launch type EC2 when no container instance can take the task', async () => {

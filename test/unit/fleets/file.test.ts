@@ -91,7 +91,9 @@ describe('the fleets file', () => {
   it('treats a missing default file as no fleets, and a missing chosen file as an error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleets-'));
     await expect(loadFleetsFile(join(dir, 'absent.yml'), false)).resolves.toEqual({ fleets: [] });
-    await expect(loadFleetsFile(join(dir, 'absent.yml'), true)).rejects.toThrow(/absent\.yml is not a valid fleets file:\n {2}- cannot read/);
+    await expect(loadFleetsFile(join(dir, 'absent.yml'), true)).rejects.toThrow(
+      /absent\.yml is not a valid fleets file:\n {2}- cannot read/,
+    );
     writeFileSync(join(dir, 'fleets.yml'), valid);
     expect((await loadFleetsFile(join(dir, 'fleets.yml'), true)).fleets).toHaveLength(1);
   });
@@ -132,7 +134,9 @@ fleets:
 
   it('refuses capacity providers ECS would not have, and launch types it does not offer', () => {
     const providers = (list: string) => problemsOf(valid.replace('[FARGATE_SPOT, FARGATE]', list)).join('\n');
-    expect(providers('[FARGATE_SPT]')).toMatch(/compute\.capacityProviders\[0\]: expected FARGATE, FARGATE_SPOT or the name of an Auto Scaling group capacity provider/);
+    expect(providers('[FARGATE_SPT]')).toMatch(
+      /compute\.capacityProviders\[0\]: expected FARGATE, FARGATE_SPOT or the name of an Auto Scaling group capacity provider/,
+    );
     // ECS reserves these prefixes for its own providers.
     expect(providers('[FARGATE, ecs-runners]')).toMatch(/compute\.capacityProviders\[1\]: expected FARGATE, FARGATE_SPOT/);
     expect(providers('["runners ${var.x}"]')).toMatch(/compute\.capacityProviders\[0\]: expected/);
@@ -150,8 +154,13 @@ fleets:
   it('refuses a public IP for tasks on EC2 container instances, and allows it on Fargate', () => {
     const publicIp = valid.replace('securityGroups: [sg-123]', 'securityGroups: [sg-123]\n      assignPublicIp: true');
     expect(parseFleetsFile(publicIp, 'fleetbot.yml').fleets[0].compute).toMatchObject({ assignPublicIp: true });
-    for (const onEc2 of [publicIp.replace('[FARGATE_SPOT, FARGATE]', '[runners-asg, FARGATE]'), publicIp.replace('capacityProviders: [FARGATE_SPOT, FARGATE]', 'launchType: EC2')]) {
-      expect(problemsOf(onEc2)).toEqual([expect.stringMatching(/compute\.assignPublicIp: tasks on EC2 container instances get no public IP/)]);
+    for (const onEc2 of [
+      publicIp.replace('[FARGATE_SPOT, FARGATE]', '[runners-asg, FARGATE]'),
+      publicIp.replace('capacityProviders: [FARGATE_SPOT, FARGATE]', 'launchType: EC2'),
+    ]) {
+      expect(problemsOf(onEc2)).toEqual([
+        expect.stringMatching(/compute\.assignPublicIp: tasks on EC2 container instances get no public IP/),
+      ]);
     }
   });
 
@@ -188,7 +197,9 @@ fleets:
       .replace('taskDefinition: gh-runner', 'taskDefinition: "arn:aws:ecs:us-east-1:123456789012:task-definition/gh-runner:7"');
     expect(parseFleetsFile(arn, 'fleetbot.yml').fleets).toHaveLength(1);
     const problems = problemsOf(
-      valid.replace('cluster: runners', 'cluster: "${file(\\"/etc/passwd\\")}"').replace('taskDefinition: gh-runner', 'taskDefinition: "gh runner"'),
+      valid
+        .replace('cluster: runners', 'cluster: "${file(\\"/etc/passwd\\")}"')
+        .replace('taskDefinition: gh-runner', 'taskDefinition: "gh runner"'),
     );
     expect(problems.join('\n')).toMatch(/compute\.cluster: expected a cluster name or ARN/);
     expect(problems.join('\n')).toMatch(/compute\.taskDefinition: expected a task definition family/);
@@ -196,7 +207,7 @@ fleets:
     expect(problemsOf(image).join('\n')).toMatch(/provision\.image: expected a container image/);
   });
 
-  it('asks each CI system\'s fleets for their section, and refuses it on the others', () => {
+  it("asks each CI system's fleets for their section, and refuses it on the others", () => {
     const gitlab = valid.replace('    maxRunners: 20\n', '    maxRunners: 20\n    ci: gitlab\n');
     expect(problemsOf(gitlab).join('\n')).toMatch(/fleets\[0\] \(linux-small\)\.gitlab: a fleet with ci: gitlab needs a gitlab section/);
     const section =
@@ -213,7 +224,10 @@ fleets:
 
   it('checks a warm pool: count within maxRunners, a five-field cron schedule, a real time zone, GitHub fleets only', () => {
     const pool = (value: string, fleet = valid) => `${fleet}    warmRunners: ${value}\n`;
-    const [fleet] = parseFleetsFile(pool('{ count: 2, owner: acme, schedule: "* 8-17 * * 1-5", timeZone: Europe/Berlin }'), 'fleetbot.yml').fleets;
+    const [fleet] = parseFleetsFile(
+      pool('{ count: 2, owner: acme, schedule: "* 8-17 * * 1-5", timeZone: Europe/Berlin }'),
+      'fleetbot.yml',
+    ).fleets;
     expect(fleet.warmRunners).toEqual({ count: 2, owner: 'acme', schedule: '* 8-17 * * 1-5', timeZone: 'Europe/Berlin' });
     expect(parseFleetsFile(pool('{ count: 1, owner: acme/app }'), 'fleetbot.yml').fleets[0].warmRunners?.timeZone).toBe('UTC');
 
@@ -222,7 +236,10 @@ fleets:
     expect(problems).toMatch(/warmRunners\.schedule: expected a five-field cron expression/);
     expect(problems).toMatch(/warmRunners\.timeZone: expected an IANA time zone/);
     expect(problemsOf(pool('{ count: 21, owner: acme }')).join('\n')).toMatch(/warmRunners\.count: expected at most maxRunners \(20\)/);
-    const gitlab = valid.replace('    maxRunners: 20\n', '    maxRunners: 20\n    ci: gitlab\n    gitlab: { tokenParameter: /t, apiTokenParameter: /a, webhookSecretParameter: /w }\n');
+    const gitlab = valid.replace(
+      '    maxRunners: 20\n',
+      '    maxRunners: 20\n    ci: gitlab\n    gitlab: { tokenParameter: /t, apiTokenParameter: /a, webhookSecretParameter: /w }\n',
+    );
     expect(problemsOf(pool('{ count: 1, owner: acme }', gitlab)).join('\n')).toMatch(/warmRunners: warm pools are for GitHub fleets/);
   });
 });

@@ -29,7 +29,7 @@ describe('matching jobs to fleets', () => {
 });
 
 describe('fleets applied while the app runs', () => {
-  it('serves a fleet from the moment it is applied, after the fleets file\'s', () => {
+  it("serves a fleet from the moment it is applied, after the fleets file's", () => {
     const registry = new FleetRegistry([ecsFleet({ name: 'general', labels: ['self-hosted', 'linux'] })]);
     expect(registry.match('github', ['self-hosted', 'gpu'])).toBeUndefined();
     registry.putProvisioned(ecsFleet({ name: 'gpu', labels: ['self-hosted', 'linux', 'gpu'] }));
@@ -70,7 +70,7 @@ describe('matching jobs of other CI systems', () => {
 });
 
 describe('matching CircleCI demand', () => {
-  it('chooses the fleet by resource class, whatever the fleets\' labels', () => {
+  it("chooses the fleet by resource class, whatever the fleets' labels", () => {
     const registry = new FleetRegistry([
       circleciFleet('cci-large', 'acme/linux-large', { labels: ['linux', 'large'] }),
       circleciFleet('cci-small', 'acme/linux-small', { labels: ['linux'] }),

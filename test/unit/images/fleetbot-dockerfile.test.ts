@@ -48,7 +48,9 @@ for (const instruction of all) {
 const runtime = stages.at(-1)!;
 const argValue = (name: string) => all.find((i) => i.keyword === 'ARG' && i.args.startsWith(`${name}=`))?.args.slice(name.length + 1);
 const envOf = (stage: Instruction[]) =>
-  Object.fromEntries(stage.filter((i) => i.keyword === 'ENV').flatMap((i) => [...i.args.matchAll(/([A-Z_]+)=(\S+)/g)].map((m) => [m[1], m[2]])));
+  Object.fromEntries(
+    stage.filter((i) => i.keyword === 'ENV').flatMap((i) => [...i.args.matchAll(/([A-Z_]+)=(\S+)/g)].map((m) => [m[1], m[2]])),
+  );
 
 describe('images/fleetbot/Dockerfile', () => {
   it('passes the dockerfile-utils validator with no diagnostics', () => {
@@ -111,7 +113,10 @@ describe('images/fleetbot/Dockerfile', () => {
     expect(installScript).toMatch(/set -eu/);
 
     const synthesized = JSON.parse(
-      synthesizeFleet(provisionedFargateFleet('subnet-0123456789abcdef0'), { backend: { type: 'local' }, provider: providerSettingsFor('http://127.0.0.1:5000') }),
+      synthesizeFleet(provisionedFargateFleet('subnet-0123456789abcdef0'), {
+        backend: { type: 'local' },
+        provider: providerSettingsFor('http://127.0.0.1:5000'),
+      }),
     ) as { terraform: { required_providers: { aws: { version: string } } } };
     expect(argValue('AWS_PROVIDER_VERSION')).toBe(synthesized.terraform.required_providers.aws.version);
   });
@@ -120,7 +125,11 @@ describe('images/fleetbot/Dockerfile', () => {
     const mirror = /^mirror=(\S+)$/m.exec(installScript)![1];
     expect(mirror).toBe('/usr/local/share/terraform/plugins');
     expect(terraformRc).toContain(`path    = "${mirror}"`);
-    expect(runtime.some((i) => i.keyword === 'COPY' && i.args.endsWith(`${mirror.replace(/\/plugins$/, '')} ${mirror.replace(/\/plugins$/, '')}`))).toBe(true);
+    expect(
+      runtime.some(
+        (i) => i.keyword === 'COPY' && i.args.endsWith(`${mirror.replace(/\/plugins$/, '')} ${mirror.replace(/\/plugins$/, '')}`),
+      ),
+    ).toBe(true);
     expect(envOf(runtime).PATH).toMatch(/^\/opt\/terraform\/bin:/);
   });
 

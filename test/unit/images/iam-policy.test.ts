@@ -257,7 +257,9 @@ describe("IssueOps' Terraform IAM policy (images/fleetbot/iam-policy-issueops.js
   });
 
   it('allows the actions of every type the fleet stacks create', () => {
-    const missing = [...types].flatMap((type) => TERRAFORM_ACTIONS[type].filter((action) => !allowed.has(action)).map((action) => `${type}: ${action}`));
+    const missing = [...types].flatMap((type) =>
+      TERRAFORM_ACTIONS[type].filter((action) => !allowed.has(action)).map((action) => `${type}: ${action}`),
+    );
     expect(missing).toEqual([]);
   });
 
@@ -270,7 +272,8 @@ describe("IssueOps' Terraform IAM policy (images/fleetbot/iam-policy-issueops.js
     for (const statement of policy.Statement) {
       expect(statement.Effect).toBe('Allow');
       if (![statement.Action].flat().some((action) => action.startsWith('iam:'))) continue;
-      for (const resource of [statement.Resource].flat()) expect(resource).toMatch(/^arn:aws:iam::<account>:(role|instance-profile)\/fleetbot-\*$/);
+      for (const resource of [statement.Resource].flat())
+        expect(resource).toMatch(/^arn:aws:iam::<account>:(role|instance-profile)\/fleetbot-\*$/);
     }
     const attach = policy.Statement.find((statement) => [statement.Action].flat().includes('iam:AttachRolePolicy'))!;
     expect(attach.Condition).toEqual({

@@ -59,7 +59,9 @@ describe('whether an /approve may apply the plan', () => {
   });
 
   it('refuses the requester approving their own request, whatever the case of their login', () => {
-    expect(reason(checkApprovalRequest(facts({ commenter: { login: 'Requester', type: 'User' } })))).toMatch(/you opened the request \(#7\)/);
+    expect(reason(checkApprovalRequest(facts({ commenter: { login: 'Requester', type: 'User' } })))).toMatch(
+      /you opened the request \(#7\)/,
+    );
   });
 
   it('refuses when the head moved after the plan', () => {
@@ -68,23 +70,31 @@ describe('whether an /approve may apply the plan', () => {
     );
   });
 
-  it('refuses a comment written before the current plan was posted, at GitHub\'s one-second precision', () => {
+  it("refuses a comment written before the current plan was posted, at GitHub's one-second precision", () => {
     expect(reason(checkApprovalRequest(facts({ commentedAt: 999 })))).toMatch(/plan was replaced after you wrote your comment/);
     expect(checkApprovalRequest(facts({ commentedAt: 5_000 }, { plannedAt: 5_800 }))).toEqual({ allowed: true });
     expect(reason(checkApprovalRequest(facts({ commentedAt: 4_000 }, { plannedAt: 5_800 })))).toMatch(/plan was replaced/);
   });
 
   it('refuses the wrong command for the kind of request', () => {
-    expect(reason(checkApprovalRequest(facts({ command: { kind: 'approve-destroy', fleet: 'linux-small' } })))).toMatch(/approve it with `\/approve`/);
+    expect(reason(checkApprovalRequest(facts({ command: { kind: 'approve-destroy', fleet: 'linux-small' } })))).toMatch(
+      /approve it with `\/approve`/,
+    );
     const deletion = { kind: 'delete' as const };
     expect(reason(checkApprovalRequest(facts({}, deletion)))).toMatch(/approve it with `\/approve destroy linux-small`/);
-    expect(reason(checkApprovalRequest(facts({ command: { kind: 'approve-destroy', fleet: 'other' } }, deletion)))).toMatch(/destroys fleet `linux-small`/);
-    expect(checkApprovalRequest(facts({ command: { kind: 'approve-destroy', fleet: 'linux-small' } }, deletion))).toEqual({ allowed: true });
+    expect(reason(checkApprovalRequest(facts({ command: { kind: 'approve-destroy', fleet: 'other' } }, deletion)))).toMatch(
+      /destroys fleet `linux-small`/,
+    );
+    expect(checkApprovalRequest(facts({ command: { kind: 'approve-destroy', fleet: 'linux-small' } }, deletion))).toEqual({
+      allowed: true,
+    });
   });
 
   it('refuses without a usable plan, saying why', () => {
     expect(reason(checkApprovalRequest(facts({}, { status: 'planning' })))).toMatch(/still being made/);
-    expect(reason(checkApprovalRequest(facts({}, { status: 'plan_failed', detail: 'terraform plan failed' })))).toMatch(/no valid plan \(terraform plan failed\)/);
+    expect(reason(checkApprovalRequest(facts({}, { status: 'plan_failed', detail: 'terraform plan failed' })))).toMatch(
+      /no valid plan \(terraform plan failed\)/,
+    );
     expect(reason(checkApprovalRequest(facts({}, { status: 'apply_failed' })))).toMatch(/last apply failed; a new plan is needed/);
     expect(reason(checkApprovalRequest(facts({}, { status: 'invalid' })))).toMatch(/#7 no longer validates/);
     expect(reason(checkApprovalRequest(facts({}, { status: 'applying' })))).toMatch(/already under way/);
@@ -93,7 +103,9 @@ describe('whether an /approve may apply the plan', () => {
   it('refuses on a closed pull request, or without the fleet lock', () => {
     expect(reason(checkApprovalRequest(facts({ pull: { state: 'closed', headSha: 'a'.repeat(40) } })))).toMatch(/closed/);
     expect(reason(checkApprovalRequest(facts({ lock: undefined })))).toMatch(/does not hold the lock/);
-    expect(reason(checkApprovalRequest(facts({ lock: { fleet: 'linux-small', repo: 'acme/runner-fleets', issueNumber: 9, acquiredAt: 1 } })))).toMatch(/#9 does/);
+    expect(
+      reason(checkApprovalRequest(facts({ lock: { fleet: 'linux-small', repo: 'acme/runner-fleets', issueNumber: 9, acquiredAt: 1 } }))),
+    ).toMatch(/#9 does/);
   });
 });
 
@@ -109,7 +121,7 @@ describe('who is an approver', () => {
     await expect(isApprover('x', approvers, 'acme', lookups('write', []))).resolves.toBe(false);
   });
 
-  it('accepts members of approver teams, in the repository owner\'s org unless another is named', async () => {
+  it("accepts members of approver teams, in the repository owner's org unless another is named", async () => {
     await expect(isApprover('x', approvers, 'acme', lookups('read', ['acme/platform']))).resolves.toBe(true);
     await expect(isApprover('x', approvers, 'acme', lookups('read', ['other-org/sre']))).resolves.toBe(true);
     await expect(isApprover('x', approvers, 'acme', lookups('read', ['other-org/platform']))).resolves.toBe(false);

@@ -170,7 +170,7 @@ describe('parsing a fleet request body', () => {
     expect(parse.ok && parse.values.justification).toContain('### Notes');
   });
 
-  it('rejects a later field\'s heading typed into an earlier input instead of letting it take that field\'s place', () => {
+  it("rejects a later field's heading typed into an earlier input instead of letting it take that field's place", () => {
     const parse = parseCase('spoofed-heading-in-input');
     expect(parse).toEqual({
       ok: false,
@@ -178,7 +178,7 @@ describe('parsing a fleet request body', () => {
     });
   });
 
-  it('rejects the next field\'s heading typed into a textarea, since it would hide the real answer', () => {
+  it("rejects the next field's heading typed into a textarea, since it would hide the real answer", () => {
     expect(parseCase('spoofed-next-heading-in-textarea')).toMatchObject({
       ok: false,
       problems: [{ field: 'Size', message: expect.stringContaining('duplicate heading') }],
@@ -196,7 +196,7 @@ describe('parsing a fleet request body', () => {
     });
   });
 
-  it('rejects an earlier field\'s heading typed into an input: only textareas may hold heading lines', () => {
+  it("rejects an earlier field's heading typed into an input: only textareas may hold heading lines", () => {
     const form = readIssueForm(readFileSync(join(fixtures, 'spoofed-next-heading-in-textarea/template.yml'), 'utf8'));
     const body = renderBody([
       ['Notes', 'Fine.'],
@@ -219,7 +219,15 @@ describe('parsing a fleet request body', () => {
       ['Reason', ''],
     ]);
     expect(parseIssueBody(body, deleteForm)).toEqual({ ok: true, values: { name: undefined, reason: undefined } });
-    expect(parseIssueBody(renderBody([['Fleet name', 'None'], ['Reason', 'x']]), deleteForm)).toEqual({
+    expect(
+      parseIssueBody(
+        renderBody([
+          ['Fleet name', 'None'],
+          ['Reason', 'x'],
+        ]),
+        deleteForm,
+      ),
+    ).toEqual({
       ok: true,
       values: { name: undefined, reason: 'x' },
     });
@@ -242,7 +250,10 @@ describe('parsing a fleet request body', () => {
   });
 
   it('reports an unknown heading before the first field', () => {
-    const body = `### Summary\n\n${renderBody([['Fleet name', 'linux-build'], ['Reason', 'Unused.']])}`;
+    const body = `### Summary\n\n${renderBody([
+      ['Fleet name', 'linux-build'],
+      ['Reason', 'Unused.'],
+    ])}`;
     expect(parseIssueBody(body, deleteForm)).toEqual({
       ok: false,
       problems: [{ field: 'Fleet name', message: 'unknown heading "### Summary"' }],

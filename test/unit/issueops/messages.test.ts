@@ -14,19 +14,25 @@ import { validateFleetRequest } from '../../../src/issueops/request.js';
 const sha = '0123456789abcdef0123456789abcdef01234567';
 
 describe('the plan comment', () => {
-  it('carries the marker, terraform\'s summary line, the planned head and the plan folded away', () => {
-    const body = planComment({ sha, summary: 'Plan: 9 to add, 0 to change, 0 to destroy.', text: '  # aws_ecs_cluster.cluster will be created', kind: 'create', fleet: 'x' });
+  it("carries the marker, terraform's summary line, the planned head and the plan folded away", () => {
+    const body = planComment({
+      sha,
+      summary: 'Plan: 9 to add, 0 to change, 0 to destroy.',
+      text: '  # aws_ecs_cluster.cluster will be created',
+      kind: 'create',
+      fleet: 'x',
+    });
     expect(body.startsWith(MARKERS.plan)).toBe(true);
     expect(body).toContain('**Plan: 9 to add, 0 to change, 0 to destroy.**');
     expect(body).toContain(`Planned head: \`${sha}\``);
     expect(body).toMatch(/<details><summary>Full plan<\/summary>\n\n```\n {2}# aws_ecs_cluster\.cluster will be created\n```/);
   });
 
-  it('tells a deletion\'s approver the destroy command', () => {
+  it("tells a deletion's approver the destroy command", () => {
     expect(planComment({ sha, summary: 's', text: 't', kind: 'delete', fleet: 'gpu' })).toContain('`/approve destroy gpu`');
   });
 
-  it('cuts a huge plan at a line boundary to fit GitHub\'s comment limit, and says so', () => {
+  it("cuts a huge plan at a line boundary to fit GitHub's comment limit, and says so", () => {
     const text = Array.from({ length: 20_000 }, (_, i) => `  + resource line ${i}`).join('\n');
     const body = planComment({ sha, summary: 's', text, kind: 'create', fleet: 'x' });
     expect(body.length).toBeLessThanOrEqual(COMMENT_LIMIT);
@@ -105,14 +111,16 @@ describe('the comment that closes a request', () => {
     expect(new FleetRegistry([fleet]).match('github', runsOn as string[])?.name).toBe('linux-build');
   });
 
-  it('keeps the requester\'s own self-hosted, in their case', () => {
+  it("keeps the requester's own self-hosted, in their case", () => {
     expect(exampleRunsOn(fleetReadyComment(requestedFleet('Self-Hosted, gpu'), 7))).toEqual(['Self-Hosted', 'gpu']);
   });
 
   it('quotes labels YAML would read as something else than text', () => {
     const fleet = requestedFleet('1.0, on, true, null, 0x1F, 2026-12-04, x64');
     expect(exampleRunsOn(fleetReadyComment(fleet, 7))).toEqual(fleet.labels);
-    expect(parseYaml(`runs-on: ${/runs-on: (.*)\n/.exec(fleetReadyComment(fleet, 7))![1]}`, { version: '1.1' })).toEqual({ 'runs-on': fleet.labels });
+    expect(parseYaml(`runs-on: ${/runs-on: (.*)\n/.exec(fleetReadyComment(fleet, 7))![1]}`, { version: '1.1' })).toEqual({
+      'runs-on': fleet.labels,
+    });
   });
 
   it('says how many runners the fleet runs at once', () => {

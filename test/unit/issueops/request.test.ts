@@ -2,12 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseIssueBody, readIssueForm, type FieldValue, type IssueForm } from '../../../src/issueops/form.js';
 import { parse as parseYaml } from 'yaml';
-import {
-  requestFormAsRead,
-  validateDeleteRequest,
-  validateFleetRequest,
-  type RequestContext,
-} from '../../../src/issueops/request.js';
+import { requestFormAsRead, validateDeleteRequest, validateFleetRequest, type RequestContext } from '../../../src/issueops/request.js';
 
 type Values = Record<string, FieldValue | undefined>;
 
@@ -105,7 +100,7 @@ function renderSubmission(form: IssueForm, answers: Values): string {
       const value =
         field.type === 'checkboxes'
           ? field.options.map((option) => `- [${answer?.includes(option) ? 'X' : ' '}] ${option}`).join('\n')
-          : (answer as string | undefined) ?? '_No response_';
+          : ((answer as string | undefined) ?? '_No response_');
       return `### ${field.label}\n\n${value}`;
     })
     .join('\n\n');
@@ -164,7 +159,11 @@ describe('a valid fleet request', () => {
   });
 
   it('prefers the subnets and security groups the form names over the defaults', () => {
-    const spec = specOf({ ...fargate, subnets: 'subnet-0aaaaaaaaaaaaaaaa', 'security-groups': 'sg-0cccccccccccccccc, sg-0dddddddddddddddd' });
+    const spec = specOf({
+      ...fargate,
+      subnets: 'subnet-0aaaaaaaaaaaaaaaa',
+      'security-groups': 'sg-0cccccccccccccccc, sg-0dddddddddddddddd',
+    });
     expect(spec.compute).toMatchObject({
       subnets: ['subnet-0aaaaaaaaaaaaaaaa'],
       securityGroups: ['sg-0cccccccccccccccc', 'sg-0dddddddddddddddd'],
@@ -178,14 +177,11 @@ describe('a valid fleet request', () => {
 });
 
 describe('Fleet name', () => {
-  it.each(['ab', 'a'.repeat(41), '-linux', 'linux-', 'Linux', 'linux_build', 'linux.build', 'linux build'])(
-    'rejects %j',
-    (name) => {
-      expect(problemWith('Fleet name', { ...fargate, name })).toBe(
-        `expected 3-40 characters of a-z, 0-9 and "-", not starting or ending with "-"; got ${JSON.stringify(name)}`,
-      );
-    },
-  );
+  it.each(['ab', 'a'.repeat(41), '-linux', 'linux-', 'Linux', 'linux_build', 'linux.build', 'linux build'])('rejects %j', (name) => {
+    expect(problemWith('Fleet name', { ...fargate, name })).toBe(
+      `expected 3-40 characters of a-z, 0-9 and "-", not starting or ending with "-"; got ${JSON.stringify(name)}`,
+    );
+  });
 
   it('accepts 3 and 40 characters', () => {
     expect(specOf({ ...fargate, name: 'abc' }).name).toBe('abc');
@@ -208,7 +204,10 @@ describe('CI system', () => {
   });
 
   it('says in the form where GitLab CI and CircleCI fleets go', () => {
-    const template = parseYaml(requestTemplate) as { description: string; body: Array<{ id?: string; attributes: { description?: string } }> };
+    const template = parseYaml(requestTemplate) as {
+      description: string;
+      body: Array<{ id?: string; attributes: { description?: string } }>;
+    };
     expect(template.description).toMatch(/GitLab CI and CircleCI fleets go in the fleets file, with the SSM parameters of their tokens/);
     expect(template.body.find((item) => item.id === 'ci')?.attributes.description).toMatch(
       /GitLab CI and CircleCI fleets go in the fleets file, with their token parameters/,
@@ -221,11 +220,17 @@ describe('CI system', () => {
     );
   });
 
-  it.each(['GitLab CI', 'CircleCI'])('reads an issue that still names %s (an older form, or edited by hand) and points it to the fleets file', (ci) => {
-    const parsed = parseIssueBody(renderSubmission(requestForm, fargate).replace('\nGitHub Actions\n', `\n${ci}\n`), requestFormAsRead(requestForm));
-    if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-    expect(problemWith('CI system', parsed.values)).toMatch(/fleets are set up in the fleets file/);
-  });
+  it.each(['GitLab CI', 'CircleCI'])(
+    'reads an issue that still names %s (an older form, or edited by hand) and points it to the fleets file',
+    (ci) => {
+      const parsed = parseIssueBody(
+        renderSubmission(requestForm, fargate).replace('\nGitHub Actions\n', `\n${ci}\n`),
+        requestFormAsRead(requestForm),
+      );
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+      expect(problemWith('CI system', parsed.values)).toMatch(/fleets are set up in the fleets file/);
+    },
+  );
 
   it('rejects an answer that is not an option', () => {
     expect(problemWith('CI system', { ...fargate, ci: 'Jenkins' })).toBe('expected GitHub Actions; got "Jenkins"');
@@ -236,7 +241,7 @@ describe('CI system', () => {
   });
 });
 
-describe('the form\'s choices', () => {
+describe("the form's choices", () => {
   const choiceFields = requestForm.fields.filter((field) => field.type === 'dropdown' || field.type === 'checkboxes');
 
   it('are read from request-fleet.yml', () => {
@@ -398,20 +403,16 @@ describe('Warm runners', () => {
   });
 
   it('rejects more warm runners than the maximum', () => {
-    expect(problemWith('Warm runners', { ...fargate, 'warm-runners': '21' })).toBe(
-      'expected at most Maximum runners (20); got 21',
-    );
+    expect(problemWith('Warm runners', { ...fargate, 'warm-runners': '21' })).toBe('expected at most Maximum runners (20); got 21');
   });
 
-  it('keeps a warm pool at the IssueOps repository\'s owner, always on', () => {
+  it("keeps a warm pool at the IssueOps repository's owner, always on", () => {
     expect(specOf({ ...fargate, 'warm-runners': '2' }).warmRunners).toEqual({ count: 2, owner: 'acme', timeZone: 'UTC' });
     expect(specOf({ ...ec2, 'warm-runners': '20' }).warmRunners).toEqual({ count: 20, owner: 'acme', timeZone: 'UTC' });
   });
 
   it('rejects an answer that is not a whole number', () => {
-    expect(problemWith('Warm runners', { ...fargate, 'warm-runners': 'some' })).toBe(
-      'expected a whole number, 0 or empty; got "some"',
-    );
+    expect(problemWith('Warm runners', { ...fargate, 'warm-runners': 'some' })).toBe('expected a whole number, 0 or empty; got "some"');
   });
 });
 
@@ -501,9 +502,7 @@ describe('Security groups', () => {
 
   it('rejects more than 5 security groups', () => {
     const groups = Array.from({ length: 6 }, (_, index) => `sg-${String(index).padStart(8, '0')}`).join(', ');
-    expect(problemWith('Security groups', { ...fargate, 'security-groups': groups })).toBe(
-      'expected at most 5 security groups; got 6',
-    );
+    expect(problemWith('Security groups', { ...fargate, 'security-groups': groups })).toBe('expected at most 5 security groups; got 6');
   });
 });
 
@@ -512,7 +511,7 @@ describe('Region', () => {
     expect(problemWith('Region', { ...fargate, region: 'Virginia' })).toBe('expected an AWS region like us-east-1; got "Virginia"');
   });
 
-  it('rejects any region but the one fleetbot keeps its runners\' credentials in', () => {
+  it("rejects any region but the one fleetbot keeps its runners' credentials in", () => {
     expect(problemWith('Region', { ...fargate, region: 'eu-west-1' })).toBe(
       'this fleetbot builds fleets in us-east-1 only (its runners read their credentials there); leave Region empty or write us-east-1',
     );
@@ -521,9 +520,7 @@ describe('Region', () => {
 
 describe('Justification', () => {
   it('is required', () => {
-    expect(problemWith('Justification', { ...fargate, justification: undefined })).toBe(
-      'required: expected what the fleet is for and why',
-    );
+    expect(problemWith('Justification', { ...fargate, justification: undefined })).toBe('required: expected what the fleet is for and why');
   });
 
   it('needs at least 10 characters that are not spaces', () => {
@@ -616,7 +613,7 @@ describe('problems', () => {
     expect(problems.every((problem) => problem.message.startsWith('required'))).toBe(true);
   });
 
-  it('throws rather than return a spec the schema rejects: that is a bug, not the author\'s mistake', () => {
+  it("throws rather than return a spec the schema rejects: that is a bug, not the author's mistake", () => {
     const brokenDefaults = context({
       defaults: { region: 'us-east-1', subnets: ['not-a-subnet'], securityGroups: [], assignPublicIp: false },
     });

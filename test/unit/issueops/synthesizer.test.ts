@@ -3,7 +3,9 @@ import { loadSynthesizer } from '../../../src/issueops/synthesizer.js';
 
 /** Node's error for an import whose package is not installed. */
 function moduleNotFound(specifier: string): Error {
-  return Object.assign(new Error(`Cannot find package '${specifier}' imported from /app/dist/cdktf/synth.js`), { code: 'ERR_MODULE_NOT_FOUND' });
+  return Object.assign(new Error(`Cannot find package '${specifier}' imported from /app/dist/cdktf/synth.js`), {
+    code: 'ERR_MODULE_NOT_FOUND',
+  });
 }
 
 describe('loadSynthesizer', () => {

@@ -96,7 +96,7 @@ function setup(overrides: Partial<ReconcilerDeps> = {}) {
   return { store, cloud, parameters, clock, reconciler };
 }
 
-describe('the reconciler\'s orphan rule', () => {
+describe("the reconciler's orphan rule", () => {
   it('waits five minutes by default, from the pass that first saw the orphan', async () => {
     const { cloud, clock, reconciler } = setup();
     await reconciler.pass();
@@ -167,7 +167,7 @@ describe('the reconciler\'s orphan rule', () => {
   });
 });
 
-describe('the reconciler\'s runner parameter sweep', () => {
+describe("the reconciler's runner parameter sweep", () => {
   it('deletes parameters at least a day old whose runner is not active', async () => {
     const { store, parameters, clock, reconciler } = setup();
     await store.admitJob(

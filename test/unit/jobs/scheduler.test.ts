@@ -84,7 +84,7 @@ function setup() {
   return { store, ci, compute, credentials, scheduler, queue };
 }
 
-describe('the scheduler\'s credential lanes', () => {
+describe("the scheduler's credential lanes", () => {
   it('launches every runner at once but asks for credentials one at a time per installation, in order', async () => {
     const { ci, compute, scheduler, queue, credentials } = setup();
     await Promise.all(['1', '2', '3'].map((jobId) => queue(jobId)));

@@ -13,7 +13,10 @@ describe('secret parameters: the tokens fleetbot itself uses, read from SSM', ()
   });
 
   it('reads a SecureString decrypted and caches it until the TTL runs out', async () => {
-    ssm.on(GetParameterCommand).resolvesOnce({ Parameter: { Value: 'first' } }).resolves({ Parameter: { Value: 'rotated' } });
+    ssm
+      .on(GetParameterCommand)
+      .resolvesOnce({ Parameter: { Value: 'first' } })
+      .resolves({ Parameter: { Value: 'rotated' } });
     const reader = secrets();
     await expect(reader.read('/ci/token')).resolves.toBe('first');
     now = 59_999;
@@ -32,7 +35,10 @@ describe('secret parameters: the tokens fleetbot itself uses, read from SSM', ()
   });
 
   it('reads again after forget, and does not cache a failure', async () => {
-    ssm.on(GetParameterCommand).rejectsOnce(new ParameterNotFound({ message: 'not found', $metadata: {} })).resolves({ Parameter: { Value: 'value' } });
+    ssm
+      .on(GetParameterCommand)
+      .rejectsOnce(new ParameterNotFound({ message: 'not found', $metadata: {} }))
+      .resolves({ Parameter: { Value: 'value' } });
     const reader = secrets();
     await expect(reader.read('/ci/token')).rejects.toThrow('not found');
     await expect(reader.read('/ci/token')).resolves.toBe('value');

@@ -46,7 +46,11 @@ describe('IssueOps state in the SQLite store', () => {
   it('saves a request and finds it by issue and by pull request', async () => {
     await store.issueOps.saveRequest(request());
     await store.issueOps.saveRequest(request({ status: 'planned', plannedSha: 'abc', plannedAt: 5, updatedAt: 5 }));
-    expect(await store.issueOps.getRequest('acme/runner-fleets', 7)).toMatchObject({ status: 'planned', plannedSha: 'abc', spec: { name: 'linux-small' } });
+    expect(await store.issueOps.getRequest('acme/runner-fleets', 7)).toMatchObject({
+      status: 'planned',
+      plannedSha: 'abc',
+      spec: { name: 'linux-small' },
+    });
     expect((await store.issueOps.getRequestByPull('acme/runner-fleets', 8))?.issueNumber).toBe(7);
     expect(await store.issueOps.getRequestByPull('acme/runner-fleets', 9)).toBeUndefined();
   });
@@ -68,7 +72,15 @@ describe('IssueOps state in the SQLite store', () => {
   });
 
   it('keeps applied fleets in the order they were applied, across a re-apply', async () => {
-    const fleet = (name: string) => ({ name, requested: { name }, live: { name, live: true }, status: 'live' as const, appliedSha: 'a', requestIssue: 1, updatedAt: 1 });
+    const fleet = (name: string) => ({
+      name,
+      requested: { name },
+      live: { name, live: true },
+      status: 'live' as const,
+      appliedSha: 'a',
+      requestIssue: 1,
+      updatedAt: 1,
+    });
     await store.issueOps.putProvisionedFleet(fleet('b'));
     await store.issueOps.putProvisionedFleet(fleet('a'));
     await store.issueOps.putProvisionedFleet({ ...fleet('b'), status: 'draining' });
@@ -80,7 +92,7 @@ describe('IssueOps state in the SQLite store', () => {
     expect((await store.issueOps.provisionedFleets()).map((entry) => entry.name)).toEqual(['a']);
   });
 
-  it('drops a fleet\'s whole backlog and leaves running jobs alone', async () => {
+  it("drops a fleet's whole backlog and leaves running jobs alone", async () => {
     const limit = { name: 'gpu', maxRunners: 1 };
     await store.admitJob(job(1), limit, 'r1', 1);
     await store.admitJob(job(2), limit, 'r2', 2);

@@ -45,7 +45,11 @@ describe('the SQLite store', () => {
     await store.admitJob(job(1), { name: 'linux', maxRunners: 1 }, 'r1', 1);
     await store.admitJob(job(2), { name: 'linux', maxRunners: 1 }, 'r2', 2);
     await store.releaseRunner('r1', 'done', { requeueJob: false }, 3);
-    expect(await store.admitJob(job(3), { name: 'linux', maxRunners: 1 }, 'r3', 4)).toMatchObject({ kind: 'waiting', position: 2, fleetFull: false });
+    expect(await store.admitJob(job(3), { name: 'linux', maxRunners: 1 }, 'r3', 4)).toMatchObject({
+      kind: 'waiting',
+      position: 2,
+      fleetFull: false,
+    });
   });
 
   it('never exceeds the maximum under a burst of concurrent admissions', async () => {
@@ -145,7 +149,7 @@ describe('the SQLite store', () => {
       return store.deferUncheckedJob(claim, 'job status unknown', 100, at);
     }
 
-    it('keeps the job\'s place, frees its slot, and lets the next claim pass it over', async () => {
+    it("keeps the job's place, frees its slot, and lets the next claim pass it over", async () => {
       expect(await withUncheckedHead(3)).toEqual({ uncheckedSince: 10, report: false });
       expect(await store.getJob('github', '2')).toMatchObject({ status: 'waiting', launchAttempts: 0 });
       expect(await store.getRunner('c2')).toMatchObject({ status: 'released', releasedReason: 'job status unknown' });
@@ -197,7 +201,11 @@ describe('the SQLite store', () => {
     const placeholder = (runnerName: string): NewJob => ({ ...job(0), jobId: `warm:${runnerName}` });
 
     it('claims warm runners under the fleet maximum, like any runner', async () => {
-      expect((await store.claimWarmRunner(fleet, placeholder('w1'), 'w1', 1))?.runner).toMatchObject({ name: 'w1', warm: true, status: 'launching' });
+      expect((await store.claimWarmRunner(fleet, placeholder('w1'), 'w1', 1))?.runner).toMatchObject({
+        name: 'w1',
+        warm: true,
+        status: 'launching',
+      });
       expect(await store.claimWarmRunner(fleet, placeholder('w2'), 'w2', 2)).toBeDefined();
       expect(await store.claimWarmRunner(fleet, placeholder('w3'), 'w3', 3)).toBeUndefined();
       expect((await store.fleetCounts()).get('linux')).toEqual({ active: 2, waiting: 0 });
@@ -212,11 +220,18 @@ describe('the SQLite store', () => {
       expect((await store.admitJob(job(1), { ...fleet, maxRunners: 3 }, 'r1', 4)).kind).toBe('claimed');
       const pooled = await store.admitJob(job(2), fleet, 'r2', 5, { useWarmRunner: true });
 
-      expect(pooled).toMatchObject({ kind: 'pooled', job: { status: 'launched', runnerName: 'w1' }, runner: { name: 'w1', warm: false, jobId: '2' } });
+      expect(pooled).toMatchObject({
+        kind: 'pooled',
+        job: { status: 'launched', runnerName: 'w1' },
+        runner: { name: 'w1', warm: false, jobId: '2' },
+      });
       expect((await store.getJob('github', 'warm:w1'))?.status).toBe('completed');
       expect(await store.getRunner('r2')).toBeUndefined();
       // A runner still launching is given too; its job follows it to `launched`.
-      expect(await store.admitJob(job(3), fleet, 'r3', 6, { useWarmRunner: true })).toMatchObject({ kind: 'pooled', job: { status: 'launching' } });
+      expect(await store.admitJob(job(3), fleet, 'r3', 6, { useWarmRunner: true })).toMatchObject({
+        kind: 'pooled',
+        job: { status: 'launching' },
+      });
       await store.markRunnerLaunched('w2', 'task-2', 'FARGATE', 7);
       expect((await store.getJob('github', '3'))?.status).toBe('launched');
       expect(await store.warmRunners('linux')).toEqual([]);
@@ -228,7 +243,7 @@ describe('the SQLite store', () => {
       expect((await store.admitJob(job(2), fleet, 'r2', 3, { useWarmRunner: true })).kind).toBe('waiting');
     });
 
-    it('closes a released warm runner\'s placeholder instead of putting it in the backlog', async () => {
+    it("closes a released warm runner's placeholder instead of putting it in the backlog", async () => {
       await store.claimWarmRunner(fleet, placeholder('w1'), 'w1', 1);
       await store.releaseRunner('w1', 'task stopped', { requeueJob: true }, 2);
       expect((await store.getJob('github', 'warm:w1'))?.status).toBe('completed');

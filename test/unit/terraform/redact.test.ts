@@ -19,7 +19,9 @@ describe('redactSecrets', () => {
   });
 
   it('redacts long-term and temporary AWS access key ids', () => {
-    expect(redactSecrets('key AKIAIOSFODNN7EXAMPLE and ASIAY34FZKBOKMUTVV7A, not AKIA123')).toBe('key [REDACTED] and [REDACTED], not AKIA123');
+    expect(redactSecrets('key AKIAIOSFODNN7EXAMPLE and ASIAY34FZKBOKMUTVV7A, not AKIA123')).toBe(
+      'key [REDACTED] and [REDACTED], not AKIA123',
+    );
   });
 
   it('redacts the secret access key and session token this process runs with', () => {
