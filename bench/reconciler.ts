@@ -18,7 +18,7 @@ import { AWS_RETRY } from '../src/aws.js';
 import type { CiSource, RunnerCredential } from '../src/ci/types.js';
 import { Ec2Backend } from '../src/compute/ec2.js';
 import { EcsBackend } from '../src/compute/ecs.js';
-import { ComputeRouter } from '../src/compute/router.js';
+import { routerFor } from '../test/helpers/compute-router.js';
 import { FleetRegistry } from '../src/fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../src/fleets/spec.js';
 import { Reconciler, type ReconcileSummary } from '../src/jobs/reconciler.js';
@@ -141,7 +141,7 @@ async function runKind(kind: ComputeKind): Promise<Row> {
     ec2.middlewareStack.add((next, context) => (args) => counts.count(context.commandName, () => next(args)), COUNTING);
     ssm.middlewareStack.add((next, context) => (args) => counts.count(context.commandName, () => next(args)), COUNTING);
     const registry = new FleetRegistry(fleets);
-    const compute = new ComputeRouter({ ecs: new EcsBackend(ecs), ec2: new Ec2Backend(ec2) });
+    const compute = routerFor({ ecs: new EcsBackend(ecs), ec2: new Ec2Backend(ec2) });
     const log = pino({ level: 'error' }, process.stderr);
     // Credentials go nowhere: the runners exist for the reconciler to look at, and none will read one.
     const credentials = { put: async () => undefined, delete: async () => undefined };

@@ -78,6 +78,32 @@ function ecsCompute(fleet: FleetSpec): EcsCompute {
   return fleet.compute;
 }
 
+/** The RunTask call every placement shares: where the task runs, what it is told, and how it is tagged. */
+function runTaskInput(fleet: string, compute: EcsCompute, containerName: string, request: LaunchRequest): RunTaskCommandInput {
+  return {
+    cluster: compute.cluster,
+    taskDefinition: compute.taskDefinition,
+    count: 1,
+    startedBy: STARTED_BY,
+    networkConfiguration: {
+      awsvpcConfiguration: {
+        subnets: compute.subnets,
+        securityGroups: compute.securityGroups.length > 0 ? compute.securityGroups : undefined,
+        assignPublicIp: compute.assignPublicIp ? 'ENABLED' : 'DISABLED',
+      },
+    },
+    overrides: {
+      containerOverrides: [{ name: containerName, environment: [{ name: CREDENTIAL_PARAMETER_ENV, value: request.credentialParameter }] }],
+    },
+    tags: [
+      { key: TAG_FLEET, value: fleet },
+      { key: TAG_JOB, value: request.jobId },
+      { key: TAG_RUNNER, value: request.runnerName },
+    ],
+    enableECSManagedTags: true,
+  };
+}
+
 /**
  * Runners as ECS tasks: on Fargate, Fargate Spot, the cluster's EC2 container instances, or any capacity
  * provider the cluster has (an Auto Scaling group's, for ECS on EC2).
@@ -89,31 +115,7 @@ export class EcsBackend implements ComputeBackend {
 
   async launch(fleet: FleetSpec, request: LaunchRequest): Promise<LaunchedRunner> {
     const compute = ecsCompute(fleet);
-    const containerName = await this.containerName(compute);
-    const base: RunTaskCommandInput = {
-      cluster: compute.cluster,
-      taskDefinition: compute.taskDefinition,
-      count: 1,
-      startedBy: STARTED_BY,
-      networkConfiguration: {
-        awsvpcConfiguration: {
-          subnets: compute.subnets,
-          securityGroups: compute.securityGroups.length > 0 ? compute.securityGroups : undefined,
-          assignPublicIp: compute.assignPublicIp ? 'ENABLED' : 'DISABLED',
-        },
-      },
-      overrides: {
-        containerOverrides: [
-          { name: containerName, environment: [{ name: CREDENTIAL_PARAMETER_ENV, value: request.credentialParameter }] },
-        ],
-      },
-      tags: [
-        { key: TAG_FLEET, value: fleet.name },
-        { key: TAG_JOB, value: request.jobId },
-        { key: TAG_RUNNER, value: request.runnerName },
-      ],
-      enableECSManagedTags: true,
-    };
+    const base = runTaskInput(fleet.name, compute, await this.containerName(compute), request);
     const shortages: string[] = [];
     for (const placement of placementsOf(compute)) {
       const input: RunTaskCommandInput =

@@ -3,8 +3,8 @@ import type { ComputeBackend, ComputeRunner, ComputeState, LaunchRequest, Launch
 
 export type ComputeType = FleetSpec['compute']['type'];
 
-/** The backends this app was configured with, by the compute type they serve. */
-export type ComputeBackends = { [type in ComputeType]?: ComputeBackend };
+/** One backend per compute type: a type without one is a compile error where the app is wired. */
+export type ComputeBackends = Record<ComputeType, ComputeBackend>;
 
 /** The scheduler's one backend: hands each call to the backend for the fleet's compute type. */
 export class ComputeRouter implements ComputeBackend {
@@ -28,7 +28,8 @@ export class ComputeRouter implements ComputeBackend {
 
   private backendFor(fleet: FleetSpec): ComputeBackend {
     const type = fleet.compute.type;
-    const backend = this.backends[type];
+    // Undefined only for a caller the compiler did not check (JavaScript, or a cast in a test).
+    const backend = this.backends[type] as ComputeBackend | undefined;
     if (!backend) throw new Error(`fleet ${fleet.name} runs on ${type}, but no ${type} compute backend is configured`);
     return backend;
   }

@@ -7,7 +7,7 @@ import { Probot, ProbotOctokit } from 'probot';
 import { synthesizeFleet } from '../../cdktf/synth.js';
 import { Ec2Backend } from '../../src/compute/ec2.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
-import { ComputeRouter } from '../../src/compute/router.js';
+import { routerFor } from './compute-router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
 import type { FleetSpec } from '../../src/fleets/spec.js';
 import { createFleetbot, type Fleetbot, type FleetbotOptions } from '../../src/index.js';
@@ -60,7 +60,7 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
   const fleetbot = createFleetbot({
     store,
     fleets: new FleetRegistry(options.fleets),
-    compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
+    compute: routerFor({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
     credentials: secrets,
     runnerParameters: secrets,
     githubRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { Probot, Server } from 'probot';
 import { GitLabApi, GitLabSource } from '../../src/ci/gitlab.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
-import { ComputeRouter } from '../../src/compute/router.js';
+import { routerFor } from './compute-router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../../src/fleets/spec.js';
 import { createFleetbot, type Fleetbot } from '../../src/index.js';
@@ -155,7 +155,7 @@ export async function startGitLabApp(options: { moto: Moto; fleets: FleetSpec[];
   const fleetbot = createFleetbot({
     store,
     fleets: new FleetRegistry(options.fleets),
-    compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs) }),
+    compute: routerFor({ ecs: new EcsBackend(aws.ecs) }),
     credentials: secrets,
     runnerParameters: secrets,
     ciSources: [new GitLabSource(new GitLabApi({ attempts: 4, baseDelayMs: 1, maxDelayMs: 5 }), new CachedSecretParameters(aws.ssm))],

@@ -8,7 +8,7 @@ import { CircleCiApi } from '../../src/ci/circleci-api.js';
 import { CircleCiPoller, type FleetPoll } from '../../src/ci/circleci-poller.js';
 import { AsgBackend } from '../../src/compute/asg.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
-import { ComputeRouter } from '../../src/compute/router.js';
+import { routerFor } from '../helpers/compute-router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../../src/fleets/spec.js';
 import { createFleetbot, type Fleetbot } from '../../src/index.js';
@@ -109,7 +109,7 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
     const fleetbot: Fleetbot = createFleetbot({
       store,
       fleets: registry,
-      compute: new ComputeRouter({ ecs: new EcsBackend(aws.ecs), asg: new AsgBackend(autoScalingClientFor(moto), aws.ec2) }),
+      compute: routerFor({ ecs: new EcsBackend(aws.ecs), asg: new AsgBackend(autoScalingClientFor(moto), aws.ec2) }),
       credentials: runnerSecrets,
       runnerParameters: runnerSecrets,
       githubRetry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },

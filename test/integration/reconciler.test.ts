@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import type { CiSource, RunnerCredential } from '../../src/ci/types.js';
 import { Ec2Backend } from '../../src/compute/ec2.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
-import { ComputeRouter } from '../../src/compute/router.js';
+import { routerFor } from '../helpers/compute-router.js';
 import type { LaunchRequest } from '../../src/compute/types.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
 import type { FleetSpec } from '../../src/fleets/spec.js';
@@ -89,7 +89,7 @@ async function reconcilerAgainst(moto: Moto, options: { ecs?: boolean; ec2Infra?
   const clock = { now: Date.now() };
   const now = () => clock.now;
   const registry = new FleetRegistry(fleets);
-  const compute = new ComputeRouter({ ecs: ecsBackend, ec2: ec2Backend });
+  const compute = routerFor({ ecs: ecsBackend, ec2: ec2Backend });
   const secrets = new RunnerSecrets(aws.ssm);
   const ci = new TestCi();
   const scheduler = new Scheduler({ store, fleets: registry, compute, credentials: secrets, ci, log, now });

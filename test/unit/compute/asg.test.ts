@@ -9,7 +9,7 @@ import {
 import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AsgBackend, claimId, parseClaimId } from '../../../src/compute/asg.js';
-import { ComputeRouter } from '../../../src/compute/router.js';
+import { routerFor } from '../../helpers/compute-router.js';
 import { CapacityError } from '../../../src/compute/types.js';
 import { FleetsFileError, parseFleetsFile } from '../../../src/fleets/file.js';
 import { asgFleet, autoScalingError } from '../../helpers/asg-fixture.js';
@@ -316,7 +316,7 @@ describe('the Auto Scaling backend', () => {
 
   it('is the backend the router picks for asg fleets', async () => {
     serve(new FakeGroup('runners', []));
-    const router = new ComputeRouter({ asg: backend() });
+    const router = routerFor({ asg: backend() });
     expect((await router.launch(fleet, request('vm-1-a'))).computeId).toBe('asg:runners:vm-1-a');
   });
 });

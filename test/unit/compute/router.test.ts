@@ -1,4 +1,4 @@
-import { ComputeRouter } from '../../../src/compute/router.js';
+import { ComputeRouter, type ComputeBackends } from '../../../src/compute/router.js';
 import type { ComputeBackend } from '../../../src/compute/types.js';
 import { ec2Fleet } from '../../helpers/ec2-fixture.js';
 import { ecsFleet } from '../../helpers/fleets.js';
@@ -32,7 +32,11 @@ describe('the compute router', () => {
   it('hands every call for a fleet to the backend of its compute type', async () => {
     const ecsCalls: string[] = [];
     const ec2Calls: string[] = [];
-    const router = new ComputeRouter({ ecs: recordingBackend('arn:task/1', ecsCalls), ec2: recordingBackend('i-1', ec2Calls) });
+    const router = new ComputeRouter({
+      ecs: recordingBackend('arn:task/1', ecsCalls),
+      ec2: recordingBackend('i-1', ec2Calls),
+      asg: recordingBackend('i-2', []),
+    });
 
     expect(await router.launch(ecsRunners, request)).toEqual({ computeId: 'arn:task/1', computeDetail: 'test' });
     expect(await router.launch(ec2Runners, request)).toEqual({ computeId: 'i-1', computeDetail: 'test' });
@@ -46,7 +50,8 @@ describe('the compute router', () => {
 
   it('rejects a fleet whose compute type has no backend, naming the fleet and the type', async () => {
     const ecsCalls: string[] = [];
-    const router = new ComputeRouter({ ecs: recordingBackend('arn:task/1', ecsCalls) });
+    // The compiler demands every backend; a JavaScript caller can still leave one out.
+    const router = new ComputeRouter({ ecs: recordingBackend('arn:task/1', ecsCalls) } as Partial<ComputeBackends> as ComputeBackends);
     const message = 'fleet vms runs on ec2, but no ec2 compute backend is configured';
 
     await expect(router.launch(ec2Runners, request)).rejects.toThrow(message);
