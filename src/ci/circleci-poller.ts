@@ -1,7 +1,7 @@
 import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { CircleCiSettings, FleetSpec } from '../fleets/spec.js';
-import { PeriodicTask } from '../jobs/timer.js';
+import { PeriodicTask } from '../periodic-task.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import { errorFields } from '../retry.js';
 import type { SecretReader } from '../secrets/parameters.js';

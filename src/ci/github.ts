@@ -1,13 +1,11 @@
-import type { ProbotOctokit } from 'probot';
 import { z } from 'zod';
 import type { FleetSpec } from '../fleets/spec.js';
-import { withRetry, type RetryPolicy, type RetryVerdict } from '../retry.js';
+import { classifyGitHubError, type InstallationOctokit } from '../github-client.js';
+import { withRetry, type RetryPolicy } from '../retry.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
 import type { CiSource, JobEvent, RegisteredRunner, RunnerCredential } from './types.js';
 
 export const GITHUB = 'github';
-
-export type InstallationOctokit = InstanceType<typeof ProbotOctokit>;
 
 /** Where a GitHub job came from: enough to register its runner and ask about it later. */
 const githubOriginSchema = z.object({
@@ -62,24 +60,6 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
     repoUrl: repository.html_url,
   };
   return { kind: 'event', event: { kind: 'queued', job: { provider: GITHUB, jobId, labels: job.labels, origin } } };
-}
-
-/**
- * GitHub errors worth another try: server errors, network failures, and rate limits (waiting as long
- * as GitHub asks). Anything else (404, 422, 401) will not get better by asking again.
- */
-export function classifyGitHubError(error: unknown): RetryVerdict {
-  const status = (error as { status?: unknown }).status;
-  if (typeof status !== 'number') return { retry: true };
-  const headers = (error as { response?: { headers?: Record<string, string | undefined> } }).response?.headers ?? {};
-  const retryAfterSeconds = Number(headers['retry-after']);
-  const afterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
-  if (status >= 500 || status === 429) return { retry: true, afterMs };
-  if (status === 403 && (afterMs !== undefined || headers['x-ratelimit-remaining'] === '0')) {
-    const resetAt = Number(headers['x-ratelimit-reset']) * 1000;
-    return { retry: true, afterMs: afterMs ?? (Number.isFinite(resetAt) ? Math.max(0, resetAt - Date.now()) : undefined) };
-  }
-  return { retry: false };
 }
 
 interface RegistrationToken {

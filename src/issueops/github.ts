@@ -1,4 +1,4 @@
-import { classifyGitHubError, type InstallationOctokit } from '../ci/github.js';
+import { classifyGitHubError, type InstallationOctokit } from '../github-client.js';
 import { withRetry, type RetryPolicy } from '../retry.js';
 
 /**

@@ -4,7 +4,7 @@ import { liveFleetSpec } from '../../cdktf/outputs.js';
 import type { SynthSettings } from '../../cdktf/synth.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';
-import { SerialLanes } from '../jobs/lanes.js';
+import { SerialLanes } from '../serial-lanes.js';
 import { errorFields, sleep as realSleep, type Sleep } from '../retry.js';
 import type { FleetRequestRecord, IssueOpsStore, RequestKind, Store } from '../store/types.js';
 import { TerraformError } from '../terraform/cli.js';

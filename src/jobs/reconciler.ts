@@ -7,7 +7,7 @@ import { errorFields } from '../retry.js';
 import type { RunnerParameter } from '../secrets/ssm.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
-import { PeriodicTask } from './timer.js';
+import { PeriodicTask } from '../periodic-task.js';
 
 export const DEFAULT_ORPHAN_GRACE_MS = 5 * 60_000;
 export const DEFAULT_STALE_PARAMETER_MS = 24 * 60 * 60_000;

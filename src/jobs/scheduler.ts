@@ -5,7 +5,7 @@ import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import { isWarmPoolActive, type FleetSpec, type WarmPool } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
-import { SerialLanes } from './lanes.js';
+import { SerialLanes } from '../serial-lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
 import type { Admission, Claim, JobKey, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
 

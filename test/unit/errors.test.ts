@@ -5,7 +5,7 @@ import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { Octokit } from '@octokit/core';
 import nock from 'nock';
 import { createAwsClients } from '../../src/aws.js';
-import { classifyGitHubError } from '../../src/ci/github.js';
+import { classifyGitHubError } from '../../src/github-client.js';
 import { errorFields, recordOperation } from '../../src/errors.js';
 import { freePort } from '../helpers/moto.js';
 

@@ -1,4 +1,5 @@
-import { classifyGitHubError, parseWorkflowJob } from '../../../src/ci/github.js';
+import { parseWorkflowJob } from '../../../src/ci/github.js';
+import { classifyGitHubError } from '../../../src/github-client.js';
 import { completedJob, queuedJob } from '../../helpers/payloads.js';
 
 describe('reading workflow_job payloads', () => {

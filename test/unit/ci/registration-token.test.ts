@@ -1,4 +1,5 @@
-import { GitHubSource, type InstallationOctokit } from '../../../src/ci/github.js';
+import { GitHubSource } from '../../../src/ci/github.js';
+import type { InstallationOctokit } from '../../../src/github-client.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
 

@@ -1,4 +1,4 @@
-import { SerialLanes } from '../../../src/jobs/lanes.js';
+import { SerialLanes } from '../../src/serial-lanes.js';
 
 describe('serial lanes', () => {
   it('runs one task at a time per key, in arrival order, and keys independently', async () => {

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { PeriodicTask } from '../../../src/jobs/timer.js';
+import { PeriodicTask } from '../../src/periodic-task.js';
 
 /** For passes that must not fail. */
 const fail = (error: unknown) => {
