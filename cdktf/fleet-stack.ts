@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import { AwsProvider, awsProviderEndpointsToTerraform } from '@cdktf/provider-aws/lib/provider/index.js';
 import type { FleetProvision, FleetSpec } from '../src/fleets/spec.js';
-import type { ProviderSettings, TerraformBackend } from '../src/issueops/settings.js';
+import type { ProviderSettings, TerraformBackend } from '../src/terraform/settings.js';
 import { EcsFargateFleet } from './constructs/ecs-fargate-fleet.js';
 import { Ec2Fleet } from './constructs/ec2-fleet.js';
 import type { FleetOutputName } from './outputs.js';

@@ -3,14 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'cdktf';
 import type { FleetSpec } from '../src/fleets/spec.js';
-import type { ProviderSettings, TerraformBackend } from '../src/issueops/settings.js';
+import type { SynthSettings } from '../src/terraform/settings.js';
 import { packageRoot } from '../src/package-root.js';
 import { FleetStack } from './fleet-stack.js';
-
-export interface SynthSettings {
-  backend: TerraformBackend;
-  provider: ProviderSettings;
-}
 
 const USER_DATA_SCRIPT = join('images', 'ec2', 'runner-user-data.sh');
 

@@ -12,7 +12,7 @@ import { applyDotEnvFile, readConfig, type AppConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
 import { loadFleetsFile } from './fleets/file.js';
 import { createFleetbot, type FleetbotOptions } from './index.js';
-import type { IssueOpsSettings } from './issueops/settings.js';
+import { issueOpsSettingsSchema, type IssueOpsSettings } from './issueops/settings.js';
 import { loadSynthesizer } from './issueops/synthesizer.js';
 import { loadIssueForms } from './issueops/templates.js';
 import { createAppLog } from './log.js';
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   if (!config.webhookSecret) {
     throw new Error('WEBHOOK_SECRET is not set: fleetbot refuses to accept unsigned webhooks');
   }
-  const fleetsFile = await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired);
+  const fleetsFile = await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired, issueOpsSettingsSchema);
   const fleets = new FleetRegistry(fleetsFile.fleets);
   const store = new SqliteStore(config.databaseFile);
   const aws = createAwsClients();

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import type { SynthSettings } from '../../cdktf/synth.js';
 import { ConfigError, readConfig } from '../config.js';
-import { FleetsFileError, loadFleetsFile, type FleetsFile } from '../fleets/file.js';
+import { FleetsFileError, loadFleetsFile, type FleetsFile as FleetsFileOf } from '../fleets/file.js';
 import type { FleetSpec } from '../fleets/spec.js';
-import { issueOpsSettingsSchema, type TerraformSettings } from '../issueops/settings.js';
+import { issueOpsSettingsSchema, type IssueOpsSettings } from '../issueops/settings.js';
+import { terraformSettingsSchema, type SynthSettings, type TerraformSettings } from '../terraform/settings.js';
 import { CDKTF_PACKAGES, isMissingPackage } from '../issueops/synthesizer.js';
 import { CommandError, EXIT, parseCommandArgs, UsageError, type CliContext, type Command } from './command.js';
 import { resolveSynthInput, unsupportedFleetReason, type ProvisionedSpec } from './synth-input.js';
@@ -19,6 +19,8 @@ export interface SynthDependencies {
 }
 
 const TERRAFORM_FILE = 'cdk.tf.json';
+
+type FleetsFile = FleetsFileOf<IssueOpsSettings>;
 
 /** Imported on demand: cdktf is an optional dependency, and most of node_modules. */
 async function loadSynthesizer(dependencies: SynthDependencies): Promise<Synthesize> {
@@ -74,7 +76,7 @@ const options = {
 } as const;
 
 /** What IssueOps uses when the fleets file has no issueops section: local state, AWS as the SDK finds it. */
-const DEFAULT_TERRAFORM: TerraformSettings = issueOpsSettingsSchema.shape.terraform.parse(undefined);
+const DEFAULT_TERRAFORM: TerraformSettings = terraformSettingsSchema.parse({});
 
 export function createSynthCommand(dependencies: SynthDependencies = { importSynth: () => import('../../cdktf/synth.js') }): Command {
   return {
@@ -149,7 +151,7 @@ async function readFleetsFile(context: CliContext): Promise<{ file: string; flee
     throw new CommandError(`no fleets file at ${file}: write one (see fleetbot.example.yml), or point FLEETBOT_CONFIG at yours`);
   }
   try {
-    return { file, fleets: await loadFleetsFile(resolve(context.cwd, file), true) };
+    return { file, fleets: await loadFleetsFile(resolve(context.cwd, file), true, issueOpsSettingsSchema) };
   } catch (error) {
     if (error instanceof FleetsFileError) throw new CommandError(error.message.replace(resolve(context.cwd, file), file));
     throw error;

@@ -1,14 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { issueOpsSettingsSchema } from '../issueops/settings.js';
-import { fleetSpecSchema } from './spec.js';
+import { fleetSpecSchema, type FleetSpec } from './spec.js';
+import { formatZodIssues } from '../zod-issues.js';
 
-/** The fleets file (FLEETBOT_CONFIG): hand-written fleets, and the IssueOps settings when fleets are requested by issue. */
+/**
+ * The fleets file (FLEETBOT_CONFIG): hand-written fleets, and the IssueOps settings when fleets are requested
+ * by issue. The `issueops` section's schema belongs to IssueOps, above this layer: whoever wires IssueOps (main.ts,
+ * the CLI) passes it in, so that its problems are listed with the fleets' in one error. Without it the section
+ * is kept as written.
+ */
+export interface FleetsFile<IssueOps = unknown> {
+  fleets: FleetSpec[];
+  issueops?: IssueOps;
+}
 
-export const fleetsFileSchema = z
-  .strictObject({ fleets: z.array(fleetSpecSchema).default([]), issueops: issueOpsSettingsSchema.optional() })
-  .superRefine((file, ctx) => {
+function fleetsFileSchema(issueOps: z.ZodType) {
+  return z.strictObject({ fleets: z.array(fleetSpecSchema).default([]), issueops: issueOps.optional() }).superRefine((file, ctx) => {
     const seen = new Set<string>();
     file.fleets.forEach((fleet, index) => {
       if (seen.has(fleet.name)) {
@@ -17,8 +25,7 @@ export const fleetsFileSchema = z
       seen.add(fleet.name);
     });
   });
-
-export type FleetsFile = z.infer<typeof fleetsFileSchema>;
+}
 
 /** A fleets file that cannot be used; the message names the file, the fleet and the key. */
 export class FleetsFileError extends Error {
@@ -54,25 +61,26 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function parseFleetsFile(text: string, file: string): FleetsFile {
+export function parseFleetsFile<IssueOps = unknown>(text: string, file: string, issueOps?: z.ZodType<IssueOps>): FleetsFile<IssueOps> {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
   } catch (error) {
     throw new FleetsFileError(file, [`YAML syntax: ${(error as Error).message}`]);
   }
-  const result = fleetsFileSchema.safeParse(raw);
+  const result = fleetsFileSchema(issueOps ?? z.unknown()).safeParse(raw);
   if (!result.success) {
-    throw new FleetsFileError(
-      file,
-      result.error.issues.map((issue) => `${describePath(issue.path, raw)}: ${issue.message}`),
-    );
+    throw new FleetsFileError(file, formatZodIssues(result.error, { describePath: (path) => describePath(path, raw) }));
   }
-  return result.data;
+  return result.data as FleetsFile<IssueOps>;
 }
 
 /** Reads the fleets file; a missing file is an error only when its path was chosen explicitly. */
-export async function loadFleetsFile(file: string, required: boolean): Promise<FleetsFile> {
+export async function loadFleetsFile<IssueOps = unknown>(
+  file: string,
+  required: boolean,
+  issueOps?: z.ZodType<IssueOps>,
+): Promise<FleetsFile<IssueOps>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -80,5 +88,5 @@ export async function loadFleetsFile(file: string, required: boolean): Promise<F
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !required) return { fleets: [] };
     throw new FleetsFileError(file, [`cannot read the file: ${(error as Error).message}`]);
   }
-  return parseFleetsFile(text, file);
+  return parseFleetsFile(text, file, issueOps);
 }

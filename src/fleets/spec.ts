@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { awsRegion } from '../aws-region.js';
 
 /**
  * FleetSpec: the single source of truth for a fleet, shared by the fleets file and IssueOps.
@@ -112,7 +113,7 @@ export const asgComputeSchema = z.strictObject({
 
 export const computeSchema = z.discriminatedUnion('type', [ecsComputeSchema, ec2ComputeSchema, asgComputeSchema]);
 
-export const awsRegion = z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'expected an AWS region like us-east-1');
+export { awsRegion };
 
 /**
  * What Terraform builds for a fleet requested by IssueOps. The compute section then names those

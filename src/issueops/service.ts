@@ -1,7 +1,7 @@
 import type { Logger } from 'probot';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { liveFleetSpec } from '../../cdktf/outputs.js';
-import type { SynthSettings } from '../../cdktf/synth.js';
+import type { SynthSettings } from '../terraform/settings.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';
 import { SerialLanes } from '../serial-lanes.js';

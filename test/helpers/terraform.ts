@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fleetSpecSchema, provisionSchema, type FleetSpec } from '../../src/fleets/spec.js';
-import type { ProviderSettings } from '../../src/issueops/settings.js';
+import type { ProviderSettings } from '../../src/terraform/settings.js';
 import type { z } from 'zod';
 import { motoAvailable, type Moto } from './moto.js';
 

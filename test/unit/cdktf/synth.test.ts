@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Testing } from 'cdktf';
 import { FleetStack } from '../../../cdktf/fleet-stack.js';
 import { liveFleetSpec } from '../../../cdktf/outputs.js';
-import { synthesizeFleet, type SynthSettings } from '../../../cdktf/synth.js';
+import { synthesizeFleet } from '../../../cdktf/synth.js';
+import type { SynthSettings } from '../../../src/terraform/settings.js';
 import type { FleetSpec } from '../../../src/fleets/spec.js';
 import { provisionedEc2Fleet, provisionedFargateFleet, providerSettingsFor } from '../../helpers/terraform.js';
 

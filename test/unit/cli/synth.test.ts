@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { SynthSettings } from '../../../cdktf/synth.js';
+import type { SynthSettings } from '../../../src/terraform/settings.js';
 import { EXIT } from '../../../src/cli/command.js';
 import { main } from '../../../src/cli/main.js';
 import { createSynthCommand, type Synthesize } from '../../../src/cli/synth.js';

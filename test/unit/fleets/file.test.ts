@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetsFileError, loadFleetsFile, parseFleetsFile } from '../../../src/fleets/file.js';
+import { issueOpsSettingsSchema } from '../../../src/issueops/settings.js';
 
 const valid = `
 fleets:
@@ -19,7 +20,7 @@ fleets:
 
 function problemsOf(text: string): string[] {
   try {
-    parseFleetsFile(text, 'fleetbot.yml');
+    parseFleetsFile(text, 'fleetbot.yml', issueOpsSettingsSchema);
   } catch (error) {
     expect(error).toBeInstanceOf(FleetsFileError);
     return (error as FleetsFileError).problems;
@@ -165,7 +166,7 @@ fleets:
   });
 
   it('reads the issueops section and fills in its defaults', () => {
-    const { issueops } = parseFleetsFile(`${valid}\nissueops:\n  repository: acme/runner-fleets\n`, 'fleetbot.yml');
+    const { issueops } = parseFleetsFile(`${valid}\nissueops:\n  repository: acme/runner-fleets\n`, 'fleetbot.yml', issueOpsSettingsSchema);
     expect(issueops).toEqual({
       repository: 'acme/runner-fleets',
       approvers: { roles: ['admin', 'maintain'], teams: [] },
