@@ -53,7 +53,7 @@ interface Row {
 
 /** The CI system's side, answered at once: the bench measures the reconciler, not GitHub. */
 class InstantCi implements CiSource {
-  readonly provider = 'github';
+  readonly ci = 'github';
   credentialLane(): string {
     return 'bench';
   }
@@ -161,7 +161,7 @@ async function runKind(kind: ComputeKind): Promise<Row> {
       for (let jobIndex = start; jobIndex < Math.min(RUNNERS, start + SETUP_BATCH); jobIndex++) {
         const fleet = fleets[jobIndex % FLEETS];
         await scheduler.jobQueued({
-          provider: 'github',
+          ci: 'github',
           jobId: String(9_000_000 + jobIndex),
           labels: fleet.labels,
           origin: { installationId: 1 },

@@ -123,7 +123,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
       if (event.kind === 'queued') {
         await scheduler.jobQueued(event.job);
       } else {
-        await scheduler.jobCompleted(event.provider, event.jobId, event.runnerName);
+        await scheduler.jobCompleted(event.ci, event.jobId, event.runnerName);
       }
     });
 

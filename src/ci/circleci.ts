@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { CircleCiSettings, FleetSpec } from '../fleets/spec.js';
+import type { CiSystem, CircleCiSettings, FleetSpec } from '../fleets/spec.js';
 import type { SecretReader } from '../secrets/parameters.js';
 import type { JobRecord, NewJob, RunnerRecord } from '../store/types.js';
 import type { CiSource, RunnerCredential } from './types.js';
 
-export const CIRCLECI = 'circleci';
+export const CIRCLECI: CiSystem = 'circleci';
 
 /** Where a CircleCI demand job came from: the resource class whose queue asked for a runner. */
 const circleCiOriginSchema = z.object({ resourceClass: z.string(), url: z.string() });
@@ -19,7 +19,7 @@ export type CircleCiOrigin = z.infer<typeof circleCiOriginSchema>;
  */
 export function demandJob(settings: CircleCiSettings): NewJob {
   const origin: CircleCiOrigin = { resourceClass: settings.resourceClass, url: settings.url };
-  return { provider: CIRCLECI, jobId: randomUUID(), labels: [settings.resourceClass], origin };
+  return { ci: CIRCLECI, jobId: randomUUID(), labels: [settings.resourceClass], origin };
 }
 
 /** What the runner reads from its parameter: the agent's settings, the resource class token among them. */
@@ -32,7 +32,7 @@ export interface CircleCiRunnerConfig {
 
 /** CircleCI's machine runner as a job source; demand comes from the poller (`circleci-poller.ts`). */
 export class CircleCiSource implements CiSource {
-  readonly provider = CIRCLECI;
+  readonly ci = CIRCLECI;
 
   constructor(private readonly secrets: SecretReader) {}
 

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import type { FleetSpec } from '../fleets/spec.js';
+import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import { classifyGitHubError, type InstallationOctokit } from '../github-client.js';
 import { withRetry, type RetryPolicy } from '../retry.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
 import type { CiSource, JobEvent, RegisteredRunner, RunnerCredential } from './types.js';
 
-export const GITHUB = 'github';
+export const GITHUB: CiSystem = 'github';
 
 /** Where a GitHub job came from: enough to register its runner and ask about it later. */
 const githubOriginSchema = z.object({
@@ -48,7 +48,7 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
   const { action, workflow_job: job, repository, organization, installation } = result.data;
   const jobId = String(job.id);
   if (action === 'completed') {
-    return { kind: 'event', event: { kind: 'completed', provider: GITHUB, jobId, runnerName: job.runner_name || undefined } };
+    return { kind: 'event', event: { kind: 'completed', ci: GITHUB, jobId, runnerName: job.runner_name || undefined } };
   }
   if (action !== 'queued') return { kind: 'ignored', reason: `action "${action}" needs nothing` };
   const origin: GitHubOrigin = {
@@ -59,7 +59,7 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
     ownerUrl: repository.owner.html_url,
     repoUrl: repository.html_url,
   };
-  return { kind: 'event', event: { kind: 'queued', job: { provider: GITHUB, jobId, labels: job.labels, origin } } };
+  return { kind: 'event', event: { kind: 'queued', job: { ci: GITHUB, jobId, labels: job.labels, origin } } };
 }
 
 interface RegistrationToken {
@@ -73,7 +73,7 @@ const TOKEN_MIN_REMAINING_MS = 15 * 60 * 1000;
 
 /** GitHub Actions as a job source: JIT configs or registration tokens, issued per installation. */
 export class GitHubSource implements CiSource {
-  readonly provider = GITHUB;
+  readonly ci = GITHUB;
   private readonly tokens = new Map<string, Promise<RegistrationToken>>();
   private readonly groupNames = new Map<string, Promise<string>>();
 

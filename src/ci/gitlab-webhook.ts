@@ -139,7 +139,7 @@ export class GitLabWebhooks {
 
     const connection = connectionFor(connections, parsed.projectUrl);
     const jobId = gitlabJobId(connection.url, parsed.buildId);
-    const jobFields = { ...fields, provider: GITLAB, jobId };
+    const jobFields = { ...fields, ci: GITLAB, jobId };
     if (parsed.kind === 'finished') {
       await this.deps.scheduler.jobCompleted(GITLAB, jobId, parsed.runnerDescription);
       return { status: 200, message: `job ${jobId} completed` };
@@ -174,7 +174,7 @@ export class GitLabWebhooks {
   private async admitPending(origin: GitLabOrigin, jobId: string): Promise<string> {
     const job = await this.deps.source.fetchJob(origin);
     if (job.status !== 'pending') return `job ${jobId} is ${job.status} at GitLab; nothing to launch`;
-    const admission = await this.deps.scheduler.jobQueued({ provider: GITLAB, jobId, labels: job.tag_list, origin });
+    const admission = await this.deps.scheduler.jobQueued({ ci: GITLAB, jobId, labels: job.tag_list, origin });
     return `job ${jobId} ${admission.kind}`;
   }
 

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import type { FleetSpec } from '../fleets/spec.js';
+import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import { withRetry, type RetryPolicy, type RetryVerdict } from '../retry.js';
 import type { SecretReader } from '../secrets/parameters.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
 import type { CiSource, RunnerCredential } from './types.js';
 
-export const GITLAB = 'gitlab';
+export const GITLAB: CiSystem = 'gitlab';
 
 /** Where a GitLab job came from: enough to ask GitLab about it later. */
 const gitlabOriginSchema = z.object({
@@ -134,7 +134,7 @@ export class GitLabApi {
 
 /** GitLab CI as a job source: each fleet's runners authenticate with the fleet's runner token. */
 export class GitLabSource implements CiSource {
-  readonly provider = GITLAB;
+  readonly ci = GITLAB;
 
   constructor(
     private readonly api: GitLabApi,

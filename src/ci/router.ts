@@ -1,4 +1,4 @@
-import type { FleetSpec } from '../fleets/spec.js';
+import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import type { JobOrigin, JobRecord, RunnerRecord } from '../store/types.js';
 import type { CiSource, RegisteredRunner, RunnerCredential } from './types.js';
 
@@ -7,38 +7,38 @@ export interface CiCalls {
   createRunnerCredential(job: JobRecord, runner: RunnerRecord, fleet: FleetSpec): Promise<RunnerCredential>;
   isJobQueued(job: JobRecord): Promise<boolean>;
   credentialLane(job: JobRecord): string;
-  runnerScope?(job: Pick<JobRecord, 'provider' | 'origin'>): string | undefined;
+  runnerScope?(job: Pick<JobRecord, 'ci' | 'origin'>): string | undefined;
   warmPoolOrigin?(fleet: FleetSpec): Promise<JobOrigin>;
 }
 
-/** Hands each call to the source of the job's provider (GitHub, GitLab, CircleCI). */
+/** Hands each call to the source of the job's CI system (GitHub, GitLab, CircleCI). */
 export class CiRouter implements CiCalls {
-  private readonly sources: ReadonlyMap<string, CiSource>;
+  private readonly sources: ReadonlyMap<CiSystem, CiSource>;
 
   constructor(sources: readonly CiSource[]) {
-    this.sources = new Map(sources.map((source) => [source.provider, source]));
+    this.sources = new Map(sources.map((source) => [source.ci, source]));
   }
 
   async createRunnerCredential(job: JobRecord, runner: RunnerRecord, fleet: FleetSpec): Promise<RunnerCredential> {
-    return this.sourceFor(job.provider).createRunnerCredential(job, runner, fleet);
+    return this.sourceFor(job.ci).createRunnerCredential(job, runner, fleet);
   }
 
   async isJobQueued(job: JobRecord): Promise<boolean> {
-    return this.sourceFor(job.provider).isJobQueued(job);
+    return this.sourceFor(job.ci).isJobQueued(job);
   }
 
   credentialLane(job: JobRecord): string {
-    return this.sourceFor(job.provider).credentialLane(job);
+    return this.sourceFor(job.ci).credentialLane(job);
   }
 
   /** Undefined for a job whose source cannot list its runners. */
-  runnerScope(job: Pick<JobRecord, 'provider' | 'origin'>): string | undefined {
-    const source = this.sources.get(job.provider);
-    return source?.runnerScope && `${job.provider}:${source.runnerScope(job)}`;
+  runnerScope(job: Pick<JobRecord, 'ci' | 'origin'>): string | undefined {
+    const source = this.sources.get(job.ci);
+    return source?.runnerScope && `${job.ci}:${source.runnerScope(job)}`;
   }
 
   async listRegisteredRunners(job: JobRecord): Promise<RegisteredRunner[]> {
-    return (await this.sourceFor(job.provider).listRegisteredRunners?.(job)) ?? [];
+    return (await this.sourceFor(job.ci).listRegisteredRunners?.(job)) ?? [];
   }
 
   async warmPoolOrigin(fleet: FleetSpec): Promise<JobOrigin> {
@@ -48,14 +48,14 @@ export class CiRouter implements CiCalls {
   }
 
   async deleteRegisteredRunner(job: JobRecord, runnerId: string): Promise<'deleted' | 'busy'> {
-    const source = this.sourceFor(job.provider);
-    if (!source.deleteRegisteredRunner) throw new Error(`${job.provider} runners cannot be unregistered`);
+    const source = this.sourceFor(job.ci);
+    if (!source.deleteRegisteredRunner) throw new Error(`${job.ci} runners cannot be unregistered`);
     return source.deleteRegisteredRunner(job, runnerId);
   }
 
-  private sourceFor(provider: string): CiSource {
-    const source = this.sources.get(provider);
-    if (!source) throw new Error(`no job source is configured for ${provider}`);
+  private sourceFor(ci: CiSystem): CiSource {
+    const source = this.sources.get(ci);
+    if (!source) throw new Error(`no job source is configured for ${ci}`);
     return source;
   }
 }

@@ -1,4 +1,4 @@
-import type { FleetSpec } from '../fleets/spec.js';
+import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import type { JobOrigin, JobRecord, NewJob, RunnerRecord } from '../store/types.js';
 
 /** Where jobs come from. A source turns its system's events into these and answers the scheduler's questions. */
@@ -10,7 +10,7 @@ export interface JobQueued {
 
 export interface JobCompleted {
   kind: 'completed';
-  provider: string;
+  ci: CiSystem;
   jobId: string;
   /** The runner that ran the job, which need not be the one launched for it; absent if none ran it. */
   runnerName?: string;
@@ -37,7 +37,7 @@ export interface RegisteredRunner {
 }
 
 export interface CiSource {
-  readonly provider: string;
+  readonly ci: CiSystem;
   /** A credential for exactly one runner, for the fleet's labels and group. */
   createRunnerCredential(job: JobRecord, runner: RunnerRecord, fleet: FleetSpec): Promise<RunnerCredential>;
   /** Whether the job still waits for a runner; asked before a backlog job is launched. */
@@ -48,7 +48,7 @@ export interface CiSource {
    * Where the job's runner registers (an organisation, a repository): jobs with the same scope share
    * one listing. Sources whose runners never outlive their compute leave out these three.
    */
-  runnerScope?(job: Pick<JobRecord, 'provider' | 'origin'>): string;
+  runnerScope?(job: Pick<JobRecord, 'ci' | 'origin'>): string;
   /** The runners registered in the job's scope. */
   listRegisteredRunners?(job: JobRecord): Promise<RegisteredRunner[]>;
   /** Unregisters a runner of the job's scope; `busy` when the CI system refuses because it runs a job. A runner already gone counts as deleted. */

@@ -722,7 +722,7 @@ export class IssueOps {
     fleets.drain(fleet);
     const dropped = await jobs.abandonWaitingJobs(fleet, this.now());
     for (const job of dropped) {
-      log.warn({ fleet, provider: job.provider, jobId: job.jobId }, 'queued job dropped: its fleet is being deleted');
+      log.warn({ fleet, ci: job.ci, jobId: job.jobId }, 'queued job dropped: its fleet is being deleted');
     }
     const deadline = this.now() + this.deps.settings.drainTimeoutSeconds * 1000;
     for (;;) {

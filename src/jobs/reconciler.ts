@@ -352,7 +352,7 @@ export class Reconciler {
   private async isWanted(fleet: FleetSpec, runner: RunnerRecord, now: number): Promise<boolean> {
     if (runner.warm) return this.deps.scheduler.keepsWarmRunner(fleet, runner);
     if (now - runner.createdAt < fleet.idleTimeoutSeconds * 1000) return true;
-    const job = await this.deps.store.getJob(runner.provider, runner.jobId);
+    const job = await this.deps.store.getJob(runner.ci, runner.jobId);
     if (!job || job.status === 'completed' || job.status === 'abandoned') return false;
     try {
       return await this.deps.ci!.isJobQueued(job);

@@ -3,7 +3,7 @@ import type { Logger } from 'probot';
 import type { CiCalls } from '../ci/router.js';
 import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
-import { isWarmPoolActive, type FleetSpec, type WarmPool } from '../fleets/spec.js';
+import { isWarmPoolActive, type CiSystem, type FleetSpec, type WarmPool } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
 import { SerialLanes } from '../serial-lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
@@ -75,7 +75,7 @@ export class Scheduler {
 
   /** Records a queued job once, and launches a runner for it or puts it in its fleet's backlog. */
   async jobQueued(job: NewJob): Promise<Admission> {
-    const fleet = this.fleets.match(job.provider, job.labels);
+    const fleet = this.fleets.match(job.ci, job.labels);
     const admission = await this.store.admitJob(
       job,
       fleet && { name: fleet.name, maxRunners: fleet.maxRunners },
@@ -83,7 +83,7 @@ export class Scheduler {
       this.now(),
       { useWarmRunner: fleet ? await this.warmPoolServes(fleet, job) : false },
     );
-    const fields = { provider: job.provider, jobId: job.jobId, fleet: fleet?.name };
+    const fields = { ci: job.ci, jobId: job.jobId, fleet: fleet?.name };
     switch (admission.kind) {
       case 'duplicate':
         this.log.debug(fields, `job already recorded (${admission.job.status}); redelivery ignored`);
@@ -113,9 +113,9 @@ export class Scheduler {
    * slot to the next job follow in the background, so the webhook is answered at once; if the process
    * dies before they finish, the reconciler stops the task and drains the backlog.
    */
-  async jobCompleted(provider: string, jobId: string, runnerName: string | undefined): Promise<void> {
-    const { job, releasedRunner } = await this.store.completeJob(provider, jobId, runnerName, this.now());
-    const fields = { provider, jobId, runnerName, fleet: releasedRunner?.fleet ?? job?.fleet ?? undefined };
+  async jobCompleted(ci: CiSystem, jobId: string, runnerName: string | undefined): Promise<void> {
+    const { job, releasedRunner } = await this.store.completeJob(ci, jobId, runnerName, this.now());
+    const fields = { ci, jobId, runnerName, fleet: releasedRunner?.fleet ?? job?.fleet ?? undefined };
     if (job?.status === 'waiting') this.log.info(fields, 'job completed while waiting; dropped from the backlog');
     if (!releasedRunner) {
       this.log.debug(fields, 'completion names no active runner of ours');
@@ -152,7 +152,7 @@ export class Scheduler {
     let launched = 0;
     for (let missing = pool.count - idle; missing > 0; missing--) {
       const runnerName = runnerNameFor(fleet.name, 'warm');
-      const placeholder = { provider: fleet.ci, jobId: `warm:${runnerName}`, labels: fleet.labels, origin };
+      const placeholder = { ci: fleet.ci, jobId: `warm:${runnerName}`, labels: fleet.labels, origin };
       const claim = await this.store.claimWarmRunner(
         { name: fleet.name, maxRunners: fleet.maxRunners },
         placeholder,
@@ -212,7 +212,7 @@ export class Scheduler {
     if (!fleet.warmRunners || !this.ci.runnerScope) return false;
     try {
       const origin = await this.warmPoolOrigin(fleet);
-      return this.ci.runnerScope({ provider: fleet.ci, origin }) === this.ci.runnerScope(job);
+      return this.ci.runnerScope({ ci: fleet.ci, origin }) === this.ci.runnerScope(job);
     } catch (error) {
       this.log.warn({ fleet: fleet.name, err: errorFields(error) }, 'warm pool unavailable; the job gets a runner of its own');
       return false;
@@ -242,7 +242,7 @@ export class Scheduler {
         queued = await this.ci.isJobQueued(claim.job);
       } catch (error) {
         await this.deferUnchecked(claim, error);
-        unchecked.push({ provider: claim.job.provider, jobId: claim.job.jobId });
+        unchecked.push({ ci: claim.job.ci, jobId: claim.job.jobId });
         continue;
       }
       if (!queued) {
@@ -361,7 +361,7 @@ export class Scheduler {
    */
   private async issueCredential(fleet: FleetSpec, runner: RunnerRecord): Promise<void> {
     const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
-    const job = await this.store.getJob(runner.provider, runner.jobId);
+    const job = await this.store.getJob(runner.ci, runner.jobId);
     if (!job) {
       this.log.error(fields, "the runner's job is not in the store; releasing the runner");
       await this.releaseRunner(runner, 'job record missing', false);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { CiSystem } from '../fleets/spec.js';
 import type {
   AdmitOptions,
   Admission,
@@ -97,7 +98,7 @@ interface RunnerRow {
 
 function toJob(row: JobRow): JobRecord {
   return {
-    provider: row.provider,
+    ci: row.provider as CiSystem,
     jobId: row.job_id,
     fleet: row.fleet,
     status: row.status,
@@ -114,7 +115,7 @@ function toRunner(row: RunnerRow): RunnerRecord {
   return {
     name: row.name,
     fleet: row.fleet,
-    provider: row.provider,
+    ci: row.provider as CiSystem,
     jobId: row.job_id,
     status: row.status,
     computeId: row.compute_id,
@@ -151,24 +152,24 @@ export class SqliteStore implements Store {
       getJob: db.prepare<[string, string], JobRow>('SELECT * FROM jobs WHERE provider = ? AND job_id = ?'),
       insertJob: db.prepare(
         `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, received_at, updated_at)
-         VALUES (@provider, @jobId, @fleet, @status, @labels, @origin, @now, @now)
+         VALUES (@ci, @jobId, @fleet, @status, @labels, @origin, @now, @now)
          ON CONFLICT DO NOTHING`,
       ),
-      setJobStatus: db.prepare('UPDATE jobs SET status = @status, updated_at = @now WHERE provider = @provider AND job_id = @jobId'),
+      setJobStatus: db.prepare('UPDATE jobs SET status = @status, updated_at = @now WHERE provider = @ci AND job_id = @jobId'),
       claimJob: db.prepare(
         `UPDATE jobs SET status = 'launching', runner_name = @runnerName, launch_attempts = launch_attempts + 1,
-         updated_at = @now WHERE provider = @provider AND job_id = @jobId`,
+         updated_at = @now WHERE provider = @ci AND job_id = @jobId`,
       ),
       // Requeued after its check succeeded (or with no check at all): it is no longer unchecked.
       requeueJob: db.prepare(
         `UPDATE jobs SET status = 'waiting', unchecked_since = NULL, unchecked_reported = 0, updated_at = @now
-         WHERE provider = @provider AND job_id = @jobId AND status IN ('launching', 'launched')`,
+         WHERE provider = @ci AND job_id = @jobId AND status IN ('launching', 'launched')`,
       ),
       // A claim whose check failed launched nothing: it is not counted as a launch attempt.
       requeueUnchecked: db.prepare(
         `UPDATE jobs SET status = 'waiting', unchecked_since = @uncheckedSince, unchecked_reported = @reported,
          launch_attempts = launch_attempts - 1, updated_at = @now
-         WHERE provider = @provider AND job_id = @jobId AND status = 'launching'`,
+         WHERE provider = @ci AND job_id = @jobId AND status = 'launching'`,
       ),
       countActive: db.prepare<[string], { n: number }>(
         "SELECT COUNT(*) AS n FROM runners WHERE fleet = ? AND status IN ('launching', 'running')",
@@ -179,7 +180,7 @@ export class SqliteStore implements Store {
          FROM jobs WHERE fleet = ? AND status = 'waiting'
          AND rowid <= (SELECT rowid FROM jobs WHERE provider = ? AND job_id = ?)`,
       ),
-      // `passOver` is a JSON array of [provider, jobId] pairs.
+      // `passOver` is a JSON array of [ci, jobId] pairs.
       oldestWaiting: db.prepare<{ fleet: string; passOver: string }, JobRow>(
         `SELECT * FROM jobs WHERE fleet = @fleet AND status = 'waiting'
          AND NOT EXISTS (SELECT 1 FROM json_each(@passOver) AS skipped
@@ -188,7 +189,7 @@ export class SqliteStore implements Store {
       ),
       insertRunner: db.prepare(
         `INSERT INTO runners (name, fleet, provider, job_id, status, warm, created_at, updated_at)
-         VALUES (@name, @fleet, @provider, @jobId, 'launching', @warm, @now, @now)`,
+         VALUES (@name, @fleet, @ci, @jobId, 'launching', @warm, @now, @now)`,
       ),
       warmRunnersOf: db.prepare<[string], RunnerRow>(
         "SELECT * FROM runners WHERE fleet = ? AND warm = 1 AND status IN ('launching', 'running') ORDER BY created_at",
@@ -196,7 +197,7 @@ export class SqliteStore implements Store {
       giveWarmRunner: db.prepare('UPDATE runners SET warm = 0, job_id = @jobId, updated_at = @now WHERE name = @name AND warm = 1'),
       assignJob: db.prepare(
         `UPDATE jobs SET status = @status, runner_name = @runnerName, updated_at = @now
-         WHERE provider = @provider AND job_id = @jobId`,
+         WHERE provider = @ci AND job_id = @jobId`,
       ),
       getRunner: db.prepare<[string], RunnerRow>('SELECT * FROM runners WHERE name = ?'),
       markLaunched: db.prepare(
@@ -205,7 +206,7 @@ export class SqliteStore implements Store {
       ),
       markJobLaunched: db.prepare(
         `UPDATE jobs SET status = 'launched', updated_at = @now
-         WHERE provider = @provider AND job_id = @jobId AND status = 'launching'`,
+         WHERE provider = @ci AND job_id = @jobId AND status = 'launching'`,
       ),
       markCredential: db.prepare(
         'UPDATE runners SET credential_issued = 1, ci_runner_id = @ciRunnerId, updated_at = @now WHERE name = @name',
@@ -258,30 +259,30 @@ export class SqliteStore implements Store {
   }
 
   private claim(job: JobRecord, runnerName: string, now: number, warm = false): Claim {
-    this.statements.claimJob.run({ provider: job.provider, jobId: job.jobId, runnerName, now });
+    this.statements.claimJob.run({ ci: job.ci, jobId: job.jobId, runnerName, now });
     this.statements.insertRunner.run({
       name: runnerName,
       fleet: job.fleet,
-      provider: job.provider,
+      ci: job.ci,
       jobId: job.jobId,
       warm: warm ? 1 : 0,
       now,
     });
     return {
-      job: this.job(job.provider, job.jobId)!,
+      job: this.job(job.ci, job.jobId)!,
       runner: toRunner(this.statements.getRunner.get(runnerName)!),
     };
   }
 
-  private job(provider: string, jobId: string): JobRecord | undefined {
-    const row = this.statements.getJob.get(provider, jobId);
+  private job(ci: CiSystem, jobId: string): JobRecord | undefined {
+    const row = this.statements.getJob.get(ci, jobId);
     return row && toJob(row);
   }
 
   private insertJob(job: NewJob, fleet: string | null, status: JobStatus, now: number): boolean {
     return (
       this.statements.insertJob.run({
-        provider: job.provider,
+        ci: job.ci,
         jobId: job.jobId,
         fleet,
         status,
@@ -301,12 +302,12 @@ export class SqliteStore implements Store {
   ): Promise<Admission> {
     return this.atomically((): Admission => {
       const inserted = this.insertJob(job, fleet?.name ?? null, fleet ? 'waiting' : 'unmatched', now);
-      const stored = this.job(job.provider, job.jobId)!;
+      const stored = this.job(job.ci, job.jobId)!;
       if (!inserted) return { kind: 'duplicate', job: stored };
       if (!fleet) return { kind: 'unmatched', job: stored };
       // Jobs already waiting go first: a newcomer only jumps the queue when there is none. Unchecked
       // jobs do not count: one whose check keeps failing must not hold up the jobs behind it.
-      const backlog = this.statements.backlogPosition.get(fleet.name, job.provider, job.jobId)!;
+      const backlog = this.statements.backlogPosition.get(fleet.name, job.ci, job.jobId)!;
       const waitingAhead = backlog.checked - 1;
       const warm = options.useWarmRunner && waitingAhead === 0 ? this.statements.warmRunnersOf.get(fleet.name) : undefined;
       if (warm) return { kind: 'pooled', ...this.giveWarmRunner(warm, stored, now) };
@@ -321,17 +322,17 @@ export class SqliteStore implements Store {
 
   /** The warm runner becomes the job's; the pool's placeholder job for it is closed. */
   private giveWarmRunner(warm: RunnerRow, job: JobRecord, now: number): Claim {
-    this.statements.setJobStatus.run({ provider: warm.provider, jobId: warm.job_id, status: 'completed', now });
+    this.statements.setJobStatus.run({ ci: warm.provider, jobId: warm.job_id, status: 'completed', now });
     this.statements.giveWarmRunner.run({ name: warm.name, jobId: job.jobId, now });
     const status: JobStatus = warm.status === 'running' ? 'launched' : 'launching';
-    this.statements.assignJob.run({ provider: job.provider, jobId: job.jobId, status, runnerName: warm.name, now });
-    return { job: this.job(job.provider, job.jobId)!, runner: toRunner(this.statements.getRunner.get(warm.name)!) };
+    this.statements.assignJob.run({ ci: job.ci, jobId: job.jobId, status, runnerName: warm.name, now });
+    return { job: this.job(job.ci, job.jobId)!, runner: toRunner(this.statements.getRunner.get(warm.name)!) };
   }
 
   async claimWarmRunner(fleet: FleetLimit, job: NewJob, runnerName: string, now: number): Promise<Claim | undefined> {
     return this.atomically(() => {
       if (!this.hasRoom(fleet) || !this.insertJob(job, fleet.name, 'launching', now)) return undefined;
-      return this.claim(this.job(job.provider, job.jobId)!, runnerName, now, true);
+      return this.claim(this.job(job.ci, job.jobId)!, runnerName, now, true);
     });
   }
 
@@ -345,7 +346,7 @@ export class SqliteStore implements Store {
     now: number,
     passOver: readonly JobKey[] = [],
   ): Promise<Claim | undefined> {
-    const skipped = JSON.stringify(passOver.map((key) => [key.provider, key.jobId]));
+    const skipped = JSON.stringify(passOver.map((key) => [key.ci, key.jobId]));
     return this.atomically(() => {
       if (!this.hasRoom(fleet)) return undefined;
       const row = this.statements.oldestWaiting.get({ fleet: fleet.name, passOver: skipped });
@@ -359,7 +360,7 @@ export class SqliteStore implements Store {
     this.atomically(() => {
       const changed = this.statements.markLaunched.run({ name, computeId, computeDetail, now }).changes;
       const runner = this.statements.getRunner.get(name);
-      if (changed && runner) this.statements.markJobLaunched.run({ provider: runner.provider, jobId: runner.job_id, now });
+      if (changed && runner) this.statements.markJobLaunched.run({ ci: runner.provider, jobId: runner.job_id, now });
     });
   }
 
@@ -373,9 +374,9 @@ export class SqliteStore implements Store {
       if (!before || this.statements.releaseRunner.run({ name, reason, now }).changes === 0) return undefined;
       // A warm runner's placeholder job is nobody's to run again: the pool tops itself up instead.
       if (before.warm === 1) {
-        this.statements.setJobStatus.run({ provider: before.provider, jobId: before.job_id, status: 'completed', now });
+        this.statements.setJobStatus.run({ ci: before.provider, jobId: before.job_id, status: 'completed', now });
       } else if (options.requeueJob) {
-        this.statements.requeueJob.run({ provider: before.provider, jobId: before.job_id, now });
+        this.statements.requeueJob.run({ ci: before.provider, jobId: before.job_id, now });
       }
       return toRunner(before);
     });
@@ -383,13 +384,13 @@ export class SqliteStore implements Store {
 
   async deferUncheckedJob(claim: Claim, reason: string, reportAfterMs: number, now: number): Promise<Deferral | undefined> {
     return this.atomically(() => {
-      const { provider, jobId } = claim.job;
-      const before = this.statements.getJob.get(provider, jobId);
+      const { ci, jobId } = claim.job;
+      const before = this.statements.getJob.get(ci, jobId);
       if (!before || this.statements.releaseRunner.run({ name: claim.runner.name, reason, now }).changes === 0) return undefined;
       const uncheckedSince = before.unchecked_since ?? now;
       const report = before.unchecked_reported === 0 && now - uncheckedSince > reportAfterMs;
       const reported = before.unchecked_reported === 1 || report ? 1 : 0;
-      if (this.statements.requeueUnchecked.run({ provider, jobId, uncheckedSince, reported, now }).changes === 0) return undefined;
+      if (this.statements.requeueUnchecked.run({ ci, jobId, uncheckedSince, reported, now }).changes === 0) return undefined;
       return { uncheckedSince, report };
     });
   }
@@ -397,7 +398,7 @@ export class SqliteStore implements Store {
   async abandonClaim(claim: Claim, reason: string, now: number): Promise<void> {
     this.atomically(() => {
       this.statements.releaseRunner.run({ name: claim.runner.name, reason, now });
-      this.statements.setJobStatus.run({ provider: claim.job.provider, jobId: claim.job.jobId, status: 'abandoned', now });
+      this.statements.setJobStatus.run({ ci: claim.job.ci, jobId: claim.job.jobId, status: 'abandoned', now });
     });
   }
 
@@ -405,16 +406,16 @@ export class SqliteStore implements Store {
     return this.atomically(() => {
       const waiting = this.statements.waitingJobsOf.all(fleet).map(toJob);
       for (const job of waiting) {
-        this.statements.setJobStatus.run({ provider: job.provider, jobId: job.jobId, status: 'abandoned', now });
+        this.statements.setJobStatus.run({ ci: job.ci, jobId: job.jobId, status: 'abandoned', now });
       }
       return waiting;
     });
   }
 
-  async completeJob(provider: string, jobId: string, runnerName: string | undefined, now: number): Promise<Completion> {
+  async completeJob(ci: CiSystem, jobId: string, runnerName: string | undefined, now: number): Promise<Completion> {
     return this.atomically((): Completion => {
-      const job = this.job(provider, jobId);
-      if (job) this.statements.setJobStatus.run({ provider, jobId, status: 'completed', now });
+      const job = this.job(ci, jobId);
+      if (job) this.statements.setJobStatus.run({ ci, jobId, status: 'completed', now });
       let releasedRunner: RunnerRecord | undefined;
       if (runnerName) {
         const runner = this.statements.getRunner.get(runnerName);
@@ -426,8 +427,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  async getJob(provider: string, jobId: string): Promise<JobRecord | undefined> {
-    return this.job(provider, jobId);
+  async getJob(ci: CiSystem, jobId: string): Promise<JobRecord | undefined> {
+    return this.job(ci, jobId);
   }
 
   async getRunner(name: string): Promise<RunnerRecord | undefined> {

@@ -1,3 +1,5 @@
+import type { CiSystem } from '../fleets/spec.js';
+
 /**
  * Where state lives. Every method that changes capacity is one atomic operation, so that concurrent
  * webhooks (or several app processes sharing one store) can never put a fleet over its maximum.
@@ -15,7 +17,7 @@ export type JobStatus =
   | 'unmatched'; // no fleet serves its labels
 
 export interface JobRecord {
-  provider: string;
+  ci: CiSystem;
   jobId: string;
   fleet: string | null;
   status: JobStatus;
@@ -29,14 +31,14 @@ export interface JobRecord {
 }
 
 /** Names a job. */
-export type JobKey = Pick<JobRecord, 'provider' | 'jobId'>;
+export type JobKey = Pick<JobRecord, 'ci' | 'jobId'>;
 
 export type RunnerStatus = 'launching' | 'running' | 'released';
 
 export interface RunnerRecord {
   name: string;
   fleet: string;
-  provider: string;
+  ci: CiSystem;
   /** The job whose arrival started this runner (the runner may end up running another one). */
   jobId: string;
   status: RunnerStatus;
@@ -55,7 +57,7 @@ export interface RunnerRecord {
 }
 
 export interface NewJob {
-  provider: string;
+  ci: CiSystem;
   jobId: string;
   labels: string[];
   origin: JobOrigin;
@@ -145,15 +147,15 @@ export interface Store {
   /** A claimed job turned out to be no longer queued: free the slot and close the job. */
   abandonClaim(claim: Claim, reason: string, now: number): Promise<void>;
   /** The CI system says the job finished; frees the runner that ran it (by name), drops it from the backlog. */
-  completeJob(provider: string, jobId: string, runnerName: string | undefined, now: number): Promise<Completion>;
+  completeJob(ci: CiSystem, jobId: string, runnerName: string | undefined, now: number): Promise<Completion>;
   /** Drops a fleet's whole backlog (the fleet is being deleted); returns the jobs dropped. */
   abandonWaitingJobs(fleet: string, now: number): Promise<JobRecord[]>;
-  getJob(provider: string, jobId: string): Promise<JobRecord | undefined>;
+  getJob(ci: CiSystem, jobId: string): Promise<JobRecord | undefined>;
   getRunner(name: string): Promise<RunnerRecord | undefined>;
   /** Runners in `launching` or `running`. */
   activeRunners(): Promise<RunnerRecord[]>;
   /**
-   * One job for each place jobs came from (provider and origin) since `since`, or behind an active
+   * One job for each place jobs came from (CI system and origin) since `since`, or behind an active
    * runner: where runners of ours may be registered.
    */
   jobOrigins(since: number): Promise<JobRecord[]>;

@@ -331,14 +331,14 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
       const app = await env.startApp({ fleets: [fleet], launchTimeoutMs: 0 });
       // A crash right after the claim: the runner is `launching` and nothing runs.
       await app.store.admitJob(
-        { provider: 'github', jobId: '1101', labels: ['self-hosted'], origin: queuedOrigin() },
+        { ci: 'github', jobId: '1101', labels: ['self-hosted'], origin: queuedOrigin() },
         { name: fleet.name, maxRunners: fleet.maxRunners },
         'linux-small-1101-aaaaaa',
         Date.now(),
       );
       // A crash right after RunTask: the task runs but the store never heard of it.
       await app.store.admitJob(
-        { provider: 'github', jobId: '1102', labels: ['self-hosted'], origin: queuedOrigin() },
+        { ci: 'github', jobId: '1102', labels: ['self-hosted'], origin: queuedOrigin() },
         { name: fleet.name, maxRunners: fleet.maxRunners },
         'linux-small-1102-bbbbbb',
         Date.now(),

@@ -24,7 +24,7 @@ const GRACE = 5 * MINUTE;
 
 /** A CI source that answers at once, or holds every credential request until `release()`. */
 class TestCi implements CiSource {
-  readonly provider = 'github';
+  readonly ci = 'github';
   private gate: Promise<void> | undefined;
   private open: (() => void) | undefined;
 
@@ -109,7 +109,7 @@ async function reconcilerAgainst(moto: Moto, options: { ecs?: boolean; ec2Infra?
     return summary;
   };
   const queue = async (jobId: string, labels: string[]) => {
-    const admission = await scheduler.jobQueued({ provider: 'github', jobId, labels, origin: { installationId: 1 } });
+    const admission = await scheduler.jobQueued({ ci: 'github', jobId, labels, origin: { installationId: 1 } });
     if (admission.kind !== 'claimed') throw new Error(`job ${jobId} was not claimed: ${admission.kind}`);
     return admission.runner.name;
   };
@@ -315,13 +315,13 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
     const secrets = new RunnerSecrets(clientsFor(moto).ssm);
     // An active runner (its fleet is not served here, so only the sweep looks at it).
     await store.admitJob(
-      { provider: 'github', jobId: '201', labels: ['self-hosted'], origin: {} },
+      { ci: 'github', jobId: '201', labels: ['self-hosted'], origin: {} },
       { name: 'elsewhere', maxRunners: 5 },
       'sweep-active',
       Date.now(),
     );
     await store.admitJob(
-      { provider: 'github', jobId: '202', labels: ['self-hosted'], origin: {} },
+      { ci: 'github', jobId: '202', labels: ['self-hosted'], origin: {} },
       { name: 'elsewhere', maxRunners: 5 },
       'sweep-released',
       Date.now(),

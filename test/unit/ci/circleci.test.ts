@@ -20,7 +20,7 @@ describe('CircleCI as a job source', () => {
     const first = demandJob(fleet.circleci!);
     const second = demandJob(fleet.circleci!);
     expect(first).toMatchObject({
-      provider: 'circleci',
+      ci: 'circleci',
       labels: ['acme/linux'],
       origin: { resourceClass: 'acme/linux', url: 'https://circleci.example.com' },
     });

@@ -11,7 +11,7 @@ describe('reading workflow_job payloads', () => {
       event: {
         kind: 'queued',
         job: {
-          provider: 'github',
+          ci: 'github',
           jobId: '77',
           labels: ['self-hosted', 'gpu'],
           origin: {
@@ -35,7 +35,7 @@ describe('reading workflow_job payloads', () => {
   it('reads the runner that ran a completed job, and none for a job cancelled before it ran', () => {
     expect(parseWorkflowJob(completedJob({ jobId: 5, runnerName: 'linux-5-abc123' }))).toEqual({
       kind: 'event',
-      event: { kind: 'completed', provider: 'github', jobId: '5', runnerName: 'linux-5-abc123' },
+      event: { kind: 'completed', ci: 'github', jobId: '5', runnerName: 'linux-5-abc123' },
     });
     const cancelled = parseWorkflowJob(completedJob({ jobId: 5, runnerName: null }));
     expect(cancelled.kind === 'event' && cancelled.event.kind === 'completed' && cancelled.event.runnerName).toBeUndefined();

@@ -85,7 +85,7 @@ describe('GitLab Job events', () => {
     expect(requests).toEqual([{ url: 'https://gitlab.b.example/api/v4/projects/380/jobs/21', token: 'api-b' }]);
     expect(queued).toEqual([
       {
-        provider: 'gitlab',
+        ci: 'gitlab',
         jobId: 'gitlab.b.example-21',
         labels: ['linux'],
         origin: { instanceUrl: 'https://gitlab.b.example', projectId: 380, buildId: 21, apiTokenParameter: '/gl/b/api-token' },

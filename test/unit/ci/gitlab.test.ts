@@ -136,7 +136,7 @@ const secrets: SecretReader = {
 
 function gitlabJob(buildId: number): JobRecord {
   return {
-    provider: 'gitlab',
+    ci: 'gitlab',
     jobId: gitlabJobId('https://gitlab.example.com', buildId),
     fleet: 'gl-linux',
     status: 'waiting',

@@ -24,7 +24,7 @@ function fakeOctokit(now: () => number) {
 }
 
 const job = (jobId: string): JobRecord => ({
-  provider: 'github',
+  ci: 'github',
   jobId,
   fleet: 'linux-small',
   status: 'launched',

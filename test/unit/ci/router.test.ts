@@ -1,27 +1,28 @@
 import { CiRouter } from '../../../src/ci/router.js';
 import type { CiSource } from '../../../src/ci/types.js';
+import type { CiSystem } from '../../../src/fleets/spec.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
 
-/** A source that answers in its provider's name and records each call as `method provider job`. */
-function recordingSource(provider: string, calls: string[]): CiSource {
+/** A source that answers in its CI system's name and records each call as `method ci job`. */
+function recordingSource(ci: CiSystem, calls: string[]): CiSource {
   return {
-    provider,
+    ci,
     createRunnerCredential: async (job) => {
-      calls.push(`credential ${provider} ${job.jobId}`);
-      return { value: `${provider}-secret` };
+      calls.push(`credential ${ci} ${job.jobId}`);
+      return { value: `${ci}-secret` };
     },
     isJobQueued: async (job) => {
-      calls.push(`queued ${provider} ${job.jobId}`);
-      return provider === 'gitlab';
+      calls.push(`queued ${ci} ${job.jobId}`);
+      return ci === 'gitlab';
     },
-    credentialLane: (job) => `${provider}:${job.jobId}`,
+    credentialLane: (job) => `${ci}:${job.jobId}`,
   };
 }
 
-function jobOf(provider: string, jobId: string): JobRecord {
+function jobOf(ci: CiSystem, jobId: string): JobRecord {
   return {
-    provider,
+    ci,
     jobId,
     fleet: 'f',
     status: 'launching',
@@ -37,7 +38,7 @@ function jobOf(provider: string, jobId: string): JobRecord {
 describe('the CI router', () => {
   const runner = { name: 'f-1-abcdef' } as RunnerRecord;
 
-  it('hands every call for a job to the source of its provider', async () => {
+  it('hands every call for a job to the source of its CI system', async () => {
     const calls: string[] = [];
     const router = new CiRouter([recordingSource('github', calls), recordingSource('gitlab', calls)]);
 
@@ -47,7 +48,7 @@ describe('the CI router', () => {
     expect(calls).toEqual(['credential gitlab 7', 'queued github 8']);
   });
 
-  it('names the provider when no source serves it', async () => {
+  it('names the CI system when no source serves it', async () => {
     const router = new CiRouter([recordingSource('github', [])]);
     await expect(router.isJobQueued(jobOf('circleci', '1'))).rejects.toThrow('no job source is configured for circleci');
   });

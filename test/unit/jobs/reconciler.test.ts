@@ -65,7 +65,7 @@ class FakeParameters implements RunnerParameterStore {
 }
 
 const ci: CiSource = {
-  provider: 'github',
+  ci: 'github',
   credentialLane: () => 'lane',
   isJobQueued: async () => true,
   createRunnerCredential: async () => ({ value: 'jit' }),
@@ -147,7 +147,7 @@ describe("the reconciler's orphan rule", () => {
     store.activeRunners = async () => {
       const before = await activeRunners();
       await store.admitJob(
-        { provider: 'github', jobId: '1', labels: ['self-hosted'], origin: {} },
+        { ci: 'github', jobId: '1', labels: ['self-hosted'], origin: {} },
         { name: 'linux', maxRunners: 5 },
         'linux-1-late',
         clock.now,
@@ -171,7 +171,7 @@ describe("the reconciler's runner parameter sweep", () => {
   it('deletes parameters at least a day old whose runner is not active', async () => {
     const { store, parameters, clock, reconciler } = setup();
     await store.admitJob(
-      { provider: 'github', jobId: '1', labels: ['self-hosted'], origin: {} },
+      { ci: 'github', jobId: '1', labels: ['self-hosted'], origin: {} },
       { name: 'elsewhere', maxRunners: 5 },
       'active-runner',
       clock.now,

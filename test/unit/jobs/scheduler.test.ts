@@ -13,7 +13,7 @@ import { logLines } from '../../helpers/log-lines.js';
 
 /** A CI source whose credential requests wait until the test lets each one finish. */
 class GatedCi implements CiSource {
-  readonly provider = 'github';
+  readonly ci = 'github';
   readonly asked: string[] = [];
   private readonly gates: Array<() => void> = [];
 
@@ -80,7 +80,7 @@ function setup() {
     log: pino({ level: 'silent' }),
   });
   const queue = (jobId: string, installationId = 1) =>
-    scheduler.jobQueued({ provider: 'github', jobId, labels: ['self-hosted'], origin: { installationId } });
+    scheduler.jobQueued({ ci: 'github', jobId, labels: ['self-hosted'], origin: { installationId } });
   return { store, ci, compute, credentials, scheduler, queue };
 }
 
@@ -128,7 +128,7 @@ describe("the scheduler's credential lanes", () => {
 
 /** A CI source that answers at once, and cannot check the jobs in `unreachable` (as GitHub answering 5xx). */
 class CheckingCi implements CiSource {
-  readonly provider = 'github';
+  readonly ci = 'github';
   readonly unreachable = new Set<string>();
   readonly checked: string[] = [];
   credentialLane(): string {
@@ -172,8 +172,7 @@ describe('a backlog job that cannot be checked', () => {
         launchTimeoutMs,
         now: () => clock.now,
       });
-      const queue = (jobId: string) =>
-        scheduler.jobQueued({ provider: 'github', jobId, labels: ['self-hosted'], origin: { installationId: 1 } });
+      const queue = (jobId: string) => scheduler.jobQueued({ ci: 'github', jobId, labels: ['self-hosted'], origin: { installationId: 1 } });
       /** Completes the job on the runner launched for it, and waits for the drain that follows. */
       const complete = async (jobId: string) => {
         await scheduler.jobCompleted('github', jobId, (await store.getJob('github', jobId))!.runnerName!);

@@ -30,7 +30,7 @@ function request(overrides: Partial<FleetRequestRecord> = {}): FleetRequestRecor
 }
 
 function job(id: number): NewJob {
-  return { provider: 'github', jobId: String(id), labels: ['self-hosted'], origin: { installationId: 1 } };
+  return { ci: 'github', jobId: String(id), labels: ['self-hosted'], origin: { installationId: 1 } };
 }
 
 describe('IssueOps state in the SQLite store', () => {

@@ -7,7 +7,7 @@ import type { NewJob } from '../../../src/store/types.js';
 const fleet = { name: 'linux', maxRunners: 2 };
 
 function job(id: number): NewJob {
-  return { provider: 'github', jobId: String(id), labels: ['self-hosted'], origin: { installationId: 1 } };
+  return { ci: 'github', jobId: String(id), labels: ['self-hosted'], origin: { installationId: 1 } };
 }
 
 describe('the SQLite store', () => {
@@ -153,7 +153,7 @@ describe('the SQLite store', () => {
       expect(await withUncheckedHead(3)).toEqual({ uncheckedSince: 10, report: false });
       expect(await store.getJob('github', '2')).toMatchObject({ status: 'waiting', launchAttempts: 0 });
       expect(await store.getRunner('c2')).toMatchObject({ status: 'released', releasedReason: 'job status unknown' });
-      const next = await store.claimNextWaiting(one, (waiting) => `c${waiting.jobId}`, 11, [{ provider: 'github', jobId: '2' }]);
+      const next = await store.claimNextWaiting(one, (waiting) => `c${waiting.jobId}`, 11, [{ ci: 'github', jobId: '2' }]);
       expect(next?.job.jobId).toBe('3');
       await store.releaseRunner('c3', 'done', { requeueJob: false }, 12);
       expect((await store.claimNextWaiting(one, (waiting) => `d${waiting.jobId}`, 13))?.job.jobId).toBe('2');
