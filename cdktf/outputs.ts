@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { fleetSpecSchema, securityGroupId, subnetId, type FleetSpec } from '../src/fleets/spec.js';
+import { formatZodIssues } from '../src/zod-issues.js';
 
 /** The Terraform outputs of a fleet stack, by name. fleet-stack.ts writes them; liveFleetSpec reads them. */
 export const FLEET_OUTPUTS = {
@@ -42,8 +43,7 @@ function outputValues(
 function parseOutputs<T>(spec: FleetSpec, schema: z.ZodType<T>, values: Record<string, unknown>): T {
   const result = schema.safeParse(values);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  throw new Error(`fleet ${spec.name}: unexpected terraform output: ${problems.join('; ')}`);
+  throw new Error(`fleet ${spec.name}: unexpected terraform output: ${formatZodIssues(result.error).join('; ')}`);
 }
 
 /**

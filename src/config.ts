@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { formatZodIssues } from './zod-issues.js';
 
 /** The app's own settings, read from the environment once at start. Probot reads its own variables. */
 export const environmentSchema = z.object({
@@ -37,7 +38,16 @@ export interface AppConfig {
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
   webhookSecret?: string;
+  /**
+   * Values that must never reach a comment or a log, for redaction (terraform/redact.ts): the App's private
+   * key, the webhook secret, and the AWS secret key and session token this process runs with.
+   */
+  secretValues: string[];
 }
+
+// Real keys, secrets and tokens are far longer; shorter values are test placeholders ("testing"), and
+// replacing every occurrence of those would mangle the text.
+const MIN_SECRET_LENGTH = 8;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -46,7 +56,7 @@ export class ConfigError extends Error {
 export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const result = environmentSchema.safeParse(env);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const problems = formatZodIssues(result.error);
     throw new ConfigError(`invalid environment:\n  - ${problems.join('\n  - ')}`);
   }
   const vars = result.data;
@@ -62,6 +72,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
+    // The AWS credentials are the SDK's and terraform's to read; they are named here only to be redacted.
+    secretValues: [vars.PRIVATE_KEY, vars.WEBHOOK_SECRET, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN].filter(
+      (value): value is string => value !== undefined && value.length >= MIN_SECRET_LENGTH,
+    ),
   };
 }
 

@@ -11,8 +11,9 @@ import { IssueOpsGitHub } from './issueops/github.js';
 import { IssueOps, type SynthesizeFleet } from './issueops/service.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
 import type { FleetWorkspace } from './issueops/workspace.js';
-import { Reconciler, type RunnerParameterStore } from './jobs/reconciler.js';
-import { Scheduler, type CredentialStore } from './jobs/scheduler.js';
+import { Reconciler } from './jobs/reconciler.js';
+import { Scheduler } from './jobs/scheduler.js';
+import type { CredentialStore, RunnerParameterStore } from './secrets/types.js';
 import type { RetryPolicy } from './retry.js';
 import type { IssueOpsStore, Store } from './store/types.js';
 import { refuseMisSignedDeliveries } from './webhook-signatures.js';
@@ -51,6 +52,8 @@ export interface FleetbotOptions {
     forms: { request: IssueForm; delete: IssueForm };
     /** cdktf/synth.ts's synthesizeFleet, loaded by the caller only when IssueOps is configured. */
     synthesize: SynthesizeFleet;
+    /** The app's secret values, redacted from failure comments (config.ts's `secretValues`). */
+    secrets: readonly string[];
   };
 }
 

@@ -17,8 +17,9 @@ import { loadSynthesizer } from './issueops/synthesizer.js';
 import { loadIssueForms } from './issueops/templates.js';
 import { createAppLog } from './log.js';
 import { FleetWorkspace } from './issueops/workspace.js';
-import { CachedSecretParameters, type SecretReader } from './secrets/parameters.js';
+import { CachedSecretParameters } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
+import type { SecretReader } from './secrets/types.js';
 import { startupSummary } from './startup-summary.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IssueOpsStore, Store } from './store/types.js';
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
     orphanGraceMs: config.orphanGraceMs,
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
-    issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps)),
+    issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps, config.secretValues)),
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
   const Octokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
@@ -87,15 +88,23 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
-async function issueOpsOptions(settings: IssueOpsSettings, store: IssueOpsStore): Promise<FleetbotOptions['issueOps']> {
+async function issueOpsOptions(
+  settings: IssueOpsSettings,
+  store: IssueOpsStore,
+  secrets: readonly string[],
+): Promise<FleetbotOptions['issueOps']> {
   const { terraform } = settings;
   const cli = new TerraformCli({
     binary: terraform.binary,
     pluginMirror: terraform.pluginMirror,
     timeoutMs: terraform.timeoutSeconds * 1000,
     stateDir: terraform.workdir,
+    // Terraform runs with the app's environment: its AWS credentials, proxy settings and PATH.
+    env: process.env,
+    secrets,
   });
   return {
+    secrets,
     settings,
     store,
     workspace: new FleetWorkspace(terraform.workdir, cli),

@@ -4,7 +4,7 @@ import type { CircleCiSettings, FleetSpec } from '../fleets/spec.js';
 import { PeriodicTask } from '../periodic-task.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import { errorFields } from '../retry.js';
-import type { SecretReader } from '../secrets/parameters.js';
+import type { SecretReader } from '../secrets/types.js';
 import type { RunnerRecord, Store } from '../store/types.js';
 import { CIRCLECI, demandJob } from './circleci.js';
 import type { CircleCiAgent } from './circleci-api.js';

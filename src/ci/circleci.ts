@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { CiSystem, CircleCiSettings, FleetSpec } from '../fleets/spec.js';
-import type { SecretReader } from '../secrets/parameters.js';
+import type { SecretReader } from '../secrets/types.js';
 import type { JobRecord, NewJob, RunnerRecord } from '../store/types.js';
 import type { CiSource, RunnerCredential } from './types.js';
 

@@ -4,6 +4,7 @@ import { classifyGitHubError, type InstallationOctokit } from '../github-client.
 import { withRetry, type RetryPolicy } from '../retry.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
 import type { CiSource, JobEvent, RegisteredRunner, RunnerCredential } from './types.js';
+import { formatZodIssues } from '../zod-issues.js';
 
 export const GITHUB: CiSystem = 'github';
 
@@ -42,7 +43,7 @@ export type ParsedWorkflowJob =
 export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
   const result = workflowJobPayloadSchema.safeParse(payload);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`);
+    const problems = formatZodIssues(result.error, { whole: '(payload)' });
     return { kind: 'malformed', reason: `malformed workflow_job payload: ${problems.join('; ')}` };
   }
   const { action, workflow_job: job, repository, organization, installation } = result.data;

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import { withRetry, type RetryPolicy, type RetryVerdict } from '../retry.js';
-import type { SecretReader } from '../secrets/parameters.js';
+import type { SecretReader } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
 import type { CiSource, RunnerCredential } from './types.js';
+import { formatZodIssues } from '../zod-issues.js';
 
 export const GITLAB: CiSystem = 'gitlab';
 
@@ -48,7 +49,7 @@ export type ParsedJobHook =
 export function parseJobHook(payload: unknown): ParsedJobHook {
   const result = jobHookSchema.safeParse(payload);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`);
+    const problems = formatZodIssues(result.error, { whole: '(payload)' });
     return { kind: 'malformed', reason: `malformed Job Hook payload: ${problems.join('; ')}` };
   }
   const { build_id: buildId, build_status: status, project_id: projectId, runner, project } = result.data;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FARGATE_MEMORY_GIB } from '../fleets/fargate-sizes.js';
 import { awsRegion, provisionSchema, securityGroupId, type CiSystem, type FleetProvision, type FleetSpec } from '../fleets/spec.js';
+import { formatZodIssues } from '../zod-issues.js';
 
 /**
  * What `fleetbot synth` builds a fleets-file fleet from: the fleet's own `provision` block when it has
@@ -195,10 +196,11 @@ function fromFlags(spec: FleetSpec, flags: ProvisionFlags, env: NodeJS.ProcessEn
   const parsed = spec.compute.type === 'ecs' ? fargateFlags(spec).safeParse(raw) : ec2Flags.safeParse(raw);
   if (!parsed.success) {
     const names: Record<string, string> = { ...FLAG_NAMES, region: regionSource === 'AWS_REGION' ? 'AWS_REGION' : '--region' };
-    const problems = parsed.error.issues.map((issue) => {
-      const [key, index] = issue.path;
-      const value = typeof index === 'number' ? ` ${raw.securityGroups[index]}` : '';
-      return `${names[String(key)] ?? String(key)}${value}: ${issue.message}`;
+    const problems = formatZodIssues(parsed.error, {
+      describePath: ([key, index]) => {
+        const value = typeof index === 'number' ? ` ${raw.securityGroups[index]}` : '';
+        return `${names[String(key)] ?? String(key)}${value}`;
+      },
     });
     return { ok: false, problems };
   }

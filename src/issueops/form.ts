@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { formatZodIssues } from '../zod-issues.js';
 
 /**
  * GitHub issue forms, read strictly. A form submission arrives as markdown: for each field in template
@@ -100,8 +101,7 @@ export function readIssueForm(yamlText: string): IssueForm {
   }
   const parsed = issueFormSchema.safeParse(raw);
   if (!parsed.success) {
-    const described = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-    throw new Error(`not a valid issue form: ${described.join('; ')}`);
+    throw new Error(`not a valid issue form: ${formatZodIssues(parsed.error).join('; ')}`);
   }
 
   const fields: FormField[] = [];

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { PlanResult, TerraformCli } from '../terraform/cli.js';
+import type { PlanResult, Terraform } from '../terraform/types.js';
 
 /**
  * One directory per fleet under the Terraform workdir: the fleet's Terraform JSON, its saved plans
@@ -12,7 +12,7 @@ export class FleetWorkspace {
 
   constructor(
     workdir: string,
-    private readonly terraform: TerraformCli,
+    private readonly terraform: Terraform,
   ) {
     this.root = resolve(workdir);
   }

@@ -4,7 +4,7 @@ import type { ComputeBackend, ComputeRunner, ComputeState } from '../compute/typ
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
-import type { RunnerParameter } from '../secrets/ssm.js';
+import type { RunnerParameterStore } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
 import { PeriodicTask } from '../periodic-task.js';
@@ -21,13 +21,6 @@ const FLEETS_AT_ONCE = 4;
 
 /** What the reconciler asks of the CI systems about the runners registered with them. */
 export type RegisteredRunnerCalls = Pick<CiRouter, 'runnerScope' | 'listRegisteredRunners' | 'deleteRegisteredRunner' | 'isJobQueued'>;
-
-/** What the reconciler needs of the credential store to sweep credentials nobody will read (SSM in production). */
-export interface RunnerParameterStore {
-  listRunnerParameters(): Promise<RunnerParameter[]>;
-  /** Returns how many of the runners' parameters existed and were deleted. */
-  deleteRunnerParameters(runnerNames: readonly string[]): Promise<number>;
-}
 
 export interface ReconcilerDeps {
   store: Store;

@@ -7,13 +7,8 @@ import { isWarmPoolActive, type CiSystem, type FleetSpec, type WarmPool } from '
 import { errorFields } from '../retry.js';
 import { SerialLanes } from '../serial-lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
+import type { CredentialStore } from '../secrets/types.js';
 import type { Admission, Claim, JobKey, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
-
-/** What the scheduler needs of the credential store (SSM in production). */
-export interface CredentialStore {
-  put(runnerName: string, value: string): Promise<void>;
-  delete(runnerName: string): Promise<void>;
-}
 
 export interface SchedulerDeps {
   store: Store;

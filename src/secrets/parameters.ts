@@ -1,11 +1,5 @@
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-
-/** Reads secrets fleetbot itself uses (CI API and runner tokens) by parameter name. */
-export interface SecretReader {
-  read(name: string): Promise<string>;
-  /** Drops a cached value, so that a rotated secret is read again (e.g. after the CI system refused it). */
-  forget(name: string): void;
-}
+import type { SecretReader } from './types.js';
 
 export const DEFAULT_SECRET_TTL_MS = 60_000;
 

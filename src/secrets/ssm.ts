@@ -6,6 +6,7 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
+import type { CredentialStore, RunnerParameter, RunnerParameterStore } from './types.js';
 
 /** Every runner credential lives under this path; the runner task's role may read and delete only here. */
 export const RUNNER_PARAMETER_PREFIX = '/fleetbot/runners/';
@@ -20,18 +21,11 @@ export function runnerParameterName(runnerName: string): string {
   return `${RUNNER_PARAMETER_PREFIX}${runnerName}`;
 }
 
-/** A runner credential as SSM lists it, without its value. */
-export interface RunnerParameter {
-  runnerName: string;
-  /** Epoch milliseconds of the last write. */
-  lastModifiedAt: number;
-}
-
 /**
  * Runner credentials as SSM SecureStrings. The runner reads and deletes its own parameter at start;
  * the app deletes it again on completion in case the runner never started.
  */
-export class RunnerSecrets {
+export class RunnerSecrets implements CredentialStore, RunnerParameterStore {
   constructor(
     private readonly ssm: SSMClient,
     private readonly kmsKeyId?: string,

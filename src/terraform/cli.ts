@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { redactSecrets } from './redact.js';
+import { TerraformError, type PlanResult, type Terraform, type TerraformOutputs } from './types.js';
 
 /**
  * Terraform (or OpenTofu) as a child process: init, plan to a saved file, apply exactly that file,
@@ -14,39 +15,10 @@ export interface TerraformCliOptions {
   timeoutMs: number;
   /** where the CLI config file and a shared plugin cache live */
   stateDir: string;
-  env?: NodeJS.ProcessEnv;
-}
-
-export interface PlanResult {
-  /** terraform's own human-readable plan (stdout of plan, no colour), secrets redacted */
-  text: string;
-  /** 'Plan: N to add, M to change, K to destroy.' or 'No changes. …' — from `terraform show -json` resource_changes */
-  summary: string;
-  add: number;
-  change: number;
-  destroy: number;
-  durationsMs: { plan: number; show: number };
-}
-
-export class TerraformError extends Error {
-  override name = 'TerraformError';
-
-  constructor(
-    readonly command: string,
-    readonly exitCode: number | null,
-    /** the last ~60 lines of stderr+stdout, secrets redacted */
-    readonly tail: string,
-    readonly timedOut: boolean,
-  ) {
-    super(TerraformError.describe(command, exitCode, tail, timedOut));
-  }
-
-  private static describe(command: string, exitCode: number | null, tail: string, timedOut: boolean): string {
-    const outcome = timedOut ? 'timed out' : exitCode === null ? 'could not run' : `failed with exit code ${exitCode}`;
-    // Terraform's diagnostics start with "Error: <summary>"; the first one is usually the cause.
-    const firstError = /^[│\s]*(Error: .+)$/m.exec(tail)?.[1];
-    return `${command} ${outcome}${firstError ? `: ${firstError.trim()}` : ''}`;
-  }
+  /** The whole environment terraform runs with (the wiring passes the app's own: AWS credentials, proxy, PATH). */
+  env: NodeJS.ProcessEnv;
+  /** Values taken out of terraform's output and error tails before anyone sees them (config.ts's `secretValues`). */
+  secrets: readonly string[];
 }
 
 interface RunResult {
@@ -58,9 +30,6 @@ interface RunResult {
 const TAIL_LINES = 60;
 // Interrupted, terraform stops gracefully and saves state; it gets this long before the group is killed.
 const INTERRUPT_GRACE_MS = 15_000;
-// Environment variables whose values are credentials by name: redacted from error tails.
-const SECRET_VARIABLE_NAME = /SECRET|TOKEN|PASSWORD|PRIVATE_KEY|CREDENTIAL/i;
-const MIN_SECRET_LENGTH = 8;
 
 type ResourceAction = 'no-op' | 'create' | 'read' | 'update' | 'delete' | 'forget';
 interface ShowJson {
@@ -86,19 +55,12 @@ function summarizePlan(show: ShowJson): Pick<PlanResult, 'summary' | 'add' | 'ch
   return { summary, add, change, destroy };
 }
 
-export class TerraformCli {
-  private readonly env: NodeJS.ProcessEnv;
-  private readonly secrets: string[];
+export class TerraformCli implements Terraform {
   private configFile: Promise<string> | undefined;
   // The plugin cache is not safe for concurrent installs, and only `init` installs: one at a time.
   private initQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly options: TerraformCliOptions) {
-    this.env = { ...process.env, ...options.env };
-    this.secrets = Object.entries(options.env ?? {})
-      .filter(([name, value]) => SECRET_VARIABLE_NAME.test(name) && (value ?? '').length >= MIN_SECRET_LENGTH)
-      .map(([, value]) => value as string);
-  }
+  constructor(private readonly options: TerraformCliOptions) {}
 
   /**
    * -input=false; installs providers from `pluginMirror` when set, linking them from a shared cache.
@@ -117,7 +79,7 @@ export class TerraformCli {
     const plan = await this.run(dir, planArgs);
     const show = await this.run(dir, ['show', '-json', '-no-color', planFile]);
     return {
-      text: redactSecrets(plan.stdout, this.secrets),
+      text: this.redact(plan.stdout),
       ...summarizePlan(this.parseJson<ShowJson>(show)),
       durationsMs: { plan: plan.durationMs, show: show.durationMs },
     };
@@ -126,19 +88,19 @@ export class TerraformCli {
   /** Applies exactly the saved plan: Terraform refuses one that is stale. Returns apply's stdout. */
   async apply(dir: string, planFile: string): Promise<string> {
     const result = await this.run(dir, ['apply', '-input=false', '-no-color', planFile]);
-    return redactSecrets(result.stdout, this.secrets);
+    return this.redact(result.stdout);
   }
 
-  async output(dir: string): Promise<Record<string, { value: unknown; type: unknown; sensitive: boolean }>> {
+  async output(dir: string): Promise<TerraformOutputs> {
     const result = await this.run(dir, ['output', '-json', '-no-color']);
-    return this.parseJson<Record<string, { value: unknown; type: unknown; sensitive: boolean }>>(result);
+    return this.parseJson<TerraformOutputs>(result);
   }
 
   private parseJson<T>(result: RunResult): T {
     try {
       return JSON.parse(result.stdout) as T;
     } catch (error) {
-      const tail = redactSecrets(result.stdout.split('\n').slice(-TAIL_LINES).join('\n'), this.secrets);
+      const tail = this.redact(result.stdout.split('\n').slice(-TAIL_LINES).join('\n'));
       throw new TerraformError(`${result.command} (output is not JSON: ${(error as Error).message})`, 0, tail, false);
     }
   }
@@ -184,60 +146,81 @@ export class TerraformCli {
 
   private async run(dir: string, args: string[]): Promise<RunResult> {
     const command = `${this.options.binary} ${args.join(' ')}`;
-    const configFile = await this.cliConfig();
     const env: NodeJS.ProcessEnv = {
-      ...this.env,
-      TF_CLI_CONFIG_FILE: configFile,
+      ...this.options.env,
+      TF_CLI_CONFIG_FILE: await this.cliConfig(),
       TF_IN_AUTOMATION: '1',
       TF_INPUT: '0',
     };
     const started = Date.now();
-    return new Promise<RunResult>((resolvePromise, reject) => {
-      // Its own process group, so a timeout reaches the provider plugins too.
-      const child = spawn(this.options.binary, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      const tail = new OutputTail(TAIL_LINES);
-      let stdout = '';
-      let timedOut = false;
-      let killTimer: NodeJS.Timeout | undefined;
-      child.stdout.setEncoding('utf8');
-      child.stderr.setEncoding('utf8');
-      child.stdout.on('data', (chunk: string) => {
-        stdout += chunk;
-        tail.add('stdout', chunk);
-      });
-      child.stderr.on('data', (chunk: string) => tail.add('stderr', chunk));
-      const signalGroup = (signal: NodeJS.Signals) => {
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, signal);
-        } catch {
-          // The group is already gone.
-        }
-      };
-      const timeout = setTimeout(() => {
-        timedOut = true;
-        // SIGINT, as Ctrl-C would: terraform stops gracefully (saving state) while its plugins ignore it.
-        signalGroup('SIGINT');
-        killTimer = setTimeout(() => signalGroup('SIGKILL'), INTERRUPT_GRACE_MS);
-      }, this.options.timeoutMs);
-      const settle = () => {
-        clearTimeout(timeout);
-        clearTimeout(killTimer);
-      };
-      child.once('error', (error) => {
-        settle();
-        reject(new TerraformError(command, null, redactSecrets(error.message, this.secrets), false));
-      });
-      child.once('close', (code) => {
-        settle();
-        if (code === 0 && !timedOut) {
-          resolvePromise({ command, stdout, durationMs: Date.now() - started });
-          return;
-        }
-        // Whatever an interrupted terraform left behind goes with it.
-        if (timedOut) signalGroup('SIGKILL');
-        reject(new TerraformError(command, code, redactSecrets(tail.text(), this.secrets), timedOut));
-      });
+    const exit = await runProcessGroup(this.options.binary, args, { cwd: dir, env, timeoutMs: this.options.timeoutMs });
+    if (exit.spawnError) throw new TerraformError(command, null, this.redact(exit.spawnError.message), false);
+    if (exit.code !== 0 || exit.timedOut) throw new TerraformError(command, exit.code, this.redact(exit.tail), exit.timedOut);
+    return { command, stdout: exit.stdout, durationMs: Date.now() - started };
+  }
+
+  private redact(text: string): string {
+    return redactSecrets(text, this.options.secrets);
+  }
+}
+
+interface ProcessExit {
+  code: number | null;
+  stdout: string;
+  /** the last TAIL_LINES lines of stdout and stderr */
+  tail: string;
+  timedOut: boolean;
+  /** set when the process could not be started at all */
+  spawnError?: Error;
+}
+
+/**
+ * Runs `binary` in its own process group, so that a timeout reaches the provider plugins too. On timeout,
+ * SIGINT as Ctrl-C would: terraform stops gracefully (saving state) while its plugins ignore it; the group
+ * is killed after a grace period, or at once when terraform exits first.
+ */
+function runProcessGroup(
+  binary: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<ProcessExit> {
+  return new Promise<ProcessExit>((settled) => {
+    const child = spawn(binary, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = new OutputTail(TAIL_LINES);
+    let stdout = '';
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      stdout += chunk;
+      tail.add('stdout', chunk);
     });
+    child.stderr.on('data', (chunk: string) => tail.add('stderr', chunk));
+    const timeout = setTimeout(() => {
+      timedOut = true;
+      signalGroup(child.pid, 'SIGINT');
+      killTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), INTERRUPT_GRACE_MS);
+    }, options.timeoutMs);
+    const finish = (exit: ProcessExit) => {
+      clearTimeout(timeout);
+      clearTimeout(killTimer);
+      settled(exit);
+    };
+    child.once('error', (error) => finish({ code: null, stdout, tail: tail.text(), timedOut: false, spawnError: error }));
+    child.once('close', (code) => {
+      // Whatever an interrupted terraform left behind goes with it.
+      if (timedOut) signalGroup(child.pid, 'SIGKILL');
+      finish({ code, stdout, tail: tail.text(), timedOut });
+    });
+  });
+}
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  try {
+    if (pid !== undefined) process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
   }
 }
 

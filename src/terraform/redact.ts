@@ -14,24 +14,17 @@ const GITHUB_TOKEN = /\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]
 // A whole PEM private key block, or everything from its header on when a truncated tail cut the footer.
 const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:[\s\S]*?-----END \1PRIVATE KEY-----|[\s\S]*$)/g;
 
-const SECRET_ENV_VARIABLES = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
-
-// Real secret keys and session tokens are far longer; shorter values are test placeholders ("testing"),
-// and replacing every occurrence of those would mangle the text.
-const MIN_ENV_SECRET_LENGTH = 8;
-
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /**
- * `text` with AWS access key ids, the values of AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in this
- * process's environment (8 characters or more), GitHub tokens, PEM private key blocks and each
- * non-empty one of `extraSecrets` replaced by [REDACTED].
+ * `text` with AWS access key ids, GitHub tokens, PEM private key blocks and each non-empty one of `secrets`
+ * (the app's own, from its configuration: see config.ts's `secretValues`) replaced by [REDACTED].
  */
-export function redactSecrets(text: string, extraSecrets: readonly string[] = []): string {
-  const fromEnv = SECRET_ENV_VARIABLES.map((name) => process.env[name] ?? '').filter((value) => value.length >= MIN_ENV_SECRET_LENGTH);
-  const literals = [...fromEnv, ...extraSecrets.filter((secret) => secret.length > 0)]
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  const literals = secrets
+    .filter((secret) => secret.length > 0)
     // Longest first, so a secret that contains another is replaced whole.
     .sort((a, b) => b.length - a.length);
   let redacted = text.replace(PEM_PRIVATE_KEY, REDACTED);

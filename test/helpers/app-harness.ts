@@ -76,10 +76,13 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
           pluginMirror: options.issueOps.terraform.pluginMirror,
           timeoutMs: options.issueOps.terraform.timeoutSeconds * 1000,
           stateDir: options.issueOps.terraform.workdir,
+          env: process.env,
+          secrets: [WEBHOOK_SECRET],
         }),
       ),
       forms: await loadIssueForms(),
       synthesize: synthesizeFleet,
+      secrets: [WEBHOOK_SECRET],
     },
   });
   const probot = new Probot({

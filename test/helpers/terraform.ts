@@ -63,9 +63,10 @@ export function providerSettingsFor(url: string): ProviderSettings {
   };
 }
 
-/** The environment terraform runs with against moto: fake credentials only, nothing from the host's AWS setup. */
+/** The environment terraform runs with against moto: this process's (PATH, HOME), with fake credentials and none of the host's AWS setup. */
 export function terraformEnvFor(moto: Moto): NodeJS.ProcessEnv {
   return {
+    ...process.env,
     AWS_ACCESS_KEY_ID: moto.env.AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY: moto.env.AWS_SECRET_ACCESS_KEY,
     AWS_REGION: moto.env.AWS_REGION,

@@ -10,7 +10,8 @@ import { main } from '../../src/cli/main.js';
 import type { FleetSpec } from '../../src/fleets/spec.js';
 import { parseIssueBody } from '../../src/issueops/form.js';
 import { validateFleetRequest } from '../../src/issueops/request.js';
-import { TerraformCli, type PlanResult } from '../../src/terraform/cli.js';
+import { TerraformCli } from '../../src/terraform/cli.js';
+import type { PlanResult } from '../../src/terraform/types.js';
 import { clientsFor } from '../helpers/aws-fixture.js';
 import { FLEETS_REPO, fargateRequest, requestForm } from '../helpers/issueops.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
@@ -102,6 +103,7 @@ describeWithTerraform('fleetbot synth against moto', () => {
       timeoutMs: PLAN_TIMEOUT_MS,
       stateDir: join(workdir, 'terraform-cli'),
       env: terraformEnvFor(moto),
+      secrets: [],
     });
   });
 

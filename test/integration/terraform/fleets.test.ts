@@ -14,7 +14,8 @@ import { liveFleetSpec } from '../../../cdktf/outputs.js';
 import { synthesizeFleet } from '../../../cdktf/synth.js';
 import { EcsBackend } from '../../../src/compute/ecs.js';
 import { fleetSpecSchema, type FleetSpec } from '../../../src/fleets/spec.js';
-import { TerraformCli, TerraformError, type PlanResult } from '../../../src/terraform/cli.js';
+import { TerraformCli } from '../../../src/terraform/cli.js';
+import { TerraformError, type PlanResult } from '../../../src/terraform/types.js';
 import { clientsFor, fleetbotTasks, tagOf } from '../../helpers/aws-fixture.js';
 import { freePort, startMoto, type Moto } from '../../helpers/moto.js';
 import {
@@ -84,6 +85,7 @@ describeWithTerraform('fleet Terraform against moto', () => {
       timeoutMs: 180_000,
       stateDir: join(workdir, 'cli'),
       env: terraformEnvFor(moto),
+      secrets: [],
     });
   });
 
@@ -292,7 +294,14 @@ describe('TerraformCli process handling', () => {
       ].join('\n'),
     );
     await chmod(binary, 0o755);
-    const cli = new TerraformCli({ binary, pluginMirror: null, timeoutMs: 1_000, stateDir: join(dir, 'state') });
+    const cli = new TerraformCli({
+      binary,
+      pluginMirror: null,
+      timeoutMs: 1_000,
+      stateDir: join(dir, 'state'),
+      env: process.env,
+      secrets: [],
+    });
 
     const error = await errorOf(cli.init(dir));
     expect(error).toMatchObject({ timedOut: true, command: `${binary} init -input=false -no-color` });
@@ -303,11 +312,17 @@ describe('TerraformCli process handling', () => {
     expect(await isRunning(plugin)).toBe(false);
   });
 
-  it('runs terraform with its own CLI configuration, in automation mode, without a shell', async () => {
+  it('runs terraform with its own CLI configuration, in automation mode, without a shell, its output redacted', async () => {
     const binary = join(dir, 'env-terraform');
     await writeFile(
       binary,
-      ['#!/bin/sh', 'echo "$TF_IN_AUTOMATION $TF_INPUT $FLEETBOT_EXTRA"', 'cat "$TF_CLI_CONFIG_FILE"', 'echo "args: $*"', ''].join('\n'),
+      [
+        '#!/bin/sh',
+        'echo "$TF_IN_AUTOMATION $TF_INPUT $FLEETBOT_EXTRA $APP_SECRET"',
+        'cat "$TF_CLI_CONFIG_FILE"',
+        'echo "args: $*"',
+        '',
+      ].join('\n'),
     );
     await chmod(binary, 0o755);
     const mirror = join(dir, 'mirror');
@@ -316,11 +331,12 @@ describe('TerraformCli process handling', () => {
       pluginMirror: mirror,
       timeoutMs: 10_000,
       stateDir: join(dir, 'state'),
-      env: { FLEETBOT_EXTRA: 'x' },
+      env: { ...process.env, FLEETBOT_EXTRA: 'x', APP_SECRET: 'an-app-secret' },
+      secrets: ['an-app-secret'],
     });
 
     const stdout = await cli.apply(dir, 'plan file; touch injected');
-    expect(stdout).toContain('1 0 x');
+    expect(stdout).toContain('1 0 x [REDACTED]');
     expect(stdout).toContain(`plugin_cache_dir = ${JSON.stringify(join(dir, 'state', 'plugin-cache'))}`);
     expect(stdout).toContain(`path = ${JSON.stringify(mirror)}`);
     expect(stdout).toContain('args: apply -input=false -no-color plan file; touch injected');
@@ -349,7 +365,14 @@ describe('TerraformCli process handling', () => {
       ].join('\n'),
     );
     await chmod(binary, 0o755);
-    const cli = new TerraformCli({ binary, pluginMirror: null, timeoutMs: 10_000, stateDir: join(dir, 'state') });
+    const cli = new TerraformCli({
+      binary,
+      pluginMirror: null,
+      timeoutMs: 10_000,
+      stateDir: join(dir, 'state'),
+      env: process.env,
+      secrets: [],
+    });
 
     const plan = await cli.plan(dir, 'fleet.tfplan', { destroy: true });
     expect(plan).toMatchObject({ add: 2, change: 1, destroy: 2, summary: 'Plan: 2 to add, 1 to change, 2 to destroy.' });
@@ -366,6 +389,8 @@ describe('TerraformCli process handling', () => {
       pluginMirror: null,
       timeoutMs: 10_000,
       stateDir: join(dir, 'state'),
+      env: process.env,
+      secrets: [],
     });
     const error = await errorOf(cli.output(dir));
     expect(error).toMatchObject({ exitCode: null, timedOut: false });

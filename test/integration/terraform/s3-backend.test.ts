@@ -70,6 +70,7 @@ describeWithTerraform('fleet state in S3', () => {
       timeoutMs: 180_000,
       stateDir: workdir,
       env: terraformEnvFor(moto),
+      secrets: [],
     });
 
     await cli.init(dir);

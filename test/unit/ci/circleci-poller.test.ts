@@ -6,7 +6,7 @@ import type { ComputeBackend, ComputeState, LaunchRequest } from '../../../src/c
 import { FleetRegistry } from '../../../src/fleets/registry.js';
 import type { FleetSpec } from '../../../src/fleets/spec.js';
 import { Scheduler } from '../../../src/jobs/scheduler.js';
-import type { SecretReader } from '../../../src/secrets/parameters.js';
+import type { SecretReader } from '../../../src/secrets/types.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { RunnerRecord } from '../../../src/store/types.js';
 import { circleciFleet, ecsFleet } from '../../helpers/fleets.js';

@@ -1,5 +1,5 @@
 import { CircleCiSource, demandJob } from '../../../src/ci/circleci.js';
-import type { SecretReader } from '../../../src/secrets/parameters.js';
+import type { SecretReader } from '../../../src/secrets/types.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { circleciFleet } from '../../helpers/fleets.js';
 

@@ -1,6 +1,6 @@
 import { GitLabApi, GitLabApiError, GitLabSource, gitlabJobId, parseJobHook } from '../../../src/ci/gitlab.js';
 import { fleetSpecSchema } from '../../../src/fleets/spec.js';
-import type { SecretReader } from '../../../src/secrets/parameters.js';
+import type { SecretReader } from '../../../src/secrets/types.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { jobHookPayload, jobResponse } from '../../helpers/gitlab-payloads.js';
 

@@ -2,9 +2,9 @@ import { pino } from 'pino';
 import type { CiSource } from '../../../src/ci/types.js';
 import type { ComputeBackend, ComputeRunner, ComputeState, LaunchRequest } from '../../../src/compute/types.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
-import { fleetOfRunner, Reconciler, type ReconcilerDeps, type RunnerParameterStore } from '../../../src/jobs/reconciler.js';
-import { Scheduler, type CredentialStore } from '../../../src/jobs/scheduler.js';
-import type { RunnerParameter } from '../../../src/secrets/ssm.js';
+import { fleetOfRunner, Reconciler, type ReconcilerDeps } from '../../../src/jobs/reconciler.js';
+import { Scheduler } from '../../../src/jobs/scheduler.js';
+import type { CredentialStore, RunnerParameter, RunnerParameterStore } from '../../../src/secrets/types.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import { ecsFleet } from '../../helpers/fleets.js';
 

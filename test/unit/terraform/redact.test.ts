@@ -1,39 +1,32 @@
+import { readConfig } from '../../../src/config.js';
 import { redactSecrets } from '../../../src/terraform/redact.js';
 
 describe('redactSecrets', () => {
-  const saved = { secret: process.env.AWS_SECRET_ACCESS_KEY, session: process.env.AWS_SESSION_TOKEN };
-
-  afterEach(() => {
-    for (const [name, value] of [
-      ['AWS_SECRET_ACCESS_KEY', saved.secret],
-      ['AWS_SESSION_TOKEN', saved.session],
-    ] as const) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  });
-
   it('leaves text without secrets alone', () => {
     const text = 'Plan: 9 to add, 0 to change, 0 to destroy.\nrole AROAEXAMPLEROLEID1234 arn:aws:iam::123456789012:role/fleetbot-x';
-    expect(redactSecrets(text)).toBe(text);
+    expect(redactSecrets(text, [])).toBe(text);
   });
 
   it('redacts long-term and temporary AWS access key ids', () => {
-    expect(redactSecrets('key AKIAIOSFODNN7EXAMPLE and ASIAY34FZKBOKMUTVV7A, not AKIA123')).toBe(
+    expect(redactSecrets('key AKIAIOSFODNN7EXAMPLE and ASIAY34FZKBOKMUTVV7A, not AKIA123', [])).toBe(
       'key [REDACTED] and [REDACTED], not AKIA123',
     );
   });
 
-  it('redacts the secret access key and session token this process runs with', () => {
-    process.env.AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
-    process.env.AWS_SESSION_TOKEN = 'IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+example';
-    const text = `secret=${process.env.AWS_SECRET_ACCESS_KEY}\ntoken "${process.env.AWS_SESSION_TOKEN}" (twice: ${process.env.AWS_SESSION_TOKEN})`;
-    expect(redactSecrets(text)).toBe('secret=[REDACTED]\ntoken "[REDACTED]" (twice: [REDACTED])');
+  it("redacts the app's secrets from its configuration, however often they occur", () => {
+    const { secretValues } = readConfig({
+      WEBHOOK_SECRET: 'a-webhook-secret',
+      AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      AWS_SESSION_TOKEN: 'IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+example',
+    });
+    const text =
+      'secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\ntoken "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+example" (hook: a-webhook-secret)';
+    expect(redactSecrets(text, secretValues)).toBe('secret=[REDACTED]\ntoken "[REDACTED]" (hook: [REDACTED])');
   });
 
   it('does not mangle text with placeholder credentials too short to be real', () => {
-    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-    expect(redactSecrets('testing the fleet')).toBe('testing the fleet');
+    const { secretValues } = readConfig({ AWS_SECRET_ACCESS_KEY: 'testing' });
+    expect(redactSecrets('testing the fleet', secretValues)).toBe('testing the fleet');
   });
 
   it('redacts every kind of GitHub token', () => {
@@ -44,21 +37,21 @@ describe('redactSecrets', () => {
       `ghs_${'D3'.repeat(18)}`,
       `github_pat_11ABCDEFG0_${'x'.repeat(59)}`,
     ];
-    expect(redactSecrets(tokens.map((token) => `Post "http://127.0.0.1:1/${token}": refused`).join('\n'))).toBe(
+    expect(redactSecrets(tokens.map((token) => `Post "http://127.0.0.1:1/${token}": refused`).join('\n'), [])).toBe(
       Array(tokens.length).fill('Post "http://127.0.0.1:1/[REDACTED]": refused').join('\n'),
     );
-    expect(redactSecrets('the ghs_ prefix alone, or ghp_short')).toBe('the ghs_ prefix alone, or ghp_short');
+    expect(redactSecrets('the ghs_ prefix alone, or ghp_short', [])).toBe('the ghs_ prefix alone, or ghp_short');
   });
 
   it('redacts PEM private key blocks, also escaped inside JSON and cut off by a tail', () => {
     const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nq83Fz\n-----END RSA PRIVATE KEY-----';
-    expect(redactSecrets(`before\n${pem}\nafter`)).toBe('before\n[REDACTED]\nafter');
-    expect(redactSecrets(`"key": "${pem.replaceAll('\n', '\\n')}",`)).toBe('"key": "[REDACTED]",');
-    expect(redactSecrets('-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhki')).toBe('[REDACTED]');
-    expect(redactSecrets('-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----')).toContain('MIIBIjAN');
+    expect(redactSecrets(`before\n${pem}\nafter`, [])).toBe('before\n[REDACTED]\nafter');
+    expect(redactSecrets(`"key": "${pem.replaceAll('\n', '\\n')}",`, [])).toBe('"key": "[REDACTED]",');
+    expect(redactSecrets('-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhki', [])).toBe('[REDACTED]');
+    expect(redactSecrets('-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----', [])).toContain('MIIBIjAN');
   });
 
-  it('redacts the extra secrets it is given, longest first, as literal text', () => {
+  it('redacts the secrets it is given, longest first, as literal text', () => {
     expect(redactSecrets('a.b+c and a.b+c-longer and axb+c', ['a.b+c', 'a.b+c-longer', ''])).toBe('[REDACTED] and [REDACTED] and axb+c');
   });
 });
