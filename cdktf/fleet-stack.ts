@@ -3,22 +3,20 @@ import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf'
 import { AwsProvider, awsProviderEndpointsToTerraform } from '@cdktf/provider-aws/lib/provider/index.js';
 import type { FleetProvision, FleetSpec } from '../src/fleets/spec.js';
 import type { ProviderSettings, TerraformBackend } from '../src/terraform/settings.js';
-import { EcsFargateFleet } from './constructs/ecs-fargate-fleet.js';
-import { Ec2Fleet } from './constructs/ec2-fleet.js';
-import type { FleetOutputName } from './outputs.js';
+import { PROVISIONED_COMPUTE, type ProvisionedComputeType } from '../src/fleets/compute-registry.js';
+import type { ComputeOf } from '../src/fleets/compute-kinds.js';
+import { buildEcsFargateFleet } from './constructs/ecs-fargate-fleet.js';
+import { buildEc2Fleet } from './constructs/ec2-fleet.js';
+import type { FleetBuilder } from './constructs/fleet-builder.js';
 
 export interface FleetStackProps {
   spec: FleetSpec;
   provision: FleetProvision;
   backend: TerraformBackend;
   provider: ProviderSettings;
-  /** The EC2 runners' boot script (images/ec2/runner-user-data.sh); unused by other fleets. */
-  ec2UserData: string;
+  /** The EC2 runners' boot script (images/ec2/runner-user-data.sh), or how to read it; unused by other fleets. */
+  ec2UserData: string | (() => string);
 }
-
-/** A Fargate task size when the request names none: 1 vCPU, 2 GiB. */
-export const DEFAULT_FARGATE_CPU = 1024;
-export const DEFAULT_FARGATE_MEMORY_MIB = 2048;
 
 /** Every taggable resource carries these, set explicitly rather than through provider default_tags. */
 export function fleetTags(spec: FleetSpec, provision: FleetProvision): Record<string, string> {
@@ -49,14 +47,24 @@ function pick(endpoints: Record<string, string> | undefined, names: readonly str
   return Object.keys(picked).length > 0 ? picked : undefined;
 }
 
+/** Each compute type IssueOps provisions, and the construct that builds its fleets: a type without one is a compile error. */
+const FLEET_BUILDERS: { [T in ProvisionedComputeType]: FleetBuilder<ComputeOf<T>, string> } = {
+  ecs: buildEcsFargateFleet,
+  ec2: buildEc2Fleet,
+};
+
 /** One Terraform stack per fleet: the AWS provider, the fleet's state backend, its resources and outputs. */
 export class FleetStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: FleetStackProps) {
     super(scope, id);
-    const { spec, provision, provider } = props;
+    this.awsProvider(props.provision.region, props.provider);
+    this.stateBackend(props.spec.name, props.backend, props.provider);
+    this.fleet(props);
+  }
 
+  private awsProvider(region: string, provider: ProviderSettings): void {
     const aws = new AwsProvider(this, 'aws', {
-      region: provision.region,
+      region,
       skipCredentialsValidation: provider.skipCredentialsValidation || undefined,
       skipRequestingAccountId: provider.skipRequestingAccountId || undefined,
       skipMetadataApiCheck: provider.skipMetadataApiCheck ? 'true' : undefined,
@@ -66,72 +74,43 @@ export class FleetStack extends TerraformStack {
     // Endpoint names go to Terraform verbatim: the typed struct spells some of them differently (s3Api).
     const endpoints = endpointsBlock(provider.endpoints);
     if (endpoints) aws.addOverride('endpoints', [endpoints]);
-
-    if (props.backend.type === 's3') {
-      // The backend talks to the same AWS (or AWS-compatible API) as the provider, with the same checks.
-      const stateEndpoints = pick(provider.endpoints, ['s3', 'dynamodb', 'iam', 'sts']);
-      new S3Backend(this, {
-        bucket: props.backend.bucket,
-        key: `${props.backend.keyPrefix}/${spec.name}.tfstate`,
-        region: props.backend.region,
-        dynamodbTable: props.backend.dynamodbTable,
-        encrypt: true,
-        endpoints: stateEndpoints,
-        usePathStyle: provider.s3UsePathStyle || undefined,
-        skipCredentialsValidation: provider.skipCredentialsValidation || undefined,
-        skipRequestingAccountId: provider.skipRequestingAccountId || undefined,
-        skipMetadataApiCheck: provider.skipMetadataApiCheck || undefined,
-      });
-    } else {
-      // Relative: the state lives in the fleet's own working directory.
-      new LocalBackend(this, { path: 'terraform.tfstate' });
-    }
-
-    const tags = fleetTags(spec, provision);
-    const compute = spec.compute;
-    if (compute.type === 'ecs') {
-      const fleet = new EcsFargateFleet(this, 'fleet', {
-        fleet: spec.name,
-        region: provision.region,
-        clusterName: compute.cluster,
-        taskDefinitionFamily: compute.taskDefinition,
-        containerName: compute.containerName ?? 'runner',
-        subnets: compute.subnets,
-        image: provision.image,
-        cpu: provision.cpu ?? DEFAULT_FARGATE_CPU,
-        memoryMiB: provision.memoryMiB ?? DEFAULT_FARGATE_MEMORY_MIB,
-        securityGroups: provision.securityGroups,
-        tags,
-      });
-      this.output('cluster', fleet.clusterName);
-      this.output('task_definition', fleet.taskDefinitionFamily);
-      this.output('container_name', fleet.containerName);
-      this.output('subnets', compute.subnets);
-      this.output('security_groups', fleet.securityGroupIds);
-      return;
-    }
-
-    if (compute.type !== 'ec2') throw new Error(`fleet ${spec.name}: IssueOps provisions ECS Fargate and EC2 fleets, not ${compute.type}`);
-    if (compute.launchTemplate.startsWith('lt-')) {
-      throw new Error(`fleet ${spec.name}: a provisioned EC2 fleet names its launch template; "${compute.launchTemplate}" is an id`);
-    }
-    const fleet = new Ec2Fleet(this, 'fleet', {
-      fleet: spec.name,
-      region: provision.region,
-      launchTemplateName: compute.launchTemplate,
-      subnets: compute.subnets,
-      image: provision.image,
-      securityGroups: provision.securityGroups,
-      userData: props.ec2UserData,
-      tags,
-    });
-    this.output('launch_template', fleet.launchTemplateName);
-    this.output('launch_template_id', fleet.launchTemplateId);
-    this.output('subnets', compute.subnets);
-    this.output('security_groups', fleet.securityGroupIds);
   }
 
-  private output(name: FleetOutputName, value: string | readonly string[]): void {
+  private stateBackend(fleet: string, backend: TerraformBackend, provider: ProviderSettings): void {
+    if (backend.type === 'local') {
+      // Relative: the state lives in the fleet's own working directory.
+      new LocalBackend(this, { path: 'terraform.tfstate' });
+      return;
+    }
+    // The backend talks to the same AWS (or AWS-compatible API) as the provider, with the same checks.
+    new S3Backend(this, {
+      bucket: backend.bucket,
+      key: `${backend.keyPrefix}/${fleet}.tfstate`,
+      region: backend.region,
+      dynamodbTable: backend.dynamodbTable,
+      encrypt: true,
+      endpoints: pick(provider.endpoints, ['s3', 'dynamodb', 'iam', 'sts']),
+      usePathStyle: provider.s3UsePathStyle || undefined,
+      skipCredentialsValidation: provider.skipCredentialsValidation || undefined,
+      skipRequestingAccountId: provider.skipRequestingAccountId || undefined,
+      skipMetadataApiCheck: provider.skipMetadataApiCheck || undefined,
+    });
+  }
+
+  /** The compute type's construct, and its outputs in the order its module names them. */
+  private fleet({ spec, provision, ec2UserData }: FleetStackProps): void {
+    const type = spec.compute.type;
+    if (!Object.hasOwn(FLEET_BUILDERS, type)) {
+      const kinds = Object.values(PROVISIONED_COMPUTE).map((kind) => kind.label);
+      throw new Error(`fleet ${spec.name}: IssueOps provisions ${kinds.join(' and ')} fleets, not ${type}`);
+    }
+    const build = FLEET_BUILDERS[type as ProvisionedComputeType] as FleetBuilder<FleetSpec['compute'], string>;
+    const userData = typeof ec2UserData === 'string' ? () => ec2UserData : ec2UserData;
+    const outputs = build(this, { spec, compute: spec.compute, provision, tags: fleetTags(spec, provision), userData });
+    for (const name of PROVISIONED_COMPUTE[type as ProvisionedComputeType].outputs.names) this.output(name, outputs[name]);
+  }
+
+  private output(name: string, value: string | readonly string[]): void {
     new TerraformOutput(this, name, { value }).overrideLogicalId(name);
   }
 }

@@ -33,7 +33,7 @@ export function synthesizeFleet(spec: FleetSpec, settings: SynthSettings): strin
       provision,
       backend: settings.backend,
       provider: settings.provider,
-      ec2UserData: spec.compute.type === 'ec2' ? runnerUserData() : '',
+      ec2UserData: runnerUserData,
     });
     app.synth();
     const synthesized = join(outdir, app.manifest.forStack(stack).synthesizedStackPath);

@@ -2,6 +2,9 @@ import { Construct } from 'constructs';
 import { DataAwsAmi } from '@cdktf/provider-aws/lib/data-aws-ami/index.js';
 import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile/index.js';
 import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template/index.js';
+import type { ec2Kind } from '../../src/fleets/compute-ec2.js';
+import type { Ec2Compute } from '../../src/fleets/spec.js';
+import type { FleetBuilder } from './fleet-builder.js';
 import { RunnerRole } from './runner-iam.js';
 import { RunnerSecurityGroup } from './runner-security-group.js';
 
@@ -39,17 +42,7 @@ export class Ec2Fleet extends Construct {
     super(scope, id);
     const { fleet, tags } = props;
 
-    const imageId = AMI_ID.test(props.image)
-      ? props.image
-      : new DataAwsAmi(this, 'image', {
-          mostRecent: true,
-          owners: [...IMAGE_OWNERS],
-          filter: [
-            { name: 'name', values: [props.image] },
-            { name: 'state', values: ['available'] },
-          ],
-        }).id;
-
+    const imageId = this.imageId(props.image);
     const runner = new RunnerRole(this, 'instance-role', {
       fleet,
       region: props.region,
@@ -57,11 +50,7 @@ export class Ec2Fleet extends Construct {
       service: 'ec2.amazonaws.com',
       tags,
     });
-    const profile = new IamInstanceProfile(this, 'instance-profile', {
-      name: `fleetbot-${fleet}-instance`,
-      role: runner.role.name,
-      tags,
-    });
+    const profile = new IamInstanceProfile(this, 'instance-profile', { name: `fleetbot-${fleet}-instance`, role: runner.role.name, tags });
 
     this.securityGroupIds =
       props.securityGroups.length > 0
@@ -94,4 +83,43 @@ export class Ec2Fleet extends Construct {
     this.launchTemplateName = template.name;
     this.launchTemplateId = template.id;
   }
+
+  /** An AMI id as given; a name filter, the newest available AMI it matches. */
+  private imageId(image: string): string {
+    if (AMI_ID.test(image)) return image;
+    return new DataAwsAmi(this, 'image', {
+      mostRecent: true,
+      owners: [...IMAGE_OWNERS],
+      filter: [
+        { name: 'name', values: [image] },
+        { name: 'state', values: ['available'] },
+      ],
+    }).id;
+  }
 }
+
+/** An `ec2` fleet's stack: the launch template the compute section names, and the outputs the app reads back. */
+export const buildEc2Fleet: FleetBuilder<Ec2Compute, (typeof ec2Kind)['outputs']['names'][number]> = (
+  scope,
+  { spec, compute, provision, tags, userData },
+) => {
+  if (compute.launchTemplate.startsWith('lt-')) {
+    throw new Error(`fleet ${spec.name}: a provisioned EC2 fleet names its launch template; "${compute.launchTemplate}" is an id`);
+  }
+  const fleet = new Ec2Fleet(scope, 'fleet', {
+    fleet: spec.name,
+    region: provision.region,
+    launchTemplateName: compute.launchTemplate,
+    subnets: compute.subnets,
+    image: provision.image,
+    securityGroups: provision.securityGroups,
+    userData: userData(),
+    tags,
+  });
+  return {
+    launch_template: fleet.launchTemplateName,
+    launch_template_id: fleet.launchTemplateId,
+    subnets: compute.subnets,
+    security_groups: fleet.securityGroupIds,
+  };
+};

@@ -6,6 +6,9 @@ import { EcsClusterCapacityProviders } from '@cdktf/provider-aws/lib/ecs-cluster
 import { EcsTaskDefinition } from '@cdktf/provider-aws/lib/ecs-task-definition/index.js';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js';
+import { DEFAULT_FARGATE_CPU, DEFAULT_FARGATE_MEMORY_MIB, type ecsKind } from '../../src/fleets/compute-ecs.js';
+import type { EcsCompute } from '../../src/fleets/spec.js';
+import type { FleetBuilder } from './fleet-builder.js';
 import { RunnerRole, trustPolicy } from './runner-iam.js';
 import { RunnerSecurityGroup } from './runner-security-group.js';
 
@@ -53,6 +56,47 @@ export class EcsFargateFleet extends Construct {
       tags,
     });
 
+    const taskDefinition = this.taskDefinition(props, logs.name);
+
+    this.clusterName = cluster.name;
+    this.taskDefinitionFamily = taskDefinition.family;
+    this.containerName = props.containerName;
+    this.securityGroupIds =
+      props.securityGroups.length > 0
+        ? [...props.securityGroups]
+        : [new RunnerSecurityGroup(this, 'security-group', { fleet, subnetId: props.subnets[0], tags }).group.id];
+  }
+
+  /** The runner's task definition, with the role ECS starts it with and the role it runs as. */
+  private taskDefinition(props: EcsFargateFleetProps, logGroup: string): EcsTaskDefinition {
+    const runner = this.roles(props);
+    return new EcsTaskDefinition(this, 'task-definition', {
+      family: props.taskDefinitionFamily,
+      requiresCompatibilities: ['FARGATE'],
+      networkMode: 'awsvpc',
+      cpu: String(props.cpu),
+      memory: String(props.memoryMiB),
+      executionRoleArn: runner.execution.arn,
+      taskRoleArn: runner.task.arn,
+      containerDefinitions: JSON.stringify([
+        {
+          name: props.containerName,
+          image: props.image,
+          essential: true,
+          // Fargate needs only the task-level size; the container-level one keeps AWS-compatible APIs
+          // (moto) able to place the task.
+          memory: props.memoryMiB,
+          logConfiguration: {
+            logDriver: 'awslogs',
+            options: { 'awslogs-group': logGroup, 'awslogs-region': props.region, 'awslogs-stream-prefix': 'runner' },
+          },
+        },
+      ]),
+      tags: props.tags,
+    });
+  }
+
+  private roles({ fleet, region, tags }: EcsFargateFleetProps): { execution: IamRole; task: IamRole } {
     const partition = new DataAwsPartition(this, 'partition');
     const execution = new IamRole(this, 'execution-role', {
       name: `fleetbot-${fleet}-execution`,
@@ -66,43 +110,38 @@ export class EcsFargateFleet extends Construct {
     });
     const runner = new RunnerRole(this, 'task-role', {
       fleet,
-      region: props.region,
+      region,
       roleName: `fleetbot-${fleet}-task`,
       service: 'ecs-tasks.amazonaws.com',
       tags,
     });
-
-    const taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
-      family: props.taskDefinitionFamily,
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: String(props.cpu),
-      memory: String(props.memoryMiB),
-      executionRoleArn: execution.arn,
-      taskRoleArn: runner.role.arn,
-      containerDefinitions: JSON.stringify([
-        {
-          name: props.containerName,
-          image: props.image,
-          essential: true,
-          // Fargate needs only the task-level size; the container-level one keeps AWS-compatible APIs
-          // (moto) able to place the task.
-          memory: props.memoryMiB,
-          logConfiguration: {
-            logDriver: 'awslogs',
-            options: { 'awslogs-group': logs.name, 'awslogs-region': props.region, 'awslogs-stream-prefix': 'runner' },
-          },
-        },
-      ]),
-      tags,
-    });
-
-    this.clusterName = cluster.name;
-    this.taskDefinitionFamily = taskDefinition.family;
-    this.containerName = props.containerName;
-    this.securityGroupIds =
-      props.securityGroups.length > 0
-        ? [...props.securityGroups]
-        : [new RunnerSecurityGroup(this, 'security-group', { fleet, subnetId: props.subnets[0], tags }).group.id];
+    return { execution, task: runner.role };
   }
 }
+
+/** An `ecs` fleet's stack: this construct, named as the compute section says, and the outputs the app reads back. */
+export const buildEcsFargateFleet: FleetBuilder<EcsCompute, (typeof ecsKind)['outputs']['names'][number]> = (
+  scope,
+  { spec, compute, provision, tags },
+) => {
+  const fleet = new EcsFargateFleet(scope, 'fleet', {
+    fleet: spec.name,
+    region: provision.region,
+    clusterName: compute.cluster,
+    taskDefinitionFamily: compute.taskDefinition,
+    containerName: compute.containerName ?? 'runner',
+    subnets: compute.subnets,
+    image: provision.image,
+    cpu: provision.cpu ?? DEFAULT_FARGATE_CPU,
+    memoryMiB: provision.memoryMiB ?? DEFAULT_FARGATE_MEMORY_MIB,
+    securityGroups: provision.securityGroups,
+    tags,
+  });
+  return {
+    cluster: fleet.clusterName,
+    task_definition: fleet.taskDefinitionFamily,
+    container_name: fleet.containerName,
+    subnets: compute.subnets,
+    security_groups: fleet.securityGroupIds,
+  };
+};

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ConfigError, readConfig } from '../config.js';
 import { FleetsFileError, loadFleetsFile, type FleetsFile as FleetsFileOf } from '../fleets/file.js';
+import { computeKind, provisionedKind } from '../fleets/compute-registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { issueOpsSettingsSchema, type IssueOpsSettings } from '../issueops/settings.js';
 import { terraformSettingsSchema, type SynthSettings, type TerraformSettings } from '../terraform/settings.js';
@@ -204,7 +205,7 @@ interface ReportFacts {
 }
 
 function report({ spec, inputs, json, dir, fleetsFile, terraform }: ReportFacts): string {
-  const compute = spec.compute.type === 'ecs' ? 'ECS Fargate' : 'EC2';
+  const compute = computeKind(spec.compute).label;
   const chdir = `${shellWord(terraform.binary)} -chdir=${shellWord(dir)}`;
   const backend = terraform.backend;
   const state =
@@ -228,12 +229,6 @@ function report({ spec, inputs, json, dir, fleetsFile, terraform }: ReportFacts)
       `  provider_installation { filesystem_mirror { path = "${terraform.pluginMirror}" } }`,
     );
   }
-  // The app launches tasks into compute.securityGroups, so a group Terraform creates must be written there.
-  if (spec.compute.type === 'ecs' && spec.provision.securityGroups.length === 0) {
-    lines.push(
-      `Then set compute.securityGroups of fleet ${spec.name} in ${fleetsFile} to the group Terraform created:`,
-      `  ${chdir} output -json security_groups`,
-    );
-  }
+  lines.push(...(provisionedKind(spec.compute)?.synth.nextSteps(spec, spec.provision, { fleetsFile, chdir }) ?? []));
   return lines.join('\n');
 }

@@ -36,7 +36,8 @@ const capacityProvider = z
   .string()
   .refine(
     (name) => FARGATE_CAPACITY_PROVIDERS.includes(name) || (/^[A-Za-z0-9_-]{1,255}$/.test(name) && !/^(aws|ecs|fargate)/i.test(name)),
-    'expected FARGATE, FARGATE_SPOT or the name of an Auto Scaling group capacity provider (1-255 letters, digits, "_" and "-", not starting with aws, ecs or fargate)',
+    'expected FARGATE, FARGATE_SPOT or the name of an Auto Scaling group capacity provider ' +
+      '(1-255 letters, digits, "_" and "-", not starting with aws, ecs or fargate)',
   );
 
 export const ECS_LAUNCH_TYPES = ['FARGATE', 'EC2'] as const;

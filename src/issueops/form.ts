@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatZodIssues } from '../zod-issues.js';
+import { quote } from '../fleets/checks.js';
 
 /**
  * GitHub issue forms, read strictly. A form submission arrives as markdown: for each field in template
@@ -276,7 +277,4 @@ function readCheckboxes(text: string, field: FormField): Answer {
 }
 
 /** Quotes text from the issue for a problem message, short and with control characters escaped. */
-export function quote(text: string): string {
-  const limit = 60;
-  return JSON.stringify(text.length > limit ? `${text.slice(0, limit)}…` : text);
-}
+export { quote };

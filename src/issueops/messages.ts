@@ -1,4 +1,5 @@
 import { stringify as stringifyYaml } from 'yaml';
+import { summaryRows } from '../fleets/compute-registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 
 /**
@@ -59,31 +60,9 @@ export function pullRequestBody(kind: 'create' | 'delete', fleet: string, issueN
   ].join('\n');
 }
 
-/** A Markdown summary of the fleet for the PR body. */
+/** A Markdown summary of the fleet for the PR body; each compute type gives its own rows (src/fleets/compute-*.ts). */
 export function fleetSummary(spec: FleetSpec): string {
-  const rows: [string, string][] = [
-    ['Labels', spec.labels.map((label) => `\`${label}\``).join(', ')],
-    ['Maximum runners', String(spec.maxRunners)],
-  ];
-  const compute = spec.compute;
-  if (compute.type === 'ecs') {
-    rows.push(['Compute', compute.capacityProviders?.includes('FARGATE_SPOT') ? 'ECS Fargate (spot, then on-demand)' : 'ECS Fargate']);
-    if (spec.provision?.cpu && spec.provision.memoryMiB) {
-      rows.push(['Size', `${spec.provision.cpu / 1024} vCPU, ${spec.provision.memoryMiB / 1024} GiB`]);
-    }
-  } else if (compute.type === 'ec2') {
-    rows.push(['Compute', compute.spot ? 'EC2 (spot, then on-demand)' : 'EC2']);
-    rows.push(['Instance types', compute.instanceTypes.join(', ')]);
-  } else {
-    rows.push(['Compute', `Auto Scaling group \`${compute.autoScalingGroup}\``]);
-  }
-  if (spec.provision) {
-    rows.push(['Runner image', `\`${spec.provision.image}\``]);
-    rows.push(['Region', spec.provision.region]);
-    rows.push(['Security groups', spec.provision.securityGroups.join(', ') || 'a new one, egress only']);
-  }
-  if (compute.type !== 'asg') rows.push(['Subnets', compute.subnets.join(', ')]);
-  return ['| | |', '|---|---|', ...rows.map(([key, value]) => `| ${key} | ${value} |`)].join('\n');
+  return ['| | |', '|---|---|', ...summaryRows(spec).map(([key, value]) => `| ${key} | ${value} |`)].join('\n');
 }
 
 export interface PlanReport {

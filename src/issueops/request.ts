@@ -1,4 +1,6 @@
-import { FARGATE_MEMORY_GIB } from '../fleets/fargate-sizes.js';
+import { accept, list, reject, type Check, type ListRule } from '../fleets/checks.js';
+import { PROVISIONED_COMPUTE, type AnyProvisionedKind } from '../fleets/compute-registry.js';
+import type { RequestedFleet, SizingField } from '../fleets/compute-kinds.js';
 import { awsRegion, fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';
 import { quote, type FieldProblem, type FieldValue, type IssueForm } from './form.js';
 import type { IssueOpsSettings } from './settings.js';
@@ -50,12 +52,10 @@ const formCiSystems = ['GitHub Actions'];
  * ask for: they are set up in the fleets file. The form offered them once, and an issue may still name one.
  */
 const fleetsFileCiSystems = ['GitLab CI', 'CircleCI'];
-const computeChoices = { 'ECS Fargate': 'ecs', EC2: 'ec2' } as const;
+/** The request form's Compute options: each provisioned compute type by its label. */
+const computeChoices = new Map(Object.values(PROVISIONED_COMPUTE).map((kind) => [kind.label, kind]));
+const sizingFields: readonly SizingField[] = ['vcpu', 'memory', 'instance-types'];
 const spotOption = 'Use spot capacity, fall back to on-demand';
-
-type Check<T> = { value: T } | { problem: string };
-const accept = <T>(value: T): Check<T> => ({ value });
-const reject = (problem: string): Check<never> => ({ problem });
 
 /** Reads each answer once and keeps its problem; a check stops at its field's first problem, so there is one per field. */
 class AnswerReader<Id extends string> {
@@ -161,35 +161,6 @@ export function requestFormAsRead(form: IssueForm): IssueForm {
   return { ...form, fields };
 }
 
-function commaSeparated(text: string): string[] {
-  return text
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '');
-}
-
-interface ListRule {
-  pattern: RegExp;
-  /** What one entry looks like, for messages. */
-  entry: string;
-  noun: string;
-  max: number;
-}
-
-/** A comma-separated list whose every entry matches the rule, without duplicates (compared case-insensitively). */
-function list(text: string, rule: ListRule): Check<string[]> {
-  const entries = commaSeparated(text);
-  const bad = entries.filter((entry) => !rule.pattern.test(entry));
-  if (bad.length > 0) return reject(`expected comma-separated ${rule.entry}; got ${bad.map(quote).join(', ')}`);
-  if (entries.length > rule.max) return reject(`expected at most ${rule.max} ${rule.noun}; got ${entries.length}`);
-  const seen = new Set<string>();
-  for (const entry of entries) {
-    if (seen.has(entry.toLowerCase())) return reject(`${quote(entry)} appears more than once`);
-    seen.add(entry.toLowerCase());
-  }
-  return accept(entries);
-}
-
 const runnerLabelRule: ListRule = {
   pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
   entry: 'labels of 1-64 letters, digits, ".", "_" and "-", each starting with a letter or digit',
@@ -207,62 +178,11 @@ function runnerLabels(text: string | undefined): Check<string[]> {
   return accept(hasSelfHosted ? labels.value : ['self-hosted', ...labels.value]);
 }
 
-type ComputeKind = (typeof computeChoices)[keyof typeof computeChoices];
-
-function computeKind(text: string | undefined): Check<ComputeKind> {
-  const choices = Object.keys(computeChoices).join(', ');
+function computeKind(text: string | undefined): Check<AnyProvisionedKind> {
+  const choices = [...computeChoices.keys()].join(', ');
   if (text === undefined) return reject(`required: expected one of ${choices}`);
-  if (!Object.hasOwn(computeChoices, text)) return reject(`expected one of ${choices}; got ${quote(text)}`);
-  return accept(computeChoices[text as keyof typeof computeChoices]);
-}
-
-const decimal = /^\d+(\.\d+)?$/;
-const sizedByInstanceTypes = 'must be empty for EC2: the instance types set the size';
-const sizedByFargate = 'must be empty for ECS Fargate: vCPU and Memory (GiB) set the size';
-
-function fargateVcpu(text: string | undefined): Check<number> {
-  const choices = [...FARGATE_MEMORY_GIB.keys()].join(', ');
-  if (text === undefined) return reject(`required for ECS Fargate: expected one of ${choices}`);
-  const vcpu = decimal.test(text) ? Number(text) : Number.NaN;
-  return FARGATE_MEMORY_GIB.has(vcpu) ? accept(vcpu) : reject(`expected one of ${choices}; got ${quote(text)}`);
-}
-
-/** Without a valid vCPU only the form of the answer can be checked; the vCPU problem comes first. */
-function fargateMemory(text: string | undefined, vcpu: number | undefined): Check<number> {
-  const allowed = vcpu === undefined ? undefined : FARGATE_MEMORY_GIB.get(vcpu);
-  const expected = allowed ? `one of ${allowed.join(', ')} for ${vcpu} vCPU` : 'a size in GiB, e.g. 8';
-  if (text === undefined) return reject(`required for ECS Fargate: expected ${expected}`);
-  const gib = decimal.test(text) ? Number(text) : Number.NaN;
-  const valid = allowed ? allowed.includes(gib) : Number.isFinite(gib);
-  return valid ? accept(gib) : reject(`expected ${expected}; got ${quote(text)}`);
-}
-
-const instanceTypeRule: ListRule = {
-  pattern: /^[a-z][a-z0-9-]*\.[a-z0-9]+$/,
-  entry: 'EC2 instance types like m7i.large',
-  noun: 'instance types',
-  max: 10,
-};
-
-function instanceTypes(text: string | undefined): Check<string[]> {
-  const required = `required for EC2: expected comma-separated ${instanceTypeRule.entry}, tried in order`;
-  if (text === undefined) return reject(required);
-  const types = list(text, instanceTypeRule);
-  if ('problem' in types) return types;
-  return types.value.length === 0 ? reject(required) : types;
-}
-
-type TextCheck<T> = (text: string | undefined) => Check<T>;
-
-function mustBeEmpty(message: string): TextCheck<undefined> {
-  return (text) => (text === undefined ? accept(undefined) : reject(message));
-}
-
-/** The sizing fields mean something only once Compute is known; until then Compute's own problem is the one to fix. */
-function byCompute<E, F>(compute: ComputeKind | undefined, ecs: TextCheck<E>, ec2: TextCheck<F>): TextCheck<E | F | undefined> {
-  if (compute === 'ecs') return ecs;
-  if (compute === 'ec2') return ec2;
-  return () => accept(undefined);
+  const kind = computeChoices.get(text);
+  return kind ? accept(kind) : reject(`expected one of ${choices}; got ${quote(text)}`);
 }
 
 function maxRunners(text: string | undefined): Check<number> {
@@ -280,36 +200,19 @@ function warmRunners(text: string | undefined, max: number | undefined): Check<n
   return accept(count);
 }
 
-const imageHost = '[a-z0-9](?:[a-z0-9-]*[a-z0-9])?';
-const imagePathComponent = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-/** [registry[:port]/]path[:tag][@sha256:digest], the repository path in lowercase. */
-const containerImage = new RegExp(
-  `^(?:${imageHost}(?:\\.${imageHost})*(?::[0-9]{1,5})?/)?` +
-    `${imagePathComponent}(?:/${imagePathComponent})*` +
-    '(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$',
-);
-const amiId = /^ami-[0-9a-f]{8,17}$/;
-const amiNameFilter = /^[A-Za-z0-9][A-Za-z0-9 ()[\]./'@_*?-]{2,127}$/;
-
-const containerImageRule =
-  'a container image like 123456789012.dkr.ecr.us-east-1.amazonaws.com/runner:2.330.0 ' +
-  '(lowercase repository, optional :tag and @sha256:digest)';
-const amiRule =
-  'an AMI id like ami-0123456789abcdef0 or an AMI name filter like fleetbot-runner-* ' + "(3-128 letters, digits, spaces and ()[]./'@_*?-)";
-
-function runnerImage(text: string | undefined, compute: ComputeKind | undefined): Check<string> {
-  const expected = compute === 'ecs' ? containerImageRule : compute === 'ec2' ? amiRule : 'a container image (ECS Fargate) or an AMI (EC2)';
+/** Which form of image applies depends on Compute; without one, Compute's own problem says what is wrong there. */
+function runnerImage(text: string | undefined, kind: AnyProvisionedKind | undefined): Check<string> {
+  const kinds = Object.values(PROVISIONED_COMPUTE);
+  const expected = kind ? kind.image.rule : kinds.map((each) => `${each.image.noun} (${each.label})`).join(' or ');
   if (text === undefined) return reject(`required: expected ${expected}`);
-  // Which form applies depends on Compute; its own problem says what is wrong there.
-  if (compute === undefined) return accept(text);
-  if (compute === 'ecs') {
-    const valid = text.length <= 255 && containerImage.test(text);
-    return valid ? accept(text) : reject(`expected ${containerImageRule}; got ${quote(text)}`);
-  }
-  if (text.startsWith('ami-') && !amiId.test(text)) {
-    return reject(`expected an AMI id like ami-0123456789abcdef0 (8-17 hex digits); got ${quote(text)}`);
-  }
-  return amiId.test(text) || amiNameFilter.test(text) ? accept(text) : reject(`expected ${amiRule}; got ${quote(text)}`);
+  return kind ? kind.image.check(text) : accept(text);
+}
+
+/** The sizing fields mean something only once Compute is known; until then Compute's own problem is the one to fix. */
+function readSizing(answers: AnswerReader<keyof typeof requestLabels>, kind: AnyProvisionedKind | undefined): unknown {
+  if (kind) return kind.readSizing((field, check) => answers.text(field, check));
+  for (const field of sizingFields) answers.text(field, accept);
+  return undefined;
 }
 
 const subnetRule: ListRule = {
@@ -369,17 +272,12 @@ export function validateFleetRequest(values: Record<string, FieldValue | undefin
   const name = answers.text('name', (text) => freeFleetName(text, context.nameTaken));
   answers.text('ci', ciSystem);
   const labels = answers.text('labels', runnerLabels);
-  const compute = answers.text('compute', computeKind);
-  const vcpu = answers.text('vcpu', byCompute(compute, fargateVcpu, mustBeEmpty(sizedByInstanceTypes)));
-  const memoryGiB = answers.text(
-    'memory',
-    byCompute(compute, (text) => fargateMemory(text, vcpu), mustBeEmpty(sizedByInstanceTypes)),
-  );
-  const types = answers.text('instance-types', byCompute(compute, mustBeEmpty(sizedByFargate), instanceTypes));
+  const kind = answers.text('compute', computeKind);
+  const sizing = readSizing(answers, kind);
   const spot = answers.checked('spot')?.includes(spotOption) ?? false;
   const max = answers.text('max-runners', maxRunners);
   const warm = answers.text('warm-runners', (text) => warmRunners(text, max));
-  const image = answers.text('image', (text) => runnerImage(text, compute));
+  const image = answers.text('image', (text) => runnerImage(text, kind));
   const subnetIds = answers.text('subnets', (text) => subnets(text, defaults.subnets));
   const groups = answers.text('security-groups', (text) => securityGroups(text, defaults.securityGroups));
   const fleetRegion = answers.text('region', (text) => region(text, defaults.region));
@@ -388,45 +286,20 @@ export function validateFleetRequest(values: Record<string, FieldValue | undefin
   const problems = answers.problems;
   if (problems.length > 0) return { ok: false, problems };
 
-  const resourceName = `fleetbot-${name}`;
+  const fleet: RequestedFleet = {
+    name: name!,
+    resourceName: `fleetbot-${name}`,
+    image: image!,
+    region: fleetRegion!,
+    subnets: subnetIds!,
+    securityGroups: groups!,
+    spot,
+    assignPublicIp: defaults.assignPublicIp,
+    requestIssue: context.requestIssue,
+  };
   // Warm runners register at the organisation (or user) that owns the IssueOps repository.
   const warmPool = warm ? { warmRunners: { count: warm, owner: context.warmPoolOwner } } : {};
-  const spec =
-    compute === 'ecs'
-      ? {
-          name,
-          labels,
-          maxRunners: max,
-          ...warmPool,
-          compute: {
-            type: 'ecs',
-            cluster: resourceName,
-            taskDefinition: resourceName,
-            containerName: 'runner',
-            subnets: subnetIds,
-            securityGroups: groups,
-            assignPublicIp: defaults.assignPublicIp,
-            // Without spot the launch type FARGATE is the same capacity, and needs no strategy.
-            ...(spot ? { capacityProviders: ['FARGATE_SPOT', 'FARGATE'] } : {}),
-          },
-          provision: {
-            region: fleetRegion,
-            image,
-            cpu: vcpu! * 1024,
-            memoryMiB: memoryGiB! * 1024,
-            securityGroups: groups,
-            requestIssue: context.requestIssue,
-          },
-        }
-      : {
-          name,
-          labels,
-          maxRunners: max,
-          ...warmPool,
-          compute: { type: 'ec2', launchTemplate: resourceName, instanceTypes: types, subnets: subnetIds, spot },
-          provision: { region: fleetRegion, image, securityGroups: groups, requestIssue: context.requestIssue },
-        };
-  return { ok: true, spec: checkedSpec(spec) };
+  return { ok: true, spec: checkedSpec({ name, labels, maxRunners: max, ...warmPool, ...kind!.request(fleet, sizing) }) };
 }
 
 /** Every answer was checked above, so a spec the schema rejects is a bug here, not the author's problem. */

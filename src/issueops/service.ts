@@ -1,6 +1,6 @@
 import type { Logger } from 'probot';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { liveFleetSpec } from '../../cdktf/outputs.js';
+import { liveFleetSpec } from '../fleets/live-spec.js';
 import type { SynthSettings } from '../terraform/settings.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';

@@ -10,7 +10,7 @@ import {
   ModifyVpcAttributeCommand,
 } from '@aws-sdk/client-ec2';
 import { DescribeClustersCommand, DescribeTaskDefinitionCommand } from '@aws-sdk/client-ecs';
-import { liveFleetSpec } from '../../../cdktf/outputs.js';
+import { liveFleetSpec } from '../../../src/fleets/live-spec.js';
 import { synthesizeFleet } from '../../../cdktf/synth.js';
 import { EcsBackend } from '../../../src/compute/ecs.js';
 import { fleetSpecSchema, type FleetSpec } from '../../../src/fleets/spec.js';

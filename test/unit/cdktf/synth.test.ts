@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Testing } from 'cdktf';
 import { FleetStack } from '../../../cdktf/fleet-stack.js';
-import { liveFleetSpec } from '../../../cdktf/outputs.js';
+import { liveFleetSpec } from '../../../src/fleets/live-spec.js';
 import { synthesizeFleet } from '../../../cdktf/synth.js';
 import type { SynthSettings } from '../../../src/terraform/settings.js';
 import type { FleetSpec } from '../../../src/fleets/spec.js';
