@@ -1,11 +1,9 @@
-import type { ApplicationFunction, ApplicationFunctionOptions, Logger, Probot } from 'probot';
-import { GitHubSource, parseWorkflowJob } from './ci/github.js';
-import { GitLabSource } from './ci/gitlab.js';
-import { GitLabWebhooks, gitlabWebhookHandler } from './ci/gitlab-webhook.js';
+import type { ApplicationFunction, ApplicationFunctionOptions, Probot } from 'probot';
 import { CiRouter } from './ci/router.js';
-import type { CiSource, JobPoller } from './ci/types.js';
+import type { CiConnector, JobIntake } from './ci/types.js';
 import type { ComputeBackend } from './compute/types.js';
 import type { FleetRegistry } from './fleets/registry.js';
+import type { CiSystem } from './fleets/spec.js';
 import type { IssueForm } from './issueops/form.js';
 import { IssueOpsGitHub } from './issueops/github.js';
 import { IssueOps, type SynthesizeFleet } from './issueops/service.js';
@@ -23,17 +21,11 @@ export interface FleetbotOptions {
   fleets: FleetRegistry;
   compute: ComputeBackend;
   credentials: CredentialStore;
-  /** Job sources besides GitHub's, which is built here from the App's credentials. A GitLab source gets its webhook route. */
-  ciSources?: CiSource[];
-  /** Job sources that poll instead of receiving webhooks (CircleCI); built once the scheduler exists. */
-  jobPollers?: (deps: { scheduler: Scheduler; log: Logger }) => JobPoller[];
-  /** Poll at start and then at this interval; undefined polls only when asked (tests). */
-  pollIntervalMs?: number;
-  /** The waits between later reads of a pending GitLab job whose tags GitLab's API would not give on arrival. */
-  gitlabLateReadDelaysMs?: readonly number[];
+  /** The CI systems jobs come from, one connector each (`connectGitHub`, `connectGitLab`, `connectCircleCi`). */
+  ciSystems: readonly CiConnector[];
   /** Runner parameters for the reconciler's sweep of old ones; without it there is no sweep. */
   runnerParameters?: RunnerParameterStore;
-  /** Retries of GitHub calls (5xx, rate limits); Octokit's own retry plugin is off so it is not doubled. */
+  /** Retries of IssueOps' GitHub calls (5xx, rate limits); Octokit's own retry plugin is off so it is not doubled. */
   githubRetry: RetryPolicy;
   launchTimeoutMs: number;
   /** How long a task or instance nobody owns may run before the reconciler stops it. */
@@ -64,10 +56,11 @@ export interface Fleetbot {
   readonly reconciler: Reconciler;
   /** Present when IssueOps is configured. */
   readonly issueOps: IssueOps | undefined;
-  readonly pollers: readonly JobPoller[];
-  /** Waits for launches, credentials and IssueOps work still under way. */
+  /** How each CI system hears of jobs (a poller's `pass()` polls now). */
+  readonly intakes: ReadonlyMap<CiSystem, JobIntake>;
+  /** Waits for launches, credentials, later reads and IssueOps work still under way. */
   idle(): Promise<void>;
-  /** Stops the pollers and the reconciler and waits for work under way. */
+  /** Stops the intakes and the reconciler and waits for work under way. */
   stop(): Promise<void>;
 }
 
@@ -75,11 +68,10 @@ interface Wired {
   scheduler: Scheduler;
   reconciler: Reconciler;
   issueOps: IssueOps | undefined;
-  pollers: JobPoller[];
-  gitlabWebhooks: GitLabWebhooks | undefined;
+  intakes: Map<CiSystem, JobIntake>;
 }
 
-/** The Probot app: wires webhook handlers to the scheduler, and starts the reconciler. Nothing else. */
+/** The Probot app: wires each CI system to the scheduler, and starts the reconciler. Nothing else. */
 export function createFleetbot(options: FleetbotOptions): Fleetbot {
   let wired: Wired | undefined;
   const get = (): Wired => {
@@ -88,55 +80,12 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
   };
 
   const app = async (probot: Probot, { addHandler }: ApplicationFunctionOptions) => {
-    const log = probot.log.child({ name: 'fleetbot' });
-    refuseMisSignedDeliveries(probot, log);
-    const github = new GitHubSource((installationId) => probot.auth(installationId), options.githubRetry, {
-      appOctokit: () => probot.auth(),
-    });
-    const ci = new CiRouter([github, ...(options.ciSources ?? [])]);
-    const scheduler = new Scheduler({ ...options, ci, log });
-    const reconciler = new Reconciler({ ...options, ci, scheduler, log });
-    const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
-    const pollers = options.jobPollers?.({ scheduler, log }) ?? [];
-    const gitlab = options.ciSources?.find((source): source is GitLabSource => source instanceof GitLabSource);
-    const gitlabWebhooks =
-      gitlab &&
-      new GitLabWebhooks({
-        source: gitlab,
-        fleets: options.fleets,
-        store: options.store,
-        scheduler,
-        log,
-        lateReadDelaysMs: options.gitlabLateReadDelaysMs,
-      });
-    wired = { scheduler, reconciler, issueOps, pollers, gitlabWebhooks };
-
-    probot.on('workflow_job', async (context) => {
-      const parsed = parseWorkflowJob(context.payload);
-      const fields = { deliveryId: context.id };
-      if (parsed.kind === 'malformed') {
-        log.warn(fields, `${parsed.reason}; ignored`);
-        return;
-      }
-      if (parsed.kind === 'ignored') {
-        log.debug(fields, parsed.reason);
-        return;
-      }
-      const { event } = parsed;
-      if (event.kind === 'queued') {
-        await scheduler.jobQueued(event.job);
-      } else {
-        await scheduler.jobCompleted(event.ci, event.jobId, event.runnerName);
-      }
-    });
-
-    if (gitlabWebhooks) addHandler(gitlabWebhookHandler(gitlabWebhooks, log));
-
+    const loaded = wire(probot, addHandler, options);
+    wired = loaded;
     // Fleets applied earlier serve jobs before the first reconcile pass looks at them.
-    await issueOps?.load();
-    if (options.reconcileIntervalMs !== undefined) reconciler.start(options.reconcileIntervalMs);
-    const { pollIntervalMs } = options;
-    if (pollIntervalMs !== undefined) for (const poller of pollers) poller.start(pollIntervalMs);
+    await loaded.issueOps?.load();
+    if (options.reconcileIntervalMs !== undefined) loaded.reconciler.start(options.reconcileIntervalMs);
+    for (const intake of loaded.intakes.values()) intake.start?.();
   };
 
   return {
@@ -150,24 +99,38 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     get issueOps() {
       return get().issueOps;
     },
-    get pollers() {
-      return get().pollers;
+    get intakes() {
+      return get().intakes;
     },
     idle: async () => {
       await wired?.issueOps?.idle();
-      await wired?.gitlabWebhooks?.idle();
+      for (const intake of wired?.intakes.values() ?? []) await intake.idle?.();
       await wired?.scheduler.idle();
     },
     stop: async () => {
       if (!wired) return;
-      // Pollers first: a pass under way may still admit jobs, whose launches are waited for below.
-      await Promise.all(wired.pollers.map((poller) => poller.stop()));
-      wired.gitlabWebhooks?.stop();
+      // Intakes first: a poll under way may still admit jobs, whose launches are waited for below.
+      await Promise.all([...wired.intakes.values()].map((intake) => intake.stop?.()));
       await wired.reconciler.stop();
       await wired.issueOps?.idle();
       await wired.scheduler.idle();
     },
   };
+}
+
+/** Each CI system's source for the scheduler's questions, then its intake feeding the scheduler. */
+function wire(probot: Probot, addHandler: ApplicationFunctionOptions['addHandler'], options: FleetbotOptions): Wired {
+  const log = probot.log.child({ name: 'fleetbot' });
+  refuseMisSignedDeliveries(probot, log);
+  const connections = options.ciSystems.map((connect) =>
+    connect({ probot, addHandler, fleets: options.fleets, store: options.store, log }),
+  );
+  const ci = new CiRouter(connections.map((connection) => connection.source));
+  const scheduler = new Scheduler({ ...options, ci, log });
+  const reconciler = new Reconciler({ ...options, ci, scheduler, log });
+  const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
+  const intakes = new Map(connections.map((connection) => [connection.source.ci, connection.listen(scheduler)]));
+  return { scheduler, reconciler, issueOps, intakes };
 }
 
 function wireIssueOps(

@@ -1,15 +1,18 @@
 import { ProbotOctokit, run } from 'probot';
 import { createAwsClients } from './aws.js';
-import { CircleCiSource } from './ci/circleci.js';
 import { CircleCiApi } from './ci/circleci-api.js';
-import { CircleCiPoller } from './ci/circleci-poller.js';
-import { GitLabApi, GitLabSource } from './ci/gitlab.js';
+import { connectCircleCi } from './ci/circleci-poller.js';
+import { connectGitHub } from './ci/github-webhook.js';
+import { GitLabApi } from './ci/gitlab.js';
+import { connectGitLab } from './ci/gitlab-webhook.js';
+import type { CiConnector } from './ci/types.js';
 import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
 import { ComputeRouter } from './compute/router.js';
 import { applyDotEnvFile, readConfig, type AppConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
+import { CI_SYSTEMS, type CiSystem } from './fleets/spec.js';
 import { loadFleetsFile } from './fleets/file.js';
 import { createFleetbot, type FleetbotOptions } from './index.js';
 import { issueOpsSettingsSchema, type IssueOpsSettings } from './issueops/settings.js';
@@ -22,8 +25,10 @@ import { RunnerSecrets } from './secrets/ssm.js';
 import type { SecretReader } from './secrets/types.js';
 import { startupSummary } from './startup-summary.js';
 import { SqliteStore } from './store/sqlite.js';
-import type { IssueOpsStore, Store } from './store/types.js';
+import type { IssueOpsStore } from './store/types.js';
 import { TerraformCli } from './terraform/cli.js';
+
+const GITHUB_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 };
 
 /** `npm start`: the app on its embedded defaults, or Probot's setup page when it has no App yet. */
 async function main(): Promise<void> {
@@ -42,10 +47,6 @@ async function main(): Promise<void> {
   const store = new SqliteStore(config.databaseFile);
   const aws = createAwsClients();
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
-  // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
-  const tokens = new CachedSecretParameters(aws.ssm);
-  const serves = (ci: string) => fleets.all().some((fleet) => fleet.ci === ci);
-  const circleci = serves('circleci') ? circleCiOptions(config, fleets, store, tokens) : undefined;
   const fleetbot = createFleetbot({
     store,
     fleets,
@@ -56,13 +57,9 @@ async function main(): Promise<void> {
     }),
     credentials: secrets,
     runnerParameters: secrets,
-    ciSources: [
-      ...(serves('gitlab') ? [new GitLabSource(new GitLabApi({ attempts: 4, baseDelayMs: 250, maxDelayMs: 2_000 }), tokens)] : []),
-      ...(circleci ? [circleci.source] : []),
-    ],
-    jobPollers: circleci?.jobPollers,
-    pollIntervalMs: circleci?.pollIntervalMs,
-    githubRetry: { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 },
+    // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
+    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm)),
+    githubRetry: GITHUB_RETRY,
     launchTimeoutMs: config.launchTimeoutMs,
     orphanGraceMs: config.orphanGraceMs,
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
@@ -74,12 +71,37 @@ async function main(): Promise<void> {
   const log = await createAppLog(process.env);
   const server = await run(fleetbot.app, { Octokit, log });
   log.child({ name: 'fleetbot' }).info(...startupSummary(fleets.all(), fleetsFile.issueops?.repository));
-
-  const shutdown = async (signal: string) => {
-    console.info(`fleetbot: ${signal}, stopping`);
+  stopOnSignals(async () => {
     await server.stop();
     await fleetbot.stop();
     await store.close();
+  });
+}
+
+/**
+ * The CI systems jobs come from, one line each: GitHub always (the App itself), the others when a
+ * fleet of the fleets file serves them. A CI system without a line here does not compile.
+ */
+function ciSystems(config: AppConfig, fleets: FleetRegistry, tokens: SecretReader): CiConnector[] {
+  const connectors: Record<CiSystem, () => CiConnector> = {
+    github: () => connectGitHub({ retry: GITHUB_RETRY }),
+    gitlab: () => connectGitLab({ api: new GitLabApi({ attempts: 4, baseDelayMs: 250, maxDelayMs: 2_000 }), secrets: tokens }),
+    circleci: () =>
+      connectCircleCi({
+        api: new CircleCiApi({ attempts: 4, baseDelayMs: 500, maxDelayMs: 5_000 }),
+        secrets: tokens,
+        pollIntervalMs: config.circleciPollIntervalMs,
+      }),
+  };
+  const served = CI_SYSTEMS.filter((ci) => ci === 'github' || fleets.all().some((fleet) => fleet.ci === ci));
+  return served.map((ci) => connectors[ci]());
+}
+
+/** SIGTERM and Ctrl-C stop the app: launches under way finish and the store closes. */
+function stopOnSignals(stop: () => Promise<void>): void {
+  const shutdown = async (signal: string) => {
+    console.info(`fleetbot: ${signal}, stopping`);
+    await stop();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
@@ -110,21 +132,6 @@ async function issueOpsOptions(
     workspace: new FleetWorkspace(terraform.workdir, cli),
     forms: await loadIssueForms(),
     synthesize: await loadSynthesizer(),
-  };
-}
-
-/** CircleCI fleets: the job source, and the poller that reads their queues. */
-function circleCiOptions(
-  config: AppConfig,
-  fleets: FleetRegistry,
-  store: Store,
-  secrets: SecretReader,
-): { source: CircleCiSource } & Pick<FleetbotOptions, 'jobPollers' | 'pollIntervalMs'> {
-  const api = new CircleCiApi({ attempts: 4, baseDelayMs: 500, maxDelayMs: 5_000 });
-  return {
-    source: new CircleCiSource(secrets),
-    jobPollers: ({ scheduler, log }) => [new CircleCiPoller({ fleets, store, scheduler, api, secrets, log })],
-    pollIntervalMs: config.circleciPollIntervalMs,
   };
 }
 

@@ -2,13 +2,12 @@ import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { CircleCiSettings, FleetSpec } from '../fleets/spec.js';
 import { PeriodicTask } from '../periodic-task.js';
-import type { Scheduler } from '../jobs/scheduler.js';
 import { errorFields } from '../retry.js';
 import type { SecretReader } from '../secrets/types.js';
 import type { RunnerRecord, Store } from '../store/types.js';
-import { CIRCLECI, demandJob } from './circleci.js';
+import { CIRCLECI, CircleCiSource, demandJob } from './circleci.js';
 import type { CircleCiAgent } from './circleci-api.js';
-import type { JobPoller } from './types.js';
+import type { CiConnector, FleetBacklogs, JobPoller, JobSink } from './types.js';
 
 /** Long enough for Fargate to pull the image and the agent to connect; see `isStarting`. */
 export const DEFAULT_BOOT_WINDOW_MS = 5 * 60_000;
@@ -22,7 +21,7 @@ export interface CircleCiReads {
 export interface CircleCiPollerDeps {
   fleets: FleetRegistry;
   store: Store;
-  scheduler: Pick<Scheduler, 'jobQueued' | 'drainFleet'>;
+  sink: JobSink & FleetBacklogs;
   api: CircleCiReads;
   secrets: SecretReader;
   log: Logger;
@@ -55,7 +54,7 @@ export function isStarting(runner: RunnerRecord, agent: CircleCiAgent | undefine
  * CircleCI sends no webhook when a task waits, so every pass reads each CircleCI fleet's queue
  * (`unclaimed_task_count` of its resource class) and launches
  * `min(unclaimed − starting, maxRunners − active)` single-task runners, each admitted through the
- * scheduler as a job of its own. A failing fleet logs one line and is tried again next pass; a refused
+ * sink as a job of its own. A failing fleet logs one line and is tried again next pass; a refused
  * API token is reported once per fleet until it works again.
  */
 export class CircleCiPoller implements JobPoller {
@@ -150,10 +149,10 @@ export class CircleCiPoller implements JobPoller {
    */
   private async launch(fleet: FleetSpec, settings: CircleCiSettings, wanted: number): Promise<number> {
     if (wanted === 0) return 0;
-    await this.deps.scheduler.drainFleet(fleet);
+    await this.deps.sink.drainFleet(fleet);
     let launched = 0;
     for (let i = 0; i < wanted; i++) {
-      const admission = await this.deps.scheduler.jobQueued(demandJob(settings));
+      const admission = await this.deps.sink.jobQueued(demandJob(settings));
       if (admission.kind === 'claimed') launched++;
     }
     return launched;
@@ -177,4 +176,25 @@ export class CircleCiPoller implements JobPoller {
     this.deps.log.warn(fields, 'CircleCI poll failed; trying again next pass');
     return errorFields(error).message;
   }
+}
+
+/**
+ * CircleCI's machine runners as a CI system: the poller reads each fleet's queue and feeds the sink.
+ * `pollIntervalMs` undefined polls only when asked (`pass()`).
+ */
+export function connectCircleCi(options: { api: CircleCiReads; secrets: SecretReader; pollIntervalMs?: number }): CiConnector {
+  return ({ fleets, store, log }) => ({
+    source: new CircleCiSource(options.secrets),
+    listen: (sink) => {
+      const poller = new CircleCiPoller({ fleets, store, sink, api: options.api, secrets: options.secrets, log });
+      const { pollIntervalMs } = options;
+      return {
+        start: () => {
+          if (pollIntervalMs !== undefined) poller.start(pollIntervalMs);
+        },
+        pass: () => poller.pass(),
+        stop: () => poller.stop(),
+      };
+    },
+  });
 }

@@ -26,6 +26,8 @@ const workflowJobPayloadSchema = z.object({
     id: z.number().int().positive(),
     labels: z.array(z.string()),
     runner_name: z.string().nullish(),
+    created_at: z.string().nullish(),
+    started_at: z.string().nullish(),
   }),
   repository: z.object({
     name: z.string().min(1),
@@ -36,10 +38,16 @@ const workflowJobPayloadSchema = z.object({
   installation: z.object({ id: z.number().int() }),
 });
 
+/** An ISO 8601 time of GitHub's as epoch milliseconds; undefined when absent or unreadable. */
+function epochMs(time: string | null | undefined): number | undefined {
+  const ms = time ? Date.parse(time) : NaN;
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 export type ParsedWorkflowJob =
   { kind: 'event'; event: JobEvent } | { kind: 'ignored'; reason: string } | { kind: 'malformed'; reason: string };
 
-/** A `workflow_job` payload as the scheduler's event; actions other than queued/completed are ignored. */
+/** A `workflow_job` payload as the scheduler's event; actions other than queued/in_progress/completed are ignored. */
 export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
   const result = workflowJobPayloadSchema.safeParse(payload);
   if (!result.success) {
@@ -50,6 +58,10 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
   const jobId = String(job.id);
   if (action === 'completed') {
     return { kind: 'event', event: { kind: 'completed', ci: GITHUB, jobId, runnerName: job.runner_name || undefined } };
+  }
+  if (action === 'in_progress') {
+    const started = { ci: GITHUB, jobId, runnerName: job.runner_name || undefined };
+    return { kind: 'event', event: { kind: 'started', ...started, startedAt: epochMs(job.started_at), queuedAt: epochMs(job.created_at) } };
   }
   if (action !== 'queued') return { kind: 'ignored', reason: `action "${action}" needs nothing` };
   const origin: GitHubOrigin = {

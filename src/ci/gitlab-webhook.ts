@@ -3,10 +3,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { GitLabSettings } from '../fleets/spec.js';
-import type { Scheduler } from '../jobs/scheduler.js';
 import { errorFields, sleep as realSleep, type Sleep } from '../retry.js';
+import type { SecretReader } from '../secrets/types.js';
 import type { Store } from '../store/types.js';
-import { GITLAB, GitLabApiError, gitlabJobId, parseJobHook, type GitLabOrigin, type GitLabSource } from './gitlab.js';
+import { GITLAB, GitLabApiError, GitLabSource, gitlabJobId, parseJobHook, type GitLabApi, type GitLabOrigin } from './gitlab.js';
+import type { CiConnector, Delivery, JobSink } from './types.js';
 
 export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
 
@@ -30,7 +31,7 @@ export interface GitLabWebhooksDeps {
   source: GitLabSource;
   fleets: FleetRegistry;
   store: Pick<Store, 'getJob'>;
-  scheduler: Pick<Scheduler, 'jobQueued' | 'jobCompleted'>;
+  sink: JobSink;
   log: Logger;
   /** How many delivery UUIDs to remember; older redeliveries still stop at the store's job dedupe. */
   rememberedDeliveries?: number;
@@ -100,7 +101,7 @@ export class GitLabWebhooks {
   }
 
   async receive(delivery: GitLabDelivery): Promise<WebhookAnswer> {
-    const fields = { eventUuid: delivery.eventUuid };
+    const fields: Delivery = { deliveryId: delivery.eventUuid };
     if (!delivery.token) return { status: 401, message: 'missing X-Gitlab-Token' };
     const connections = await this.authenticate(delivery.token);
     if (connections === 'unverifiable') {
@@ -120,7 +121,7 @@ export class GitLabWebhooks {
     return answer;
   }
 
-  private async handle(delivery: GitLabDelivery, connections: GitLabSettings[], fields: Record<string, unknown>): Promise<WebhookAnswer> {
+  private async handle(delivery: GitLabDelivery, connections: GitLabSettings[], fields: Delivery): Promise<WebhookAnswer> {
     if (delivery.eventName !== 'Job Hook') {
       return { status: 200, message: `event "${delivery.eventName ?? '(none)'}" ignored: fleetbot needs only Job events` };
     }
@@ -140,8 +141,14 @@ export class GitLabWebhooks {
     const connection = connectionFor(connections, parsed.projectUrl);
     const jobId = gitlabJobId(connection.url, parsed.buildId);
     const jobFields = { ...fields, ci: GITLAB, jobId };
+    this.deps.log.debug(jobFields, `Job Hook ${parsed.kind} received`);
+    if (parsed.kind === 'running') {
+      const { runnerDescription: runnerName, startedAt, queuedAt } = parsed;
+      await this.deps.sink.jobStarted({ ci: GITLAB, jobId, runnerName, startedAt, queuedAt }, fields);
+      return { status: 200, message: `job ${jobId} started` };
+    }
     if (parsed.kind === 'finished') {
-      await this.deps.scheduler.jobCompleted(GITLAB, jobId, parsed.runnerDescription);
+      await this.deps.sink.jobCompleted({ ci: GITLAB, jobId, runnerName: parsed.runnerDescription }, fields);
       return { status: 200, message: `job ${jobId} completed` };
     }
 
@@ -153,7 +160,7 @@ export class GitLabWebhooks {
       apiTokenParameter: connection.apiTokenParameter,
     };
     try {
-      return { status: 200, message: await this.admitPending(origin, jobId) };
+      return { status: 200, message: await this.admitPending(origin, jobId, fields) };
     } catch (error) {
       // Never a 5xx here: GitLab disables a webhook that answers 5xx (for a minute, growing to a day),
       // which would cost every later job of the project its runner.
@@ -165,16 +172,16 @@ export class GitLabWebhooks {
         { ...jobFields, err: errorFields(error) },
         "could not read the pending job's tags from GitLab; reading them again later",
       );
-      this.readLater(origin, jobId, jobFields);
+      this.readLater(origin, jobId, fields);
       return { status: 202, message: `job ${jobId}: GitLab's API did not answer; fleetbot reads the job again later` };
     }
   }
 
   /** Reads the job's tags from GitLab and queues it if it still waits; says what happened. */
-  private async admitPending(origin: GitLabOrigin, jobId: string): Promise<string> {
+  private async admitPending(origin: GitLabOrigin, jobId: string, delivery: Delivery): Promise<string> {
     const job = await this.deps.source.fetchJob(origin);
     if (job.status !== 'pending') return `job ${jobId} is ${job.status} at GitLab; nothing to launch`;
-    const admission = await this.deps.scheduler.jobQueued({ ci: GITLAB, jobId, labels: job.tag_list, origin });
+    const admission = await this.deps.sink.jobQueued({ ci: GITLAB, jobId, labels: job.tag_list, origin }, delivery);
     return `job ${jobId} ${admission.kind}`;
   }
 
@@ -182,9 +189,10 @@ export class GitLabWebhooks {
    * Tries a pending job again after each of `lateReadDelaysMs`, until GitLab answers, a resent delivery
    * has recorded it, or the waits run out; every way it ends without a runner is logged as an error.
    */
-  private readLater(origin: GitLabOrigin, jobId: string, fields: Record<string, unknown>): void {
+  private readLater(origin: GitLabOrigin, jobId: string, delivery: Delivery): void {
     if (this.lateReads.has(jobId)) return;
     const { log, store } = this.deps;
+    const fields = { ...delivery, ci: GITLAB, jobId };
     const work = (async () => {
       for (const delayMs of this.lateReadDelaysMs) {
         await this.sleep(delayMs);
@@ -194,7 +202,7 @@ export class GitLabWebhooks {
         }
         if (await store.getJob(GITLAB, jobId)) return;
         try {
-          log.info(fields, await this.admitPending(origin, jobId));
+          log.info(fields, await this.admitPending(origin, jobId, delivery));
           return;
         } catch (error) {
           if (!isRetryable(error)) {
@@ -294,8 +302,26 @@ export function gitlabWebhookHandler(webhooks: GitLabWebhooks, log: Logger) {
     try {
       return reply(await webhooks.receive(delivery));
     } catch (error) {
-      log.error({ eventUuid: delivery.eventUuid, err: errorFields(error) }, 'GitLab webhook failed');
+      log.error({ deliveryId: delivery.eventUuid, err: errorFields(error) }, 'GitLab webhook failed');
       return reply({ status: 500, message: 'internal error; resend this delivery' });
     }
+  };
+}
+
+/**
+ * GitLab CI as a CI system: Job events on `POST /api/gitlab/webhooks` feed the sink; each fleet's
+ * runners authenticate with the fleet's runner token.
+ */
+export function connectGitLab(options: { api: GitLabApi; secrets: SecretReader; lateReadDelaysMs?: readonly number[] }): CiConnector {
+  return ({ fleets, store, log, addHandler }) => {
+    const source = new GitLabSource(options.api, options.secrets);
+    return {
+      source,
+      listen: (sink) => {
+        const webhooks = new GitLabWebhooks({ source, fleets, store, sink, log, lateReadDelaysMs: options.lateReadDelaysMs });
+        addHandler(gitlabWebhookHandler(webhooks, log));
+        return { idle: () => webhooks.idle(), stop: async () => webhooks.stop() };
+      },
+    };
   };
 }

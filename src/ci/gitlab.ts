@@ -34,6 +34,13 @@ const jobHookSchema = z.object({
   project_id: z.number().int().positive(),
   runner: z.object({ description: z.string().nullish() }).nullish(),
   project: z.object({ web_url: z.string() }).partial().optional(),
+  // GitLab 17 sends ISO 8601 copies (`_iso`) of its times; older ones only "2026-02-23 02:41:37 UTC".
+  build_started_at: z.string().nullish(),
+  build_started_at_iso: z.string().nullish(),
+  build_created_at: z.string().nullish(),
+  build_created_at_iso: z.string().nullish(),
+  /** Seconds the job waited for a runner. */
+  build_queued_duration: z.number().nonnegative().nullish(),
 });
 
 // Statuses after which the job needs no runner any more.
@@ -41,11 +48,12 @@ const FINISHED_STATUSES = new Set(['success', 'failed', 'canceled', 'skipped']);
 
 export type ParsedJobHook =
   | { kind: 'pending'; buildId: number; projectId: number; projectUrl?: string }
+  | { kind: 'running'; buildId: number; projectUrl?: string; runnerDescription?: string; startedAt?: number; queuedAt?: number }
   | { kind: 'finished'; buildId: number; projectUrl?: string; runnerDescription?: string }
   | { kind: 'ignored'; reason: string }
   | { kind: 'malformed'; reason: string };
 
-/** A Job Hook payload as what the scheduler needs to hear; statuses other than pending and finished are ignored. */
+/** A Job Hook payload as what the scheduler needs to hear; statuses other than pending, running and finished are ignored. */
 export function parseJobHook(payload: unknown): ParsedJobHook {
   const result = jobHookSchema.safeParse(payload);
   if (!result.success) {
@@ -55,10 +63,29 @@ export function parseJobHook(payload: unknown): ParsedJobHook {
   const { build_id: buildId, build_status: status, project_id: projectId, runner, project } = result.data;
   const projectUrl = project?.web_url;
   if (status === 'pending') return { kind: 'pending', buildId, projectId, projectUrl };
+  if (status === 'running')
+    return { kind: 'running', buildId, projectUrl, runnerDescription: runner?.description || undefined, ...startTimes(result.data) };
   if (FINISHED_STATUSES.has(status)) {
     return { kind: 'finished', buildId, projectUrl, runnerDescription: runner?.description || undefined };
   }
   return { kind: 'ignored', reason: `build_status "${status}" needs nothing` };
+}
+
+/** When the job started, and when it began to wait: its start less the time GitLab says it was queued, else its creation. */
+function startTimes(hook: z.infer<typeof jobHookSchema>): { startedAt?: number; queuedAt?: number } {
+  const startedAt = epochMs(hook.build_started_at_iso ?? hook.build_started_at);
+  const queuedFor = hook.build_queued_duration ?? undefined;
+  const queuedAt =
+    startedAt !== undefined && queuedFor !== undefined
+      ? startedAt - Math.round(queuedFor * 1000)
+      : epochMs(hook.build_created_at_iso ?? hook.build_created_at);
+  return { startedAt, queuedAt };
+}
+
+/** GitLab's times, ISO 8601 or "2026-02-23 02:41:37 UTC", as epoch milliseconds; undefined when absent or unreadable. */
+function epochMs(time: string | null | undefined): number | undefined {
+  const ms = time ? Date.parse(time.replace(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) UTC$/, '$1T$2Z')) : NaN;
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** A failed GitLab API call, with whether asking again could help. Never carries the token. */

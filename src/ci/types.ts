@@ -1,22 +1,57 @@
+import type { ApplicationFunctionOptions, Logger, Probot } from 'probot';
+import type { FleetRegistry } from '../fleets/registry.js';
 import type { CiSystem, FleetSpec } from '../fleets/spec.js';
-import type { JobOrigin, JobRecord, NewJob, RunnerRecord } from '../store/types.js';
+import type { Admission, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
 
-/** Where jobs come from. A source turns its system's events into these and answers the scheduler's questions. */
+/**
+ * Where jobs come from. Each CI system is one connector (`CiConnector`): a source that answers the
+ * scheduler's questions, and an intake that turns what the system says into job events for a `JobSink`.
+ */
 
-export interface JobQueued {
-  kind: 'queued';
-  job: NewJob;
+/** A runner took the job. */
+export interface JobStarted {
+  ci: CiSystem;
+  jobId: string;
+  /** The runner the CI system gave the job, which need not be the one launched for it. */
+  runnerName?: string;
+  /** When the runner took it, as the CI system says (epoch ms); absent means when fleetbot heard of it. */
+  startedAt?: number;
+  /** When the job was queued at the CI system, where the event says (epoch ms). */
+  queuedAt?: number;
 }
 
 export interface JobCompleted {
-  kind: 'completed';
   ci: CiSystem;
   jobId: string;
   /** The runner that ran the job, which need not be the one launched for it; absent if none ran it. */
   runnerName?: string;
 }
 
-export type JobEvent = JobQueued | JobCompleted;
+export type JobEvent = { kind: 'queued'; job: NewJob } | ({ kind: 'started' } & JobStarted) | ({ kind: 'completed' } & JobCompleted);
+
+/** The delivery an event came in, so that every log line it causes can be found by its id. */
+export interface Delivery {
+  /** GitHub's X-GitHub-Delivery, GitLab's X-Gitlab-Event-UUID; absent for polled events. */
+  deliveryId?: string;
+}
+
+/**
+ * What every CI source feeds. In-process it is the scheduler; in the scale-out deployment it is a
+ * queue whose consumers feed the scheduler.
+ */
+export interface JobSink {
+  /** A job waits for a runner: recorded once, then launched for or put in its fleet's backlog. */
+  jobQueued(job: NewJob, delivery?: Delivery): Promise<Admission>;
+  /** A runner took the job: its start is recorded, and its wait logged. */
+  jobStarted(started: JobStarted, delivery?: Delivery): Promise<void>;
+  /** The job finished or was cancelled: its runner is freed. */
+  jobCompleted(completed: JobCompleted, delivery?: Delivery): Promise<void>;
+}
+
+/** What a polling source needs besides: demand is read afresh each pass, so older backlog jobs go first. */
+export interface FleetBacklogs {
+  drainFleet(fleet: FleetSpec): Promise<number>;
+}
 
 export interface RunnerCredential {
   /** What the runner reads from its SSM parameter. */
@@ -66,3 +101,34 @@ export interface JobPoller {
   /** One pass now (joined if one is under way). */
   pass(): Promise<unknown>;
 }
+
+/** How a CI system hears of jobs once wired; webhook intakes need no start, pollers do. */
+export interface JobIntake {
+  /** Starts periodic work (polls), if the intake has any. */
+  start?(): void;
+  /** One pass now (a poll), joined if one is under way. */
+  pass?(): Promise<unknown>;
+  /** Resolves when no work the intake started is under way. */
+  idle?(): Promise<void>;
+  /** Stops hearing of jobs and waits for work under way. */
+  stop?(): Promise<void>;
+}
+
+/** What the app gives each CI system when it loads into Probot. */
+export interface CiHost {
+  probot: Probot;
+  /** Adds a route to Probot's HTTP server (a webhook other than GitHub's). */
+  addHandler: ApplicationFunctionOptions['addHandler'];
+  fleets: FleetRegistry;
+  store: Store;
+  log: Logger;
+}
+
+/** A CI system wired into the app: its source, and how it starts hearing of jobs once the sink exists. */
+export interface CiConnection {
+  source: CiSource;
+  listen(sink: JobSink & FleetBacklogs): JobIntake;
+}
+
+/** One CI system, as the wiring lists it: `src/main.ts` has one line per system. */
+export type CiConnector = (host: CiHost) => CiConnection;

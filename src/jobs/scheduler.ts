@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'probot';
 import type { CiCalls } from '../ci/router.js';
+import type { Delivery, JobCompleted, JobSink, JobStarted } from '../ci/types.js';
 import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
-import { isWarmPoolActive, type CiSystem, type FleetSpec, type WarmPool } from '../fleets/spec.js';
+import { isWarmPoolActive, type FleetSpec, type WarmPool } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
 import { SerialLanes } from '../serial-lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
@@ -40,7 +41,7 @@ export function runnerNameFor(fleet: string, jobId: string): string {
  * GitHub: the task starts with only the name of its credential parameter and waits for it, while the
  * credential is created at the pace GitHub allows (Octokit's throttling spaces mutating requests).
  */
-export class Scheduler {
+export class Scheduler implements JobSink {
   private readonly store: Store;
   private readonly fleets: FleetRegistry;
   private readonly compute: ComputeBackend;
@@ -68,8 +69,12 @@ export class Scheduler {
     this.launchTimeoutMs = deps.launchTimeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS;
   }
 
-  /** Records a queued job once, and launches a runner for it or puts it in its fleet's backlog. */
-  async jobQueued(job: NewJob): Promise<Admission> {
+  /**
+   * Records a queued job once, and launches a runner for it or puts it in its fleet's backlog. The
+   * delivery's id rides on every log line the job's path writes, from here to the launch.
+   */
+  async jobQueued(job: NewJob, delivery: Delivery = {}): Promise<Admission> {
+    const log = this.logFor(delivery);
     const fleet = this.fleets.match(job.ci, job.labels);
     const admission = await this.store.admitJob(
       job,
@@ -81,25 +86,53 @@ export class Scheduler {
     const fields = { ci: job.ci, jobId: job.jobId, fleet: fleet?.name };
     switch (admission.kind) {
       case 'duplicate':
-        this.log.debug(fields, `job already recorded (${admission.job.status}); redelivery ignored`);
+        log.debug(fields, `job already recorded (${admission.job.status}); redelivery ignored`);
         break;
       case 'unmatched':
-        this.log.info({ ...fields, labels: job.labels }, `no fleet serves labels [${job.labels.join(', ')}]; nothing launched`);
+        log.info({ ...fields, labels: job.labels }, `no fleet serves labels [${job.labels.join(', ')}]; nothing launched`);
         break;
       case 'claimed':
-        this.startLaunch(fleet!, admission.runner);
+        this.startLaunch(fleet!, admission.runner, log);
         break;
       case 'pooled':
-        this.log.info({ ...fields, runnerName: admission.runner.name }, 'job given to an idle warm runner');
-        this.inBackground(this.topUpWarmPool(fleet!).then(() => undefined));
+        log.info({ ...fields, runnerName: admission.runner.name }, 'job given to an idle warm runner');
+        this.inBackground(
+          this.topUpWarmPool(fleet!, log).then(() => undefined),
+          log,
+        );
         break;
       case 'waiting':
-        this.log.info({ ...fields, position: admission.position }, "job waits in the fleet's backlog");
+        log.info({ ...fields, position: admission.position }, "job waits in the fleet's backlog");
         // Older jobs wait while a slot is free (a drain is under way or failed): drain now.
-        if (!admission.fleetFull) this.inBackground(this.drainFleet(fleet!).then(() => undefined));
+        if (!admission.fleetFull)
+          this.inBackground(
+            this.drainFleet(fleet!, log).then(() => undefined),
+            log,
+          );
         break;
     }
     return admission;
+  }
+
+  /**
+   * A runner took the job: its start is recorded once, and the wait from queued at the CI system (or,
+   * when the CI system does not say, from receipt here) to started is logged for jobs of our fleets.
+   */
+  async jobStarted(started: JobStarted, delivery: Delivery = {}): Promise<void> {
+    const log = this.logFor(delivery);
+    const startedAt = started.startedAt ?? this.now();
+    const before = await this.store.markJobStarted(started.ci, started.jobId, startedAt, this.now());
+    const fields = { ci: started.ci, jobId: started.jobId, runnerName: started.runnerName, fleet: before?.fleet ?? undefined };
+    if (!before?.fleet) {
+      log.debug(fields, 'a job no fleet of ours serves started');
+      return;
+    }
+    if (before.startedAt !== null) {
+      log.debug(fields, 'job start already recorded; redelivery ignored');
+      return;
+    }
+    const waitMs = Math.max(0, startedAt - (started.queuedAt ?? before.receivedAt));
+    log.info({ ...fields, waitMs }, `job started after waiting ${(waitMs / 1000).toFixed(1)} s`);
   }
 
   /**
@@ -108,36 +141,43 @@ export class Scheduler {
    * slot to the next job follow in the background, so the webhook is answered at once; if the process
    * dies before they finish, the reconciler stops the task and drains the backlog.
    */
-  async jobCompleted(ci: CiSystem, jobId: string, runnerName: string | undefined): Promise<void> {
+  async jobCompleted(completed: JobCompleted, delivery: Delivery = {}): Promise<void> {
+    const log = this.logFor(delivery);
+    const { ci, jobId, runnerName } = completed;
     const { job, releasedRunner } = await this.store.completeJob(ci, jobId, runnerName, this.now());
     const fields = { ci, jobId, runnerName, fleet: releasedRunner?.fleet ?? job?.fleet ?? undefined };
-    if (job?.status === 'waiting') this.log.info(fields, 'job completed while waiting; dropped from the backlog');
+    if (job?.status === 'waiting') log.info(fields, 'job completed while waiting; dropped from the backlog');
     if (!releasedRunner) {
-      this.log.debug(fields, 'completion names no active runner of ours');
+      log.debug(fields, 'completion names no active runner of ours');
       return;
     }
-    this.log.info(fields, 'runner released after its job completed');
-    this.inBackground(this.afterCompletion(releasedRunner));
+    log.info(fields, 'runner released after its job completed');
+    this.inBackground(this.afterCompletion(releasedRunner, log), log);
   }
 
-  private async afterCompletion(runner: RunnerRecord): Promise<void> {
-    await this.cleanUp(runner, 'job completed');
+  /** The scheduler's log, with the delivery's id on every line when the event came in one. */
+  private logFor(delivery: Delivery): Logger {
+    return delivery.deliveryId ? this.log.child({ deliveryId: delivery.deliveryId }) : this.log;
+  }
+
+  private async afterCompletion(runner: RunnerRecord, log: Logger): Promise<void> {
+    await this.cleanUp(runner, 'job completed', log);
     const fleet = this.fleets.get(runner.fleet);
     if (!fleet) return;
-    await this.drainFleet(fleet);
-    await this.topUpWarmPool(fleet);
+    await this.drainFleet(fleet, log);
+    await this.topUpWarmPool(fleet, log);
   }
 
   /**
    * Launches warm runners until the fleet's pool is full, while its schedule wants one, the fleet is
    * under its maximum and no job waits (a backlog takes free slots first). Returns how many it launched.
    */
-  topUpWarmPool(fleet: FleetSpec): Promise<number> {
+  topUpWarmPool(fleet: FleetSpec, log: Logger = this.log): Promise<number> {
     // One top-up per fleet at a time: two that counted the same idle runners would overfill the pool.
-    return this.warmPoolLanes.run(fleet.name, () => this.fillWarmPool(fleet));
+    return this.warmPoolLanes.run(fleet.name, () => this.fillWarmPool(fleet, log));
   }
 
-  private async fillWarmPool(fleet: FleetSpec): Promise<number> {
+  private async fillWarmPool(fleet: FleetSpec, log: Logger): Promise<number> {
     const pool = this.wantedWarmPool(fleet);
     if (!pool) return 0;
     if ((await this.store.fleetCounts()).get(fleet.name)?.waiting) return 0;
@@ -155,10 +195,10 @@ export class Scheduler {
         this.now(),
       );
       if (!claim) break;
-      this.startLaunch(fleet, claim.runner);
+      this.startLaunch(fleet, claim.runner, log);
       launched++;
     }
-    if (launched > 0) this.log.info({ fleet: fleet.name, launched, target: pool.count }, 'warm pool topped up');
+    if (launched > 0) log.info({ fleet: fleet.name, launched, target: pool.count }, 'warm pool topped up');
     return launched;
   }
 
@@ -220,7 +260,7 @@ export class Scheduler {
    * be checked keeps its place and is passed over until the next pass, which tries it first again; the
    * jobs behind it are served meanwhile. A draining fleet (being deleted) launches nothing.
    */
-  async drainFleet(fleet: FleetSpec): Promise<number> {
+  async drainFleet(fleet: FleetSpec, log: Logger = this.log): Promise<number> {
     let launched = 0;
     if (this.fleets.isDraining(fleet.name)) return launched;
     const unchecked: JobKey[] = [];
@@ -236,16 +276,16 @@ export class Scheduler {
       try {
         queued = await this.ci.isJobQueued(claim.job);
       } catch (error) {
-        await this.deferUnchecked(claim, error);
+        await this.deferUnchecked(claim, error, log);
         unchecked.push({ ci: claim.job.ci, jobId: claim.job.jobId });
         continue;
       }
       if (!queued) {
         await this.store.abandonClaim(claim, 'job no longer queued', this.now());
-        this.log.info(this.fieldsOf(claim), 'backlog job is no longer queued; dropped');
+        log.info(this.fieldsOf(claim), 'backlog job is no longer queued; dropped');
         continue;
       }
-      this.startLaunch(fleet, claim.runner);
+      this.startLaunch(fleet, claim.runner, log);
       launched++;
     }
   }
@@ -254,17 +294,17 @@ export class Scheduler {
    * Puts a job whose check failed back at its place. Each failure is only debug: a check can fail for a
    * moment. Failures that outlast the launch timeout are a warning, once per job.
    */
-  private async deferUnchecked(claim: Claim, error: unknown): Promise<void> {
+  private async deferUnchecked(claim: Claim, error: unknown, log: Logger): Promise<void> {
     const deferral = await this.store.deferUncheckedJob(claim, 'job status unknown', this.launchTimeoutMs, this.now());
     const fields = { ...this.fieldsOf(claim), err: errorFields(error) };
     if (deferral?.report) {
       const uncheckedForMs = this.now() - deferral.uncheckedSince;
-      this.log.warn(
+      log.warn(
         { ...fields, uncheckedForMs },
         `could not check the job for ${Math.round(uncheckedForMs / 1000)}s; it keeps its place in the backlog, and the jobs behind it are served`,
       );
     } else {
-      this.log.debug(fields, 'could not check the job; it keeps its place in the backlog, and the jobs behind it are served');
+      log.debug(fields, 'could not check the job; it keeps its place in the backlog, and the jobs behind it are served');
     }
   }
 
@@ -287,7 +327,7 @@ export class Scheduler {
 
   /** A running runner whose credential was never stored (the process died in between). */
   retryCredential(fleet: FleetSpec, runner: RunnerRecord): void {
-    this.trackRunner(runner.name, () => this.issueCredential(fleet, runner));
+    this.trackRunner(runner.name, () => this.issueCredential(fleet, runner, this.log), this.log);
   }
 
   /** Frees a runner's slot and removes what it left behind; with `requeueJob` its job waits again. */
@@ -302,25 +342,28 @@ export class Scheduler {
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
-  private startLaunch(fleet: FleetSpec, runner: RunnerRecord): void {
-    this.trackRunner(runner.name, () => this.launch(fleet, runner));
+  private startLaunch(fleet: FleetSpec, runner: RunnerRecord, log: Logger = this.log): void {
+    this.trackRunner(runner.name, () => this.launch(fleet, runner, log), log);
   }
 
-  private trackRunner(runnerName: string, work: () => Promise<void>): void {
+  private trackRunner(runnerName: string, work: () => Promise<void>, log: Logger): void {
     if (this.busy.has(runnerName)) return;
     this.busy.add(runnerName);
-    this.inBackground(work().finally(() => this.busy.delete(runnerName)));
+    this.inBackground(
+      work().finally(() => this.busy.delete(runnerName)),
+      log,
+    );
   }
 
-  private inBackground(work: Promise<void>): void {
+  private inBackground(work: Promise<void>, log: Logger = this.log): void {
     const tracked = work.catch((error: unknown) => {
-      this.log.error({ err: errorFields(error) }, 'background work failed');
+      log.error({ err: errorFields(error) }, 'background work failed');
     });
     this.background.add(tracked);
     void tracked.finally(() => this.background.delete(tracked));
   }
 
-  private async launch(fleet: FleetSpec, runner: RunnerRecord): Promise<void> {
+  private async launch(fleet: FleetSpec, runner: RunnerRecord, log: Logger): Promise<void> {
     const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
     const started = this.now();
     try {
@@ -330,7 +373,7 @@ export class Scheduler {
         credentialParameter: runnerParameterName(runner.name),
       });
       await this.store.markRunnerLaunched(runner.name, launched.computeId, launched.computeDetail, this.now());
-      this.log.info(
+      log.info(
         {
           ...fields,
           computeId: launched.computeId,
@@ -343,10 +386,10 @@ export class Scheduler {
       );
     } catch (error) {
       await this.store.releaseRunner(runner.name, 'launch failed', { requeueJob: true }, this.now());
-      this.log.error({ ...fields, err: errorFields(error) }, 'launch failed; the job is back in the backlog');
+      log.error({ ...fields, err: errorFields(error) }, 'launch failed; the job is back in the backlog');
       return;
     }
-    await this.issueCredential(fleet, runner);
+    await this.issueCredential(fleet, runner, log);
   }
 
   /**
@@ -354,21 +397,21 @@ export class Scheduler {
    * runner to fetch. A runner without a credential can never take a job, so failing here stops it and
    * requeues the job.
    */
-  private async issueCredential(fleet: FleetSpec, runner: RunnerRecord): Promise<void> {
+  private async issueCredential(fleet: FleetSpec, runner: RunnerRecord, log: Logger): Promise<void> {
     const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
     const job = await this.store.getJob(runner.ci, runner.jobId);
     if (!job) {
-      this.log.error(fields, "the runner's job is not in the store; releasing the runner");
+      log.error(fields, "the runner's job is not in the store; releasing the runner");
       await this.releaseRunner(runner, 'job record missing', false);
       return;
     }
-    await this.credentialLanes.run(this.ci.credentialLane(job), () => this.createCredential(fleet, runner, job));
+    await this.credentialLanes.run(this.ci.credentialLane(job), () => this.createCredential(fleet, runner, job, log));
   }
 
-  private async createCredential(fleet: FleetSpec, runner: RunnerRecord, job: JobRecord): Promise<void> {
+  private async createCredential(fleet: FleetSpec, runner: RunnerRecord, job: JobRecord, log: Logger): Promise<void> {
     const fields = { fleet: fleet.name, jobId: runner.jobId, runnerName: runner.name };
     if ((await this.store.getRunner(runner.name))?.status === 'released') {
-      this.log.debug(fields, 'runner released while its credential waited; nothing asked of the CI system');
+      log.debug(fields, 'runner released while its credential waited; nothing asked of the CI system');
       return;
     }
     try {
@@ -376,34 +419,34 @@ export class Scheduler {
       // The runner may have been released while GitHub paced the request; then nobody will read it.
       const current = await this.store.getRunner(runner.name);
       if (current?.status === 'released') {
-        this.log.info(fields, 'runner released before its credential was ready; credential discarded');
+        log.info(fields, 'runner released before its credential was ready; credential discarded');
         return;
       }
       await this.credentials.put(runner.name, credential.value);
       await this.store.markCredentialIssued(runner.name, credential.ciRunnerId ?? null, this.now());
-      this.log.debug(fields, 'runner credential stored');
+      log.debug(fields, 'runner credential stored');
     } catch (error) {
       const current = await this.store.getRunner(runner.name);
-      this.log.error({ ...fields, err: errorFields(error) }, 'no credential for the runner; stopping it and requeueing the job');
+      log.error({ ...fields, err: errorFields(error) }, 'no credential for the runner; stopping it and requeueing the job');
       if (current) await this.releaseRunner(current, 'credential failed', true);
     }
   }
 
   /** Stops the runner's task if it still runs and deletes its credential; failures are logged, not thrown. */
-  private async cleanUp(runner: RunnerRecord, reason: string): Promise<void> {
+  private async cleanUp(runner: RunnerRecord, reason: string, log: Logger = this.log): Promise<void> {
     const fleet = this.fleets.get(runner.fleet);
     const fields = { fleet: runner.fleet, jobId: runner.jobId, runnerName: runner.name };
     if (fleet && runner.computeId) {
       try {
         await this.compute.stop(fleet, runner.computeId, `fleetbot: ${reason}`);
       } catch (error) {
-        this.log.warn({ ...fields, err: errorFields(error) }, 'could not stop the runner; the reconciler stops it on its next pass');
+        log.warn({ ...fields, err: errorFields(error) }, 'could not stop the runner; the reconciler stops it on its next pass');
       }
     }
     try {
       await this.credentials.delete(runner.name);
     } catch (error) {
-      this.log.warn({ ...fields, err: errorFields(error) }, 'could not delete the runner credential');
+      log.warn({ ...fields, err: errorFields(error) }, 'could not delete the runner credential');
     }
   }
 

@@ -20,8 +20,6 @@ import type {
 } from './types.js';
 import { ISSUEOPS_SCHEMA, SqliteIssueOpsStore } from './sqlite-issueops.js';
 
-const SCHEMA_VERSION = 4;
-
 // The backlog is ordered by rowid: arrival order, kept when a job is put back after a failed launch.
 const JOBS_SCHEMA = `
 CREATE TABLE jobs (
@@ -65,6 +63,18 @@ ALTER TABLE jobs ADD COLUMN unchecked_since INTEGER;
 ALTER TABLE jobs ADD COLUMN unchecked_reported INTEGER NOT NULL DEFAULT 0;
 `;
 
+// When a runner took the job, as the CI system said: with the job's receipt, its wait.
+const JOB_STARTS_SCHEMA = `
+ALTER TABLE jobs ADD COLUMN started_at INTEGER;
+`;
+
+/**
+ * The schema, one entry per version: a database at version n runs the entries after its nth. Append
+ * only; an entry once released never changes. (The `provider` columns hold the job's CI system.)
+ */
+const MIGRATIONS: readonly string[] = [JOBS_SCHEMA, ISSUEOPS_SCHEMA, WARM_POOL_SCHEMA, UNCHECKED_JOBS_SCHEMA, JOB_STARTS_SCHEMA];
+const SCHEMA_VERSION = MIGRATIONS.length;
+
 interface JobRow {
   provider: string;
   job_id: string;
@@ -77,6 +87,7 @@ interface JobRow {
   unchecked_since: number | null;
   unchecked_reported: number;
   received_at: number;
+  started_at: number | null;
   updated_at: number;
 }
 
@@ -107,6 +118,7 @@ function toJob(row: JobRow): JobRecord {
     runnerName: row.runner_name,
     launchAttempts: row.launch_attempts,
     receivedAt: row.received_at,
+    startedAt: row.started_at,
     updatedAt: row.updated_at,
   };
 }
@@ -129,10 +141,110 @@ function toRunner(row: RunnerRow): RunnerRecord {
   };
 }
 
+/** A statement's SQL with its parameter and row types, prepared once per store by `prepareAll`. */
+interface Sql<Params extends unknown[] | object, Row> {
+  text: string;
+  /** Types only: never set. */
+  types?: [Params, Row];
+}
+
+const sql = <Params extends unknown[] | object = unknown[], Row = unknown>(text: string): Sql<Params, Row> => ({ text });
+
+type Prepared<Table> = {
+  [Name in keyof Table]: Table[Name] extends Sql<infer Params, infer Row> ? Database.Statement<Params, Row> : never;
+};
+
+function prepareAll<Table extends Record<string, Sql<unknown[] | object, unknown>>>(db: Database.Database, table: Table): Prepared<Table> {
+  return Object.fromEntries(Object.entries(table).map(([name, statement]) => [name, db.prepare(statement.text)])) as Prepared<Table>;
+}
+
+/** Every statement of the job store, by name. */
+const STATEMENTS = {
+  waitingJobsOf: sql<[string], JobRow>("SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid"),
+  getJob: sql<[string, string], JobRow>('SELECT * FROM jobs WHERE provider = ? AND job_id = ?'),
+  insertJob: sql(
+    `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, received_at, updated_at)
+     VALUES (@ci, @jobId, @fleet, @status, @labels, @origin, @now, @now)
+     ON CONFLICT DO NOTHING`,
+  ),
+  setJobStatus: sql('UPDATE jobs SET status = @status, updated_at = @now WHERE provider = @ci AND job_id = @jobId'),
+  claimJob: sql(
+    `UPDATE jobs SET status = 'launching', runner_name = @runnerName, launch_attempts = launch_attempts + 1,
+     updated_at = @now WHERE provider = @ci AND job_id = @jobId`,
+  ),
+  // Requeued after its check succeeded (or with no check at all): it is no longer unchecked.
+  requeueJob: sql(
+    `UPDATE jobs SET status = 'waiting', unchecked_since = NULL, unchecked_reported = 0, updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId AND status IN ('launching', 'launched')`,
+  ),
+  // A claim whose check failed launched nothing: it is not counted as a launch attempt.
+  requeueUnchecked: sql(
+    `UPDATE jobs SET status = 'waiting', unchecked_since = @uncheckedSince, unchecked_reported = @reported,
+     launch_attempts = launch_attempts - 1, updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId AND status = 'launching'`,
+  ),
+  countActive: sql<[string], { n: number }>("SELECT COUNT(*) AS n FROM runners WHERE fleet = ? AND status IN ('launching', 'running')"),
+  // `checked`: those of them not unchecked, which a newcomer waits behind.
+  backlogPosition: sql<[string, string, string], { n: number; checked: number }>(
+    `SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE unchecked_since IS NULL) AS checked
+     FROM jobs WHERE fleet = ? AND status = 'waiting'
+     AND rowid <= (SELECT rowid FROM jobs WHERE provider = ? AND job_id = ?)`,
+  ),
+  // `passOver` is a JSON array of [ci, jobId] pairs.
+  oldestWaiting: sql<{ fleet: string; passOver: string }, JobRow>(
+    `SELECT * FROM jobs WHERE fleet = @fleet AND status = 'waiting'
+     AND NOT EXISTS (SELECT 1 FROM json_each(@passOver) AS skipped
+                     WHERE skipped.value ->> 0 = jobs.provider AND skipped.value ->> 1 = jobs.job_id)
+     ORDER BY rowid LIMIT 1`,
+  ),
+  insertRunner: sql(
+    `INSERT INTO runners (name, fleet, provider, job_id, status, warm, created_at, updated_at)
+     VALUES (@name, @fleet, @ci, @jobId, 'launching', @warm, @now, @now)`,
+  ),
+  warmRunnersOf: sql<[string], RunnerRow>(
+    "SELECT * FROM runners WHERE fleet = ? AND warm = 1 AND status IN ('launching', 'running') ORDER BY created_at",
+  ),
+  giveWarmRunner: sql('UPDATE runners SET warm = 0, job_id = @jobId, updated_at = @now WHERE name = @name AND warm = 1'),
+  assignJob: sql(
+    `UPDATE jobs SET status = @status, runner_name = @runnerName, updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId`,
+  ),
+  getRunner: sql<[string], RunnerRow>('SELECT * FROM runners WHERE name = ?'),
+  markLaunched: sql(
+    `UPDATE runners SET status = 'running', compute_id = @computeId, compute_detail = @computeDetail,
+     updated_at = @now WHERE name = @name AND status = 'launching'`,
+  ),
+  markJobStarted: sql(
+    `UPDATE jobs SET started_at = @startedAt, updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId AND started_at IS NULL`,
+  ),
+  markJobLaunched: sql(
+    `UPDATE jobs SET status = 'launched', updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId AND status = 'launching'`,
+  ),
+  markCredential: sql('UPDATE runners SET credential_issued = 1, ci_runner_id = @ciRunnerId, updated_at = @now WHERE name = @name'),
+  releaseRunner: sql(
+    `UPDATE runners SET status = 'released', released_reason = @reason, updated_at = @now
+     WHERE name = @name AND status IN ('launching', 'running')`,
+  ),
+  activeRunners: sql<[], RunnerRow>("SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at"),
+  jobOrigins: sql<[number], JobRow>(
+    `SELECT * FROM jobs WHERE rowid IN (
+       SELECT MAX(rowid) FROM jobs
+       WHERE received_at >= ?
+          OR (provider, job_id) IN (SELECT provider, job_id FROM runners WHERE status IN ('launching', 'running'))
+       GROUP BY provider, origin)`,
+  ),
+  activeCounts: sql<[], { fleet: string; n: number }>(
+    "SELECT fleet, COUNT(*) AS n FROM runners WHERE status IN ('launching', 'running') GROUP BY fleet",
+  ),
+  waitingCounts: sql<[], { fleet: string; n: number }>("SELECT fleet, COUNT(*) AS n FROM jobs WHERE status = 'waiting' GROUP BY fleet"),
+};
+
 /** The embedded default: one SQLite file, safe across restarts and shared by processes on one host. */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
-  private readonly statements;
+  private readonly statements: Prepared<typeof STATEMENTS>;
   /** IssueOps requests, fleet locks and applied fleets, in the same file. */
   readonly issueOps: SqliteIssueOpsStore;
 
@@ -145,91 +257,8 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
-    const db = this.db;
-    this.issueOps = new SqliteIssueOpsStore(db);
-    this.statements = {
-      waitingJobsOf: db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid"),
-      getJob: db.prepare<[string, string], JobRow>('SELECT * FROM jobs WHERE provider = ? AND job_id = ?'),
-      insertJob: db.prepare(
-        `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, received_at, updated_at)
-         VALUES (@ci, @jobId, @fleet, @status, @labels, @origin, @now, @now)
-         ON CONFLICT DO NOTHING`,
-      ),
-      setJobStatus: db.prepare('UPDATE jobs SET status = @status, updated_at = @now WHERE provider = @ci AND job_id = @jobId'),
-      claimJob: db.prepare(
-        `UPDATE jobs SET status = 'launching', runner_name = @runnerName, launch_attempts = launch_attempts + 1,
-         updated_at = @now WHERE provider = @ci AND job_id = @jobId`,
-      ),
-      // Requeued after its check succeeded (or with no check at all): it is no longer unchecked.
-      requeueJob: db.prepare(
-        `UPDATE jobs SET status = 'waiting', unchecked_since = NULL, unchecked_reported = 0, updated_at = @now
-         WHERE provider = @ci AND job_id = @jobId AND status IN ('launching', 'launched')`,
-      ),
-      // A claim whose check failed launched nothing: it is not counted as a launch attempt.
-      requeueUnchecked: db.prepare(
-        `UPDATE jobs SET status = 'waiting', unchecked_since = @uncheckedSince, unchecked_reported = @reported,
-         launch_attempts = launch_attempts - 1, updated_at = @now
-         WHERE provider = @ci AND job_id = @jobId AND status = 'launching'`,
-      ),
-      countActive: db.prepare<[string], { n: number }>(
-        "SELECT COUNT(*) AS n FROM runners WHERE fleet = ? AND status IN ('launching', 'running')",
-      ),
-      // `checked`: those of them not unchecked, which a newcomer waits behind.
-      backlogPosition: db.prepare<[string, string, string], { n: number; checked: number }>(
-        `SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE unchecked_since IS NULL) AS checked
-         FROM jobs WHERE fleet = ? AND status = 'waiting'
-         AND rowid <= (SELECT rowid FROM jobs WHERE provider = ? AND job_id = ?)`,
-      ),
-      // `passOver` is a JSON array of [ci, jobId] pairs.
-      oldestWaiting: db.prepare<{ fleet: string; passOver: string }, JobRow>(
-        `SELECT * FROM jobs WHERE fleet = @fleet AND status = 'waiting'
-         AND NOT EXISTS (SELECT 1 FROM json_each(@passOver) AS skipped
-                         WHERE skipped.value ->> 0 = jobs.provider AND skipped.value ->> 1 = jobs.job_id)
-         ORDER BY rowid LIMIT 1`,
-      ),
-      insertRunner: db.prepare(
-        `INSERT INTO runners (name, fleet, provider, job_id, status, warm, created_at, updated_at)
-         VALUES (@name, @fleet, @ci, @jobId, 'launching', @warm, @now, @now)`,
-      ),
-      warmRunnersOf: db.prepare<[string], RunnerRow>(
-        "SELECT * FROM runners WHERE fleet = ? AND warm = 1 AND status IN ('launching', 'running') ORDER BY created_at",
-      ),
-      giveWarmRunner: db.prepare('UPDATE runners SET warm = 0, job_id = @jobId, updated_at = @now WHERE name = @name AND warm = 1'),
-      assignJob: db.prepare(
-        `UPDATE jobs SET status = @status, runner_name = @runnerName, updated_at = @now
-         WHERE provider = @ci AND job_id = @jobId`,
-      ),
-      getRunner: db.prepare<[string], RunnerRow>('SELECT * FROM runners WHERE name = ?'),
-      markLaunched: db.prepare(
-        `UPDATE runners SET status = 'running', compute_id = @computeId, compute_detail = @computeDetail,
-         updated_at = @now WHERE name = @name AND status = 'launching'`,
-      ),
-      markJobLaunched: db.prepare(
-        `UPDATE jobs SET status = 'launched', updated_at = @now
-         WHERE provider = @ci AND job_id = @jobId AND status = 'launching'`,
-      ),
-      markCredential: db.prepare(
-        'UPDATE runners SET credential_issued = 1, ci_runner_id = @ciRunnerId, updated_at = @now WHERE name = @name',
-      ),
-      releaseRunner: db.prepare(
-        `UPDATE runners SET status = 'released', released_reason = @reason, updated_at = @now
-         WHERE name = @name AND status IN ('launching', 'running')`,
-      ),
-      activeRunners: db.prepare<[], RunnerRow>("SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at"),
-      jobOrigins: db.prepare<[number], JobRow>(
-        `SELECT * FROM jobs WHERE rowid IN (
-           SELECT MAX(rowid) FROM jobs
-           WHERE received_at >= ?
-              OR (provider, job_id) IN (SELECT provider, job_id FROM runners WHERE status IN ('launching', 'running'))
-           GROUP BY provider, origin)`,
-      ),
-      activeCounts: db.prepare<[], { fleet: string; n: number }>(
-        "SELECT fleet, COUNT(*) AS n FROM runners WHERE status IN ('launching', 'running') GROUP BY fleet",
-      ),
-      waitingCounts: db.prepare<[], { fleet: string; n: number }>(
-        "SELECT fleet, COUNT(*) AS n FROM jobs WHERE status = 'waiting' GROUP BY fleet",
-      ),
-    };
+    this.issueOps = new SqliteIssueOpsStore(this.db);
+    this.statements = prepareAll(this.db, STATEMENTS);
   }
 
   private migrate(): void {
@@ -240,10 +269,7 @@ export class SqliteStore implements Store {
     }
     this.db
       .transaction(() => {
-        if (version < 1) this.db.exec(JOBS_SCHEMA);
-        if (version < 2) this.db.exec(ISSUEOPS_SCHEMA);
-        if (version < 3) this.db.exec(WARM_POOL_SCHEMA);
-        if (version < 4) this.db.exec(UNCHECKED_JOBS_SCHEMA);
+        for (const migration of MIGRATIONS.slice(version)) this.db.exec(migration);
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })
       .immediate();
@@ -424,6 +450,14 @@ export class SqliteStore implements Store {
         }
       }
       return { job, releasedRunner };
+    });
+  }
+
+  async markJobStarted(ci: CiSystem, jobId: string, startedAt: number, now: number): Promise<JobRecord | undefined> {
+    return this.atomically(() => {
+      const before = this.job(ci, jobId);
+      if (before) this.statements.markJobStarted.run({ ci, jobId, startedAt, now });
+      return before;
     });
   }
 

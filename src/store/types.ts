@@ -5,7 +5,7 @@ import type { CiSystem } from '../fleets/spec.js';
  * webhooks (or several app processes sharing one store) can never put a fleet over its maximum.
  */
 
-/** Provider-specific facts about where a job came from, kept as the CI source wrote them. */
+/** CI-system-specific facts about where a job came from, kept as the CI source wrote them. */
 export type JobOrigin = Record<string, unknown>;
 
 export type JobStatus =
@@ -27,6 +27,8 @@ export interface JobRecord {
   runnerName: string | null;
   launchAttempts: number;
   receivedAt: number;
+  /** When a runner took it, as the CI system said; null until then. */
+  startedAt: number | null;
   updatedAt: number;
 }
 
@@ -148,6 +150,8 @@ export interface Store {
   abandonClaim(claim: Claim, reason: string, now: number): Promise<void>;
   /** The CI system says the job finished; frees the runner that ran it (by name), drops it from the backlog. */
   completeJob(ci: CiSystem, jobId: string, runnerName: string | undefined, now: number): Promise<Completion>;
+  /** The CI system says a runner took the job: records when, once. Returns the job as it was, if it is known. */
+  markJobStarted(ci: CiSystem, jobId: string, startedAt: number, now: number): Promise<JobRecord | undefined>;
   /** Drops a fleet's whole backlog (the fleet is being deleted); returns the jobs dropped. */
   abandonWaitingJobs(fleet: string, now: number): Promise<JobRecord[]>;
   getJob(ci: CiSystem, jobId: string): Promise<JobRecord | undefined>;

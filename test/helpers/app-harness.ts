@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Probot, ProbotOctokit } from 'probot';
 import { synthesizeFleet } from '../../cdktf/synth.js';
+import { connectGitHub } from '../../src/ci/github-webhook.js';
 import { Ec2Backend } from '../../src/compute/ec2.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { routerFor } from './compute-router.js';
@@ -63,6 +64,7 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
     compute: routerFor({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
     credentials: secrets,
     runnerParameters: secrets,
+    ciSystems: [connectGitHub({ retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })],
     githubRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
     launchTimeoutMs: options.launchTimeoutMs ?? 60_000,
     ...options.tuning,

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { pino } from 'pino';
 import { Probot, Server } from 'probot';
-import { GitLabApi, GitLabSource } from '../../src/ci/gitlab.js';
+import { connectGitHub } from '../../src/ci/github-webhook.js';
+import { GitLabApi } from '../../src/ci/gitlab.js';
+import { connectGitLab } from '../../src/ci/gitlab-webhook.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { routerFor } from './compute-router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
@@ -158,11 +160,17 @@ export async function startGitLabApp(options: { moto: Moto; fleets: FleetSpec[];
     compute: routerFor({ ecs: new EcsBackend(aws.ecs) }),
     credentials: secrets,
     runnerParameters: secrets,
-    ciSources: [new GitLabSource(new GitLabApi({ attempts: 4, baseDelayMs: 1, maxDelayMs: 5 }), new CachedSecretParameters(aws.ssm))],
+    ciSystems: [
+      connectGitHub({ retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }),
+      connectGitLab({
+        api: new GitLabApi({ attempts: 4, baseDelayMs: 1, maxDelayMs: 5 }),
+        secrets: new CachedSecretParameters(aws.ssm),
+        // Later reads of a job GitLab's API would not show come within the test, not minutes later.
+        lateReadDelaysMs: [50, 50, 50],
+      }),
+    ],
     githubRetry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
     launchTimeoutMs: 60_000,
-    // Later reads of a job GitLab's API would not show come within the test, not minutes later.
-    gitlabLateReadDelaysMs: [50, 50, 50],
   });
   const port = await freePort();
   const server = new Server({

@@ -24,7 +24,7 @@ export interface JobPayloadOptions {
   installationId?: number;
 }
 
-function workflowJob(action: 'queued' | 'completed', options: JobPayloadOptions): Record<string, any> {
+function workflowJob(action: 'queued' | 'in_progress' | 'completed', options: JobPayloadOptions): Record<string, any> {
   const payload = example('workflow_job', action);
   payload.workflow_job.id = options.jobId;
   payload.workflow_job.labels = options.labels ?? ['self-hosted', 'linux'];
@@ -34,7 +34,16 @@ function workflowJob(action: 'queued' | 'completed', options: JobPayloadOptions)
   } else {
     delete payload.organization;
   }
-  if (action === 'completed') payload.workflow_job.runner_name = options.runnerName ?? null;
+  if (action !== 'queued') payload.workflow_job.runner_name = options.runnerName ?? null;
+  return payload;
+}
+
+/** A runner took the job: `started_at` and `created_at` (when the job was queued) as given; null leaves one out. */
+export function startedJob(options: JobPayloadOptions & { startedAt: string; createdAt: string | null }): Record<string, any> {
+  const payload = workflowJob('in_progress', options);
+  payload.workflow_job.started_at = options.startedAt;
+  if (options.createdAt === null) delete payload.workflow_job.created_at;
+  else payload.workflow_job.created_at = options.createdAt;
   return payload;
 }
 

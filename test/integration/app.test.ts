@@ -4,7 +4,7 @@ import { clientsFor, createRunnerInfra, fleetbotTasks, readParameter, tagOf, typ
 import { ecsFleet } from '../helpers/fleets.js';
 import { describeWithMoto } from '../helpers/moto.js';
 import { useMotoAndGitHub } from '../helpers/moto-and-github.js';
-import { completedJob, queuedJob } from '../helpers/payloads.js';
+import { completedJob, queuedJob, startedJob } from '../helpers/payloads.js';
 
 const JIT_ORG = /^\/orgs\/acme\/actions\/runners\/generate-jitconfig$/;
 const JIT_ANY = /\/actions\/runners\/generate-jitconfig$/;
@@ -204,6 +204,30 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ fleet: 'linux-small', uncheckedForMs: 1_500, err: { status: 502 } });
     expect(warnings[0].msg).toMatch(/^could not check the job for 2s; it keeps its place in the backlog/);
+  });
+
+  it('follows one delivery by its id from receipt to RunTask, and records when a runner took the job and how long it waited', async () => {
+    const { fleet } = await fleetWith();
+    const app = await env.startApp({ fleets: [fleet] });
+    const entries = () => app.logs.map((line) => JSON.parse(line) as Record<string, any>);
+
+    await app.deliver('workflow_job', queuedJob({ jobId: 111, org: 'acme' }));
+
+    const receipt = entries().find((entry) => entry.msg === 'workflow_job queued received' && entry.jobId === '111');
+    const launch = entries().find((entry) => entry.msg === 'runner launched' && entry.jobId === '111');
+    expect(receipt?.deliveryId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(launch?.deliveryId).toBe(receipt?.deliveryId);
+
+    const runnerName = (await app.store.getJob('github', '111'))!.runnerName!;
+    const times = { createdAt: '2026-12-05T00:00:00Z', startedAt: '2026-12-05T00:00:30Z' };
+    await app.deliver('workflow_job', startedJob({ jobId: 111, org: 'acme', runnerName, ...times }));
+
+    expect((await app.store.getJob('github', '111'))?.startedAt).toBe(Date.parse(times.startedAt));
+    const started = entries().filter((entry) => entry.msg === 'job started after waiting 30.0 s');
+    expect(started).toEqual([expect.objectContaining({ level: 30, jobId: '111', fleet: 'linux-small', runnerName, waitMs: 30_000 })]);
+    const startReceipt = entries().find((entry) => entry.msg === 'workflow_job started received' && entry.jobId === '111');
+    expect(started[0].deliveryId).toBe(startReceipt?.deliveryId);
+    expect(started[0].deliveryId).not.toBe(receipt?.deliveryId);
   });
 
   it('launches nothing for labels no fleet serves, and says why in one log line', async () => {

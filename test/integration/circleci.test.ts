@@ -3,9 +3,9 @@ import { StopTaskCommand } from '@aws-sdk/client-ecs';
 import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { pino } from 'pino';
 import { Probot } from 'probot';
-import { CircleCiSource } from '../../src/ci/circleci.js';
 import { CircleCiApi } from '../../src/ci/circleci-api.js';
-import { CircleCiPoller, type FleetPoll } from '../../src/ci/circleci-poller.js';
+import { connectCircleCi, type FleetPoll } from '../../src/ci/circleci-poller.js';
+import { connectGitHub } from '../../src/ci/github-webhook.js';
 import { AsgBackend } from '../../src/compute/asg.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { routerFor } from '../helpers/compute-router.js';
@@ -114,9 +114,10 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
       runnerParameters: runnerSecrets,
       githubRetry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
       launchTimeoutMs: 60_000,
-      ciSources: [new CircleCiSource(secrets)],
-      jobPollers: ({ scheduler, log }) => [new CircleCiPoller({ fleets: registry, store, scheduler, api, secrets, log })],
-      pollIntervalMs,
+      ciSystems: [
+        connectGitHub({ retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }),
+        connectCircleCi({ api, secrets, pollIntervalMs }),
+      ],
     });
     const probot = new Probot({ appId: 1, privateKey: testPrivateKey(), secret: 'unused', log: pino({ level: 'debug' }, sink) });
     await probot.load(fleetbot.app);
@@ -126,8 +127,7 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
       logs,
       /** One poll, and the launches and credentials it started. */
       poll: async (): Promise<FleetPoll[]> => {
-        const [poller] = fleetbot.pollers;
-        const result = (await poller.pass()) as FleetPoll[];
+        const result = (await fleetbot.intakes.get('circleci')!.pass!()) as FleetPoll[];
         await fleetbot.idle();
         return result;
       },

@@ -113,6 +113,34 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     expect(await runningTasks(infra.cluster)).toHaveLength(1);
   });
 
+  it('follows a delivery by its UUID to the launch, and records when a runner took the job', async () => {
+    await appWith();
+    const buildId = pendingJob();
+    const uuid = 'b5a1ee4e-0000-4000-8000-000000000002';
+
+    await app!.post(pending(buildId), { 'x-gitlab-event-uuid': uuid });
+    await app!.fleetbot.idle();
+    const runnerName = (await app!.store.getJob('gitlab', jobIdOf(buildId)))!.runnerName!;
+    const running = {
+      ...finished(buildId, 'running', runnerName),
+      build_started_at_iso: '2026-02-23T02:42:07Z',
+      build_queued_duration: 12,
+    };
+    const started = await app!.post(running, { 'x-gitlab-event-uuid': 'b5a1ee4e-0000-4000-8000-000000000003' });
+
+    expect(await messageOf(started)).toBe(`job ${jobIdOf(buildId)} started`);
+    expect((await app!.store.getJob('gitlab', jobIdOf(buildId)))?.startedAt).toBe(Date.parse('2026-02-23T02:42:07Z'));
+    const entries = app!.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const launch = entries.find((entry) => entry.msg === 'runner launched' && entry.jobId === jobIdOf(buildId));
+    expect(launch?.deliveryId).toBe(uuid);
+    expect(entries.find((entry) => entry.msg === 'job started after waiting 12.0 s')).toMatchObject({
+      deliveryId: 'b5a1ee4e-0000-4000-8000-000000000003',
+      jobId: jobIdOf(buildId),
+      runnerName,
+      waitMs: 12_000,
+    });
+  });
+
   it('refuses a missing or wrong X-Gitlab-Token with 401 and launches nothing', async () => {
     const { infra } = await appWith();
     const buildId = pendingJob();
@@ -147,12 +175,12 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     const buildId = pendingJob();
 
     const push = await app!.post({ object_kind: 'push' }, { 'x-gitlab-event': 'Push Hook' });
-    const running = await app!.post(finished(buildId, 'running', 'someone'));
+    const manual = await app!.post(finished(buildId, 'manual'));
 
     expect(push.status).toBe(200);
     expect(await messageOf(push)).toMatch(/^event "Push Hook" ignored/);
-    expect(running.status).toBe(200);
-    expect(await messageOf(running)).toBe('build_status "running" needs nothing');
+    expect(manual.status).toBe(200);
+    expect(await messageOf(manual)).toBe('build_status "manual" needs nothing');
     expect(await fleetbotTasks(moto, infra.cluster)).toHaveLength(0);
   });
 

@@ -87,7 +87,7 @@ function setup(fleetList: FleetSpec[] = [circleciFleet('cci', 'acme/linux', { ma
   const credentials = { put: async (name: string, value: string) => void stored.set(name, value), delete: async () => undefined };
   const scheduler = new Scheduler({ store, fleets, compute: cloud, credentials, ci: new CircleCiSource(secrets), log, now });
   const queue = new FakeQueue();
-  const poller = new CircleCiPoller({ fleets, store, scheduler, api: queue, secrets, log, now });
+  const poller = new CircleCiPoller({ fleets, store, sink: scheduler, api: queue, secrets, log, now });
   const poll = async () => {
     const result = await poller.pass();
     await scheduler.idle();

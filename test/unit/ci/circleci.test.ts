@@ -9,7 +9,7 @@ const secrets: SecretReader = {
 };
 
 function recordOf(job: ReturnType<typeof demandJob>): JobRecord {
-  return { ...job, fleet: 'cci', status: 'waiting', runnerName: null, launchAttempts: 1, receivedAt: 0, updatedAt: 0 };
+  return { ...job, fleet: 'cci', status: 'waiting', runnerName: null, launchAttempts: 1, receivedAt: 0, startedAt: null, updatedAt: 0 };
 }
 
 describe('CircleCI as a job source', () => {

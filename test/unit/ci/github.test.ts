@@ -1,6 +1,6 @@
 import { parseWorkflowJob } from '../../../src/ci/github.js';
 import { classifyGitHubError } from '../../../src/github-client.js';
-import { completedJob, queuedJob } from '../../helpers/payloads.js';
+import { completedJob, queuedJob, startedJob } from '../../helpers/payloads.js';
 
 describe('reading workflow_job payloads', () => {
   it('turns a queued job of an organisation repository into a job with an organisation origin', () => {
@@ -41,9 +41,34 @@ describe('reading workflow_job payloads', () => {
     expect(cancelled.kind === 'event' && cancelled.event.kind === 'completed' && cancelled.event.runnerName).toBeUndefined();
   });
 
+  it('reads when a runner took the job, and since when it was queued', () => {
+    const payload = startedJob({
+      jobId: 6,
+      runnerName: 'linux-6-abc123',
+      createdAt: '2026-12-05T00:00:00Z',
+      startedAt: '2026-12-05T00:00:42Z',
+    });
+    expect(parseWorkflowJob(payload)).toEqual({
+      kind: 'event',
+      event: {
+        kind: 'started',
+        ci: 'github',
+        jobId: '6',
+        runnerName: 'linux-6-abc123',
+        queuedAt: Date.parse('2026-12-05T00:00:00Z'),
+        startedAt: Date.parse('2026-12-05T00:00:42Z'),
+      },
+    });
+  });
+
+  it('leaves the queued time out of a start whose payload lacks created_at', () => {
+    const parsed = parseWorkflowJob(startedJob({ jobId: 6, runnerName: 'r', createdAt: null, startedAt: '2026-12-05T00:00:42Z' }));
+    expect(parsed.kind === 'event' && parsed.event.kind === 'started' && parsed.event.queuedAt).toBeUndefined();
+  });
+
   it('ignores actions that need nothing', () => {
-    const inProgress = { ...queuedJob({ jobId: 3 }), action: 'in_progress' };
-    expect(parseWorkflowJob(inProgress)).toEqual({ kind: 'ignored', reason: 'action "in_progress" needs nothing' });
+    const waiting = { ...queuedJob({ jobId: 3 }), action: 'waiting' };
+    expect(parseWorkflowJob(waiting)).toEqual({ kind: 'ignored', reason: 'action "waiting" needs nothing' });
   });
 
   it('reports what is wrong with a malformed payload instead of throwing', () => {

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { GitLabApi, GitLabSource } from '../../../src/ci/gitlab.js';
 import { GitLabWebhooks, type GitLabDelivery } from '../../../src/ci/gitlab-webhook.js';
+import type { Delivery, JobStarted } from '../../../src/ci/types.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../../../src/fleets/spec.js';
 import type { NewJob } from '../../../src/store/types.js';
@@ -47,17 +48,21 @@ function setUp(options: { unreadable?: string; rememberedDeliveries?: number; sl
   });
   const queued: NewJob[] = [];
   const completed: Array<[string, string, string | undefined]> = [];
+  const started: Array<[JobStarted, Delivery | undefined]> = [];
   const webhooks = new GitLabWebhooks({
     source,
     fleets: new FleetRegistry([gitlabFleet('gl-a', 'https://gitlab.a.example', 'a'), gitlabFleet('gl-b', 'https://gitlab.b.example', 'b')]),
     store: { getJob: async () => undefined },
-    scheduler: {
+    sink: {
       jobQueued: async (job) => {
         queued.push(job);
         return { kind: 'claimed' } as never;
       },
-      jobCompleted: async (provider, jobId, runnerName) => {
-        completed.push([provider, jobId, runnerName]);
+      jobStarted: async (event, fromDelivery) => {
+        started.push([event, fromDelivery]);
+      },
+      jobCompleted: async ({ ci, jobId, runnerName }) => {
+        completed.push([ci, jobId, runnerName]);
       },
     },
     log: pino({ level: 'silent' }),
@@ -65,7 +70,7 @@ function setUp(options: { unreadable?: string; rememberedDeliveries?: number; sl
     lateReadDelaysMs: [1_000, 2_000],
     sleep: options.sleep ?? (async () => undefined),
   });
-  return { webhooks, requests, queued, completed, unreadable };
+  return { webhooks, requests, queued, started, completed, unreadable };
 }
 
 const delivery = (token: string, payload: unknown, eventUuid?: string): GitLabDelivery => ({
@@ -102,6 +107,27 @@ describe('GitLab Job events', () => {
     expect(completed).toEqual([
       ['gitlab', 'gitlab.a.example-22', 'gl-a-x-22-ab12cd'],
       ['gitlab', 'gitlab.a.example-23', undefined],
+    ]);
+    expect(requests).toEqual([]);
+  });
+
+  it('reports a running job as started, with its delivery id, without asking the API', async () => {
+    const { webhooks, requests, started } = setUp();
+    const payload = {
+      ...jobHookPayload({ buildId: 24, status: 'running', runnerDescription: 'gl-a-x-24-ab12cd' }),
+      build_started_at_iso: '2026-02-23T02:42:07Z',
+      build_queued_duration: 30,
+    };
+
+    const answer = await webhooks.receive(delivery('secret-a', payload, 'uuid-24'));
+
+    expect(answer).toEqual({ status: 200, message: 'job gitlab.a.example-24 started' });
+    const startedAt = Date.parse('2026-02-23T02:42:07Z');
+    expect(started).toEqual([
+      [
+        { ci: 'gitlab', jobId: 'gitlab.a.example-24', runnerName: 'gl-a-x-24-ab12cd', startedAt, queuedAt: startedAt - 30_000 },
+        { deliveryId: 'uuid-24' },
+      ],
     ]);
     expect(requests).toEqual([]);
   });

@@ -29,7 +29,41 @@ describe('reading Job Hook payloads', () => {
     expect(parsed.kind === 'finished' && parsed.runnerDescription).toBeUndefined();
   });
 
-  it.each(['created', 'running', 'manual'])('ignores a %s job', (status) => {
+  it('reads when a runner took a running job, and since when it waited (its start less its queued duration)', () => {
+    const hook = jobHookPayload({ buildId: 5, status: 'running', runnerDescription: 'gl-linux-host-5-abc123' });
+    const payload = {
+      ...hook,
+      build_started_at: '2026-02-23 02:42:07 UTC',
+      build_started_at_iso: '2026-02-23T02:42:07Z',
+      build_queued_duration: 28.5,
+    };
+    expect(parseJobHook(payload)).toEqual({
+      kind: 'running',
+      buildId: 5,
+      projectUrl: hook.project.web_url,
+      runnerDescription: 'gl-linux-host-5-abc123',
+      startedAt: Date.parse('2026-02-23T02:42:07Z'),
+      queuedAt: Date.parse('2026-02-23T02:42:07Z') - 28_500,
+    });
+  });
+
+  it("reads GitLab's older time format, and the job's creation when it gives no queued duration", () => {
+    const payload = {
+      ...jobHookPayload({ buildId: 5, status: 'running' }),
+      build_started_at: '2026-02-23 02:42:07 UTC',
+      build_started_at_iso: undefined,
+      build_created_at_iso: undefined,
+      build_queued_duration: null,
+    };
+    const parsed = parseJobHook(payload);
+    expect(parsed).toMatchObject({
+      kind: 'running',
+      startedAt: Date.parse('2026-02-23T02:42:07Z'),
+      queuedAt: Date.parse('2026-02-23T02:41:37Z'),
+    });
+  });
+
+  it.each(['created', 'manual'])('ignores a %s job', (status) => {
     expect(parseJobHook(jobHookPayload({ buildId: 5, status }))).toEqual({
       kind: 'ignored',
       reason: `build_status "${status}" needs nothing`,
@@ -145,6 +179,7 @@ function gitlabJob(buildId: number): JobRecord {
     runnerName: null,
     launchAttempts: 0,
     receivedAt: 0,
+    startedAt: null,
     updatedAt: 0,
   };
 }

@@ -40,6 +40,7 @@ const job = (jobId: string): JobRecord => ({
   runnerName: `linux-small-${jobId}-aaaaaa`,
   launchAttempts: 1,
   receivedAt: 0,
+  startedAt: null,
   updatedAt: 0,
 });
 const runner = (jobId: string) => ({ name: `linux-small-${jobId}-aaaaaa` }) as RunnerRecord;

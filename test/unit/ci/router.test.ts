@@ -31,6 +31,7 @@ function jobOf(ci: CiSystem, jobId: string): JobRecord {
     runnerName: null,
     launchAttempts: 0,
     receivedAt: 0,
+    startedAt: null,
     updatedAt: 0,
   };
 }

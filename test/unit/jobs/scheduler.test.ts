@@ -107,7 +107,7 @@ describe("the scheduler's credential lanes", () => {
     await queue('2');
     await new Promise((resolve) => setTimeout(resolve, 20));
     const second = (await store.getJob('github', '2'))!.runnerName!;
-    await scheduler.jobCompleted('github', '2', second);
+    await scheduler.jobCompleted({ ci: 'github', jobId: '2', runnerName: second });
     await ci.openNextGate();
     await scheduler.idle();
     expect(ci.asked).toHaveLength(1);
@@ -119,7 +119,7 @@ describe("the scheduler's credential lanes", () => {
     await queue('1');
     await new Promise((resolve) => setTimeout(resolve, 20));
     const runner = (await store.getJob('github', '1'))!.runnerName!;
-    await scheduler.jobCompleted('github', '1', runner);
+    await scheduler.jobCompleted({ ci: 'github', jobId: '1', runnerName: runner });
     await ci.openNextGate();
     await scheduler.idle();
     expect(ci.asked).toEqual([runner]);
@@ -176,7 +176,7 @@ describe('a backlog job that cannot be checked', () => {
       const queue = (jobId: string) => scheduler.jobQueued({ ci: 'github', jobId, labels: ['self-hosted'], origin: { installationId: 1 } });
       /** Completes the job on the runner launched for it, and waits for the drain that follows. */
       const complete = async (jobId: string) => {
-        await scheduler.jobCompleted('github', jobId, (await store.getJob('github', jobId))!.runnerName!);
+        await scheduler.jobCompleted({ ci: 'github', jobId, runnerName: (await store.getJob('github', jobId))!.runnerName! });
         await scheduler.idle();
       };
       return { store, scheduler, queue, complete };
@@ -301,5 +301,94 @@ describe('runner names', () => {
     const names = new Set(Array.from({ length: 1000 }, () => runnerNameFor('linux-small', '123')));
     for (const name of names) expect(name).toMatch(/^linux-small-123-[0-9a-z]{6}$/);
     expect(names.size).toBeGreaterThan(990);
+  });
+});
+
+describe('job starts and delivery ids in the log', () => {
+  function logged() {
+    const { lines, sink } = logLines();
+    const store = new SqliteStore(':memory:');
+    const clock = { now: 1_000 };
+    const scheduler = new Scheduler({
+      store,
+      fleets: new FleetRegistry([ecsFleet({ name: 'linux', labels: ['self-hosted'], maxRunners: 1 })]),
+      compute: new RecordingCompute(),
+      credentials: new MemoryCredentials(),
+      ci: new CheckingCi(),
+      log: pino({ level: 'debug' }, sink),
+      now: () => clock.now,
+    });
+    const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const queue = (jobId: string, labels = ['self-hosted'], deliveryId?: string) =>
+      scheduler.jobQueued({ ci: 'github', jobId, labels, origin: { installationId: 1 } }, { deliveryId });
+    return { store, clock, scheduler, entries, queue };
+  }
+
+  it("records a job's start and logs its wait from queued at the CI system to started", async () => {
+    const { store, scheduler, entries, queue } = logged();
+    await queue('1');
+    await scheduler.jobStarted(
+      { ci: 'github', jobId: '1', runnerName: 'linux-1-abcdef', queuedAt: 500, startedAt: 42_500 },
+      { deliveryId: 'd-start' },
+    );
+
+    expect((await store.getJob('github', '1'))?.startedAt).toBe(42_500);
+    const started = entries().filter((entry) => entry.msg === 'job started after waiting 42.0 s');
+    expect(started).toEqual([
+      expect.objectContaining({
+        level: 30,
+        deliveryId: 'd-start',
+        ci: 'github',
+        jobId: '1',
+        fleet: 'linux',
+        runnerName: 'linux-1-abcdef',
+        waitMs: 42_000,
+      }),
+    ]);
+  });
+
+  it('measures the wait from receipt when the CI system does not say when the job was queued, and from now when not when it started', async () => {
+    const { store, clock, scheduler, entries, queue } = logged();
+    await queue('1');
+    clock.now = 4_000;
+    await scheduler.jobStarted({ ci: 'github', jobId: '1' });
+
+    expect((await store.getJob('github', '1'))?.startedAt).toBe(4_000);
+    expect(entries().find((entry) => entry.msg === 'job started after waiting 3.0 s')).toMatchObject({ waitMs: 3_000 });
+  });
+
+  it('logs a start only once, and starts of jobs no fleet serves only at debug', async () => {
+    const { scheduler, entries, queue } = logged();
+    await queue('1');
+    await queue('2', ['ubuntu-latest']);
+    await scheduler.jobStarted({ ci: 'github', jobId: '1', startedAt: 2_000 });
+    await scheduler.jobStarted({ ci: 'github', jobId: '1', startedAt: 3_000 });
+    await scheduler.jobStarted({ ci: 'github', jobId: '2', startedAt: 2_000 });
+    await scheduler.jobStarted({ ci: 'github', jobId: 'never-queued', startedAt: 2_000 });
+
+    const infos = entries().filter((entry) => entry.level === 30 && String(entry.msg).startsWith('job started'));
+    expect(infos.map((entry) => entry.jobId)).toEqual(['1']);
+  });
+
+  it("carries the delivery's id from the queued job to its launch, and from a completion to the backlog launch it frees", async () => {
+    const { scheduler, entries, queue } = logged();
+    await queue('1', ['self-hosted'], 'd-queued-1');
+    await queue('2', ['self-hosted'], 'd-queued-2');
+    await scheduler.idle();
+    await scheduler.jobCompleted(
+      { ci: 'github', jobId: '1', runnerName: entries().find((e) => e.msg === 'runner launched')!.runnerName as string },
+      { deliveryId: 'd-completed-1' },
+    );
+    await scheduler.idle();
+
+    const launches = entries().filter((entry) => entry.msg === 'runner launched');
+    expect(launches.map((entry) => [entry.jobId, entry.deliveryId])).toEqual([
+      ['1', 'd-queued-1'],
+      ['2', 'd-completed-1'],
+    ]);
+    expect(entries().find((entry) => entry.msg === "job waits in the fleet's backlog")).toMatchObject({
+      jobId: '2',
+      deliveryId: 'd-queued-2',
+    });
   });
 });

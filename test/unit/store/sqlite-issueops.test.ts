@@ -110,7 +110,7 @@ describe('IssueOps state in the SQLite store', () => {
     const raw = new Database(file);
     raw.exec(
       'DROP TABLE fleet_requests; DROP TABLE fleet_locks; DROP TABLE provisioned_fleets; ALTER TABLE runners DROP COLUMN warm;' +
-        ' ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported;',
+        ' ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at;',
     );
     raw.pragma('user_version = 1');
     raw.close();
@@ -126,7 +126,7 @@ describe('IssueOps state in the SQLite store', () => {
     const raw = new Database(file);
     raw.pragma('user_version = 99');
     raw.close();
-    expect(() => new SqliteStore(file)).toThrow(/schema version 99; this fleetbot knows up to 4/);
+    expect(() => new SqliteStore(file)).toThrow(/schema version 99; this fleetbot knows up to 5/);
     store = new SqliteStore(':memory:');
   });
 });

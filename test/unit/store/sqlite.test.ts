@@ -130,12 +130,36 @@ describe('the SQLite store', () => {
     await store.close();
     const Database = (await import('better-sqlite3')).default;
     const raw = new Database(file);
-    raw.exec('ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported');
+    raw.exec(
+      'ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at',
+    );
     raw.pragma('user_version = 3');
     raw.close();
     store = new SqliteStore(file);
     expect((await store.getJob('github', '1'))?.status).toBe('launching');
     expect((await store.admitJob(job(2), fleet, 'r2', 2)).kind).toBe('claimed');
+  });
+
+  it('adds the job start column to a database from schema version 4, its jobs not started', async () => {
+    await store.admitJob(job(1), fleet, 'r1', 1);
+    await store.close();
+    const Database = (await import('better-sqlite3')).default;
+    const raw = new Database(file);
+    raw.exec('ALTER TABLE jobs DROP COLUMN started_at');
+    raw.pragma('user_version = 4');
+    raw.close();
+    store = new SqliteStore(file);
+    expect(await store.getJob('github', '1')).toMatchObject({ status: 'launching', startedAt: null });
+    await store.markJobStarted('github', '1', 50, 60);
+    expect((await store.getJob('github', '1'))?.startedAt).toBe(50);
+  });
+
+  it("records a job's start once and answers with the job as it was; an unknown job is undefined", async () => {
+    await store.admitJob(job(1), fleet, 'r1', 1);
+    expect(await store.markJobStarted('github', '1', 40, 45)).toMatchObject({ jobId: '1', startedAt: null, receivedAt: 1 });
+    expect(await store.markJobStarted('github', '1', 90, 95)).toMatchObject({ startedAt: 40 });
+    expect((await store.getJob('github', '1'))?.startedAt).toBe(40);
+    expect(await store.markJobStarted('github', 'nope', 40, 45)).toBeUndefined();
   });
 
   describe('unchecked backlog jobs', () => {

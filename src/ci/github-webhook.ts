@@ -1,0 +1,47 @@
+import type { Logger } from 'probot';
+import type { RetryPolicy } from '../retry.js';
+import { GITHUB, GitHubSource, parseWorkflowJob } from './github.js';
+import type { CiConnector, Delivery, JobEvent, JobSink } from './types.js';
+
+/**
+ * GitHub Actions as a CI system: `workflow_job` deliveries through Probot (signatures already checked)
+ * feed the sink; runners are registered with the App's installation tokens.
+ */
+export function connectGitHub(options: { retry: RetryPolicy }): CiConnector {
+  return ({ probot, log }) => ({
+    source: new GitHubSource((installationId) => probot.auth(installationId), options.retry, { appOctokit: () => probot.auth() }),
+    listen: (sink) => {
+      probot.on('workflow_job', (context) => receiveWorkflowJob(context.payload, { deliveryId: context.id }, sink, log));
+      return {};
+    },
+  });
+}
+
+/** One `workflow_job` delivery: parsed, its receipt logged with its delivery id, and fed to the sink. */
+export async function receiveWorkflowJob(payload: unknown, delivery: Delivery, sink: JobSink, log: Logger): Promise<void> {
+  const parsed = parseWorkflowJob(payload);
+  if (parsed.kind === 'malformed') {
+    log.warn(delivery, `${parsed.reason}; ignored`);
+    return;
+  }
+  if (parsed.kind === 'ignored') {
+    log.debug(delivery, parsed.reason);
+    return;
+  }
+  const { event } = parsed;
+  const jobId = event.kind === 'queued' ? event.job.jobId : event.jobId;
+  log.debug({ ...delivery, ci: GITHUB, jobId }, `workflow_job ${event.kind} received`);
+  await feed(sink, event, delivery);
+}
+
+async function feed(sink: JobSink, event: JobEvent, delivery: Delivery): Promise<void> {
+  switch (event.kind) {
+    case 'queued':
+      await sink.jobQueued(event.job, delivery);
+      return;
+    case 'started':
+      return sink.jobStarted(event, delivery);
+    case 'completed':
+      return sink.jobCompleted(event, delivery);
+  }
+}
