@@ -312,13 +312,13 @@ describe('TerraformCli process handling', () => {
     expect(await isRunning(plugin)).toBe(false);
   });
 
-  it('runs terraform with its own CLI configuration, in automation mode, without a shell, its output redacted', async () => {
+  it('runs terraform with exactly the environment given plus its own CLI configuration, without a shell, its output redacted', async () => {
     const binary = join(dir, 'env-terraform');
     await writeFile(
       binary,
       [
         '#!/bin/sh',
-        'echo "$TF_IN_AUTOMATION $TF_INPUT $FLEETBOT_EXTRA $APP_SECRET"',
+        'echo "$TF_IN_AUTOMATION $TF_INPUT $FLEETBOT_EXTRA $APP_SECRET ${HOME:-no-home}"',
         'cat "$TF_CLI_CONFIG_FILE"',
         'echo "args: $*"',
         '',
@@ -331,12 +331,13 @@ describe('TerraformCli process handling', () => {
       pluginMirror: mirror,
       timeoutMs: 10_000,
       stateDir: join(dir, 'state'),
-      env: { ...process.env, FLEETBOT_EXTRA: 'x', APP_SECRET: 'an-app-secret' },
+      // Exactly this environment: nothing of the test process's (no HOME) is added.
+      env: { PATH: process.env.PATH, FLEETBOT_EXTRA: 'x', APP_SECRET: 'an-app-secret' },
       secrets: ['an-app-secret'],
     });
 
     const stdout = await cli.apply(dir, 'plan file; touch injected');
-    expect(stdout).toContain('1 0 x [REDACTED]');
+    expect(stdout).toContain('1 0 x [REDACTED] no-home');
     expect(stdout).toContain(`plugin_cache_dir = ${JSON.stringify(join(dir, 'state', 'plugin-cache'))}`);
     expect(stdout).toContain(`path = ${JSON.stringify(mirror)}`);
     expect(stdout).toContain('args: apply -input=false -no-color plan file; touch injected');
