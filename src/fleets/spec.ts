@@ -205,21 +205,58 @@ export function isWarmPoolActive(pool: WarmPool, at: Date): boolean {
   return !pool.schedule || new Cron(pool.schedule, { timezone: pool.timeZone, paused: true }).match(at);
 }
 
+/** What every fleet has, whatever its CI system. */
+const fleetBase = {
+  name: fleetName,
+  labels: z.array(runnerLabel).min(1),
+  maxRunners: z.number().int().min(1).max(10_000),
+  runnerGroupId: z.number().int().min(1).default(1),
+  credentials: z.enum(['jit', 'registration-token']).default('jit'),
+  /** A runner online this long without a job, whose own job another runner took, is removed. */
+  idleTimeoutSeconds: z.number().int().min(60).max(86_400).default(300),
+  compute: computeSchema,
+  provision: provisionSchema.optional(),
+};
+
+/** Each CI system's section is required for its fleets and meaningless for the others. */
+function sectionOf<T extends z.ZodType<unknown, object>>(system: CiSystem, schema: T) {
+  return z
+    .unknown()
+    .refine((section) => section !== undefined, `a fleet with ci: ${system} needs a ${system} section`)
+    .pipe(schema);
+}
+const onlyFor = (system: CiSystem) => z.undefined({ error: `only fleets with ci: ${system} take a ${system} section` }).optional();
+// GitLab and CircleCI runners are started for demand their systems report; only GitHub's wait in a pool.
+const noWarmPool = z.undefined({ error: 'warm pools are for GitHub fleets' }).optional();
+
+const githubFleetSchema = z.strictObject({
+  ...fleetBase,
+  ci: z.literal('github').default('github'),
+  warmRunners: warmPoolSchema.optional(),
+  gitlab: onlyFor('gitlab'),
+  circleci: onlyFor('circleci'),
+});
+
+const gitlabFleetSchema = z.strictObject({
+  ...fleetBase,
+  ci: z.literal('gitlab'),
+  warmRunners: noWarmPool,
+  gitlab: sectionOf('gitlab', gitlabSettingsSchema),
+  circleci: onlyFor('circleci'),
+});
+
+const circleciFleetSchema = z.strictObject({
+  ...fleetBase,
+  ci: z.literal('circleci'),
+  warmRunners: noWarmPool,
+  gitlab: onlyFor('gitlab'),
+  circleci: sectionOf('circleci', circleciSettingsSchema),
+});
+
+/** A fleet, by its CI system: a GitLab fleet has its `gitlab` section, a CircleCI fleet its `circleci` section. */
 export const fleetSpecSchema = z
-  .strictObject({
-    name: fleetName,
-    ci: z.enum(CI_SYSTEMS).default('github'),
-    labels: z.array(runnerLabel).min(1),
-    maxRunners: z.number().int().min(1).max(10_000),
-    runnerGroupId: z.number().int().min(1).default(1),
-    credentials: z.enum(['jit', 'registration-token']).default('jit'),
-    /** A runner online this long without a job, whose own job another runner took, is removed. */
-    idleTimeoutSeconds: z.number().int().min(60).max(86_400).default(300),
-    warmRunners: warmPoolSchema.optional(),
-    gitlab: gitlabSettingsSchema.optional(),
-    circleci: circleciSettingsSchema.optional(),
-    compute: computeSchema,
-    provision: provisionSchema.optional(),
+  .discriminatedUnion('ci', [githubFleetSchema, gitlabFleetSchema, circleciFleetSchema], {
+    error: (issue) => (issue.code === 'invalid_union' ? `expected one of ${CI_SYSTEMS.join(', ')}` : undefined),
   })
   .superRefine((fleet, ctx) => {
     if (fleet.warmRunners && fleet.warmRunners.count > fleet.maxRunners) {
@@ -229,22 +266,12 @@ export const fleetSpecSchema = z
         message: `expected at most maxRunners (${fleet.maxRunners}) warm runners`,
       });
     }
-    // GitLab and CircleCI runners are started for demand their systems report; only GitHub's wait in a pool.
-    if (fleet.warmRunners && fleet.ci !== 'github') {
-      ctx.addIssue({ code: 'custom', path: ['warmRunners'], message: 'warm pools are for GitHub fleets' });
-    }
-    // Each CI system's section is required for its fleets and meaningless for the others.
-    for (const system of ['gitlab', 'circleci'] as const) {
-      if (fleet.ci === system && !fleet[system]) {
-        ctx.addIssue({ code: 'custom', path: [system], message: `a fleet with ci: ${system} needs a ${system} section` });
-      }
-      if (fleet.ci !== system && fleet[system]) {
-        ctx.addIssue({ code: 'custom', path: [system], message: `only fleets with ci: ${system} take a ${system} section` });
-      }
-    }
   });
 
 export type FleetSpec = z.infer<typeof fleetSpecSchema>;
+export type GitHubFleetSpec = z.infer<typeof githubFleetSchema>;
+export type GitLabFleetSpec = z.infer<typeof gitlabFleetSchema>;
+export type CircleCiFleetSpec = z.infer<typeof circleciFleetSchema>;
 export type EcsCompute = z.infer<typeof ecsComputeSchema>;
 export type EcsLaunchType = (typeof ECS_LAUNCH_TYPES)[number];
 export type Ec2Compute = z.infer<typeof ec2ComputeSchema>;
