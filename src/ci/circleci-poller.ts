@@ -168,7 +168,8 @@ export class CircleCiPoller implements JobPoller {
         this.refusedToken.add(fleet.name);
         this.deps.log.error(
           fields,
-          `CircleCI refused the API token in ${settings.apiTokenParameter} (HTTP ${status}); nothing is launched for this fleet until it is replaced`,
+          `CircleCI refused the API token in ${settings.apiTokenParameter} (HTTP ${status}); ` +
+            'nothing is launched for this fleet until it is replaced',
         );
       }
       return `API token refused (HTTP ${status})`;

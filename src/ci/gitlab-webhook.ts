@@ -151,14 +151,19 @@ export class GitLabWebhooks {
       await this.deps.sink.jobCompleted({ ci: GITLAB, jobId, runnerName: parsed.runnerDescription }, fields);
       return { status: 200, message: `job ${jobId} completed` };
     }
-
-    if (await this.deps.store.getJob(GITLAB, jobId)) return { status: 200, message: `job ${jobId} already recorded` };
     const origin: GitLabOrigin = {
       instanceUrl: connection.url,
       projectId: parsed.projectId,
       buildId: parsed.buildId,
       apiTokenParameter: connection.apiTokenParameter,
     };
+    return this.pending(origin, jobId, fields);
+  }
+
+  /** A pending job not recorded yet is queued with the tags GitLab's API gives, now or on a later read. */
+  private async pending(origin: GitLabOrigin, jobId: string, fields: Delivery): Promise<WebhookAnswer> {
+    if (await this.deps.store.getJob(GITLAB, jobId)) return { status: 200, message: `job ${jobId} already recorded` };
+    const jobFields = { ...fields, ci: GITLAB, jobId };
     try {
       return { status: 200, message: await this.admitPending(origin, jobId, fields) };
     } catch (error) {

@@ -86,7 +86,10 @@ export interface CiSource {
   runnerScope?(job: Pick<JobRecord, 'ci' | 'origin'>): string;
   /** The runners registered in the job's scope. */
   listRegisteredRunners?(job: JobRecord): Promise<RegisteredRunner[]>;
-  /** Unregisters a runner of the job's scope; `busy` when the CI system refuses because it runs a job. A runner already gone counts as deleted. */
+  /**
+   * Unregisters a runner of the job's scope; `busy` when the CI system refuses because it runs a job.
+   * A runner already gone counts as deleted.
+   */
   deleteRegisteredRunner?(job: JobRecord, runnerId: string): Promise<'deleted' | 'busy'>;
   /** Where the fleet's warm runners register (the origin of their placeholder jobs). */
   warmPoolOrigin?(fleet: FleetSpec): Promise<JobOrigin>;

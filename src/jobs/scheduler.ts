@@ -301,7 +301,8 @@ export class Scheduler implements JobSink {
       const uncheckedForMs = this.now() - deferral.uncheckedSince;
       log.warn(
         { ...fields, uncheckedForMs },
-        `could not check the job for ${Math.round(uncheckedForMs / 1000)}s; it keeps its place in the backlog, and the jobs behind it are served`,
+        `could not check the job for ${Math.round(uncheckedForMs / 1000)}s; ` +
+          'it keeps its place in the backlog, and the jobs behind it are served',
       );
     } else {
       log.debug(fields, 'could not check the job; it keeps its place in the backlog, and the jobs behind it are served');
