@@ -1,7 +1,6 @@
+import type { ComputeType } from '../fleets/compute-kinds.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import type { ComputeBackend, ComputeRunner, ComputeState, LaunchRequest, LaunchedRunner } from './types.js';
-
-export type ComputeType = FleetSpec['compute']['type'];
 
 /** One backend per compute type: a type without one is a compile error where the app is wired. */
 export type ComputeBackends = Record<ComputeType, ComputeBackend>;

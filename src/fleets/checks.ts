@@ -10,7 +10,7 @@ export type TextCheck<T> = (text: string | undefined) => Check<T>;
 export const accept = <T>(value: T): Check<T> => ({ value });
 export const reject = (problem: string): Check<never> => ({ problem });
 
-/** An answer shown back in a problem: quoted, and cut when long. */
+/** An answer shown back in a problem: quoted with control characters escaped, and cut when long. */
 export function quote(text: string): string {
   const limit = 60;
   return JSON.stringify(text.length > limit ? `${text.slice(0, limit)}…` : text);

@@ -5,9 +5,10 @@ import type { CiSystem, FleetProvision, FleetSpec } from './spec.js';
 /**
  * What each compute type tells IssueOps and `fleetbot synth` about itself, one module per type
  * (compute-ecs.ts, compute-ec2.ts, compute-asg.ts), collected in the tables of compute-registry.ts: a new
- * type is a new module and an entry the compiler asks for. Its backend is src/compute/<type>.ts; the
- * Terraform it is built with is cdktf/constructs/<type>-fleet.ts, apart because CDKTF is an optional
- * dependency that the job path never loads.
+ * type is a new module and an entry the compiler asks for. Its backend is src/compute/<type>.ts. Its
+ * Terraform is built by the construct and builder in cdktf/constructs/ (ecs-fargate-fleet.ts, ec2-fleet.ts),
+ * which fleet-stack.ts keys by type: they live apart because CDKTF is an optional dependency that the job
+ * path and IssueOps's form checks must not load.
  */
 
 export type ComputeType = FleetSpec['compute']['type'];
