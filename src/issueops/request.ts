@@ -178,7 +178,8 @@ function runnerLabels(text: string | undefined): Check<string[]> {
   return accept(hasSelfHosted ? labels.value : ['self-hosted', ...labels.value]);
 }
 
-function computeKind(text: string | undefined): Check<AnyProvisionedKind> {
+/** The Compute answer: the module of the compute type it names. */
+function computeChoice(text: string | undefined): Check<AnyProvisionedKind> {
   const choices = [...computeChoices.keys()].join(', ');
   if (text === undefined) return reject(`required: expected one of ${choices}`);
   const kind = computeChoices.get(text);
@@ -272,7 +273,7 @@ export function validateFleetRequest(values: Record<string, FieldValue | undefin
   const name = answers.text('name', (text) => freeFleetName(text, context.nameTaken));
   answers.text('ci', ciSystem);
   const labels = answers.text('labels', runnerLabels);
-  const kind = answers.text('compute', computeKind);
+  const kind = answers.text('compute', computeChoice);
   const sizing = readSizing(answers, kind);
   const spot = answers.checked('spot')?.includes(spotOption) ?? false;
   const max = answers.text('max-runners', maxRunners);
