@@ -1,14 +1,16 @@
 /**
  * `npm run bench:issueops` (and the second half of `npm run bench`): IssueOps latency against moto
  * with real terraform, the app started as `npm start` runs it. For each of a few Fargate fleet requests:
- * issue opened → plan comment posted, split into the app's own timings (validate, synth, publish,
- * init, plan, show, comment), then `/approve` → merged. Prints numbers; asserts nothing.
+ * issue opened → plan comment posted, split into the app's own timings (validate, synth, publish from its
+ * `request published` log line; synth, init, plan, show, comment from `plan posted`), then `/approve` →
+ * merged. Prints numbers; asserts nothing.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MARKERS } from '../src/issueops/messages.js';
-import type { PlanTimings } from '../src/issueops/service.js';
+import type { PublishTimings } from '../src/issueops/intake.js';
+import type { PlanTimings } from '../src/issueops/plan.js';
 import { appEnvironment, eventually, startAppProcess } from '../test/helpers/app-process.js';
 import { createRunnerInfra } from '../test/helpers/aws-fixture.js';
 import { startFakeGitHub } from '../test/helpers/fake-github.js';
@@ -19,10 +21,13 @@ import { issueCommentEvent, issuesEvent } from '../test/helpers/webhook-events.j
 const REQUESTS = Number(process.env.BENCH_ISSUEOPS_REQUESTS ?? 3);
 const TIMEOUT_MS = 300_000;
 
+/** Synth counts twice: the request's files, then the check of the PR head against a new synthesis. */
+type Timings = Omit<PublishTimings, 'synthMs'> & PlanTimings;
+
 interface Row {
   fleet: string;
   toPlanCommentS: number;
-  timings: PlanTimings;
+  timings: Timings;
   toMergedS: number;
   applyS: number;
 }
@@ -65,6 +70,10 @@ async function main(): Promise<void> {
         TIMEOUT_MS,
       );
       const toPlanComment = Date.now() - opened;
+      const publishLog = logLines().find((line) => line.msg === 'request published' && line.fleet === fleet);
+      if (!publishLog) throw new Error(`no 'request published' log line for ${fleet}`);
+      const publishTimings = publishLog.timings as PublishTimings;
+      const planTimings = planLog.timings as PlanTimings;
       const pr = planLog.pr as number;
       const planComment = github.comments(FLEETS_REPO, pr).find((comment) => comment.body.startsWith(MARKERS.plan));
       if (!planComment) throw new Error(`no plan comment on #${pr}`);
@@ -83,7 +92,7 @@ async function main(): Promise<void> {
       rows.push({
         fleet,
         toPlanCommentS: toPlanComment / 1000,
-        timings: planLog.timings as PlanTimings,
+        timings: { ...publishTimings, ...planTimings, synthMs: publishTimings.synthMs + planTimings.synthMs },
         toMergedS: toMerged / 1000,
         applyS: Number(applyLog.appliedMs) / 1000,
       });

@@ -5,9 +5,10 @@ import type { ComputeBackend } from './compute/types.js';
 import type { FleetRegistry } from './fleets/registry.js';
 import type { CiSystem } from './fleets/spec.js';
 import type { IssueForm } from './issueops/form.js';
-import { IssueOpsGitHub } from './issueops/github.js';
-import { IssueOps, type SynthesizeFleet } from './issueops/service.js';
+import { OctokitIssueOpsGitHub } from './issueops/github.js';
+import { IssueOps } from './issueops/service.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
+import type { SynthesizeFleet } from './issueops/types.js';
 import type { FleetWorkspace } from './issueops/workspace.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { Scheduler } from './jobs/scheduler.js';
@@ -159,7 +160,12 @@ function wireIssueOps(
     fleets: options.fleets,
     log,
     github: async (installationId) =>
-      new IssueOpsGitHub(await probot.auth(installationId), issueOpsOptions.settings.repository, await appBotLogin(), options.githubRetry),
+      new OctokitIssueOpsGitHub(
+        await probot.auth(installationId),
+        issueOpsOptions.settings.repository,
+        await appBotLogin(),
+        options.githubRetry,
+      ),
   });
   probot.on('issues', (context) => issueOps.onIssue(context.payload));
   probot.on('pull_request', (context) => issueOps.onPullRequest(context.payload));

@@ -87,6 +87,11 @@ export function describeApprovers(approvers: IssueOpsSettings['approvers']): str
   return [roles, teams].filter(Boolean).join(', or ') || 'nobody (no approvers are configured)';
 }
 
+/** The organisation (or user) that owns `owner/name`: where a team without an org is looked for. */
+export function repoOwner(repo: string): string {
+  return repo.split('/')[0];
+}
+
 function deny(reason: string): Verdict {
   return { allowed: false, reason };
 }

@@ -169,39 +169,12 @@ export function parseIssueBody(body: string, form: IssueForm): FormParse {
   const lines = body.replace(/\r\n?/g, '\n').split('\n');
   const positions = locateHeadings(lines, form);
   const found = positions.flatMap((position, index) => (position === undefined ? [] : [{ position, index }]));
-  const fieldIndexByLabel = new Map(form.fields.map((field, index) => [field.label, index]));
-  const reportedDuplicates = new Set<number>();
-
-  /**
-   * Heading lines inside the answer of field `owner` (undefined: before the first heading). A textarea
-   * keeps unknown headings and headings of earlier fields as its own text; everywhere else they are problems.
-   */
-  const strayHeadings = (segment: string[], owner: number | undefined): FieldProblem[] => {
-    const stray: FieldProblem[] = [];
-    const ownerField = form.fields[owner ?? 0];
-    const ownerIsTextarea = owner !== undefined && ownerField.type === 'textarea';
-    for (const line of segment) {
-      const text = headingText(line);
-      if (text === undefined) continue;
-      const named = fieldIndexByLabel.get(text);
-      if (named === undefined) {
-        if (!ownerIsTextarea) stray.push({ field: ownerField.label, message: `unknown heading "${line.trimEnd()}"` });
-        continue;
-      }
-      // A heading found out of order is reported once, as such, on its own field.
-      if (positions[named] === undefined) continue;
-      if (ownerIsTextarea && named < owner) continue;
-      if (reportedDuplicates.has(named)) continue;
-      reportedDuplicates.add(named);
-      stray.push({ field: text, message: `duplicate heading: "### ${text}" appears more than once` });
-    }
-    return stray;
-  };
+  const stray = new StrayHeadings(form, positions);
 
   const problems: FieldProblem[] = [];
   const firstLabel = form.fields[0].label;
   const preamble = lines.slice(0, found[0]?.position ?? lines.length);
-  problems.push(...strayHeadings(preamble, undefined));
+  problems.push(...stray.in(preamble, undefined));
   if (preamble.some((line) => line.trim() !== '' && headingText(line) === undefined)) {
     problems.push({ field: firstLabel, message: `unexpected text before "### ${firstLabel}"` });
   }
@@ -215,7 +188,7 @@ export function parseIssueBody(body: string, form: IssueForm): FormParse {
     }
     const next = found.find((heading) => heading.position > position)?.position ?? lines.length;
     const segment = lines.slice(position + 1, next);
-    const structural = strayHeadings(segment, index);
+    const structural = stray.in(segment, index);
     problems.push(...structural);
     if (structural.length > 0) return;
     const answer = readAnswer(segment.join('\n'), field);
@@ -224,6 +197,46 @@ export function parseIssueBody(body: string, form: IssueForm): FormParse {
   });
 
   return problems.length > 0 ? { ok: false, problems } : { ok: true, values };
+}
+
+/** Heading lines where no heading is expected; each duplicate heading is reported once. */
+class StrayHeadings {
+  private readonly fieldIndexByLabel: Map<string, number>;
+  private readonly reportedDuplicates = new Set<number>();
+
+  constructor(
+    private readonly form: IssueForm,
+    /** Each field's heading line, as locateHeadings found it. */
+    private readonly positions: (number | undefined)[],
+  ) {
+    this.fieldIndexByLabel = new Map(form.fields.map((field, index) => [field.label, index]));
+  }
+
+  /**
+   * Heading lines inside the answer of field `owner` (undefined: before the first heading). A textarea
+   * keeps unknown headings and headings of earlier fields as its own text; everywhere else they are problems.
+   */
+  in(segment: string[], owner: number | undefined): FieldProblem[] {
+    const stray: FieldProblem[] = [];
+    const ownerField = this.form.fields[owner ?? 0];
+    const ownerIsTextarea = owner !== undefined && ownerField.type === 'textarea';
+    for (const line of segment) {
+      const text = headingText(line);
+      if (text === undefined) continue;
+      const named = this.fieldIndexByLabel.get(text);
+      if (named === undefined) {
+        if (!ownerIsTextarea) stray.push({ field: ownerField.label, message: `unknown heading "${line.trimEnd()}"` });
+        continue;
+      }
+      // A heading found out of order is reported once, as such, on its own field.
+      if (this.positions[named] === undefined) continue;
+      if (ownerIsTextarea && named < owner) continue;
+      if (this.reportedDuplicates.has(named)) continue;
+      this.reportedDuplicates.add(named);
+      stray.push({ field: text, message: `duplicate heading: "### ${text}" appears more than once` });
+    }
+    return stray;
+  }
 }
 
 function missingHeading(lines: string[], form: IssueForm, index: number): string {

@@ -1,30 +1,12 @@
 import { classifyGitHubError, type InstallationOctokit } from '../github-client.js';
 import { withRetry, type RetryPolicy } from '../retry.js';
+import type { IssueOpsGitHub, PullRequestInfo } from './types.js';
 
 /**
- * The GitHub calls IssueOps makes, for one installation and one repository. Each is retried on 5xx,
- * network errors and rate limits (Octokit's retry plugin is off app-wide, so retries are not doubled).
+ * The GitHub calls IssueOps makes (types.ts's IssueOpsGitHub) over Octokit, for one installation and one
+ * repository. Each is retried on 5xx, network errors and rate limits (Octokit's retry plugin is off
+ * app-wide, so retries are not doubled).
  */
-
-export interface PullRequestInfo {
-  number: number;
-  state: 'open' | 'closed';
-  merged: boolean;
-  headSha: string;
-  headRef: string;
-  baseRef: string;
-  htmlUrl: string;
-  authorLogin: string;
-}
-
-export interface IssueInfo {
-  number: number;
-  state: 'open' | 'closed';
-  title: string;
-  body: string;
-  authorLogin: string;
-  labels: string[];
-}
 
 export interface RepoRef {
   owner: string;
@@ -42,7 +24,7 @@ interface CommentData {
   user: { login: string } | null;
 }
 
-export class IssueOpsGitHub {
+export class OctokitIssueOpsGitHub implements IssueOpsGitHub {
   private readonly ref: RepoRef;
 
   constructor(
@@ -183,20 +165,6 @@ export class IssueOpsGitHub {
         commit_title: title,
       }),
     );
-  }
-
-  async getIssue(number: number): Promise<IssueInfo> {
-    const { data } = await this.call(() =>
-      this.octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}', { ...this.ref, issue_number: number }),
-    );
-    return {
-      number: data.number,
-      state: data.state === 'open' ? 'open' : 'closed',
-      title: data.title,
-      body: data.body ?? '',
-      authorLogin: data.user?.login ?? '',
-      labels: data.labels.map((label) => (typeof label === 'string' ? label : (label.name ?? ''))),
-    };
   }
 
   async closeIssue(number: number, reason: 'completed' | 'not_planned'): Promise<void> {

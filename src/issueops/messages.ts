@@ -192,3 +192,15 @@ export function fleetDeletedComment(fleet: string, prNumber: number, droppedJobs
 export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]<>()#+!|@~]/g, (character) => `\\${character}`);
 }
+
+/** What a request is told when another request (#holder) holds its fleet's lock, by where it meets the lock. */
+export const fleetLocked = {
+  /** A new fleet's name, while another request asks for the same name. */
+  name: (fleet: string, holder: number) => `fleet "${fleet}" is already being requested in #${holder}`,
+  /** A request issue: a deletion, or a request whose fleet another request took meanwhile. */
+  request: (fleet: string, holder: number) =>
+    `fleet "${fleet}" is locked by the request in #${holder} until its pull request is merged or closed`,
+  /** A plan of the pull request. */
+  plan: (fleet: string, holder: number) =>
+    `fleet \`${fleet}\` is locked by the request in #${holder}; plan again once it is merged or closed.`,
+};

@@ -3,6 +3,7 @@ import { PROVISIONED_COMPUTE, type AnyProvisionedKind } from '../fleets/compute-
 import type { RequestedFleet, SizingField } from '../fleets/compute-kinds.js';
 import { awsRegion, fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';
 import { quote, type FieldProblem, type FieldValue, type IssueForm } from './form.js';
+import { fleetLocked } from './messages.js';
 import type { IssueOpsSettings } from './settings.js';
 
 /**
@@ -326,4 +327,27 @@ export function validateDeleteRequest(
   const problems = answers.problems;
   if (problems.length > 0 || name === undefined || reason === undefined) return { ok: false, problems };
   return { ok: true, name, reason };
+}
+
+/** The names a new fleet's name must keep clear of. */
+export interface TakenNames {
+  /** Every fleet serving jobs: from the fleets file and applied by IssueOps. */
+  fleets: readonly string[];
+  /** The fleet locks other requests hold. */
+  locks: readonly { fleet: string; issueNumber: number }[];
+}
+
+/**
+ * Why a new fleet may not be called `name`, or undefined when it may: the name is a fleet's already, or
+ * another request's. Runner credentials live at /fleetbot/runners/<fleet>-<job>-…, and a fleet's runners
+ * may read <fleet>-*: a name that extends another fleet's name with "-" would share its credentials.
+ */
+export function fleetNameConflict(name: string, taken: TakenNames): string | undefined {
+  if (taken.fleets.includes(name)) return `a fleet named "${name}" already exists`;
+  const overlapping = taken.fleets.find((fleet) => name.startsWith(`${fleet}-`) || fleet.startsWith(`${name}-`));
+  if (overlapping) {
+    return `"${name}" and the existing fleet "${overlapping}" would share runner credentials (one name starts with the other plus "-")`;
+  }
+  const lock = taken.locks.find((entry) => entry.fleet === name);
+  return lock ? fleetLocked.name(name, lock.issueNumber) : undefined;
 }

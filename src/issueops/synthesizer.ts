@@ -1,4 +1,4 @@
-import type { SynthesizeFleet } from './service.js';
+import type { SynthesizeFleet } from './types.js';
 
 /**
  * The packages cdktf/synth.ts loads. They are optionalDependencies: the job path never needs them (they

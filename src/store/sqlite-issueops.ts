@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { fleetSpecSchema } from '../fleets/spec.js';
 import type {
   FleetLock,
   FleetRequestRecord,
@@ -7,6 +8,7 @@ import type {
   ProvisionedStatus,
   RequestKind,
   RequestStatus,
+  RequestSubject,
 } from './types.js';
 
 /** Tables added by schema version 2. */
@@ -89,19 +91,17 @@ interface ProvisionedRow {
   updated_at: number;
 }
 
+/**
+ * A row as the record its status says it is. Specs are parsed here, once, so that IssueOps works with
+ * FleetSpecs; a row that breaks its status's rules was not written by fleetbot, and is refused.
+ */
 function toRequest(row: RequestRow): FleetRequestRecord {
-  return {
+  const base = {
     repo: row.repo,
     issueNumber: row.issue_number,
-    kind: row.kind,
     installationId: row.installation_id,
     author: row.author,
-    fleet: row.fleet,
-    status: row.status,
     detail: row.detail,
-    spec: row.spec === null ? null : (JSON.parse(row.spec) as unknown),
-    prNumber: row.pr_number,
-    branch: row.branch,
     plannedSha: row.planned_sha,
     planFile: row.plan_file,
     plannedAt: row.planned_at,
@@ -110,6 +110,30 @@ function toRequest(row: RequestRow): FleetRequestRecord {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+  const spec = row.spec === null ? null : fleetSpecSchema.parse(JSON.parse(row.spec));
+  if (row.status === 'invalid') {
+    return { ...base, status: 'invalid', kind: row.kind, fleet: row.fleet, spec, prNumber: row.pr_number, branch: row.branch };
+  }
+  const broken = (what: string) => new Error(`fleet request ${row.repo}#${row.issue_number} is ${row.status} without ${what}`);
+  if (row.fleet === null || row.pr_number === null || row.branch === null) throw broken('its fleet and pull request');
+  let subject: RequestSubject;
+  if (row.kind === 'delete') subject = { kind: 'delete', spec: null };
+  else if (spec !== null) subject = { kind: 'create', spec };
+  else throw broken('its fleet spec');
+  const published = { ...base, ...subject, fleet: row.fleet, prNumber: row.pr_number, branch: row.branch };
+  switch (row.status) {
+    case 'planned':
+    case 'applying': {
+      const { plannedSha, planFile, plannedAt } = base;
+      if (plannedSha === null || planFile === null || plannedAt === null) throw broken('its saved plan');
+      return { ...published, status: row.status, plannedSha, planFile, plannedAt };
+    }
+    case 'applied':
+      if (base.appliedSha === null) throw broken('the SHA it applied');
+      return { ...published, status: 'applied', appliedSha: base.appliedSha };
+    default:
+      return { ...published, status: row.status };
+  }
 }
 
 function toLock(row: LockRow): FleetLock {
@@ -193,8 +217,8 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
   async provisionedFleets(): Promise<ProvisionedFleet[]> {
     return this.statements.allProvisioned.all().map((row) => ({
       name: row.name,
-      requested: JSON.parse(row.requested) as unknown,
-      live: JSON.parse(row.live) as unknown,
+      requested: fleetSpecSchema.parse(JSON.parse(row.requested)),
+      live: fleetSpecSchema.parse(JSON.parse(row.live)),
       status: row.status,
       appliedSha: row.applied_sha,
       requestIssue: row.request_issue,

@@ -1,4 +1,4 @@
-import type { CiSystem } from '../fleets/spec.js';
+import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 
 /**
  * Where state lives. Every method that changes capacity is one atomic operation, so that concurrent
@@ -180,21 +180,14 @@ export type RequestStatus =
 
 export type RequestKind = 'create' | 'delete';
 
-export interface FleetRequestRecord {
+/** What every request record holds, whatever its status. */
+interface RequestBase {
   repo: string;
   issueNumber: number;
-  kind: RequestKind;
   installationId: number;
   author: string;
-  /** Set once the request validated. */
-  fleet: string | null;
-  status: RequestStatus;
   /** Why the request is in its status, in words for the issue or PR (failures, refusals). */
   detail: string | null;
-  /** The request's FleetSpec (create) as committed to the PR. */
-  spec: unknown;
-  prNumber: number | null;
-  branch: string | null;
   /** The head SHA a saved plan was made for, its file, and when its comment was posted. */
   plannedSha: string | null;
   planFile: string | null;
@@ -204,6 +197,33 @@ export interface FleetRequestRecord {
   createdAt: number;
   updatedAt: number;
 }
+
+/** A request that does not validate (yet, or any more). What a valid version of it published is kept for its next edit. */
+export interface InvalidRequest extends RequestBase {
+  status: 'invalid';
+  kind: RequestKind;
+  fleet: string | null;
+  spec: FleetSpec | null;
+  prNumber: number | null;
+  branch: string | null;
+}
+
+/** What a valid request asks for: a creation carries its FleetSpec, as committed to the PR. */
+export type RequestSubject = { kind: 'create'; spec: FleetSpec } | { kind: 'delete'; spec: null };
+
+/** A valid request, with the pull request that holds its change. */
+export type PublishedRequest = RequestBase & RequestSubject & { fleet: string; prNumber: number; branch: string };
+
+/** A plan is due or under way, there is no valid one, or the pull request was closed. */
+export type UnplannedRequest = PublishedRequest & { status: 'planning' | 'plan_failed' | 'apply_failed' | 'closed' };
+
+/** A saved plan for `plannedSha` awaits /approve, or is being applied. */
+export type PlannedRequest = PublishedRequest & { status: 'planned' | 'applying'; plannedSha: string; planFile: string; plannedAt: number };
+
+export type AppliedRequest = PublishedRequest & { status: 'applied'; appliedSha: string };
+
+/** An IssueOps request; its status says which fields are set. */
+export type FleetRequestRecord = InvalidRequest | UnplannedRequest | PlannedRequest | AppliedRequest;
 
 export interface FleetLock {
   fleet: string;
@@ -217,9 +237,9 @@ export type ProvisionedStatus = 'live' | 'draining';
 export interface ProvisionedFleet {
   name: string;
   /** The spec as requested (what Terraform was synthesized from). */
-  requested: unknown;
+  requested: FleetSpec;
   /** The spec the runner path uses: the request with Terraform's outputs filled in. */
-  live: unknown;
+  live: FleetSpec;
   status: ProvisionedStatus;
   appliedSha: string;
   requestIssue: number;

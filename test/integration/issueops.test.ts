@@ -131,7 +131,7 @@ describeWithMoto('IssueOps when things go wrong', () => {
       fleet: 'half-done',
       status: 'applying',
       detail: null,
-      spec: null,
+      spec: ecsFleet({ name: 'half-done' }),
       prNumber: pr,
       branch: 'fleetbot/fleet-half-done',
       plannedSha: 'a'.repeat(40),

@@ -1,6 +1,7 @@
 import { checkApprovalRequest, describeApprovers, isApprover, type ApprovalFacts } from '../../../src/issueops/approval.js';
 import { parseCommand } from '../../../src/issueops/commands.js';
 import type { FleetRequestRecord } from '../../../src/store/types.js';
+import { ecsFleet } from '../../helpers/fleets.js';
 
 const planned: FleetRequestRecord = {
   repo: 'acme/runner-fleets',
@@ -11,7 +12,7 @@ const planned: FleetRequestRecord = {
   fleet: 'linux-small',
   status: 'planned',
   detail: null,
-  spec: {},
+  spec: ecsFleet(),
   prNumber: 8,
   branch: 'fleetbot/fleet-linux-small',
   plannedSha: 'a'.repeat(40),
@@ -25,7 +26,8 @@ const planned: FleetRequestRecord = {
 
 function facts(overrides: Partial<ApprovalFacts> = {}, request: Partial<FleetRequestRecord> = {}): ApprovalFacts {
   return {
-    request: { ...planned, ...request },
+    // Any status, with the planned request's fields: what the store could hold if a status forgot one.
+    request: { ...planned, ...request } as FleetRequestRecord,
     command: { kind: 'approve' },
     commenter: { login: 'approver', type: 'User' },
     commentedAt: 2_000,

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseIssueBody, readIssueForm, type FieldValue, type IssueForm } from '../../../src/issueops/form.js';
 import { parse as parseYaml } from 'yaml';
-import { requestFormAsRead, validateDeleteRequest, validateFleetRequest, type RequestContext } from '../../../src/issueops/request.js';
+import {
+  fleetNameConflict,
+  requestFormAsRead,
+  validateDeleteRequest,
+  validateFleetRequest,
+  type RequestContext,
+} from '../../../src/issueops/request.js';
 
 type Values = Record<string, FieldValue | undefined>;
 
@@ -657,5 +663,23 @@ describe('a delete request', () => {
       ok: false,
       problems: [{ field: 'Reason', message: expect.stringMatching(/^contains the invisible character U\+200B/) }],
     });
+  });
+});
+
+describe('the names a new fleet may take', () => {
+  const taken = { fleets: ['linux', 'gpu-large'], locks: [{ fleet: 'arm', issueNumber: 12 }] };
+
+  it('refuses the name of a fleet that exists', () => {
+    expect(fleetNameConflict('linux', taken)).toBe('a fleet named "linux" already exists');
+  });
+
+  it('refuses a name that extends another fleet\'s with "-", either way round: their runners would share credentials', () => {
+    expect(fleetNameConflict('linux-big', taken)).toMatch(/"linux-big" and the existing fleet "linux" would share runner credentials/);
+    expect(fleetNameConflict('gpu', taken)).toMatch(/"gpu" and the existing fleet "gpu-large"/);
+  });
+
+  it('refuses a name another request is asking for, and takes a free one', () => {
+    expect(fleetNameConflict('arm', taken)).toBe('fleet "arm" is already being requested in #12');
+    expect(fleetNameConflict('linuxish', taken)).toBeUndefined();
   });
 });

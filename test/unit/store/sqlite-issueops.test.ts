@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { FleetRequestRecord, NewJob } from '../../../src/store/types.js';
+import { ecsFleet } from '../../helpers/fleets.js';
 
 function request(overrides: Partial<FleetRequestRecord> = {}): FleetRequestRecord {
-  return {
+  return <FleetRequestRecord>{
     repo: 'acme/runner-fleets',
     issueNumber: 7,
     kind: 'create',
@@ -15,7 +16,7 @@ function request(overrides: Partial<FleetRequestRecord> = {}): FleetRequestRecor
     fleet: 'linux-small',
     status: 'planning',
     detail: null,
-    spec: { name: 'linux-small' },
+    spec: ecsFleet({ name: 'linux-small' }),
     prNumber: 8,
     branch: 'fleetbot/fleet-linux-small',
     plannedSha: null,
@@ -45,11 +46,13 @@ describe('IssueOps state in the SQLite store', () => {
 
   it('saves a request and finds it by issue and by pull request', async () => {
     await store.issueOps.saveRequest(request());
-    await store.issueOps.saveRequest(request({ status: 'planned', plannedSha: 'abc', plannedAt: 5, updatedAt: 5 }));
+    await store.issueOps.saveRequest(
+      request({ status: 'planned', plannedSha: 'abc', planFile: '/plans/abc.tfplan', plannedAt: 5, updatedAt: 5 }),
+    );
     expect(await store.issueOps.getRequest('acme/runner-fleets', 7)).toMatchObject({
       status: 'planned',
       plannedSha: 'abc',
-      spec: { name: 'linux-small' },
+      spec: ecsFleet({ name: 'linux-small' }),
     });
     expect((await store.issueOps.getRequestByPull('acme/runner-fleets', 8))?.issueNumber).toBe(7);
     expect(await store.issueOps.getRequestByPull('acme/runner-fleets', 9)).toBeUndefined();
@@ -57,9 +60,22 @@ describe('IssueOps state in the SQLite store', () => {
 
   it('lists the requests a crash may have interrupted', async () => {
     await store.issueOps.saveRequest(request({ issueNumber: 1, prNumber: 2, status: 'planning' }));
-    await store.issueOps.saveRequest(request({ issueNumber: 3, prNumber: 4, status: 'applying' }));
+    await store.issueOps.saveRequest(
+      request({ issueNumber: 3, prNumber: 4, status: 'applying', plannedSha: 'abc', planFile: '/plans/abc.tfplan', plannedAt: 5 }),
+    );
     await store.issueOps.saveRequest(request({ issueNumber: 5, prNumber: 6, status: 'planned' }));
     expect((await store.issueOps.unfinishedRequests()).map((entry) => entry.issueNumber)).toEqual([1, 3]);
+  });
+
+  it('reads a request as its status says it is, and refuses a row that breaks its status', async () => {
+    await store.issueOps.saveRequest(request({ kind: 'delete', spec: null }));
+    expect(await store.issueOps.getRequest('acme/runner-fleets', 7)).toMatchObject({ kind: 'delete', spec: null, fleet: 'linux-small' });
+    await store.issueOps.saveRequest(request({ status: 'invalid', fleet: null, prNumber: null, branch: null, spec: null }));
+    expect(await store.issueOps.getRequest('acme/runner-fleets', 7)).toMatchObject({ status: 'invalid', fleet: null });
+    await store.issueOps.saveRequest(request({ status: 'planned' }));
+    await expect(store.issueOps.getRequest('acme/runner-fleets', 7)).rejects.toThrow(/is planned without its saved plan/);
+    await store.issueOps.saveRequest(request({ status: 'closed', spec: null }));
+    await expect(store.issueOps.getRequest('acme/runner-fleets', 7)).rejects.toThrow(/is closed without its fleet spec/);
   });
 
   it('gives a fleet lock to one request at a time, and only its holder releases it', async () => {
@@ -74,8 +90,8 @@ describe('IssueOps state in the SQLite store', () => {
   it('keeps applied fleets in the order they were applied, across a re-apply', async () => {
     const fleet = (name: string) => ({
       name,
-      requested: { name },
-      live: { name, live: true },
+      requested: ecsFleet({ name }),
+      live: ecsFleet({ name, labels: ['self-hosted', name] }),
       status: 'live' as const,
       appliedSha: 'a',
       requestIssue: 1,

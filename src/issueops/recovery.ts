@@ -1,0 +1,31 @@
+import { failApply } from './approve.js';
+import { planHead } from './plan.js';
+import type { RequestQueue } from './queue.js';
+import type { IssueOpsContext } from './types.js';
+
+/**
+ * At start: fleets applied earlier serve jobs again, and work a crash interrupted is finished or
+ * reported: a plan under way is made again, an apply under way is reported as failed (Terraform's
+ * saved plan cannot be resumed; its state says what was done).
+ */
+export async function recover(ctx: IssueOpsContext, queue: RequestQueue): Promise<void> {
+  const { store, fleets, log } = ctx;
+  for (const fleet of await store.provisionedFleets()) {
+    const { live } = fleet;
+    if (fleets.isFromFile(live.name)) {
+      log.warn({ fleet: live.name }, 'fleet applied by IssueOps is also in the fleets file; the file wins');
+      continue;
+    }
+    fleets.putProvisioned(live);
+    if (fleet.status === 'draining') fleets.drain(live.name);
+  }
+  for (const request of await store.unfinishedRequests()) {
+    if (request.status === 'planning') queue.enqueue(request, () => planHead(ctx, request.repo, request.issueNumber));
+    if (request.status === 'applying') {
+      queue.enqueue(request, async () => {
+        const github = await ctx.github(request.installationId);
+        await failApply(ctx, github, request, 'fleetbot restarted during the apply; comment `/plan` for a new plan and approve again.');
+      });
+    }
+  }
+}
