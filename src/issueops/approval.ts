@@ -50,12 +50,14 @@ export function checkApprovalRequest(facts: ApprovalFacts): Verdict {
   }
   if (!facts.lock || facts.lock.repo !== request.repo || facts.lock.issueNumber !== request.issueNumber) {
     return deny(
-      `this request does not hold the lock of fleet \`${fleet}\`${facts.lock ? ` (#${facts.lock.issueNumber} does)` : ''}; a new plan takes it.`,
+      `this request does not hold the lock of fleet \`${fleet}\`` +
+        `${facts.lock ? ` (#${facts.lock.issueNumber} does)` : ''}; a new plan takes it.`,
     );
   }
   if (pull.headSha !== request.plannedSha) {
     return deny(
-      `the pull request head moved to \`${pull.headSha.slice(0, 7)}\` after the plan for \`${(request.plannedSha ?? '').slice(0, 7)}\`; a new plan is on its way: review it and approve again.`,
+      `the pull request head moved to \`${pull.headSha.slice(0, 7)}\` after the plan for \`${(request.plannedSha ?? '').slice(0, 7)}\`; ` +
+        'a new plan is on its way: review it and approve again.',
     );
   }
   // GitHub stamps comments to the second, so the plan's time is compared at that precision.

@@ -25,7 +25,8 @@ export async function pullClosed(ctx: IssueOpsContext, repo: string, issueNumber
   if (mergedBy) {
     await github.comment(
       request.prNumber,
-      `⚠️ @${mergedBy} merged this without \`/approve\`: fleetbot applied nothing, so the fleet's resources do not match the repository.`,
+      `⚠️ @${mergedBy} merged this without \`/approve\`: ` +
+        "fleetbot applied nothing, so the fleet's resources do not match the repository.",
     );
   }
 }

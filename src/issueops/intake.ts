@@ -134,7 +134,8 @@ function validateRequest(
       : validateDeletion(ctx, parsed.values, othersLocks);
   const { fleet } = validation;
   if (fleet !== undefined && existing?.fleet && existing.prNumber !== null && existing.fleet !== fleet && existing.status !== 'closed') {
-    const message = `cannot change from "${existing.fleet}" once pull request #${existing.prNumber} is open; close it and file a new request`;
+    const message =
+      `cannot change from "${existing.fleet}" once pull request #${existing.prNumber} is open; ` + 'close it and file a new request';
     return { ok: false, fleet, problems: [{ field: 'Fleet name', message }] };
   }
   return validation;

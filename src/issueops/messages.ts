@@ -54,7 +54,8 @@ export function pullRequestBody(kind: 'create' | 'delete', fleet: string, issueN
     '',
     details,
     '',
-    `fleetbot posts the Terraform plan below. An approver comments ${approve} to apply exactly that plan; fleetbot then merges this pull request and closes #${issueNumber}.`,
+    `fleetbot posts the Terraform plan below. An approver comments ${approve} to apply exactly that plan; ` +
+      `fleetbot then merges this pull request and closes #${issueNumber}.`,
     '',
     `Closes #${issueNumber}`,
   ].join('\n');
@@ -125,7 +126,10 @@ export function applyFailedComment(sha: string, tail: string): string {
 }
 
 export function failureComment(message: string): string {
-  return `### ⚠️ fleetbot could not finish\n\n${escapeMarkdown(message)}\n\nNothing was applied. Edit the request or comment \`/plan\` to try again.`;
+  return (
+    `### ⚠️ fleetbot could not finish\n\n${escapeMarkdown(message)}\n\n` +
+    'Nothing was applied. Edit the request or comment `/plan` to try again.'
+  );
 }
 
 export function refusalComment(user: string, reason: string): string {
@@ -158,7 +162,8 @@ export function fleetReadyComment(spec: FleetSpec, prNumber: number): string {
   return [
     `### ✅ Fleet \`${spec.name}\` is ready`,
     '',
-    `Applied and merged in #${prNumber}. Jobs whose \`runs-on\` labels are all among \`${runsOn}\` now get one ephemeral runner each, up to ${spec.maxRunners} at a time; more wait in a queue.`,
+    `Applied and merged in #${prNumber}. Jobs whose \`runs-on\` labels are all among \`${runsOn}\` now get one ephemeral runner each, ` +
+      `up to ${spec.maxRunners} at a time; more wait in a queue.`,
     '',
     '```yaml',
     'jobs:',

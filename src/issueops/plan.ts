@@ -162,7 +162,9 @@ async function verifyHead(ctx: IssueOpsContext, github: IssueOpsGitHub, request:
   if (terraformJson !== committedJson) {
     return {
       ok: false,
-      reason: `\`${terraformPath(fleet)}\` is not what fleetbot synthesizes from \`${specPath(fleet)}\`. fleetbot plans only its own synthesis: change the fleet by editing the request issue #${request.issueNumber}.`,
+      reason:
+        `\`${terraformPath(fleet)}\` is not what fleetbot synthesizes from \`${specPath(fleet)}\`. ` +
+        `fleetbot plans only its own synthesis: change the fleet by editing the request issue #${request.issueNumber}.`,
     };
   }
   return { ok: true, terraformJson, synthMs: ctx.now() - started };

@@ -67,7 +67,8 @@ export function terraformPath(fleet: string): string {
 
 /** The spec as committed: YAML with a header saying where it came from. */
 export function specYaml(spec: FleetSpec): string {
-  return `# Written by fleetbot from request #${spec.provision?.requestIssue ?? '?'}; change it by editing the request.\n${stringifyYaml(spec)}`;
+  const header = `# Written by fleetbot from request #${spec.provision?.requestIssue ?? '?'}; change it by editing the request.`;
+  return `${header}\n${stringifyYaml(spec)}`;
 }
 
 async function sameFiles(github: IssueOpsGitHub, sha: string, files: Record<string, string | null>): Promise<boolean> {
