@@ -201,7 +201,10 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
     return this.db
       .transaction(() => {
         this.statements.insertLock.run({ fleet, repo, issueNumber, now });
-        return toLock(this.statements.getLock.get(fleet)!);
+        // The lock is this request's or another's: a row is there either way, within this transaction.
+        const row = this.statements.getLock.get(fleet);
+        if (!row) throw new Error(`the lock of fleet ${fleet} is missing right after it was taken`);
+        return toLock(row);
       })
       .immediate();
   }
