@@ -69,10 +69,7 @@ export class Scheduler implements JobSink {
     this.launchTimeoutMs = deps.launchTimeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS;
   }
 
-  /**
-   * Records a queued job once, and launches a runner for it or puts it in its fleet's backlog. The
-   * delivery's id rides on every log line the job's path writes, from here to the launch.
-   */
+  /** Records a queued job once, and launches a runner for it or puts it in its fleet's backlog; logs carry the delivery id. */
   async jobQueued(job: NewJob, delivery: Delivery = {}): Promise<Admission> {
     const log = this.logFor(delivery);
     const fleet = this.fleets.match(job.ci, job.labels);
@@ -123,12 +120,8 @@ export class Scheduler implements JobSink {
     const startedAt = started.startedAt ?? this.now();
     const before = await this.store.markJobStarted(started.ci, started.jobId, startedAt, this.now());
     const fields = { ci: started.ci, jobId: started.jobId, runnerName: started.runnerName, fleet: before?.fleet ?? undefined };
-    if (!before?.fleet) {
-      log.debug(fields, 'a job no fleet of ours serves started');
-      return;
-    }
-    if (before.startedAt !== null) {
-      log.debug(fields, 'job start already recorded; redelivery ignored');
+    if (!before?.fleet || before.startedAt !== null) {
+      log.debug(fields, before?.fleet ? 'job start already recorded; redelivery ignored' : 'a job no fleet of ours serves started');
       return;
     }
     const waitMs = Math.max(0, startedAt - (started.queuedAt ?? before.receivedAt));
@@ -350,10 +343,8 @@ export class Scheduler implements JobSink {
   private trackRunner(runnerName: string, work: () => Promise<void>, log: Logger): void {
     if (this.busy.has(runnerName)) return;
     this.busy.add(runnerName);
-    this.inBackground(
-      work().finally(() => this.busy.delete(runnerName)),
-      log,
-    );
+    const tracked = work().finally(() => this.busy.delete(runnerName));
+    this.inBackground(tracked, log);
   }
 
   private inBackground(work: Promise<void>, log: Logger = this.log): void {
