@@ -23,7 +23,7 @@ import { FleetWorkspace } from './issueops/workspace.js';
 import { CachedSecretParameters } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
 import type { SecretReader } from './secrets/types.js';
-import { startupSummary } from './startup-summary.js';
+import { startupSummary } from './fleets/startup-summary.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { IssueOpsStore } from './store/types.js';
 import { TerraformCli } from './terraform/cli.js';

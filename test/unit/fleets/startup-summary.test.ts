@@ -1,5 +1,5 @@
-import { startupSummary } from '../../src/startup-summary.js';
-import { circleciFleet, ecsFleet } from '../helpers/fleets.js';
+import { startupSummary } from '../../../src/fleets/startup-summary.js';
+import { circleciFleet, ecsFleet } from '../../helpers/fleets.js';
 
 describe('the start line', () => {
   it('lists each fleet with its CI system, compute type and cap, the CI sources and the IssueOps repository', () => {

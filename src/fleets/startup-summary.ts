@@ -1,4 +1,4 @@
-import { CI_SYSTEMS, type CiSystem, type FleetSpec } from './fleets/spec.js';
+import { CI_SYSTEMS, type CiSystem, type FleetSpec } from './spec.js';
 
 export interface StartupFields {
   fleets: { name: string; ci: CiSystem; compute: FleetSpec['compute']['type']; maxRunners: number }[];
