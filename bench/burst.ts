@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FleetSpecInput } from '../src/fleets/spec.js';
-import { createRunnerInfra, fleetbotTasks, tagOf } from '../test/helpers/aws-fixture.js';
+import { createRunnerInfra, ecsCompute, fleetbotTasks, tagOf } from '../test/helpers/aws-fixture.js';
 import { appEnvironment, sign, startAppProcess, type AppProcess } from '../test/helpers/app-process.js';
 import { allInstances, createEc2RunnerInfra, tagsAsRecord } from '../test/helpers/ec2-fixture.js';
 import { startFakeGitHub } from '../test/helpers/fake-github.js';
@@ -36,13 +36,7 @@ interface Target {
 async function ecsTarget(moto: Moto): Promise<Target> {
   const infra = await createRunnerInfra(moto);
   return {
-    compute: {
-      type: 'ecs',
-      cluster: infra.cluster,
-      taskDefinition: infra.taskDefinition,
-      subnets: [infra.subnetId],
-      securityGroups: [infra.securityGroupId],
-    },
+    compute: ecsCompute(infra),
     launchCall: 'RunTask',
     jobTags: async () => (await fleetbotTasks(moto, infra.cluster)).map((task) => tagOf(task, 'fleetbot:job')),
   };

@@ -1,5 +1,13 @@
 import { StopTaskCommand } from '@aws-sdk/client-ecs';
-import { clientsFor, createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
+import {
+  clientsFor,
+  createRunnerInfra,
+  ecsCompute,
+  fleetbotTasks,
+  readParameter,
+  type RunnerInfra,
+  tagOf,
+} from '../helpers/aws-fixture.js';
 import { appEnvironment, eventually, runToExit, sign, startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
@@ -21,13 +29,7 @@ describeWithMoto('fleetbot started as a user starts it', () => {
         name: 'linux-small',
         labels: ['self-hosted', 'linux', 'small'],
         maxRunners: 5,
-        compute: {
-          type: 'ecs',
-          cluster: infra.cluster,
-          taskDefinition: infra.taskDefinition,
-          subnets: [infra.subnetId],
-          securityGroups: [infra.securityGroupId],
-        },
+        compute: ecsCompute(infra),
       },
     ]);
     app = await startAppProcess({ ...env, FLEETBOT_RECONCILE_INTERVAL_SECONDS: '1' });

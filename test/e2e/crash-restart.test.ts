@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { FleetSpecInput } from '../../src/fleets/spec.js';
-import { createRunnerInfra, fleetbotTasks, tagOf } from '../helpers/aws-fixture.js';
+import { createRunnerInfra, ecsCompute, fleetbotTasks, tagOf } from '../helpers/aws-fixture.js';
 import { appEnvironment, eventually, sign, startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { allInstances, createEc2RunnerInfra, tagsAsRecord } from '../helpers/ec2-fixture.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
@@ -38,13 +38,7 @@ interface Cloud {
 async function ecsCloud(moto: Moto, name: string): Promise<Cloud> {
   const infra = await createRunnerInfra(moto, name);
   return {
-    compute: {
-      type: 'ecs',
-      cluster: infra.cluster,
-      taskDefinition: infra.taskDefinition,
-      subnets: [infra.subnetId],
-      securityGroups: [infra.securityGroupId],
-    },
+    compute: ecsCompute(infra),
     launchAction: 'RunTask',
     stopAction: 'StopTask',
     runners: async () =>

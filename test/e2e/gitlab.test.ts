@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { gitlabJobId } from '../../src/ci/gitlab.js';
-import { createRunnerInfra, fleetbotTasks, readParameter, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
+import { createRunnerInfra, ecsCompute, fleetbotTasks, readParameter, type RunnerInfra, tagOf } from '../helpers/aws-fixture.js';
 import { appEnvironment, eventually, startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { FakeGitLab, newGitLabSecrets, putGitLabSecrets, type GitLabSecrets } from '../helpers/gitlab.js';
@@ -29,13 +29,7 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
         labels: ['linux', 'docker'],
         maxRunners: 2,
         gitlab: { url: gitlab.url, ...parameters },
-        compute: {
-          type: 'ecs',
-          cluster: infra.cluster,
-          taskDefinition: infra.taskDefinition,
-          subnets: [infra.subnetId],
-          securityGroups: [infra.securityGroupId],
-        },
+        compute: ecsCompute(infra),
       },
     ]);
     app = await startAppProcess(env);

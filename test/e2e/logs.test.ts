@@ -1,6 +1,5 @@
-import { RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import type { FleetSpecInput } from '../../src/fleets/spec.js';
-import { clientsFor, createRunnerInfra, type RunnerInfra } from '../helpers/aws-fixture.js';
+import { createRunnerInfra, registerTaskDefinitionWithoutContainerMemory, type RunnerInfra } from '../helpers/aws-fixture.js';
 import { appEnvironment, eventually, sign, startAppProcess, type AppProcess } from '../helpers/app-process.js';
 import { duplicateKeys } from '../helpers/duplicate-keys.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
@@ -37,16 +36,7 @@ describeWithMoto('logs that explain themselves (the built app)', () => {
     github = await startFakeGitHub();
     infra = await createRunnerInfra(moto);
     // No container-level memory: moto answers RunTask with HTTP 500 and an HTML page.
-    await clientsFor(moto).ecs.send(
-      new RegisterTaskDefinitionCommand({
-        family: 'no-container-memory',
-        networkMode: 'awsvpc',
-        requiresCompatibilities: ['FARGATE'],
-        cpu: '1024',
-        memory: '2048',
-        containerDefinitions: [{ name: 'runner', image: 'fleetbot/github-runner:test', essential: true }],
-      }),
-    );
+    await registerTaskDefinitionWithoutContainerMemory(moto);
   });
   afterAll(async () => {
     for (const app of apps) await app.stop();

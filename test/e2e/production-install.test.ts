@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRunnerInfra, fleetbotTasks, tagOf, type RunnerInfra } from '../helpers/aws-fixture.js';
+import { createRunnerInfra, ecsCompute, fleetbotTasks, type RunnerInfra, tagOf } from '../helpers/aws-fixture.js';
 import { appEnvironment, eventually, sign } from '../helpers/app-process.js';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { issueOpsSettingsFor } from '../helpers/issueops.js';
@@ -142,13 +142,7 @@ async function startInstalledApp(dir: string, env: Record<string, string>): Prom
         name: 'linux-small',
         labels: ['self-hosted', 'linux', 'small'],
         maxRunners: 2,
-        compute: {
-          type: 'ecs',
-          cluster: infra.cluster,
-          taskDefinition: infra.taskDefinition,
-          subnets: [infra.subnetId],
-          securityGroups: [infra.securityGroupId],
-        },
+        compute: ecsCompute(infra),
       },
     ]);
     const app = await startInstalledApp(dir, env);

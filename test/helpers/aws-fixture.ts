@@ -57,6 +57,32 @@ export async function createRunnerInfra(moto: Moto, cluster = 'runners'): Promis
   return { cluster, taskDefinition: 'gh-runner', subnetId: subnet.Subnet!.SubnetId!, securityGroupId: group.GroupId! };
 }
 
+/** A fleets-file `compute` section for the runner infrastructure made above. */
+export function ecsCompute(infra: RunnerInfra) {
+  return {
+    type: 'ecs' as const,
+    cluster: infra.cluster,
+    taskDefinition: infra.taskDefinition,
+    subnets: [infra.subnetId],
+    securityGroups: [infra.securityGroupId],
+  };
+}
+
+/** A Fargate task definition without container-level memory: moto answers RunTask on it with HTTP 500 and an HTML page. */
+export async function registerTaskDefinitionWithoutContainerMemory(moto: Moto, family = 'no-container-memory'): Promise<string> {
+  await clientsFor(moto).ecs.send(
+    new RegisterTaskDefinitionCommand({
+      family,
+      networkMode: 'awsvpc',
+      requiresCompatibilities: ['FARGATE'],
+      cpu: '1024',
+      memory: '2048',
+      containerDefinitions: [{ name: 'runner', image: 'fleetbot/github-runner:test', essential: true }],
+    }),
+  );
+  return family;
+}
+
 /** Every task fleetbot started in the cluster, running or stopped, with tags. */
 export async function fleetbotTasks(moto: Moto, cluster: string): Promise<Task[]> {
   const { ecs } = clientsFor(moto);

@@ -20,7 +20,7 @@ import { CachedSecretParameters } from '../../src/secrets/parameters.js';
 import { RunnerSecrets } from '../../src/secrets/ssm.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { testPrivateKey, WEBHOOK_SECRET } from './app-harness.js';
-import { clientsFor, type RunnerInfra } from './aws-fixture.js';
+import { clientsFor, ecsCompute, type RunnerInfra } from './aws-fixture.js';
 import { jobResponse } from './gitlab-payloads.js';
 import { freePort, type Moto } from './moto.js';
 import { logLines } from './log-lines.js';
@@ -122,13 +122,7 @@ export function gitlabFleet(
     labels: overrides.labels ?? ['linux', 'docker'],
     maxRunners: overrides.maxRunners ?? 10,
     gitlab,
-    compute: {
-      type: 'ecs',
-      cluster: infra.cluster,
-      taskDefinition: infra.taskDefinition,
-      subnets: [infra.subnetId],
-      securityGroups: [infra.securityGroupId],
-    },
+    compute: ecsCompute(infra),
   });
 }
 

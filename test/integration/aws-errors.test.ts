@@ -1,20 +1,11 @@
-import { RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import { createAwsClients } from '../../src/aws.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { errorFields } from '../../src/errors.js';
 import { RunnerSecrets } from '../../src/secrets/ssm.js';
-import { clientsFor, createRunnerInfra } from '../helpers/aws-fixture.js';
+import { createRunnerInfra, registerTaskDefinitionWithoutContainerMemory } from '../helpers/aws-fixture.js';
+import { failure } from '../helpers/failure.js';
 import { ecsFleet } from '../helpers/fleets.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
-
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describeWithMoto('AWS failures as log fields, against moto', () => {
   let moto: Moto;
@@ -33,16 +24,7 @@ describeWithMoto('AWS failures as log fields, against moto', () => {
 
   it('names RunTask and status 500 when moto answers an HTML page (a task definition without container memory)', async () => {
     const infra = await createRunnerInfra(moto);
-    await clientsFor(moto).ecs.send(
-      new RegisterTaskDefinitionCommand({
-        family: 'no-container-memory',
-        networkMode: 'awsvpc',
-        requiresCompatibilities: ['FARGATE'],
-        cpu: '1024',
-        memory: '2048',
-        containerDefinitions: [{ name: 'runner', image: 'fleetbot/github-runner:test', essential: true }],
-      }),
-    );
+    await registerTaskDefinitionWithoutContainerMemory(moto);
     const fleet = ecsFleet({
       compute: {
         cluster: infra.cluster,

@@ -7,6 +7,7 @@ import nock from 'nock';
 import { createAwsClients } from '../../src/aws.js';
 import { classifyGitHubError } from '../../src/github-client.js';
 import { errorFields, recordOperation } from '../../src/errors.js';
+import { failure } from '../helpers/failure.js';
 import { freePort } from '../helpers/moto.js';
 
 const AWS = 'http://aws.test';
@@ -17,15 +18,6 @@ const clients = () =>
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
     maxAttempts: 1,
   });
-
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('errors as log fields', () => {
   beforeAll(() => nock.disableNetConnect());
