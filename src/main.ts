@@ -16,7 +16,7 @@ import { CI_SYSTEMS, type CiSystem } from './fleets/spec.js';
 import { loadFleetsFile } from './fleets/file.js';
 import { createFleetbot, type FleetbotOptions } from './index.js';
 import { issueOpsSettingsSchema, type IssueOpsSettings } from './issueops/settings.js';
-import { loadSynthesizer } from './issueops/synthesizer.js';
+import { loadSynthesizer } from '../cdktf/load-synthesizer.js';
 import { loadIssueForms } from './issueops/templates.js';
 import { createAppLog } from './log.js';
 import { FleetWorkspace } from './issueops/workspace.js';

@@ -7,7 +7,7 @@ import { computeKind, provisionedKind } from '../fleets/compute-registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { issueOpsSettingsSchema, type IssueOpsSettings } from '../issueops/settings.js';
 import { terraformSettingsSchema, type SynthSettings, type TerraformSettings } from '../terraform/settings.js';
-import { CDKTF_PACKAGES, isMissingPackage } from '../issueops/synthesizer.js';
+import { CDKTF_PACKAGES, isMissingPackage } from '../../cdktf/load-synthesizer.js';
 import { CommandError, EXIT, parseCommandArgs, UsageError, type CliContext, type Command } from './command.js';
 import { resolveSynthInput, unsupportedFleetReason, type ProvisionedSpec } from './synth-input.js';
 

@@ -1,18 +1,18 @@
-import type { SynthesizeFleet } from './types.js';
-
 /**
  * The packages cdktf/synth.ts loads. They are optionalDependencies: the job path never needs them (they
  * are most of node_modules), so a job-path install (`npm ci --omit=dev --omit=optional`) leaves them out.
  */
 export const CDKTF_PACKAGES = ['cdktf', '@cdktf/provider-aws', 'constructs'] as const;
 
-type SynthModule = { synthesizeFleet: SynthesizeFleet };
+type SynthModule = Pick<typeof import('./synth.js'), 'synthesizeFleet'>;
+type SynthesizeFleet = SynthModule['synthesizeFleet'];
 
 /**
- * Loads the fleet synthesizer when IssueOps is configured, and only then. A missing package is
+ * Loads the fleet synthesizer when IssueOps is configured, and only then: this file imports no CDKTF
+ * package itself, so the wiring may import it on the job path. A missing package is
  * reported as what to install, at start, rather than as a crash on the first fleet request.
  */
-export async function loadSynthesizer(load: () => Promise<SynthModule> = () => import('../../cdktf/synth.js')): Promise<SynthesizeFleet> {
+export async function loadSynthesizer(load: () => Promise<SynthModule> = () => import('./synth.js')): Promise<SynthesizeFleet> {
   try {
     return (await load()).synthesizeFleet;
   } catch (error) {

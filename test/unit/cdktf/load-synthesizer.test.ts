@@ -1,5 +1,5 @@
 import { synthesizeFleet } from '../../../cdktf/synth.js';
-import { loadSynthesizer } from '../../../src/issueops/synthesizer.js';
+import { loadSynthesizer } from '../../../cdktf/load-synthesizer.js';
 
 /** Node's error for an import whose package is not installed. */
 function moduleNotFound(specifier: string): Error {
