@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger, Probot } from 'probot';
 import { omitFromAccessLog } from './log.js';
 
@@ -10,7 +10,13 @@ type NodeMiddleware = Awaited<ReturnType<Probot['getNodeMiddleware']>>;
 
 const JSON_CONTENT = /^\s*application\/json\s*(?:;|$)/u;
 
+/** GitHub caps a webhook payload at 25 MiB; a larger body is not GitHub's, and is refused before it is buffered. */
+export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+
 /**
+ * A body over MAX_WEBHOOK_BYTES is answered 413 as soon as its `content-length` or the bytes read so far
+ * say so, and the connection is closed, so that nobody can make the app buffer gigabytes.
+ *
  * A delivery whose signature does not match WEBHOOK_SECRET is answered 400 and logged in one short line
  * (delivery id, event, source address). Left to Probot, it is logged three times with its whole payload,
  * which anyone who can reach the URL could use to fill the logs.
@@ -23,9 +29,14 @@ export function refuseMisSignedDeliveries(probot: Probot, log: Logger, path = GI
   probot.getNodeMiddleware = async (options) => {
     const inner = (await probotMiddleware(options)) as NodeMiddleware;
     const guarded: NodeMiddleware = async (request, response, next) => {
-      const delivery = signedDelivery(request, options?.path ?? path);
+      const webhookPath = options?.path ?? path;
+      if (isWebhookPost(request, webhookPath) && declaredLength(request) > MAX_WEBHOOK_BYTES) {
+        return refuseOversize(request, response, log, declaredLength(request));
+      }
+      const delivery = signedDelivery(request, webhookPath);
       if (!delivery) return inner(request, response, next);
-      const body = await readBody(request);
+      const body = await readBody(request, MAX_WEBHOOK_BYTES);
+      if (body === undefined) return refuseOversize(request, response, log, undefined, delivery.id);
       if (await probot.webhooks.verify(body, delivery.signature).catch(() => false)) {
         // Probot's middleware takes a body already read from `body`.
         (request as IncomingMessage & { body?: string }).body = body;
@@ -57,7 +68,7 @@ export function refuseMisSignedDeliveries(probot: Probot, log: Logger, path = GI
  * path) is Probot's to answer, and it logs no payload for those.
  */
 function signedDelivery(request: IncomingMessage, path: string): { id: string; event: string; signature: string } | undefined {
-  if (request.method !== 'POST' || pathnameOf(request.url) !== path) return undefined;
+  if (!isWebhookPost(request, path)) return undefined;
   const {
     'x-github-delivery': id,
     'x-github-event': event,
@@ -77,8 +88,49 @@ function pathnameOf(url: string | undefined): string | undefined {
   }
 }
 
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+function isWebhookPost(request: IncomingMessage, path: string): boolean {
+  return request.method === 'POST' && pathnameOf(request.url) === path;
+}
+
+function declaredLength(request: IncomingMessage): number {
+  const length = Number(request.headers['content-length']);
+  return Number.isFinite(length) ? length : 0;
+}
+
+function refuseOversize(
+  request: IncomingMessage,
+  response: ServerResponse,
+  log: Logger,
+  declaredBytes: number | undefined,
+  deliveryId = request.headers['x-github-delivery'],
+): true {
+  log.warn(
+    { deliveryId, source: request.socket.remoteAddress, ...(declaredBytes === undefined ? {} : { declaredBytes }) },
+    `webhook body over ${MAX_WEBHOOK_BYTES} bytes; refused with 413`,
+  );
+  omitFromAccessLog(response);
+  // The rest of the body is never read: the connection closes once the answer is out.
+  response.once('finish', () => request.destroy());
+  response
+    .writeHead(413, { 'content-type': 'application/json', connection: 'close' })
+    .end(JSON.stringify({ error: `payload over ${MAX_WEBHOOK_BYTES} bytes` }));
+  return true;
+}
+
+/** The body as text, or undefined as soon as it passes `limit` bytes (reading stops there, the stream paused). */
+function readBody(request: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= limit) return void chunks.push(chunk);
+      request.off('data', onData).pause();
+      chunks.length = 0;
+      resolve(undefined);
+    };
+    request.on('data', onData);
+    request.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.once('error', reject);
+  });
 }
