@@ -14,6 +14,7 @@ export const environmentSchema = z.object({
   FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(120),
   FLEETBOT_CIRCLECI_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(15),
   FLEETBOT_SSM_KMS_KEY_ID: z.string().min(1).optional(),
+  FLEETBOT_SHUTDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
   APP_ID: z.string().optional(),
   PRIVATE_KEY: z.string().optional(),
   PRIVATE_KEY_PATH: z.string().optional(),
@@ -35,6 +36,8 @@ export interface AppConfig {
   /** How often CircleCI fleets' queues are read (CircleCI has no webhook for waiting tasks). */
   circleciPollIntervalMs: number;
   ssmKmsKeyId?: string;
+  /** How long SIGTERM or SIGINT waits for launches under way, answering webhooks meanwhile. */
+  shutdownMs: number;
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
   webhookSecret?: string;
@@ -70,12 +73,20 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     runnerSweepIntervalMs: vars.FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS * 1000,
     circleciPollIntervalMs: vars.FLEETBOT_CIRCLECI_POLL_INTERVAL_SECONDS * 1000,
     ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
+    shutdownMs: vars.FLEETBOT_SHUTDOWN_SECONDS * 1000,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
-    // The AWS credentials are the SDK's and terraform's to read; they are named here only to be redacted.
-    secretValues: [vars.PRIVATE_KEY, vars.WEBHOOK_SECRET, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN].filter(
-      (value): value is string => value !== undefined && value.length >= MIN_SECRET_LENGTH,
-    ),
+    // The AWS credentials are the SDK's and terraform's to read; they are named here only to be redacted, as
+    // are the values of every other secret-named variable (CI tokens: a CircleCI token has no pattern to find).
+    secretValues: [
+      vars.PRIVATE_KEY,
+      vars.WEBHOOK_SECRET,
+      env.AWS_SECRET_ACCESS_KEY,
+      env.AWS_SESSION_TOKEN,
+      ...Object.entries(env)
+        .filter(([name]) => SECRET_NAME.test(name) && !TERRAFORM_KEEPS.test(name) && !name.endsWith('_PATH'))
+        .map(([, value]) => value),
+    ].filter((value): value is string => value !== undefined && value.length >= MIN_SECRET_LENGTH),
   };
 }
 
@@ -93,4 +104,17 @@ export function applyDotEnvFile(directory = process.cwd(), env: NodeJS.ProcessEn
     throw error;
   }
   Object.assign(env, parseEnv(text));
+}
+
+// Terraform needs AWS's credentials (and may need its own TF_TOKEN_* for a registry); nothing else secret.
+const TERRAFORM_KEEPS = /^(?:AWS|TF)_/;
+const SECRET_NAME = /(?:^|_)(?:TOKEN|SECRET|PRIVATE_KEY|PASSWORD)(?:_|$)|^SENTRY_DSN$/i;
+
+/**
+ * The app's environment without its own secrets (the App's private key, the webhook secret, OAuth client
+ * secret, GitHub, GitLab and CircleCI tokens): what Terraform runs with. A provider or a `local-exec` can
+ * read its whole environment and print it into a plan.
+ */
+export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => TERRAFORM_KEEPS.test(name) || !SECRET_NAME.test(name)));
 }

@@ -10,7 +10,7 @@ import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
 import { ComputeRouter } from './compute/router.js';
-import { applyDotEnvFile, readConfig, type AppConfig } from './config.js';
+import { applyDotEnvFile, readConfig, terraformEnvironment, type AppConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
 import { CI_SYSTEMS, type CiSystem } from './fleets/spec.js';
 import { loadFleetsFile } from './fleets/file.js';
@@ -71,10 +71,14 @@ async function main(): Promise<void> {
   const log = await createAppLog(process.env);
   const server = await run(fleetbot.app, { Octokit, log });
   log.child({ name: 'fleetbot' }).info(...startupSummary(fleets.all(), fleetsFile.issueops?.repository));
-  stopOnSignals(async () => {
-    await server.stop();
-    await fleetbot.stop();
-    await store.close();
+  stopOnSignals(config.shutdownMs, {
+    drain: () => fleetbot.stop(),
+    // An apply cut short leaves the infrastructure half-built and the state locked: it is always waited for.
+    finishTerraform: async () => fleetbot.issueOps?.idle(),
+    close: async () => {
+      await server.stop();
+      await store.close();
+    },
   });
 }
 
@@ -97,11 +101,26 @@ function ciSystems(config: AppConfig, fleets: FleetRegistry, tokens: SecretReade
   return served.map((ci) => connectors[ci]());
 }
 
-/** SIGTERM and Ctrl-C stop the app: launches under way finish and the store closes. */
-function stopOnSignals(stop: () => Promise<void>): void {
+/**
+ * SIGTERM and Ctrl-C stop the app. Webhooks are still answered while launches under way finish, for up
+ * to `boundMs`; a terraform apply (its own process group, which Ctrl-C does not reach) always runs to its
+ * end; then the server and the store close, and the process exits 0.
+ */
+function stopOnSignals(
+  boundMs: number,
+  steps: { drain: () => Promise<void>; finishTerraform: () => Promise<void>; close: () => Promise<void> },
+): void {
   const shutdown = async (signal: string) => {
-    console.info(`fleetbot: ${signal}, stopping`);
-    await stop();
+    console.info(`fleetbot: ${signal}, stopping: launches under way get up to ${boundMs / 1000} s`);
+    let bound: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      steps.drain().then(() => true),
+      new Promise<boolean>((resolveBound) => (bound = setTimeout(() => resolveBound(false), boundMs))),
+    ]);
+    clearTimeout(bound);
+    if (!drained) console.info(`fleetbot: work still under way after ${boundMs / 1000} s; stopping without it`);
+    await steps.finishTerraform();
+    await steps.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
@@ -121,8 +140,8 @@ async function issueOpsOptions(
     pluginMirror: terraform.pluginMirror,
     timeoutMs: terraform.timeoutSeconds * 1000,
     stateDir: terraform.workdir,
-    // Terraform runs with the app's environment: its AWS credentials, proxy settings and PATH.
-    env: process.env,
+    // The app's environment (AWS credentials, proxy settings, PATH) without its own secrets.
+    env: terraformEnvironment(process.env),
     secrets,
   });
   return {

@@ -25,6 +25,8 @@ export interface AppProcess {
   /** Posts an already serialised and signed webhook over a keep-alive connection; resolves to the status. */
   postPrepared(event: string, body: string, signature: string): Promise<number>;
   stop(): Promise<void>;
+  /** The exit code once the app has exited (null while it runs, or when a signal ended it). */
+  exitCode(): number | null;
   /** SIGKILL, as a crash or the OOM killer would: no shutdown code runs. Resolves once it has exited. */
   kill(): Promise<void>;
 }
@@ -157,6 +159,7 @@ export async function startAppProcess(
       child.kill('SIGTERM');
       await exited;
     },
+    exitCode: () => child.exitCode,
     kill: async () => {
       agent.destroy();
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -43,6 +43,40 @@ describe('redactSecrets', () => {
     expect(redactSecrets('the ghs_ prefix alone, or ghp_short', [])).toBe('the ghs_ prefix alone, or ghp_short');
   });
 
+  it('redacts GitLab tokens: glrt- runner tokens (also the routable kind), glpat- and the rest of the family', () => {
+    const tokens = [
+      `glrt-${'a1B2'.repeat(5)}`,
+      `glrt-t1_${'Zx9_'.repeat(6)}.01.1a2b3c4d5`,
+      `glpat-${'k'.repeat(20)}`,
+      `glcbt-64_${'q'.repeat(20)}`,
+    ];
+    expect(redactSecrets(tokens.map((token) => `token = "${token}"`).join('\n'), [])).toBe(
+      Array(tokens.length).fill('token = "[REDACTED]"').join('\n'),
+    );
+    expect(redactSecrets('the glrt- prefix alone, or glrt-short', [])).toBe('the glrt- prefix alone, or glrt-short');
+  });
+
+  it('redacts CircleCI personal and project API tokens', () => {
+    const personal = `CCIPAT_LpXPnWbE4qAy2uyAZhT5J3_${'0a1b2c3d4e'.repeat(4)}`;
+    const project = `CCIPRJ_Xy12Zb_${'f'.repeat(40)}`;
+    expect(redactSecrets(`Circle-Token: ${personal}\n${project}`, [])).toBe('Circle-Token: [REDACTED]\n[REDACTED]');
+  });
+
+  it('redacts the webhook secret and CI tokens without a pattern by their value, from the environment', () => {
+    const { secretValues } = readConfig({
+      WEBHOOK_SECRET: 'b1f0c9e8d7a6-webhook',
+      CIRCLECI_TOKEN: '0123456789abcdef0123456789abcdef01234567',
+      GITLAB_WEBHOOK_TOKEN: 'gitlab-hook-token-value',
+      PRIVATE_KEY_PATH: '/run/secrets/fleetbot.pem',
+      AWS_REGION: 'eu-west-1',
+    });
+    const text =
+      'hook b1f0c9e8d7a6-webhook; circle 0123456789abcdef0123456789abcdef01234567; gitlab gitlab-hook-token-value; key /run/secrets/fleetbot.pem in eu-west-1';
+    expect(redactSecrets(text, secretValues)).toBe(
+      'hook [REDACTED]; circle [REDACTED]; gitlab [REDACTED]; key /run/secrets/fleetbot.pem in eu-west-1',
+    );
+  });
+
   it('redacts PEM private key blocks, also escaped inside JSON and cut off by a tail', () => {
     const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nq83Fz\n-----END RSA PRIVATE KEY-----';
     expect(redactSecrets(`before\n${pem}\nafter`, [])).toBe('before\n[REDACTED]\nafter');
