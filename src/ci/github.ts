@@ -56,14 +56,6 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
   }
   const { action, workflow_job: job, repository, organization, installation } = result.data;
   const jobId = String(job.id);
-  if (action === 'completed') {
-    return { kind: 'event', event: { kind: 'completed', ci: GITHUB, jobId, runnerName: job.runner_name || undefined } };
-  }
-  if (action === 'in_progress') {
-    const started = { ci: GITHUB, jobId, runnerName: job.runner_name || undefined };
-    return { kind: 'event', event: { kind: 'started', ...started, startedAt: epochMs(job.started_at), queuedAt: epochMs(job.created_at) } };
-  }
-  if (action !== 'queued') return { kind: 'ignored', reason: `action "${action}" needs nothing` };
   const origin: GitHubOrigin = {
     installationId: installation.id,
     owner: repository.owner.login,
@@ -72,6 +64,14 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
     ownerUrl: repository.owner.html_url,
     repoUrl: repository.html_url,
   };
+  if (action === 'completed') {
+    return { kind: 'event', event: { kind: 'completed', ci: GITHUB, jobId, runnerName: job.runner_name || undefined, origin } };
+  }
+  if (action === 'in_progress') {
+    const started = { ci: GITHUB, jobId, runnerName: job.runner_name || undefined };
+    return { kind: 'event', event: { kind: 'started', ...started, startedAt: epochMs(job.started_at), queuedAt: epochMs(job.created_at) } };
+  }
+  if (action !== 'queued') return { kind: 'ignored', reason: `action "${action}" needs nothing` };
   return { kind: 'event', event: { kind: 'queued', job: { ci: GITHUB, jobId, labels: job.labels, origin } } };
 }
 

@@ -6,7 +6,16 @@ import type { GitLabSettings } from '../fleets/spec.js';
 import { errorFields, sleep as realSleep, type Sleep } from '../retry.js';
 import type { SecretReader } from '../secrets/types.js';
 import type { Store } from '../store/types.js';
-import { GITLAB, GitLabApiError, GitLabSource, gitlabJobId, parseJobHook, type GitLabApi, type GitLabOrigin } from './gitlab.js';
+import {
+  GITLAB,
+  GitLabApiError,
+  GitLabSource,
+  gitlabJobId,
+  isFinishedStatus,
+  parseJobHook,
+  type GitLabApi,
+  type GitLabOrigin,
+} from './gitlab.js';
 import type { CiConnector, Delivery, JobSink } from './types.js';
 
 export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
@@ -147,17 +156,38 @@ export class GitLabWebhooks {
       await this.deps.sink.jobStarted({ ci: GITLAB, jobId, runnerName, startedAt, queuedAt }, fields);
       return { status: 200, message: `job ${jobId} started` };
     }
-    if (parsed.kind === 'finished') {
-      await this.deps.sink.jobCompleted({ ci: GITLAB, jobId, runnerName: parsed.runnerDescription }, fields);
-      return { status: 200, message: `job ${jobId} completed` };
-    }
     const origin: GitLabOrigin = {
       instanceUrl: connection.url,
       projectId: parsed.projectId,
       buildId: parsed.buildId,
       apiTokenParameter: connection.apiTokenParameter,
     };
+    if (parsed.kind === 'finished') {
+      const unconfirmed = await this.unconfirmedFinish(origin, jobId, fields);
+      if (unconfirmed) return { status: 200, message: unconfirmed };
+      await this.deps.sink.jobCompleted({ ci: GITLAB, jobId, runnerName: parsed.runnerDescription, origin }, fields);
+      return { status: 200, message: `job ${jobId} completed` };
+    }
     return this.pending(origin, jobId, fields);
+  }
+
+  /**
+   * Anyone holding the webhook secret could claim a job finished and name any runner, so GitLab's API
+   * must say so too before a runner is stopped. Says why not, or undefined when GitLab confirms it. An
+   * unconfirmed completion frees nothing: the runner's task ends with its job, and the reconciler
+   * frees its slot then.
+   */
+  private async unconfirmedFinish(origin: GitLabOrigin, jobId: string, delivery: Delivery): Promise<string | undefined> {
+    const fields = { ...delivery, ci: GITLAB, jobId };
+    try {
+      const job = await this.deps.source.fetchJob(origin);
+      if (isFinishedStatus(job.status)) return undefined;
+      this.deps.log.warn({ ...fields, status: job.status }, "a Job Hook says the job finished, GitLab's API does not; nothing freed");
+      return `job ${jobId} is ${job.status} at GitLab; completion ignored`;
+    } catch (error) {
+      this.deps.log.warn({ ...fields, err: errorFields(error) }, "could not confirm the job's completion with GitLab's API; nothing freed");
+      return `job ${jobId}: GitLab's API did not confirm the completion; ignored`;
+    }
   }
 
   /** A pending job not recorded yet is queued with the tags GitLab's API gives, now or on a later read. */

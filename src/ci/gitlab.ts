@@ -46,10 +46,15 @@ const jobHookSchema = z.object({
 // Statuses after which the job needs no runner any more.
 const FINISHED_STATUSES = new Set(['success', 'failed', 'canceled', 'skipped']);
 
+/** Whether a job in this status needs no runner any more. */
+export function isFinishedStatus(status: string): boolean {
+  return FINISHED_STATUSES.has(status);
+}
+
 export type ParsedJobHook =
   | { kind: 'pending'; buildId: number; projectId: number; projectUrl?: string }
   | { kind: 'running'; buildId: number; projectUrl?: string; runnerDescription?: string; startedAt?: number; queuedAt?: number }
-  | { kind: 'finished'; buildId: number; projectUrl?: string; runnerDescription?: string }
+  | { kind: 'finished'; buildId: number; projectId: number; projectUrl?: string; runnerDescription?: string }
   | { kind: 'ignored'; reason: string }
   | { kind: 'malformed'; reason: string };
 
@@ -66,7 +71,7 @@ export function parseJobHook(payload: unknown): ParsedJobHook {
   if (status === 'running')
     return { kind: 'running', buildId, projectUrl, runnerDescription: runner?.description || undefined, ...startTimes(result.data) };
   if (FINISHED_STATUSES.has(status)) {
-    return { kind: 'finished', buildId, projectUrl, runnerDescription: runner?.description || undefined };
+    return { kind: 'finished', buildId, projectId, projectUrl, runnerDescription: runner?.description || undefined };
   }
   return { kind: 'ignored', reason: `build_status "${status}" needs nothing` };
 }

@@ -25,6 +25,8 @@ export interface JobCompleted {
   jobId: string;
   /** The runner that ran the job, which need not be the one launched for it; absent if none ran it. */
   runnerName?: string;
+  /** Where the job ran, where the event says: only a runner registered there may be freed by it. */
+  origin?: JobOrigin;
 }
 
 export type JobEvent = { kind: 'queued'; job: NewJob } | ({ kind: 'started' } & JobStarted) | ({ kind: 'completed' } & JobCompleted);

@@ -59,6 +59,8 @@ export interface ReconcileSummary {
   offlineRunnersDeleted: number;
   /** Runners idle past their fleet's idle timeout whose job another runner took, removed. */
   idleRunnersRemoved: number;
+  /** Jobs launched for whose runner was released before they started anywhere, put back in line. */
+  strandedRequeued: number;
   backlogLaunched: number;
   /** Runners launched to fill warm pools. */
   warmLaunched: number;
@@ -81,7 +83,8 @@ type Ownership = 'live' | 'released' | 'orphan';
  * then, at most every `runnerSweepIntervalMs`, the runners registered with the CI systems are swept
  * (see sweepRegisteredRunners); at most every `parameterSweepIntervalMs`, runner parameters older
  * than `staleParameterMs` whose runner is not active are deleted; every backlog is drained while
- * capacity allows, and every warm pool is topped up while its schedule wants it.
+ * capacity allows (first, a job launched for whose runner was released before it started goes back in
+ * line), and every warm pool is topped up while its schedule wants it.
  */
 export class Reconciler {
   private readonly task = new PeriodicTask(
@@ -136,6 +139,7 @@ export class Reconciler {
       parametersDeleted: 0,
       offlineRunnersDeleted: 0,
       idleRunnersRemoved: 0,
+      strandedRequeued: 0,
       backlogLaunched: 0,
       warmLaunched: 0,
       errors: 0,
@@ -151,6 +155,12 @@ export class Reconciler {
     } catch (error) {
       summary.errors++;
       log.error({ err: errorFields(error) }, 'runner parameter sweep failed');
+    }
+    try {
+      summary.strandedRequeued = await this.requeueStrandedJobs();
+    } catch (error) {
+      summary.errors++;
+      log.error({ err: errorFields(error) }, 'could not requeue stranded jobs');
     }
     try {
       summary.backlogLaunched = await scheduler.drainAll();
@@ -352,6 +362,22 @@ export class Reconciler {
     } catch {
       return true;
     }
+  }
+
+  /**
+   * A job whose runner was released before the job started anywhere (another job took the runner and
+   * completed on it while a completion went missing, or the runner was removed idle) would wait for
+   * ever: it goes back in line at its old place, and the drain that follows asks the CI system first.
+   */
+  private async requeueStrandedJobs(): Promise<number> {
+    const requeued = await this.deps.store.requeueStrandedJobs(this.now());
+    for (const job of requeued) {
+      this.deps.log.info(
+        { ci: job.ci, jobId: job.jobId, fleet: job.fleet, runnerName: job.runnerName },
+        "the job's runner was released before the job started; back at its place in the backlog",
+      );
+    }
+    return requeued.length;
   }
 
   /**

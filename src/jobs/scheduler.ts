@@ -9,6 +9,7 @@ import { errorFields } from '../retry.js';
 import { SerialLanes } from '../serial-lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
 import type { CredentialStore } from '../secrets/types.js';
+import { recordCompletion } from './completion.js';
 import type { Admission, Claim, JobKey, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
 
 export interface SchedulerDeps {
@@ -129,23 +130,16 @@ export class Scheduler implements JobSink {
   }
 
   /**
-   * The job finished (or was cancelled): free the runner that ran it and drop the job from the
-   * backlog, in one store operation. Stopping the task, deleting the credential and giving the freed
-   * slot to the next job follow in the background, so the webhook is answered at once; if the process
-   * dies before they finish, the reconciler stops the task and drains the backlog.
+   * The job finished (or was cancelled): in one store operation, free the runner that ran it (if of the
+   * same CI system and owner), drop the job from the backlog, and put the runner's own job back in line
+   * if another job took the runner before it started (webhook order is not queue order). Stopping the
+   * task, deleting the credential and draining follow in the background, so the webhook is answered at
+   * once; if the process dies before they finish, the reconciler stops the task and drains the backlog.
    */
   async jobCompleted(completed: JobCompleted, delivery: Delivery = {}): Promise<void> {
     const log = this.logFor(delivery);
-    const { ci, jobId, runnerName } = completed;
-    const { job, releasedRunner } = await this.store.completeJob(ci, jobId, runnerName, this.now());
-    const fields = { ci, jobId, runnerName, fleet: releasedRunner?.fleet ?? job?.fleet ?? undefined };
-    if (job?.status === 'waiting') log.info(fields, 'job completed while waiting; dropped from the backlog');
-    if (!releasedRunner) {
-      log.debug(fields, 'completion names no active runner of ours');
-      return;
-    }
-    log.info(fields, 'runner released after its job completed');
-    this.inBackground(this.afterCompletion(releasedRunner, log), log);
+    const released = await recordCompletion(this.store, this.ci, completed, this.now(), log);
+    if (released) this.inBackground(this.afterCompletion(released, log), log);
   }
 
   /** The scheduler's log, with the delivery's id on every line when the event came in one. */

@@ -180,6 +180,17 @@ export const STATEMENTS = {
     `UPDATE runners SET status = 'released', released_reason = @reason, updated_at = @now
      WHERE name = @name AND status IN ('launching', 'running')`,
   ),
+  // A job whose runner was released before the job started anywhere: it waits again, at its old place.
+  requeueUnstarted: sql(
+    `UPDATE jobs SET status = 'waiting', unchecked_since = NULL, unchecked_reported = 0, updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId AND runner_name = @runnerName
+     AND status IN ('launching', 'launched') AND started_at IS NULL`,
+  ),
+  strandedJobs: sql<[], JobRow>(
+    `SELECT jobs.* FROM jobs JOIN runners ON runners.name = jobs.runner_name
+     WHERE jobs.status IN ('launching', 'launched') AND jobs.started_at IS NULL AND runners.status = 'released'
+     ORDER BY jobs.rowid`,
+  ),
   activeRunners: sql<[], RunnerRow>("SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at"),
   jobOrigins: sql<[number], JobRow>(
     `SELECT * FROM jobs WHERE rowid IN (

@@ -251,18 +251,50 @@ export class SqliteStore implements Store {
     });
   }
 
-  async completeJob(ci: CiSystem, jobId: string, runnerName: string | undefined, now: number): Promise<Completion> {
+  async completeJob(
+    ci: CiSystem,
+    jobId: string,
+    runnerName: string | undefined,
+    now: number,
+    mayRelease: (runnerJob: JobRecord | undefined, completedJob: JobRecord | undefined) => boolean = () => true,
+  ): Promise<Completion> {
     return this.atomically((): Completion => {
       const job = this.job(ci, jobId);
       if (job) this.statements.setJobStatus.run({ ci, jobId, status: 'completed', now });
-      let releasedRunner: RunnerRecord | undefined;
-      if (runnerName) {
-        const runner = this.statements.getRunner.get(runnerName);
-        if (runner && this.statements.releaseRunner.run({ name: runnerName, reason: 'job completed', now }).changes > 0) {
-          releasedRunner = toRunner(runner);
-        }
+      const row = runnerName ? this.statements.getRunner.get(runnerName) : undefined;
+      if (!row || row.status === 'released') return { job };
+      const runner = toRunner(row);
+      // A completion from another CI system (or, through the predicate, another owner) never frees a runner.
+      if (runner.ci !== ci || !mayRelease(this.job(runner.ci, runner.jobId), job)) return { job, refusedRunner: runner };
+      this.statements.releaseRunner.run({ name: runner.name, reason: 'job completed', now });
+      const stolenFrom = runner.jobId === jobId ? undefined : this.freeJobOf(row, now);
+      return { job, releasedRunner: runner, requeuedJob: stolenFrom };
+    });
+  }
+
+  /**
+   * The released runner ran another job than its own. Its own job, if it has not started elsewhere,
+   * waits again at its old place (the backlog is in arrival order); a warm runner's placeholder closes.
+   */
+  private freeJobOf(runner: RunnerRow, now: number): JobRecord | undefined {
+    const key = { ci: runner.provider, jobId: runner.job_id, now };
+    if (runner.warm === 1) {
+      this.statements.setJobStatus.run({ ...key, status: 'completed' });
+      return undefined;
+    }
+    if (this.statements.requeueUnstarted.run({ ...key, runnerName: runner.name }).changes === 0) return undefined;
+    return this.job(runner.provider as CiSystem, runner.job_id);
+  }
+
+  async requeueStrandedJobs(now: number): Promise<JobRecord[]> {
+    return this.atomically(() => {
+      const requeued: JobRecord[] = [];
+      for (const row of this.statements.strandedJobs.all()) {
+        const runner = this.statements.getRunner.get(row.runner_name!)!;
+        const job = this.freeJobOf(runner, now);
+        if (job) requeued.push(job);
       }
-      return { job, releasedRunner };
+      return requeued;
     });
   }
 

@@ -94,6 +94,10 @@ export interface Completion {
   job?: JobRecord;
   /** The runner named by the completion, if it was active until now. */
   releasedRunner?: RunnerRecord;
+  /** The released runner's own job, when another job took the runner before it started: it waits again. */
+  requeuedJob?: JobRecord;
+  /** The runner named, left active: it belongs to another CI system or owner than the completion. */
+  refusedRunner?: RunnerRecord;
 }
 
 /** A backlog job put back unchecked: its place kept, and the jobs behind it free to go first. */
@@ -148,8 +152,20 @@ export interface Store {
   deferUncheckedJob(claim: Claim, reason: string, reportAfterMs: number, now: number): Promise<Deferral | undefined>;
   /** A claimed job turned out to be no longer queued: free the slot and close the job. */
   abandonClaim(claim: Claim, reason: string, now: number): Promise<void>;
-  /** The CI system says the job finished; frees the runner that ran it (by name), drops it from the backlog. */
-  completeJob(ci: CiSystem, jobId: string, runnerName: string | undefined, now: number): Promise<Completion>;
+  /**
+   * The CI system says the job finished; frees the runner that ran it (by name) if it is of the same CI
+   * system and `mayRelease` allows it (given the runner's own job and the completed one), and drops the job from the backlog.
+   * If that runner was launched for another job not yet started anywhere, that job waits again.
+   */
+  completeJob(
+    ci: CiSystem,
+    jobId: string,
+    runnerName: string | undefined,
+    now: number,
+    mayRelease?: (runnerJob: JobRecord | undefined, completedJob: JobRecord | undefined) => boolean,
+  ): Promise<Completion>;
+  /** Jobs launched for, whose runner was released before they started anywhere: they wait again, at their place. */
+  requeueStrandedJobs(now: number): Promise<JobRecord[]>;
   /** The CI system says a runner took the job: records when, once. Returns the job as it was, if it is known. */
   markJobStarted(ci: CiSystem, jobId: string, startedAt: number, now: number): Promise<JobRecord | undefined>;
   /** Drops a fleet's whole backlog (the fleet is being deleted); returns the jobs dropped. */

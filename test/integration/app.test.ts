@@ -389,8 +389,8 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
       const app = await env.startApp({ fleets: [fleet] });
       await app.deliver('workflow_job', queuedJob({ jobId: 1201, org: 'acme' }));
       const runner = (await app.store.getJob('github', '1201'))!.runnerName!;
-      // Released in the store (say StopTask failed at completion), still running in the cloud.
-      await app.store.releaseRunner(runner, 'job completed', { requeueJob: false }, Date.now());
+      // Completed in the store (say StopTask failed at completion), still running in the cloud.
+      await app.store.completeJob('github', '1201', runner, Date.now());
       const summary = await app.fleetbot.reconciler.pass();
       expect(summary.orphansStopped).toBe(1);
       expect(await runningTasks(infra.cluster)).toEqual([]);

@@ -197,8 +197,8 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
     const runner = await queue('101', ['self-hosted', 'small']);
     await scheduler.idle();
     expect(await ecsRunning(ecs)).toHaveLength(1);
-    // Released in the store (StopTask failed at completion, say), still running in the cloud.
-    await store.releaseRunner(runner, 'job completed', { requeueJob: false }, Date.now());
+    // Completed in the store (StopTask failed at completion, say), still running in the cloud.
+    await store.completeJob('github', '101', runner, Date.now());
 
     expect((await pass()).orphansStopped).toBe(1);
     const tasks = await fleetbotTasks(moto, (ecs.compute as { cluster: string }).cluster);
@@ -222,7 +222,7 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(scheduler.isBusy(runner)).toBe(true);
-    await store.releaseRunner(runner, 'job completed', { requeueJob: false }, Date.now());
+    await store.completeJob('github', '102', runner, Date.now());
 
     // Passes that do not wait for the scheduler, which is held up by the credential.
     expect((await reconciler.pass()).orphansStopped).toBe(0);

@@ -59,8 +59,13 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
   }
   const jobIdOf = (buildId: number) => gitlabJobId(gitlab.url, buildId);
   const pending = (buildId: number) => jobHookPayload({ buildId, projectId: PROJECT });
-  const finished = (buildId: number, status: string, runnerDescription?: string) =>
-    jobHookPayload({ buildId, projectId: PROJECT, status, runnerDescription });
+  /** A Job Hook with the job's status; a finished status is what GitLab's API reports from then on, as it would. */
+  const finished = (buildId: number, status: string, runnerDescription?: string) => {
+    if (['success', 'failed', 'canceled', 'skipped'].includes(status)) {
+      gitlab.addJob(PROJECT, buildId, status, gitlab.jobs.get(`${PROJECT}/${buildId}`)?.tags ?? ['linux']);
+    }
+    return jobHookPayload({ buildId, projectId: PROJECT, status, runnerDescription });
+  };
   const runningTasks = async (cluster: string) => (await fleetbotTasks(moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED');
   const jobRequests = (buildId: number) =>
     gitlab.requests.filter((request) => request === `GET /api/v4/projects/${PROJECT}/jobs/${buildId}`);
@@ -246,6 +251,29 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     // A fleet with nothing active and nothing waiting has no counts at all.
     expect((await app!.store.fleetCounts()).has('gl-linux')).toBe(false);
     expect(await runningTasks(infra.cluster)).toHaveLength(0);
+  });
+
+  it("stops nothing for a completion GitLab's API does not confirm, nor for one naming another CI system's runner", async () => {
+    const { infra } = await appWith();
+    const buildId = pendingJob();
+    await app!.post(pending(buildId));
+    const [task] = await runningTasks(infra.cluster);
+    const runnerName = tagOf(task, 'fleetbot:runner')!;
+    // A GitHub job's runner, as the scheduler records it.
+    const github = { ci: 'github' as const, jobId: '9001', labels: ['self-hosted'], origin: { installationId: 1 } };
+    const githubRunner = 'linux-9001-ab12cd';
+    await app!.store.admitJob(github, { name: 'linux', maxRunners: 1 }, githubRunner, Date.now());
+
+    // The job still runs at GitLab: a Job Hook saying otherwise is not believed.
+    const forged = await app!.post(jobHookPayload({ buildId, projectId: PROJECT, status: 'success', runnerDescription: runnerName }));
+    expect(await messageOf(forged)).toMatch(/is pending at GitLab; completion ignored/);
+    // A GitLab job really finished, but its hook names the GitHub runner.
+    const other = pendingJob();
+    await app!.post(finished(other, 'success', githubRunner));
+
+    expect(await app!.store.getRunner(runnerName)).toMatchObject({ status: 'running' });
+    expect(await app!.store.getRunner(githubRunner)).toMatchObject({ status: 'launching' });
+    expect(await runningTasks(infra.cluster)).toHaveLength(1);
   });
 
   it('cleans up after completion: the task is stopped and the runner parameter deleted', async () => {

@@ -32,10 +32,16 @@ describe('reading workflow_job payloads', () => {
     expect(parsed.kind === 'event' && parsed.event.kind === 'queued' && parsed.event.job.origin.org).toBeUndefined();
   });
 
-  it('reads the runner that ran a completed job, and none for a job cancelled before it ran', () => {
-    expect(parseWorkflowJob(completedJob({ jobId: 5, runnerName: 'linux-5-abc123' }))).toEqual({
+  it('reads the runner that ran a completed job and where the job ran, and no runner for a job cancelled before it ran', () => {
+    expect(parseWorkflowJob(completedJob({ jobId: 5, runnerName: 'linux-5-abc123', org: 'acme' }))).toEqual({
       kind: 'event',
-      event: { kind: 'completed', ci: 'github', jobId: '5', runnerName: 'linux-5-abc123' },
+      event: {
+        kind: 'completed',
+        ci: 'github',
+        jobId: '5',
+        runnerName: 'linux-5-abc123',
+        origin: expect.objectContaining({ installationId: 4242, org: 'acme' }),
+      },
     });
     const cancelled = parseWorkflowJob(completedJob({ jobId: 5, runnerName: null }));
     expect(cancelled.kind === 'event' && cancelled.event.kind === 'completed' && cancelled.event.runnerName).toBeUndefined();

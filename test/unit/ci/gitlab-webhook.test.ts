@@ -30,6 +30,9 @@ const SECRETS: Record<string, string> = {
   '/gl/b/api-token': 'api-b',
 };
 
+// What the fake API says of a job, by build id: pending unless listed.
+const API_STATUSES: Record<number, string> = { 13: 'running', 22: 'success', 23: 'canceled', 97: 'running' };
+
 function setUp(options: { unreadable?: string; rememberedDeliveries?: number; sleep?: (ms: number) => Promise<void> } = {}) {
   const requests: Array<{ url: string; token: string | null }> = [];
   // Tests may make a parameter readable again (or unreadable) as they go.
@@ -37,7 +40,8 @@ function setUp(options: { unreadable?: string; rememberedDeliveries?: number; sl
   const fetchFn = (async (url: string, init: RequestInit) => {
     requests.push({ url, token: new Headers(init.headers).get('private-token') });
     const buildId = Number(url.split('/').at(-1));
-    return new Response(JSON.stringify(jobResponse(buildId, buildId === 13 ? 'running' : 'pending', ['linux'])), { status: 200 });
+    if (buildId === 404) return new Response(JSON.stringify({ message: '404 Not found' }), { status: 404 });
+    return new Response(JSON.stringify(jobResponse(buildId, API_STATUSES[buildId] ?? 'pending', ['linux'])), { status: 200 });
   }) as unknown as typeof fetch;
   const source = new GitLabSource(new GitLabApi({ attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, 1_000, fetchFn), {
     read: async (name) => {
@@ -98,7 +102,7 @@ describe('GitLab Job events', () => {
     ]);
   });
 
-  it('completes the job by the runner GitLab names, without asking the API', async () => {
+  it("completes the job by the runner GitLab names, once GitLab's API confirms the job finished", async () => {
     const { webhooks, requests, completed } = setUp();
 
     await webhooks.receive(delivery('secret-a', jobHookPayload({ buildId: 22, status: 'success', runnerDescription: 'gl-a-x-22-ab12cd' })));
@@ -108,7 +112,25 @@ describe('GitLab Job events', () => {
       ['gitlab', 'gitlab.a.example-22', 'gl-a-x-22-ab12cd'],
       ['gitlab', 'gitlab.a.example-23', undefined],
     ]);
-    expect(requests).toEqual([]);
+    expect(requests.map((request) => request.url)).toEqual([
+      'https://gitlab.a.example/api/v4/projects/380/jobs/22',
+      'https://gitlab.a.example/api/v4/projects/380/jobs/23',
+    ]);
+  });
+
+  it("frees nothing for a completion GitLab's API does not confirm (still running, or unknown)", async () => {
+    const { webhooks, completed } = setUp();
+
+    const running = await webhooks.receive(
+      delivery('secret-a', jobHookPayload({ buildId: 97, status: 'success', runnerDescription: 'linux-7-ab12cd' })),
+    );
+    const unknown = await webhooks.receive(
+      delivery('secret-a', jobHookPayload({ buildId: 404, status: 'success', runnerDescription: 'linux-7-ab12cd' })),
+    );
+
+    expect(running).toEqual({ status: 200, message: 'job gitlab.a.example-97 is running at GitLab; completion ignored' });
+    expect(unknown).toEqual({ status: 200, message: "job gitlab.a.example-404: GitLab's API did not confirm the completion; ignored" });
+    expect(completed).toEqual([]);
   });
 
   it('reports a running job as started, with its delivery id, without asking the API', async () => {

@@ -162,6 +162,60 @@ describe('the SQLite store', () => {
     expect(await store.markJobStarted('github', 'nope', 40, 45)).toBeUndefined();
   });
 
+  describe('a runner another job took (runner stealing)', () => {
+    const one = { name: 'linux', maxRunners: 1 };
+
+    async function stealing(): Promise<void> {
+      await store.admitJob(job(1), one, 'r1', 1);
+      await store.markRunnerLaunched('r1', 'arn:1', 'FARGATE', 2);
+      expect((await store.admitJob(job(2), one, 'r2', 3)).kind).toBe('waiting');
+      expect((await store.admitJob(job(3), one, 'r3', 4)).kind).toBe('waiting');
+      await store.markJobStarted('github', '2', 5, 5);
+    }
+
+    it("puts the runner's own job back at the head of the backlog, in its original place, when another job completes on it", async () => {
+      await stealing();
+      const completion = await store.completeJob('github', '2', 'r1', 6);
+      expect(completion.releasedRunner).toMatchObject({ name: 'r1', jobId: '1' });
+      expect(completion.requeuedJob).toMatchObject({ jobId: '1', status: 'waiting' });
+      expect((await store.fleetCounts()).get('linux')).toEqual({ active: 0, waiting: 2 });
+      const next = await store.claimNextWaiting(one, (waiting) => `r${waiting.jobId}-again`, 7);
+      expect(next?.job).toMatchObject({ jobId: '1', runnerName: 'r1-again' });
+      // Never above the cap, never two runners for one job.
+      expect(await store.claimNextWaiting(one, () => 'x', 8)).toBeUndefined();
+      expect((await store.activeRunners()).map((runner) => runner.name)).toEqual(['r1-again']);
+    });
+
+    it('leaves the own job alone when it started on another runner meanwhile', async () => {
+      await stealing();
+      await store.markJobStarted('github', '1', 5, 5);
+      expect((await store.completeJob('github', '2', 'r1', 6)).requeuedJob).toBeUndefined();
+      expect((await store.getJob('github', '1'))?.status).toBe('launched');
+    });
+
+    it('requeues, once, a job launched for whose runner was released before it started (the reconciler rule)', async () => {
+      await store.admitJob(job(1), one, 'r1', 1);
+      await store.markRunnerLaunched('r1', 'arn:1', 'FARGATE', 2);
+      await store.admitJob(job(2), one, 'r2', 3);
+      await store.releaseRunner('r1', 'idle past its timeout', { requeueJob: false }, 4);
+      expect((await store.requeueStrandedJobs(5)).map((stranded) => stranded.jobId)).toEqual(['1']);
+      expect(await store.requeueStrandedJobs(6)).toEqual([]);
+      expect((await store.claimNextWaiting(one, () => 'r1-again', 7))?.job.jobId).toBe('1');
+      expect(await store.requeueStrandedJobs(8)).toEqual([]);
+    });
+
+    it('never frees a runner of another CI system, nor one the caller refuses', async () => {
+      await store.admitJob(job(1), one, 'r1', 1);
+      await store.markRunnerLaunched('r1', 'arn:1', 'FARGATE', 2);
+      const gitlab = await store.completeJob('gitlab', '77', 'r1', 3);
+      expect(gitlab).toMatchObject({ refusedRunner: { name: 'r1' } });
+      expect(gitlab.releasedRunner).toBeUndefined();
+      const refused = await store.completeJob('github', '78', 'r1', 4, (runnerJob) => runnerJob?.jobId !== '1');
+      expect(refused.releasedRunner).toBeUndefined();
+      expect((await store.getRunner('r1'))?.status).toBe('running');
+    });
+  });
+
   describe('unchecked backlog jobs', () => {
     const one = { name: 'linux', maxRunners: 1 };
     /** Jobs 1..count admitted to a fleet of one, 1 running; 2 claimed from the backlog and its check failed at `at`. */
