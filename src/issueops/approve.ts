@@ -6,6 +6,7 @@ import { TerraformError } from '../terraform/types.js';
 import { checkApprovalRequest, describeApprovers, isApprover, repoOwner } from './approval.js';
 import type { Command } from './commands.js';
 import { drain } from './drain.js';
+import { checkPullContents } from './plan.js';
 import {
   alreadyAppliedComment,
   appliedComment,
@@ -58,7 +59,13 @@ export async function approve(ctx: IssueOpsContext, repo: string, issueNumber: n
     return;
   }
   // An allowed approval is of a planned request.
-  if (request.status === 'planned') await apply(ctx, github, request, commenter.login);
+  if (request.status !== 'planned') return;
+  const contents = await checkPullContents(github, request, pull);
+  if (!contents.ok) {
+    await refuse(contents.reason);
+    return;
+  }
+  await apply(ctx, github, request, commenter.login);
 }
 
 /** Applies the saved plan, records the fleet, merges with the planned SHA and closes the issue. */

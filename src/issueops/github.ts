@@ -1,6 +1,6 @@
 import { classifyGitHubError, type InstallationOctokit } from '../github-client.js';
 import { withRetry, type RetryPolicy } from '../retry.js';
-import type { IssueOpsGitHub, PullRequestInfo } from './types.js';
+import type { Comparison, IssueOpsGitHub, PullRequestInfo } from './types.js';
 
 /**
  * The GitHub calls IssueOps makes (types.ts's IssueOpsGitHub) over Octokit, for one installation and one
@@ -111,6 +111,17 @@ export class OctokitIssueOpsGitHub implements IssueOpsGitHub {
       if ((error as { status?: number }).status === 404) return undefined;
       throw error;
     }
+  }
+
+  async compare(base: string, head: string): Promise<Comparison> {
+    const { data } = await this.call(() =>
+      this.octokit.request('GET /repos/{owner}/{repo}/compare/{basehead}', { ...this.ref, basehead: `${base}...${head}`, per_page: 100 }),
+    );
+    const files = (data.files ?? []).flatMap((file) =>
+      file.previous_filename ? [file.previous_filename, file.filename] : [file.filename],
+    );
+    const authors = data.commits.flatMap((commit) => [commit.author?.login, commit.committer?.login]);
+    return { files, authors: [...new Set(authors.filter((login): login is string => typeof login === 'string'))] };
   }
 
   async openPull(head: string, base: string, title: string, body: string): Promise<PullRequestInfo> {

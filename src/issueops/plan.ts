@@ -1,12 +1,12 @@
 import { parse as parseYaml } from 'yaml';
 import { fleetSpecSchema, type FleetSpec } from '../fleets/spec.js';
-import type { PlannedRequest, UnplannedRequest } from '../store/types.js';
+import type { PlannedRequest, PublishedRequest, UnplannedRequest } from '../store/types.js';
 import { redactSecrets } from '../terraform/redact.js';
 import { TerraformError } from '../terraform/types.js';
 import { formatZodIssues } from '../zod-issues.js';
 import { isApprover, repoOwner } from './approval.js';
 import { fleetLocked, MARKERS, planComment, planFailedComment, refusalComment } from './messages.js';
-import { specPath, terraformPath } from './pull-request.js';
+import { specPath, specYaml, terraformPath } from './pull-request.js';
 import type { IssueOpsContext, IssueOpsGitHub, PullRequestInfo } from './types.js';
 
 /**
@@ -80,7 +80,7 @@ async function makePlan(ctx: IssueOpsContext, { request, github, pull }: PlanTar
   // The check run is created while the head is checked and planned (writes are paced by GitHub).
   const check = github.startCheck(sha, CHECK_NAME, `Planning ${sha.slice(0, 7)}`);
   check.catch(() => undefined);
-  const verified = await verifyHead(ctx, github, planning, sha);
+  const verified = await verifyHead(ctx, github, planning, pull);
   if (!verified.ok) {
     await planFailed(ctx, github, planning, sha, verified.reason, undefined, await check);
     return;
@@ -140,8 +140,16 @@ async function postPlan(
  * no longer hold the fleet's files (delete): a hand-edited Terraform file is never planned, because
  * planning runs providers and data sources on this host.
  */
-async function verifyHead(ctx: IssueOpsContext, github: IssueOpsGitHub, request: UnplannedRequest, sha: string): Promise<Verified> {
+async function verifyHead(
+  ctx: IssueOpsContext,
+  github: IssueOpsGitHub,
+  request: UnplannedRequest,
+  pull: PullRequestInfo,
+): Promise<Verified> {
   const { fleet } = request;
+  const sha = pull.headSha;
+  const contents = await checkPullContents(github, request, pull);
+  if (!contents.ok) return contents;
   const [specText, committedJson] = await Promise.all([github.readFile(specPath(fleet), sha), github.readFile(terraformPath(fleet), sha)]);
   const started = ctx.now();
   if (request.kind === 'delete') {
@@ -168,6 +176,40 @@ async function verifyHead(ctx: IssueOpsContext, github: IssueOpsGitHub, request:
     };
   }
   return { ok: true, terraformJson, synthMs: ctx.now() - started };
+}
+
+/**
+ * The pull request changes nothing but the request's two generated paths, and (a creation) its fleet spec
+ * is the one validated from the request issue: anything else pushed to the branch would be merged
+ * unreviewed by the plan's approval. Checked before a plan and again at `/approve`.
+ */
+export async function checkPullContents(
+  github: IssueOpsGitHub,
+  request: PublishedRequest,
+  pull: Pick<PullRequestInfo, 'baseRef' | 'headSha'>,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const { fleet } = request;
+  const allowed = [specPath(fleet), terraformPath(fleet)];
+  const { files } = await github.compare(pull.baseRef, pull.headSha);
+  const others = files.filter((path) => !allowed.includes(path));
+  if (others.length > 0) {
+    const listed = others.slice(0, 5).map((path) => `\`${path}\``);
+    return {
+      ok: false,
+      reason:
+        `the pull request changes ${listed.join(', ')}${others.length > 5 ? ` and ${others.length - 5} more` : ''}; ` +
+        `a fleet request may change only \`${allowed[0]}\` and \`${allowed[1]}\`. Remove the other changes from the branch.`,
+    };
+  }
+  if (request.kind === 'create' && (await github.readFile(specPath(fleet), pull.headSha)) !== specYaml(request.spec)) {
+    return {
+      ok: false,
+      reason:
+        `\`${specPath(fleet)}\` is not the fleet validated from the request issue #${request.issueNumber}; ` +
+        'change the fleet by editing the request issue, not the branch.',
+    };
+  }
+  return { ok: true };
 }
 
 /** The head's fleet spec, which must be the request's fleet with its `provision` section. */

@@ -24,6 +24,14 @@ export interface PullRequestInfo {
   authorLogin: string;
 }
 
+/** What a head changes against a base branch: GitHub's compare (`base...head`, i.e. since their merge base). */
+export interface Comparison {
+  /** Every path added, changed or removed, both names of a rename; at most 300 (GitHub lists no more). */
+  files: string[];
+  /** The GitHub logins of the head's commits' authors and committers, where GitHub links them to a user. */
+  authors: string[];
+}
+
 /** GitHub, for one installation and the IssueOps repository. */
 export interface IssueOpsGitHub {
   /** `owner/name` of the repository. */
@@ -37,6 +45,8 @@ export interface IssueOpsGitHub {
   setBranch(branch: string, sha: string): Promise<void>;
   /** A file's text at a commit, or undefined when the commit has no such file. */
   readFile(path: string, sha: string): Promise<string | undefined>;
+  /** `GET /repos/{owner}/{repo}/compare/{base}...{head}`. */
+  compare(base: string, head: string): Promise<Comparison>;
   openPull(head: string, base: string, title: string, body: string): Promise<PullRequestInfo>;
   updatePull(number: number, changes: { title?: string; body?: string; state?: 'open' | 'closed' }): Promise<void>;
   getPull(number: number): Promise<PullRequestInfo>;

@@ -238,12 +238,15 @@ describeWithTerraform('fleets by IssueOps, end to end over HTTP', () => {
       github.pushCommit(FLEETS_REPO, branch, { 'NOTES.md': 'why this fleet\n' }, { author: WRITER });
       await approve(stalePr, APPROVER);
       expect(await replyTo(stalePr, APPROVER, /head moved to/)).toBeDefined();
+      // The pull request may change nothing but the fleet's two files: the new head is not planned.
+      await deliver(pullRequestEvent(github, FLEETS_REPO, stalePr, 'synchronize'));
+      expect(await planFor(stalePr)).toMatch(/No plan for[\s\S]*the pull request changes `NOTES\.md`; a fleet request may change only/);
 
       const terraformPath = 'terraform/stale-check/cdk.tf.json';
       const original = github.readFile(FLEETS_REPO, branch, terraformPath)!;
       const tampered = JSON.parse(original);
       tampered.data = { external: { run: { program: ['sh', '-c', 'echo pwned'] } } };
-      github.pushCommit(FLEETS_REPO, branch, { [terraformPath]: JSON.stringify(tampered) }, { author: WRITER });
+      github.pushCommit(FLEETS_REPO, branch, { 'NOTES.md': null, [terraformPath]: JSON.stringify(tampered) }, { author: WRITER });
       await deliver(pullRequestEvent(github, FLEETS_REPO, stalePr, 'synchronize'));
       const refused = await planFor(stalePr);
       expect(refused).toContain('No plan for');

@@ -581,7 +581,7 @@ export class RepoModel {
     return [...seen];
   }
 
-  private mergeBase(repo: RepoState, a: string, b: string): string | undefined {
+  mergeBase(repo: RepoState, a: string, b: string): string | undefined {
     const ofA = new Set(this.ancestors(repo, a));
     return this.ancestors(repo, b).find((sha) => ofA.has(sha));
   }
@@ -1400,6 +1400,84 @@ export function repoRoutes(model: RepoModel, apiUrl: string): Route[] {
       html_url: html,
       download_url: `${model.repoHtmlUrl(repo)}/raw/${ref}/${path}`,
       _links: { self, git, html },
+    });
+  });
+
+  // What `head` changes since its merge base with `base`, and its commits (oldest first), as GitHub compares.
+  onRepo('GET', '/compare/(.+?)\\.\\.\\.(.+)', (repo, [baseRef, headRef], _body, request) => {
+    const [base, head] = [model.resolveCommit(repo, baseRef), model.resolveCommit(repo, headRef)];
+    if (!base || !head) throw new ApiError(404, 'Not Found');
+    const mergeBase = model.mergeBase(repo, base, head);
+    if (!mergeBase) throw new ApiError(404, `No common ancestor between ${baseRef} and ${headRef}.`);
+    const inBase = new Set(model.ancestors(repo, base));
+    const ahead = model.ancestors(repo, head).filter((sha) => !inBase.has(sha));
+    const behind = model.ancestors(repo, base).filter((sha) => !model.ancestors(repo, head).includes(sha));
+    const [from, to] = [model.treeOfCommit(repo, mergeBase), model.treeOfCommit(repo, head)];
+    const api = model.repoApiUrl(repo);
+    const html = model.repoHtmlUrl(repo);
+    const files = [...new Set([...from.keys(), ...to.keys()])]
+      .filter((path) => from.get(path) !== to.get(path))
+      .sort()
+      .map((path) => {
+        const sha = to.get(path) ?? (from.get(path) as string);
+        const status = !from.has(path) ? 'added' : !to.has(path) ? 'removed' : 'modified';
+        const ref = to.has(path) ? head : mergeBase;
+        return {
+          sha,
+          filename: path,
+          status,
+          additions: 0,
+          deletions: 0,
+          changes: 0,
+          blob_url: `${html}/blob/${ref}/${path}`,
+          raw_url: `${html}/raw/${ref}/${path}`,
+          contents_url: `${api}/contents/${path}?ref=${ref}`,
+        };
+      });
+    /** A commit as the compare lists it: the git commit, and the users GitHub links its identities to. */
+    const userOf = (identity: GitIdentity) => {
+      const login = /^\d+\+(.+)@users\.noreply\.github\.com$/.exec(identity.email)?.[1];
+      return login ? model.userJson(login) : null;
+    };
+    const commitOf = (sha: string) => {
+      const commit = repo.commits.get(sha) as GitCommit;
+      const git = model.commitJson(repo, commit);
+      return {
+        url: `${api}/commits/${sha}`,
+        sha,
+        node_id: git.node_id,
+        html_url: git.html_url,
+        comments_url: `${api}/commits/${sha}/comments`,
+        commit: {
+          url: git.url,
+          author: commit.author,
+          committer: commit.committer,
+          message: commit.message,
+          tree: git.tree,
+          comment_count: 0,
+        },
+        author: userOf(commit.author),
+        committer: userOf(commit.committer),
+        parents: git.parents,
+      };
+    };
+    const basehead = `${baseRef}...${headRef}`;
+    const status = ahead.length === 0 ? (behind.length === 0 ? 'identical' : 'behind') : behind.length === 0 ? 'ahead' : 'diverged';
+    const perPage = Math.min(100, Math.max(1, Number(request.query.get('per_page')) || 250));
+    return ok({
+      url: `${api}/compare/${basehead}`,
+      html_url: `${html}/compare/${basehead}`,
+      permalink_url: `${html}/compare/${base}...${head}`,
+      diff_url: `${html}/compare/${basehead}.diff`,
+      patch_url: `${html}/compare/${basehead}.patch`,
+      base_commit: commitOf(base),
+      merge_base_commit: commitOf(mergeBase),
+      status,
+      ahead_by: ahead.length,
+      behind_by: behind.length,
+      total_commits: ahead.length,
+      commits: ahead.reverse().slice(0, perPage).map(commitOf),
+      files,
     });
   });
 

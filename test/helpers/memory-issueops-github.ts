@@ -1,4 +1,4 @@
-import type { IssueOpsGitHub, PullRequestInfo } from '../../src/issueops/types.js';
+import type { Comparison, IssueOpsGitHub, PullRequestInfo } from '../../src/issueops/types.js';
 
 interface Pull extends PullRequestInfo {
   title: string;
@@ -20,6 +20,8 @@ export class MemoryIssueOpsGitHub implements IssueOpsGitHub {
   readonly fullName: string;
   readonly branches = new Map<string, string>();
   readonly trees = new Map<string, Map<string, string>>();
+  /** Each commit's parent and the login that wrote it (fleetbot's own commits: the App's bot). */
+  readonly commits = new Map<string, { parent: string; author: string }>();
   readonly pulls = new Map<number, Pull>();
   readonly comments: Comment[] = [];
   readonly labels = new Map<number, Set<string>>();
@@ -63,6 +65,7 @@ export class MemoryIssueOpsGitHub implements IssueOpsGitHub {
     }
     const sha = `commit-${this.nextId++}-${message.length}`;
     this.trees.set(sha, tree);
+    this.commits.set(sha, { parent, author: 'fleetbot[bot]' });
     return sha;
   }
 
@@ -72,6 +75,17 @@ export class MemoryIssueOpsGitHub implements IssueOpsGitHub {
 
   async readFile(path: string, sha: string): Promise<string | undefined> {
     return this.trees.get(sha)?.get(path);
+  }
+
+  async compare(base: string, head: string): Promise<Comparison> {
+    const baseSha = this.branches.get(base) ?? base;
+    const inBase = new Set(this.history(baseSha));
+    const own = this.history(head).filter((sha) => !inBase.has(sha));
+    const mergeBase = this.history(head).find((sha) => inBase.has(sha)) ?? baseSha;
+    const [from, to] = [this.trees.get(mergeBase) ?? new Map<string, string>(), this.trees.get(head) ?? new Map<string, string>()];
+    const files = [...new Set([...from.keys(), ...to.keys()])].filter((path) => from.get(path) !== to.get(path));
+    const authors = [...new Set(own.map((sha) => this.commits.get(sha)?.author ?? 'fleetbot[bot]'))];
+    return { files, authors };
   }
 
   async openPull(head: string, base: string, title: string, body: string): Promise<PullRequestInfo> {
@@ -151,12 +165,20 @@ export class MemoryIssueOpsGitHub implements IssueOpsGitHub {
     Object.assign(this.checks.get(id) ?? {}, { conclusion, title });
   }
 
-  /** A push to the pull request's branch: a commit on its head that writes `files`. */
-  async push(number: number, files: Record<string, string | null>): Promise<string> {
+  /** A push to the pull request's branch: a commit on its head that writes `files`, by `author`. */
+  async push(number: number, files: Record<string, string | null>, author = 'someone'): Promise<string> {
     const pull = this.pull(number);
     const sha = await this.createCommit(this.branches.get(pull.headRef) ?? 'base', files, 'push');
+    this.commits.set(sha, { parent: this.branches.get(pull.headRef) ?? 'base', author });
     await this.setBranch(pull.headRef, sha);
     return sha;
+  }
+
+  /** A commit and its ancestors, nearest first. */
+  private history(sha: string): string[] {
+    const chain: string[] = [];
+    for (let at: string | undefined = sha; at !== undefined && !chain.includes(at); at = this.commits.get(at)?.parent) chain.push(at);
+    return chain;
   }
 
   private pull(number: number): Pull {

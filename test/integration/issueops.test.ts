@@ -87,6 +87,21 @@ describeWithMoto('IssueOps when things go wrong', () => {
     expect(github.mergedPulls).toEqual([]);
   });
 
+  it('refuses to plan or approve a pull request that changes more than the fleet files, before terraform runs', async () => {
+    const issue = await file(fargateRequest('extra-file', 'subnet-0123abcd'));
+    const accepted = bot(issue).find((comment) => comment.body.startsWith(MARKERS.request))!;
+    const pr = Number(/\[#(\d+)\]/.exec(accepted.body)![1]);
+    github.pushCommit(repo, 'fleetbot/fleet-extra-file', { '.github/workflows/deploy.yml': 'on: push\n' }, { author: 'mallory' });
+    await app!.deliver('pull_request', pullRequestEvent(github, repo, pr, 'synchronize').payload);
+    const plan = bot(pr).find((comment) => comment.body.startsWith(MARKERS.plan));
+    expect(plan?.body).toMatch(/the pull request changes `\.github\/workflows\/deploy\.yml`; a fleet request may change only/);
+    expect(plan?.body).not.toMatch(/`false init/);
+
+    await app!.deliver('issue_comment', issueCommentEvent(github, repo, pr, '/approve', 'alice').payload);
+    expect(bot(pr).at(-1)?.body).toMatch(/^@alice fleetbot did not apply anything: there is no valid plan \(the pull request changes/);
+    expect(github.mergedPulls).toEqual([]);
+  });
+
   it('holds a fleet name for the first request until its pull request is closed', async () => {
     await file(fargateRequest('shared-name', 'subnet-0123abcd'));
     const second = await file(fargateRequest('shared-name', 'subnet-0123abcd'), ['fleet-request'], 'erin');

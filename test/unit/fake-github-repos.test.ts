@@ -320,6 +320,24 @@ describe('the fake GitHub: pull requests', () => {
     });
   });
 
+  it('compares a branch with its base since their merge base: the changed files and who wrote each commit', async () => {
+    const { headSha } = await openPull('fleet/gpu', { 'fleets/gpu.yml': 'size: gpu\n', 'fleets/small.yml': null });
+    const pushed = github.pushCommit(REPO, 'fleet/gpu', { 'scripts/x.sh': 'echo\n' }, { author: 'mallory' });
+    github.pushCommit(REPO, 'main', { 'README.md': '# moved on\n' });
+
+    const { data } = await app.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: 'main...fleet/gpu' });
+    expect(data).toMatchObject({ status: 'diverged', ahead_by: 2, behind_by: 1, total_commits: 2 });
+    expect(data.files?.map((file) => [file.filename, file.status])).toEqual([
+      ['fleets/gpu.yml', 'added'],
+      ['fleets/small.yml', 'removed'],
+      ['scripts/x.sh', 'added'],
+    ]);
+    expect(data.commits.map((commit) => [commit.sha, commit.author?.login])).toEqual([
+      [headSha, 'fleetbot[bot]'],
+      [pushed, 'mallory'],
+    ]);
+  });
+
   it('closes an open pull request whose head branch is deleted', async () => {
     const { number } = await openPull('fleet/gpu', { 'fleets/gpu.yml': 'x' });
 

@@ -86,7 +86,7 @@ describe('IssueOps, one handler per command', () => {
 
   it('plans a pushed head, and does not plan a reopened head that has its plan', async () => {
     const { pr } = await fileRequest();
-    const pushed = await env.github.push(pr, { 'README.md': 'changed\n' });
+    const pushed = await env.github.push(pr, {});
     await env.issueOps.onPullRequest(pullRequestPayload(pr, 'synchronize'));
     await env.issueOps.idle();
     expect(env.terraform.at(-1)).toBe(`plan linux-build ${pushed}`);
