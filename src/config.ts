@@ -13,6 +13,7 @@ export const environmentSchema = z.object({
   FLEETBOT_ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
   FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(120),
   FLEETBOT_CIRCLECI_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(15),
+  FLEETBOT_DELIVERY_RECOVERY_SECONDS: z.coerce.number().int().min(0).default(60),
   FLEETBOT_SSM_KMS_KEY_ID: z.string().min(1).optional(),
   FLEETBOT_SHUTDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
   APP_ID: z.string().optional(),
@@ -35,6 +36,8 @@ export interface AppConfig {
   runnerSweepIntervalMs: number;
   /** How often CircleCI fleets' queues are read (CircleCI has no webhook for waiting tasks). */
   circleciPollIntervalMs: number;
+  /** How often failed GitHub webhook deliveries are looked for and redelivered; 0: never. */
+  deliveryRecoveryIntervalMs: number;
   ssmKmsKeyId?: string;
   /** How long SIGTERM or SIGINT waits for launches under way, answering webhooks meanwhile. */
   shutdownMs: number;
@@ -72,6 +75,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     orphanGraceMs: vars.FLEETBOT_ORPHAN_GRACE_SECONDS * 1000,
     runnerSweepIntervalMs: vars.FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS * 1000,
     circleciPollIntervalMs: vars.FLEETBOT_CIRCLECI_POLL_INTERVAL_SECONDS * 1000,
+    deliveryRecoveryIntervalMs: vars.FLEETBOT_DELIVERY_RECOVERY_SECONDS * 1000,
     ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
     shutdownMs: vars.FLEETBOT_SHUTDOWN_SECONDS * 1000,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),

@@ -14,7 +14,8 @@ import { Reconciler } from './jobs/reconciler.js';
 import { Scheduler } from './jobs/scheduler.js';
 import type { CredentialStore, RunnerParameterStore } from './secrets/types.js';
 import type { RetryPolicy } from './retry.js';
-import type { IssueOpsStore, Store } from './store/types.js';
+import { oncePerDelivery } from './issueops/once-per-delivery.js';
+import type { DeliveryLog, IssueOpsStore, Store } from './store/types.js';
 import { refuseMisSignedDeliveries } from './webhook-signatures.js';
 
 export interface FleetbotOptions {
@@ -37,6 +38,8 @@ export interface FleetbotOptions {
   now?: () => number;
   /** Reconcile at start and then at this interval; undefined runs passes only when asked (tests). */
   reconcileIntervalMs?: number;
+  /** Delivery GUIDs already handled: with it, IssueOps handles a delivery made again (redelivered) only once. */
+  deliveries?: DeliveryLog;
   /** Fleets by IssueOps, when the fleets file has an `issueops` section. */
   issueOps?: {
     settings: IssueOpsSettings;
@@ -167,8 +170,10 @@ function wireIssueOps(
         options.githubRetry,
       ),
   });
-  probot.on('issues', (context) => issueOps.onIssue(context.payload));
-  probot.on('pull_request', (context) => issueOps.onPullRequest(context.payload));
-  probot.on('issue_comment', (context) => issueOps.onComment(context.payload));
+  const { deliveries } = options;
+  const once = (guid: string, handle: () => unknown) => (deliveries ? oncePerDelivery(deliveries, guid, handle, log) : handle());
+  probot.on('issues', (context) => once(context.id, () => issueOps.onIssue(context.payload)));
+  probot.on('pull_request', (context) => once(context.id, () => issueOps.onPullRequest(context.payload)));
+  probot.on('issue_comment', (context) => once(context.id, () => issueOps.onComment(context.payload)));
   return issueOps;
 }

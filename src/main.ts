@@ -25,7 +25,7 @@ import { RunnerSecrets } from './secrets/ssm.js';
 import type { SecretReader } from './secrets/types.js';
 import { startupSummary } from './fleets/startup-summary.js';
 import { SqliteStore } from './store/sqlite.js';
-import type { IssueOpsStore } from './store/types.js';
+import type { DeliveryLog, IssueOpsStore } from './store/types.js';
 import { TerraformCli } from './terraform/cli.js';
 
 const GITHUB_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 };
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   const aws = createAwsClients();
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
   const fleetbot = createFleetbot({
+    deliveries: store.deliveries,
     store,
     fleets,
     compute: new ComputeRouter({
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
     credentials: secrets,
     runnerParameters: secrets,
     // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
-    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm)),
+    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm), store.deliveries),
     githubRetry: GITHUB_RETRY,
     launchTimeoutMs: config.launchTimeoutMs,
     orphanGraceMs: config.orphanGraceMs,
@@ -86,9 +87,13 @@ async function main(): Promise<void> {
  * The CI systems jobs come from, one line each: GitHub always (the App itself), the others when a
  * fleet of the fleets file serves them. A CI system without a line here does not compile.
  */
-function ciSystems(config: AppConfig, fleets: FleetRegistry, tokens: SecretReader): CiConnector[] {
+function ciSystems(config: AppConfig, fleets: FleetRegistry, tokens: SecretReader, deliveries: DeliveryLog): CiConnector[] {
   const connectors: Record<CiSystem, () => CiConnector> = {
-    github: () => connectGitHub({ retry: GITHUB_RETRY }),
+    github: () =>
+      connectGitHub({
+        retry: GITHUB_RETRY,
+        recovery: config.deliveryRecoveryIntervalMs > 0 ? { deliveries, intervalMs: config.deliveryRecoveryIntervalMs } : undefined,
+      }),
     gitlab: () => connectGitLab({ api: new GitLabApi({ attempts: 4, baseDelayMs: 250, maxDelayMs: 2_000 }), secrets: tokens }),
     circleci: () =>
       connectCircleCi({

@@ -1,18 +1,25 @@
 import type { Logger } from 'probot';
 import type { RetryPolicy } from '../retry.js';
+import type { DeliveryLog } from '../store/types.js';
+import { deliveryRecovery, octokitDeliveriesApi } from './github-deliveries.js';
 import { GITHUB, GitHubSource, parseWorkflowJob } from './github.js';
 import type { CiConnector, Delivery, JobEvent, JobSink } from './types.js';
 
 /**
  * GitHub Actions as a CI system: `workflow_job` deliveries through Probot (signatures already checked)
- * feed the sink; runners are registered with the App's installation tokens.
+ * feed the sink; runners are registered with the App's installation tokens. With `recovery`, deliveries
+ * GitHub could not make are redelivered (github-deliveries.ts) at start and then every `intervalMs`.
  */
-export function connectGitHub(options: { retry: RetryPolicy }): CiConnector {
+export function connectGitHub(options: { retry: RetryPolicy; recovery?: { deliveries: DeliveryLog; intervalMs: number } }): CiConnector {
   return ({ probot, log }) => ({
     source: new GitHubSource((installationId) => probot.auth(installationId), options.retry, { appOctokit: () => probot.auth() }),
     listen: (sink) => {
       probot.on('workflow_job', (context) => receiveWorkflowJob(context.payload, { deliveryId: context.id }, sink, log));
-      return {};
+      const { recovery } = options;
+      if (!recovery) return {};
+      const api = octokitDeliveriesApi(() => probot.auth(), options.retry);
+      const task = deliveryRecovery({ api, deliveries: recovery.deliveries, log });
+      return { start: () => task.start(recovery.intervalMs), pass: () => task.pass(), stop: () => task.stop() };
     },
   });
 }

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { DELIVERIES_SCHEMA } from './sqlite-deliveries.js';
 import { ISSUEOPS_SCHEMA } from './sqlite-issueops.js';
 import type { JobStatus, RunnerStatus } from './types.js';
 
@@ -56,7 +57,14 @@ ALTER TABLE jobs ADD COLUMN started_at INTEGER;
  * The schema, one entry per version: a database at version n runs the entries after its nth. Append
  * only; an entry once released never changes. (The `provider` columns hold the job's CI system.)
  */
-export const MIGRATIONS: readonly string[] = [JOBS_SCHEMA, ISSUEOPS_SCHEMA, WARM_POOL_SCHEMA, UNCHECKED_JOBS_SCHEMA, JOB_STARTS_SCHEMA];
+export const MIGRATIONS: readonly string[] = [
+  JOBS_SCHEMA,
+  ISSUEOPS_SCHEMA,
+  WARM_POOL_SCHEMA,
+  UNCHECKED_JOBS_SCHEMA,
+  JOB_STARTS_SCHEMA,
+  DELIVERIES_SCHEMA,
+];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export interface JobRow {

@@ -17,6 +17,7 @@ import type {
   RunnerRecord,
   Store,
 } from './types.js';
+import { SqliteDeliveryLog } from './sqlite-deliveries.js';
 import { SqliteIssueOpsStore } from './sqlite-issueops.js';
 import { MIGRATIONS, prepareAll, SCHEMA_VERSION, STATEMENTS, type JobRow, type Prepared, type RunnerRow } from './sqlite-statements.js';
 
@@ -60,6 +61,8 @@ export class SqliteStore implements Store {
   private readonly statements: Prepared<typeof STATEMENTS>;
   /** IssueOps requests, fleet locks and applied fleets, in the same file. */
   readonly issueOps: SqliteIssueOpsStore;
+  /** Webhook delivery GUIDs and the recovery watermark, in the same file. */
+  readonly deliveries: SqliteDeliveryLog;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -71,6 +74,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.issueOps = new SqliteIssueOpsStore(this.db);
+    this.deliveries = new SqliteDeliveryLog(this.db);
     this.statements = prepareAll(this.db, STATEMENTS);
   }
 

@@ -278,3 +278,18 @@ export interface IssueOpsStore {
   putProvisionedFleet(fleet: ProvisionedFleet): Promise<void>;
   deleteProvisionedFleet(name: string): Promise<void>;
 }
+
+/** What webhook delivery recovery and IssueOps' once-per-delivery rule keep: GUIDs and the recovery watermark. */
+export interface DeliveryLog {
+  /** Deliveries older than this (ms since the epoch) were already looked at; undefined before the first pass. */
+  recoveryWatermark(): Promise<number | undefined>;
+  setRecoveryWatermark(at: number): Promise<void>;
+  wasRecovered(guid: string): Promise<boolean>;
+  markRecovered(guid: string, now: number): Promise<void>;
+  /** True when this GUID had not been claimed before: the caller handles the delivery. */
+  claimHandling(guid: string, now: number): Promise<boolean>;
+  /** Forgets a claim whose handling failed, so a redelivery is handled. */
+  releaseHandling(guid: string): Promise<void>;
+  /** Forgets GUIDs recorded before `at`. */
+  pruneBefore(at: number): Promise<void>;
+}

@@ -42,7 +42,9 @@ describeWithMoto('fleetbot started as a user starts it', () => {
 
   it('answers 4xx to a webhook with a wrong or missing signature, and does nothing', async () => {
     const payload = queuedJob({ jobId: 1, org: 'acme' });
-    const before = github.requests.length;
+    // Delivery recovery reads the App's delivery log on its own timer, webhooks or not.
+    const answering = () => github.requests.filter((request) => !request.path.startsWith('/app/hook/deliveries'));
+    const before = answering().length;
     const forged = await app.post('workflow_job', payload, sign(JSON.stringify(payload), 'not-the-secret'));
     const unsigned = await app.post('workflow_job', payload, null);
     expect(forged.status).toBeGreaterThanOrEqual(400);
@@ -50,7 +52,7 @@ describeWithMoto('fleetbot started as a user starts it', () => {
     expect(unsigned.status).toBeGreaterThanOrEqual(400);
     expect(unsigned.status).toBeLessThan(500);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(github.requests.length).toBe(before);
+    expect(answering().length).toBe(before);
     expect(await fleetbotTasks(moto, infra.cluster)).toEqual([]);
   });
 

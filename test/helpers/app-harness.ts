@@ -60,6 +60,7 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
   const secrets = new RunnerSecrets(aws.ssm);
   const fleetbot = createFleetbot({
     store,
+    deliveries: store.deliveries,
     fleets: new FleetRegistry(options.fleets),
     compute: routerFor({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
     credentials: secrets,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fakeDeliveries, type FakeDeliveriesApi } from './fake-github-deliveries.js';
 import { apiError, RepoModel, repoRoutes, type FakeReposApi } from './fake-github-repos.js';
 import { checkAgainstOpenApi, loadGitHubOpenApi } from './github-openapi.js';
 
@@ -32,7 +33,7 @@ export interface FakeRunner {
  * The fake GitHub: the runner-credential endpoints, plus a model of repositories, issues, pull requests, comments,
  * labels, check runs, roles and teams (FakeReposApi, in fake-github-repos.ts) that whole IssueOps flows run against.
  */
-export interface FakeGitHub extends FakeReposApi {
+export interface FakeGitHub extends FakeReposApi, FakeDeliveriesApi {
   /** e.g. http://127.0.0.1:54321 */
   url: string;
   /** url + '/api/v3': Probot's baseUrl, or what GHE_HOST=host with GHE_PROTOCOL=http amounts to. */
@@ -313,9 +314,13 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     installationTokens,
   });
   routes.push(...repoRoutes(repos, apiUrl));
+  // The App's webhook deliveries (fake-github-deliveries.ts).
+  const deliveries = fakeDeliveries(() => apiUrl);
+  routes.push(...deliveries.routes);
 
   return {
     ...repos.testApi(),
+    ...deliveries.api,
     url,
     apiUrl,
     host,

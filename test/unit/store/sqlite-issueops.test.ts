@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../../src/store/sqlite.js';
+import { SCHEMA_VERSION } from '../../../src/store/sqlite-statements.js';
 import type { FleetRequestRecord, NewJob } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
 
@@ -142,7 +143,7 @@ describe('IssueOps state in the SQLite store', () => {
     const raw = new Database(file);
     raw.pragma('user_version = 99');
     raw.close();
-    expect(() => new SqliteStore(file)).toThrow(/schema version 99; this fleetbot knows up to 5/);
+    expect(() => new SqliteStore(file)).toThrow(`schema version 99; this fleetbot knows up to ${SCHEMA_VERSION}`);
     store = new SqliteStore(':memory:');
   });
 });
