@@ -15,6 +15,8 @@ export interface ApprovalFacts {
   commentedAt: number;
   pull: { state: 'open' | 'closed'; headSha: string };
   lock: FleetLock | undefined;
+  /** Who changed the request after it was filed: edited its issue, pushed to its branch, or wrote a commit on it. */
+  changers: readonly string[];
 }
 
 export type Verdict = { allowed: true } | { allowed: false; reason: string };
@@ -32,6 +34,7 @@ export function checkApprovalRequest(facts: ApprovalFacts): Verdict {
   if (facts.commenter.login.toLowerCase() === request.author.toLowerCase()) {
     return deny(`you opened the request (#${request.issueNumber}); someone else must approve it.`);
   }
+  if (changedRequest(facts.commenter.login, facts.changers)) return deny(CHANGED_IT);
   switch (request.status) {
     case 'planned':
       break;
@@ -92,6 +95,15 @@ export function describeApprovers(approvers: IssueOpsSettings['approvers']): str
 /** The organisation (or user) that owns `owner/name`: where a team without an org is looked for. */
 export function repoOwner(repo: string): string {
   return repo.split('/')[0];
+}
+
+/** The refusal of an approver who changed the request: they are a requester too. */
+export const CHANGED_IT =
+  'you changed this request after it was filed (edited its issue, or pushed or wrote a commit on its branch); someone else must approve it.';
+
+/** Whether `login` is among those who changed the request (GitHub logins are case-insensitive). */
+export function changedRequest(login: string, changers: readonly string[]): boolean {
+  return changers.some((changer) => changer.toLowerCase() === login.toLowerCase());
 }
 
 function deny(reason: string): Verdict {

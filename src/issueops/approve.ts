@@ -3,7 +3,7 @@ import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
 import type { PlannedRequest } from '../store/types.js';
 import { TerraformError } from '../terraform/types.js';
-import { checkApprovalRequest, describeApprovers, isApprover, repoOwner } from './approval.js';
+import { CHANGED_IT, changedRequest, checkApprovalRequest, describeApprovers, isApprover, repoOwner } from './approval.js';
 import type { Command } from './commands.js';
 import { drain } from './drain.js';
 import { checkPullContents } from './plan.js';
@@ -51,9 +51,13 @@ export async function approve(ctx: IssueOpsContext, repo: string, issueNumber: n
     await refuse(`you are not an approver: approving needs ${describeApprovers(ctx.settings.approvers)}.`);
     return;
   }
-  const [pull, locks] = await Promise.all([github.getPull(prNumber), store.fleetLocks()]);
+  const [pull, locks, changers] = await Promise.all([
+    github.getPull(prNumber),
+    store.fleetLocks(),
+    store.requestChangers(request.repo, request.issueNumber),
+  ]);
   const lock = locks.find((entry) => entry.fleet === request.fleet);
-  const verdict = checkApprovalRequest({ ...approval, request, pull, lock });
+  const verdict = checkApprovalRequest({ ...approval, request, pull, lock, changers });
   if (!verdict.allowed) {
     await refuse(verdict.reason);
     return;
@@ -63,6 +67,11 @@ export async function approve(ctx: IssueOpsContext, repo: string, issueNumber: n
   const contents = await checkPullContents(github, request, pull);
   if (!contents.ok) {
     await refuse(contents.reason);
+    return;
+  }
+  // A commit on the branch by the approver (whoever pushed it) makes them a requester too.
+  if (changedRequest(commenter.login, contents.authors)) {
+    await refuse(CHANGED_IT);
     return;
   }
   await apply(ctx, github, request, commenter.login);

@@ -23,6 +23,8 @@ export interface RequestIssue {
   author: string;
   body: string;
   labels: string[];
+  /** Who edited the issue, when someone other than its author did: they may not approve it. */
+  editedBy?: string;
 }
 
 /** Intake's own share of the time to the plan comment; plan.ts logs the rest with the plan. */
@@ -38,6 +40,7 @@ export async function handleRequest(ctx: IssueOpsContext, input: RequestIssue): 
   const { store, log } = ctx;
   const started = ctx.now();
   const github = await ctx.github(input.installationId);
+  if (input.editedBy) await store.addRequestChanger(input.repo, input.issueNumber, input.editedBy, ctx.now());
   const existing = await store.getRequest(input.repo, input.issueNumber);
   if (existing && (existing.status === 'applying' || existing.status === 'applied')) {
     log.info({ issue: input.issueNumber, status: existing.status }, 'request already applied or applying; edit ignored');

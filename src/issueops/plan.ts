@@ -187,10 +187,10 @@ export async function checkPullContents(
   github: IssueOpsGitHub,
   request: PublishedRequest,
   pull: Pick<PullRequestInfo, 'baseRef' | 'headSha'>,
-): Promise<{ ok: true } | { ok: false; reason: string }> {
+): Promise<{ ok: true; authors: string[] } | { ok: false; reason: string }> {
   const { fleet } = request;
   const allowed = [specPath(fleet), terraformPath(fleet)];
-  const { files } = await github.compare(pull.baseRef, pull.headSha);
+  const { files, authors } = await github.compare(pull.baseRef, pull.headSha);
   const others = files.filter((path) => !allowed.includes(path));
   if (others.length > 0) {
     const listed = others.slice(0, 5).map((path) => `\`${path}\``);
@@ -209,7 +209,7 @@ export async function checkPullContents(
         'change the fleet by editing the request issue, not the branch.',
     };
   }
-  return { ok: true };
+  return { ok: true, authors };
 }
 
 /** The head's fleet spec, which must be the request's fleet with its `provision` section. */

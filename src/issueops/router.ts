@@ -58,6 +58,11 @@ const issueKinds: [label: string, kind: RequestKind][] = [
   [LABELS.delete, 'delete'],
 ];
 
+/** A person's login (fleetbot's own pushes come from its bot, which never approves). */
+function person(user: User | null | undefined): string | undefined {
+  return user && user.type !== 'Bot' ? user.login : undefined;
+}
+
 export class IssueOpsRouter {
   constructor(
     private readonly ctx: IssueOpsContext,
@@ -72,8 +77,12 @@ export class IssueOpsRouter {
     const kind = issueKinds.find(([label]) => labels.includes(label))?.[1];
     if (!kind || !payload.installation) return;
     const request = { repo: this.ctx.settings.repository, issueNumber: issue.number, installationId: payload.installation.id };
+    const author = issue.user?.login ?? '';
+    // Whoever else edits the form changes the request: they may not approve it.
+    const editor = payload.action === 'edited' ? person(payload.sender) : undefined;
+    const editedBy = editor && editor.toLowerCase() !== author.toLowerCase() ? editor : undefined;
     this.queue.enqueue({ ...request, prNumber: null }, () =>
-      handleRequest(this.ctx, { ...request, kind, author: issue.user?.login ?? '', body: issue.body ?? '', labels }),
+      handleRequest(this.ctx, { ...request, kind, author, body: issue.body ?? '', labels, editedBy }),
     );
   }
 
@@ -82,6 +91,9 @@ export class IssueOpsRouter {
     const handler = pullRequestHandlers[payload.action];
     const request = await this.ctx.store.getRequestByPull(this.ctx.settings.repository, payload.pull_request.number);
     if (!request) return;
+    // Whoever pushes to the branch changes the request: they may not approve it.
+    const pusher = payload.action === 'synchronize' ? person(payload.sender) : undefined;
+    if (pusher) await this.ctx.store.addRequestChanger(request.repo, request.issueNumber, pusher, this.ctx.now());
     this.queue.enqueue(request, () => handler(this.ctx, request, payload.pull_request));
   }
 

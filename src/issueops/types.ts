@@ -116,12 +116,16 @@ export interface IssuesPayload {
   };
   repository: Repository;
   installation?: { id: number };
+  /** Who did it: for `edited`, whoever edited the issue. */
+  sender?: User;
 }
 export interface PullRequestPayload {
   action: string;
   pull_request: { number: number; merged?: boolean | null; head: { sha: string }; merged_by?: User | null };
   repository: Repository;
   installation?: { id: number };
+  /** Who did it: for `synchronize`, whoever pushed. */
+  sender?: User;
 }
 export interface IssueCommentPayload {
   action: string;

@@ -53,6 +53,20 @@ CREATE TABLE provisioned_fleets (
 );
 `;
 
+/**
+ * Who changed a request after it was filed (its issue's editors, its branch's pushers): none of them may
+ * approve it. Created by the IssueOps store itself, idempotently, so it needs no job-store migration.
+ */
+const REQUEST_CHANGERS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS fleet_request_changers (
+  repo TEXT NOT NULL,
+  issue_number INTEGER NOT NULL,
+  login TEXT NOT NULL COLLATE NOCASE,
+  first_seen INTEGER NOT NULL,
+  PRIMARY KEY (repo, issue_number, login)
+);
+`;
+
 interface RequestRow {
   repo: string;
   issue_number: number;
@@ -145,7 +159,15 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
   private readonly statements;
 
   constructor(private readonly db: Database.Database) {
+    db.exec(REQUEST_CHANGERS_SCHEMA);
     this.statements = {
+      addChanger: db.prepare(
+        `INSERT INTO fleet_request_changers (repo, issue_number, login, first_seen) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+      ),
+      changers: db.prepare<[string, number], { login: string }>(
+        'SELECT login FROM fleet_request_changers WHERE repo = ? AND issue_number = ? ORDER BY first_seen, rowid',
+      ),
       getRequest: db.prepare<[string, number], RequestRow>('SELECT * FROM fleet_requests WHERE repo = ? AND issue_number = ?'),
       getRequestByPull: db.prepare<[string, number], RequestRow>('SELECT * FROM fleet_requests WHERE repo = ? AND pr_number = ?'),
       saveRequest: db.prepare(
@@ -239,5 +261,13 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
 
   async deleteProvisionedFleet(name: string): Promise<void> {
     this.statements.deleteProvisioned.run(name);
+  }
+
+  async addRequestChanger(repo: string, issueNumber: number, login: string, now: number): Promise<void> {
+    this.statements.addChanger.run(repo, issueNumber, login, now);
+  }
+
+  async requestChangers(repo: string, issueNumber: number): Promise<string[]> {
+    return this.statements.changers.all(repo, issueNumber).map((row) => row.login);
   }
 }

@@ -80,6 +80,7 @@ export function issuesPayload(number: number, body: string, labels: string[], ac
     issue: { number, state: 'open', body, user: { login: user, type: 'User' }, labels: labels.map((name) => ({ name })) },
     repository: { full_name: FLEETS_REPO },
     installation: { id: 1 },
+    sender: { login: user, type: 'User' },
   };
 }
 

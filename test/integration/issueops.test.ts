@@ -102,6 +102,18 @@ describeWithMoto('IssueOps when things go wrong', () => {
     expect(github.mergedPulls).toEqual([]);
   });
 
+  it("refuses the /approve of whoever edited the request issue's form, as the edited event's sender", async () => {
+    const issue = await file(fargateRequest('edited-by', 'subnet-0123abcd'));
+    const accepted = bot(issue).find((comment) => comment.body.startsWith(MARKERS.request))!;
+    const pr = Number(/\[#(\d+)\]/.exec(accepted.body)![1]);
+    github.editIssue(repo, issue, { body: fargateRequest('edited-by', 'subnet-0123abcd', { 'Maximum runners': '4' }) });
+    await app!.deliver('issues', issuesEvent(github, repo, issue, 'edited', { sender: 'alice' }).payload);
+    expect(await app!.store.issueOps.requestChangers(repo, issue)).toEqual(['alice']);
+
+    await app!.deliver('issue_comment', issueCommentEvent(github, repo, pr, '/approve', 'alice').payload);
+    expect(bot(pr).at(-1)?.body).toMatch(/^@alice fleetbot did not apply anything: you changed this request after it was filed/);
+  });
+
   it('holds a fleet name for the first request until its pull request is closed', async () => {
     await file(fargateRequest('shared-name', 'subnet-0123abcd'));
     const second = await file(fargateRequest('shared-name', 'subnet-0123abcd'), ['fleet-request'], 'erin');

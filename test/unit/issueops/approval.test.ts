@@ -33,6 +33,7 @@ function facts(overrides: Partial<ApprovalFacts> = {}, request: Partial<FleetReq
     commentedAt: 2_000,
     pull: { state: 'open', headSha: 'a'.repeat(40) },
     lock: { fleet: 'linux-small', repo: 'acme/runner-fleets', issueNumber: 7, acquiredAt: 1 },
+    changers: [],
     ...overrides,
   };
 }
@@ -58,6 +59,11 @@ describe('commands in pull request comments', () => {
 describe('whether an /approve may apply the plan', () => {
   it('allows an approval of the planned head, written after the plan', () => {
     expect(checkApprovalRequest(facts())).toEqual({ allowed: true });
+  });
+
+  it('refuses anyone who changed the request after it was filed, whatever the case of their login', () => {
+    expect(reason(checkApprovalRequest(facts({ changers: ['Approver'] })))).toMatch(/you changed this request after it was filed/);
+    expect(checkApprovalRequest(facts({ changers: ['someone-else'] }))).toEqual({ allowed: true });
   });
 
   it('refuses the requester approving their own request, whatever the case of their login', () => {

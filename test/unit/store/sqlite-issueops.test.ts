@@ -121,6 +121,18 @@ describe('IssueOps state in the SQLite store', () => {
     expect((await store.fleetCounts()).get('gpu')).toEqual({ active: 1, waiting: 0 });
   });
 
+  it('records who changed a request, once each whatever the case, per request and across a restart', async () => {
+    await store.issueOps.addRequestChanger('acme/runner-fleets', 7, 'Mallory', 5);
+    await store.issueOps.addRequestChanger('acme/runner-fleets', 7, 'erin', 6);
+    await store.issueOps.addRequestChanger('acme/runner-fleets', 7, 'mallory', 7);
+    await store.issueOps.addRequestChanger('acme/runner-fleets', 9, 'trent', 8);
+    await store.close();
+    store = new SqliteStore(file);
+    expect(await store.issueOps.requestChangers('acme/runner-fleets', 7)).toEqual(['Mallory', 'erin']);
+    expect(await store.issueOps.requestChangers('acme/runner-fleets', 9)).toEqual(['trent']);
+    expect(await store.issueOps.requestChangers('acme/other', 7)).toEqual([]);
+  });
+
   it('upgrades a version 1 database in place, keeping its jobs', async () => {
     await store.admitJob(job(1), { name: 'gpu', maxRunners: 1 }, 'r1', 1);
     await store.close();
