@@ -282,3 +282,18 @@ export interface IssueOpsStore {
   /** Who changed the request after it was filed, in the order first seen (logins as GitHub sent them). */
   requestChangers(repo: string, issueNumber: number): Promise<string[]>;
 }
+
+/** What webhook delivery recovery and IssueOps' once-per-delivery rule keep: GUIDs and the recovery watermark. */
+export interface DeliveryLog {
+  /** Deliveries older than this (ms since the epoch) were already looked at; undefined before the first pass. */
+  recoveryWatermark(): Promise<number | undefined>;
+  setRecoveryWatermark(at: number): Promise<void>;
+  wasRecovered(guid: string): Promise<boolean>;
+  markRecovered(guid: string, now: number): Promise<void>;
+  /** True when this GUID had not been claimed before: the caller handles the delivery. */
+  claimHandling(guid: string, now: number): Promise<boolean>;
+  /** Forgets a claim whose handling failed, so a redelivery is handled. */
+  releaseHandling(guid: string): Promise<void>;
+  /** Forgets GUIDs recorded before `at`. */
+  pruneBefore(at: number): Promise<void>;
+}
