@@ -61,6 +61,9 @@ export interface ReconcileSummary {
   idleRunnersRemoved: number;
   /** Jobs launched for whose runner was released before they started anywhere, put back in line. */
   strandedRequeued: number;
+  /** Waiting jobs of fleets no longer configured: given to a fleet that serves them, or dropped as unmatched. */
+  backlogRematched: number;
+  backlogUnmatched: number;
   backlogLaunched: number;
   /** Runners launched to fill warm pools. */
   warmLaunched: number;
@@ -84,7 +87,8 @@ type Ownership = 'live' | 'released' | 'orphan';
  * (see sweepRegisteredRunners); at most every `parameterSweepIntervalMs`, runner parameters older
  * than `staleParameterMs` whose runner is not active are deleted; every backlog is drained while
  * capacity allows (first, a job launched for whose runner was released before it started goes back in
- * line), and every warm pool is topped up while its schedule wants it.
+ * line, and the waiting jobs of fleets no longer configured are matched again or dropped as unmatched),
+ * and every warm pool is topped up while its schedule wants it.
  */
 export class Reconciler {
   private readonly task = new PeriodicTask(
@@ -140,6 +144,8 @@ export class Reconciler {
       offlineRunnersDeleted: 0,
       idleRunnersRemoved: 0,
       strandedRequeued: 0,
+      backlogRematched: 0,
+      backlogUnmatched: 0,
       backlogLaunched: 0,
       warmLaunched: 0,
       errors: 0,
@@ -158,9 +164,10 @@ export class Reconciler {
     }
     try {
       summary.strandedRequeued = await this.requeueStrandedJobs();
+      await this.rematchOrphanedBacklog(summary);
     } catch (error) {
       summary.errors++;
-      log.error({ err: errorFields(error) }, 'could not requeue stranded jobs');
+      log.error({ err: errorFields(error) }, 'could not requeue stranded jobs or rematch orphaned backlogs');
     }
     try {
       summary.backlogLaunched = await scheduler.drainAll();
@@ -378,6 +385,26 @@ export class Reconciler {
       );
     }
     return requeued.length;
+  }
+
+  /**
+   * The backlog of a fleet no longer in the fleets file would wait for ever: each of its jobs is matched
+   * again against the current fleets, keeping its arrival order, or logged and dropped as unmatched.
+   */
+  private async rematchOrphanedBacklog(summary: ReconcileSummary): Promise<void> {
+    const { store, fleets, log } = this.deps;
+    const known = fleets.all().map((fleet) => fleet.name);
+    const rematched = await store.rematchWaitingJobs(known, (job) => fleets.match(job.ci, job.labels)?.name, this.now());
+    for (const { job, fleet } of rematched) {
+      const fields = { ci: job.ci, jobId: job.jobId, removedFleet: job.fleet, fleet, labels: job.labels };
+      if (fleet) {
+        summary.backlogRematched++;
+        log.info(fields, `the job's fleet ${job.fleet} is no longer configured; it waits for fleet ${fleet}`);
+      } else {
+        summary.backlogUnmatched++;
+        log.warn(fields, `the job's fleet ${job.fleet} is no longer configured, and no fleet serves [${job.labels.join(', ')}]; dropped`);
+      }
+    }
   }
 
   /**

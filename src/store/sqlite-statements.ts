@@ -199,6 +199,16 @@ export const STATEMENTS = {
      WHERE jobs.status IN ('launching', 'launched') AND jobs.started_at IS NULL AND runners.status = 'released'
      ORDER BY jobs.rowid`,
   ),
+  // Waiting jobs of fleets no longer configured; `known` is a JSON array of fleet names.
+  waitingOfUnknownFleets: sql<[string], JobRow>(
+    `SELECT * FROM jobs WHERE status = 'waiting'
+     AND fleet NOT IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
+  ),
+  // The job keeps its rowid, and so its arrival order in its new fleet's backlog.
+  rematchWaiting: sql(
+    `UPDATE jobs SET fleet = @fleet, status = @status, updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId AND status = 'waiting'`,
+  ),
   activeRunners: sql<[], RunnerRow>("SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at"),
   jobOrigins: sql<[number], JobRow>(
     `SELECT * FROM jobs WHERE rowid IN (

@@ -14,6 +14,7 @@ import type {
   JobRecord,
   JobStatus,
   NewJob,
+  Rematch,
   RunnerRecord,
   Store,
 } from './types.js';
@@ -300,6 +301,23 @@ export class SqliteStore implements Store {
       }
       return requeued;
     });
+  }
+
+  async rematchWaitingJobs(knownFleets: readonly string[], match: (job: JobRecord) => string | undefined, now: number): Promise<Rematch[]> {
+    return this.atomically(() =>
+      this.statements.waitingOfUnknownFleets.all(JSON.stringify(knownFleets)).map((row): Rematch => {
+        const job = toJob(row);
+        const fleet = match(job);
+        this.statements.rematchWaiting.run({
+          ci: job.ci,
+          jobId: job.jobId,
+          fleet: fleet ?? null,
+          status: fleet ? 'waiting' : 'unmatched',
+          now,
+        });
+        return { job, fleet };
+      }),
+    );
   }
 
   async markJobStarted(ci: CiSystem, jobId: string, startedAt: number, now: number): Promise<JobRecord | undefined> {

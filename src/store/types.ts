@@ -89,6 +89,12 @@ export interface Claim {
   runner: RunnerRecord;
 }
 
+/** A waiting job of a fleet no longer configured, and the fleet it waits for now (none: unmatched). */
+export interface Rematch {
+  job: JobRecord;
+  fleet?: string;
+}
+
 export interface Completion {
   /** The job as it was before this completion, if it was known. */
   job?: JobRecord;
@@ -166,6 +172,11 @@ export interface Store {
   ): Promise<Completion>;
   /** Jobs launched for, whose runner was released before they started anywhere: they wait again, at their place. */
   requeueStrandedJobs(now: number): Promise<JobRecord[]>;
+  /**
+   * Waiting jobs of fleets not in `knownFleets` (removed from the fleets file) move to the fleet `match`
+   * names, keeping their arrival order, or become `unmatched`. Returns each job as it was, with its new fleet.
+   */
+  rematchWaitingJobs(knownFleets: readonly string[], match: (job: JobRecord) => string | undefined, now: number): Promise<Rematch[]>;
   /** The CI system says a runner took the job: records when, once. Returns the job as it was, if it is known. */
   markJobStarted(ci: CiSystem, jobId: string, startedAt: number, now: number): Promise<JobRecord | undefined>;
   /** Drops a fleet's whole backlog (the fleet is being deleted); returns the jobs dropped. */

@@ -216,6 +216,43 @@ describe('the SQLite store', () => {
     });
   });
 
+  describe('a fleets file that changed under a backlog', () => {
+    it('moves the waiting jobs of a removed fleet to the fleet that serves them, in arrival order, or marks them unmatched', async () => {
+      const old = { name: 'old', maxRunners: 1 };
+      await store.admitJob(job(1), old, 'r1', 1);
+      await store.admitJob({ ...job(2), labels: ['gpu'] }, old, 'r2', 2);
+      await store.admitJob(job(3), old, 'r3', 3);
+      await store.admitJob(job(4), fleet, 'r4', 4);
+
+      const rematched = await store.rematchWaitingJobs(['linux'], (waiting) => (waiting.labels.includes('gpu') ? undefined : 'linux'), 5);
+
+      expect(rematched.map(({ job: moved, fleet: to }) => [moved.jobId, moved.fleet, to])).toEqual([
+        ['2', 'old', undefined],
+        ['3', 'old', 'linux'],
+      ]);
+      expect(await store.getJob('github', '2')).toMatchObject({ status: 'unmatched', fleet: null });
+      expect(await store.getJob('github', '1')).toMatchObject({ status: 'launching', fleet: 'old' });
+      // Job 3 arrived before job 4, and is served before it.
+      await store.releaseRunner('r4', 'done', { requeueJob: true }, 6);
+      expect((await store.claimNextWaiting(fleet, () => 'x3', 7))?.job.jobId).toBe('3');
+      expect(await store.rematchWaitingJobs(['linux'], () => 'linux', 8)).toEqual([]);
+    });
+
+    it('launches nothing above a lowered maxRunners, and kills nothing: the backlog waits until the fleet is under it', async () => {
+      const three = { name: 'linux', maxRunners: 3 };
+      for (let id = 1; id <= 4; id++) await store.admitJob(job(id), three, `r${id}`, id);
+      const lowered = { name: 'linux', maxRunners: 1 };
+      expect((await store.admitJob(job(5), lowered, 'r5', 5)).kind).toBe('waiting');
+      await store.releaseRunner('r1', 'done', { requeueJob: false }, 6);
+      await store.releaseRunner('r2', 'done', { requeueJob: false }, 7);
+      expect(await store.claimNextWaiting(lowered, () => 'x', 8)).toBeUndefined();
+      expect((await store.getRunner('r3'))?.status).toBe('launching');
+      await store.releaseRunner('r3', 'done', { requeueJob: false }, 9);
+      expect((await store.claimNextWaiting(lowered, () => 'r4-next', 10))?.job.jobId).toBe('4');
+      expect(await store.claimNextWaiting(lowered, () => 'x', 11)).toBeUndefined();
+    });
+  });
+
   describe('unchecked backlog jobs', () => {
     const one = { name: 'linux', maxRunners: 1 };
     /** Jobs 1..count admitted to a fleet of one, 1 running; 2 claimed from the backlog and its check failed at `at`. */

@@ -1,0 +1,79 @@
+import type { FleetSpec } from '../../src/fleets/spec.js';
+import { createRunnerInfra, fleetbotTasks, tagOf } from '../helpers/aws-fixture.js';
+import { ecsFleet } from '../helpers/fleets.js';
+import { describeWithMoto } from '../helpers/moto.js';
+import { useMotoAndGitHub } from '../helpers/moto-and-github.js';
+import { completedJob, queuedJob } from '../helpers/payloads.js';
+
+describeWithMoto('the fleets file changes under live runners and a backlog (a restart with another file)', () => {
+  const env = useMotoAndGitHub();
+  let clusterCount = 0;
+
+  async function fleetOf(name: string, labels: string[], maxRunners: number): Promise<{ fleet: FleetSpec; cluster: string }> {
+    const infra = await createRunnerInfra(env.moto, `fleets-change-${++clusterCount}`);
+    const fleet = ecsFleet({
+      name,
+      labels,
+      maxRunners,
+      compute: {
+        cluster: infra.cluster,
+        taskDefinition: infra.taskDefinition,
+        subnets: [infra.subnetId],
+        securityGroups: [infra.securityGroupId],
+      },
+    });
+    return { fleet, cluster: infra.cluster };
+  }
+
+  const runningJobs = async (cluster: string) =>
+    (await fleetbotTasks(env.moto, cluster))
+      .filter((task) => task.lastStatus !== 'STOPPED')
+      .map((task) => tagOf(task, 'fleetbot:job'))
+      .sort();
+
+  it("gives a removed fleet's waiting jobs to the fleet that now serves them, and drops the others as unmatched", async () => {
+    const old = await fleetOf('old-linux', ['self-hosted', 'linux', 'gpu'], 1);
+    const replacement = await fleetOf('new-linux', ['self-hosted', 'linux'], 2);
+    let app = await env.startApp({ fleets: [old.fleet] });
+    await app.deliver('workflow_job', queuedJob({ jobId: 801, org: 'acme' }));
+    await app.deliver('workflow_job', queuedJob({ jobId: 802, org: 'acme' }));
+    await app.deliver('workflow_job', queuedJob({ jobId: 803, org: 'acme', labels: ['self-hosted', 'gpu'] }));
+    const databaseFile = app.databaseFile;
+    await app.close();
+
+    app = await env.startApp({ fleets: [replacement.fleet], databaseFile });
+    const summary = await app.fleetbot.reconciler.pass();
+    await app.fleetbot.idle();
+
+    expect(summary).toMatchObject({ backlogRematched: 1, backlogUnmatched: 1, backlogLaunched: 1 });
+    expect(await app.store.getJob('github', '802')).toMatchObject({ fleet: 'new-linux', status: 'launched' });
+    expect(await app.store.getJob('github', '803')).toMatchObject({ fleet: null, status: 'unmatched' });
+    expect(await runningJobs(replacement.cluster)).toEqual(['802']);
+    const dropped = app.logs.map((line) => JSON.parse(line)).filter((entry) => entry.jobId === '803' && entry.removedFleet === 'old-linux');
+    expect(dropped).toEqual([expect.objectContaining({ level: 40, labels: ['self-hosted', 'gpu'] })]);
+  });
+
+  it('kills no running job when maxRunners is lowered: new launches wait until the fleet is under the new cap', async () => {
+    const wide = await fleetOf('linux', ['self-hosted', 'linux'], 3);
+    let app = await env.startApp({ fleets: [wide.fleet] });
+    for (const jobId of [811, 812, 813, 814]) await app.deliver('workflow_job', queuedJob({ jobId, org: 'acme' }));
+    expect(await runningJobs(wide.cluster)).toEqual(['811', '812', '813']);
+    const databaseFile = app.databaseFile;
+    await app.close();
+
+    app = await env.startApp({ fleets: [{ ...wide.fleet, maxRunners: 1 }], databaseFile });
+    expect(await app.fleetbot.reconciler.pass()).toMatchObject({ released: 0, orphansStopped: 0, backlogLaunched: 0 });
+    expect(await runningJobs(wide.cluster)).toEqual(['811', '812', '813']);
+
+    const complete = async (jobId: number) => {
+      const runnerName = (await app.store.getJob('github', String(jobId)))!.runnerName;
+      await app.deliver('workflow_job', completedJob({ jobId, org: 'acme', runnerName }));
+    };
+    await complete(811);
+    await complete(812);
+    expect(await runningJobs(wide.cluster)).toEqual(['813']);
+    expect((await app.store.getJob('github', '814'))?.status).toBe('waiting');
+    await complete(813);
+    expect(await runningJobs(wide.cluster)).toEqual(['814']);
+  });
+});
