@@ -46,6 +46,11 @@ export class FleetRegistry {
     this.draining.add(name);
   }
 
+  /** A drain called off (its destroy failed or was abandoned): the fleet takes jobs again. */
+  undrain(name: string): void {
+    this.draining.delete(name);
+  }
+
   isDraining(name: string): boolean {
     return this.draining.has(name);
   }

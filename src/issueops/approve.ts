@@ -2,10 +2,11 @@ import { liveFleetSpec } from '../fleets/live-spec.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../retry.js';
 import type { PlannedRequest } from '../store/types.js';
+import { redactSecrets } from '../terraform/redact.js';
 import { TerraformError } from '../terraform/types.js';
 import { CHANGED_IT, changedRequest, checkApprovalRequest, describeApprovers, isApprover, repoOwner } from './approval.js';
 import type { Command } from './commands.js';
-import { drain } from './drain.js';
+import { drain, undrain } from './drain.js';
 import { checkPullContents } from './plan.js';
 import {
   alreadyAppliedComment,
@@ -14,6 +15,7 @@ import {
   fleetDeletedComment,
   fleetReadyComment,
   refusalComment,
+  undrainedNote,
 } from './messages.js';
 import type { IssueOpsContext, IssueOpsGitHub } from './types.js';
 
@@ -85,6 +87,30 @@ async function apply(ctx: IssueOpsContext, github: IssueOpsGitHub, request: Plan
   const applying: PlannedRequest = { ...request, status: 'applying', detail: `approved by ${approver}`, updatedAt: ctx.now() };
   await store.saveRequest(applying);
   log.info({ fleet, pr: prNumber, sha, approver }, 'applying the saved plan');
+  try {
+    await applyAndMerge(ctx, github, applying, started);
+  } catch (error) {
+    // Whatever went wrong, the request does not stay `applying`: it fails, and says so on the PR.
+    if ((await store.getRequest(request.repo, request.issueNumber))?.status !== 'applying') throw error;
+    log.error({ fleet, pr: prNumber, sha, err: errorFields(error) }, 'apply failed');
+    const message = redactSecrets(errorFields(error).message, ctx.secrets);
+    await failApply(
+      ctx,
+      github,
+      applying,
+      `the apply did not finish: ${message}`,
+      `### ❌ Apply of \`${sha.slice(0, 7)}\` did not finish\n\n` +
+        `fleetbot failed during the apply: ${message}\n\nNothing was merged. Terraform's state says what was done; ` +
+        'comment `/plan` for a new plan, review it and approve again.',
+    );
+  }
+}
+
+/** Applies, records the fleet, merges and closes the issue; anything thrown leaves the request `applying` for the caller. */
+async function applyAndMerge(ctx: IssueOpsContext, github: IssueOpsGitHub, applying: PlannedRequest, started: number): Promise<void> {
+  const { store, log } = ctx;
+  const { fleet, prNumber, plannedSha: sha } = applying;
+  const request = applying;
   const applied = await applyPlan(ctx, github, applying);
   if (!applied) return;
   const live = await recordFleet(ctx, applying, applied.outputs);
@@ -154,7 +180,7 @@ async function recordFleet(ctx: IssueOpsContext, request: PlannedRequest, output
   return live;
 }
 
-/** An apply that did not finish: nothing merges, the lock is released and a new plan is needed. */
+/** An apply that did not finish: nothing merges, the lock is released and a new plan is needed; a fleet being destroyed takes jobs again. */
 export async function failApply(
   ctx: IssueOpsContext,
   github: IssueOpsGitHub,
@@ -165,5 +191,6 @@ export async function failApply(
   await ctx.store.saveRequest({ ...request, status: 'apply_failed', detail, plannedSha: null, planFile: null, updatedAt: ctx.now() });
   await ctx.store.releaseFleetLock(request.fleet, request.repo, request.issueNumber);
   await ctx.workspace.discardPlans(request.fleet);
-  await github.comment(request.prNumber, comment);
+  const undrained = request.kind === 'delete' && (await undrain(ctx, request.fleet));
+  await github.comment(request.prNumber, undrained ? `${comment}\n\n${undrainedNote(request.fleet)}` : comment);
 }

@@ -1,4 +1,5 @@
 import type { FleetRequestRecord, PublishedRequest, UnplannedRequest } from '../store/types.js';
+import { undrain } from './drain.js';
 import type { IssueOpsContext } from './types.js';
 
 /**
@@ -21,6 +22,8 @@ export async function pullClosed(ctx: IssueOpsContext, repo: string, issueNumber
   await store.saveRequest(closed);
   await store.releaseFleetLock(request.fleet, repo, issueNumber);
   await ctx.workspace.discardPlans(request.fleet);
+  // An abandoned destroy: a fleet left draining takes jobs again.
+  if (request.kind === 'delete') await undrain(ctx, request.fleet);
   log.info({ fleet: request.fleet, pr: request.prNumber, mergedBy }, 'request pull request closed; lock released');
   if (mergedBy) {
     await github.comment(

@@ -5,6 +5,16 @@ import type { IssueOpsContext } from './types.js';
  * and the apply waits for busy runners to finish, up to the drain timeout. Returns how many queued jobs
  * were dropped.
  */
+/** A destroy that failed or was abandoned: a draining fleet is live again, and takes jobs. Returns whether it was draining. */
+export async function undrain(ctx: IssueOpsContext, fleet: string): Promise<boolean> {
+  const provisioned = (await ctx.store.provisionedFleets()).find((entry) => entry.name === fleet);
+  const wasDraining = provisioned?.status === 'draining' || ctx.fleets.isDraining(fleet);
+  if (provisioned?.status === 'draining') await ctx.store.putProvisionedFleet({ ...provisioned, status: 'live', updatedAt: ctx.now() });
+  ctx.fleets.undrain(fleet);
+  if (wasDraining) ctx.log.info({ fleet }, 'destroy did not happen: the fleet takes jobs again');
+  return wasDraining;
+}
+
 export async function drain(ctx: IssueOpsContext, fleet: string): Promise<number> {
   const { store, jobs, fleets, log } = ctx;
   const provisioned = (await store.provisionedFleets()).find((entry) => entry.name === fleet);

@@ -209,3 +209,8 @@ export const fleetLocked = {
   plan: (fleet: string, holder: number) =>
     `fleet \`${fleet}\` is locked by the request in #${holder}; plan again once it is merged or closed.`,
 };
+
+/** Told when a destroy failed or was abandoned: the drained fleet serves jobs again. */
+export function undrainedNote(fleet: string): string {
+  return `Fleet \`${fleet}\` is no longer draining: it takes jobs again until a destroy is applied.`;
+}

@@ -5,8 +5,9 @@ import type { IssueOpsContext } from './types.js';
 
 /**
  * At start: fleets applied earlier serve jobs again, and work a crash interrupted is finished or
- * reported: a plan under way is made again, an apply under way is reported as failed (Terraform's
- * saved plan cannot be resumed; its state says what was done).
+ * reported: a plan under way is made again; an apply under way is reported as failed on the pull
+ * request (Terraform's saved plan cannot be resumed; its state says what was done), a destroy's fleet
+ * takes jobs again, and the head is planned again for a new approval.
  */
 export async function recover(ctx: IssueOpsContext, queue: RequestQueue): Promise<void> {
   const { store, fleets, log } = ctx;
@@ -24,7 +25,14 @@ export async function recover(ctx: IssueOpsContext, queue: RequestQueue): Promis
     if (request.status === 'applying') {
       queue.enqueue(request, async () => {
         const github = await ctx.github(request.installationId);
-        await failApply(ctx, github, request, 'fleetbot restarted during the apply; comment `/plan` for a new plan and approve again.');
+        await failApply(
+          ctx,
+          github,
+          request,
+          "fleetbot restarted during the apply, so it did not finish and nothing was merged; Terraform's state says what was done. " +
+            'A new plan of the head follows: review it and approve again (or comment `/plan` if none comes).',
+        );
+        await planHead(ctx, request.repo, request.issueNumber);
       });
     }
   }

@@ -181,7 +181,9 @@ describeWithMoto('IssueOps when things go wrong', () => {
       issueOps: { ...settings, terraform: { ...settings.terraform, binary: 'false' } },
     });
     await app.fleetbot.idle();
-    expect(bot(pr).at(-1)?.body).toMatch(/restarted during the apply; comment `\/plan` for a new plan/);
+    expect(bot(pr).find((comment) => comment.body.includes('restarted during the apply'))?.body).toMatch(
+      /nothing was merged; Terraform's state says what was done\. A new plan of the head follows/,
+    );
     expect(await app.store.issueOps.getRequest(repo, pr - 1)).toMatchObject({ status: 'apply_failed', plannedSha: null });
     expect(await app.store.issueOps.fleetLocks()).toEqual([]);
   });

@@ -1,6 +1,6 @@
 import { FLEETS_REPO, fargateRequest } from '../../helpers/issueops.js';
 import { ecsFleet } from '../../helpers/fleets.js';
-import { commentPayload, inMemoryIssueOps, issuesPayload, type InMemoryIssueOps } from '../../helpers/issueops-in-memory.js';
+import { inMemoryIssueOps, issuesPayload, type InMemoryIssueOps } from '../../helpers/issueops-in-memory.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 
 describe('IssueOps after a restart', () => {
@@ -56,19 +56,22 @@ describe('IssueOps after a restart', () => {
     expect((await store.issueOps.getRequest(FLEETS_REPO, request.issueNumber))?.status).toBe('planned');
   });
 
-  it('reports an apply that a restart interrupted, frees the fleet lock, and asks for a new plan', async () => {
+  it('reports an apply that a restart interrupted on the pull request, and plans its head again', async () => {
     const request = await plannedRequest('half-applied');
     await store.issueOps.saveRequest({ ...request, status: 'applying' });
     const app = await restart();
     await app.issueOps.load();
     await app.issueOps.idle();
-    expect(first.github.commentsOn(request.prNumber).at(-1)).toMatch(/restarted during the apply; comment `\/plan` for a new plan/);
-    expect(await store.issueOps.getRequest(FLEETS_REPO, request.issueNumber)).toMatchObject({ status: 'apply_failed', plannedSha: null });
-    expect(await store.issueOps.fleetLocks()).toEqual([]);
-    expect(app.terraform).toEqual(['discard half-applied']);
-
-    await app.issueOps.onComment(commentPayload(request.prNumber, '/plan', 'requester'));
-    await app.issueOps.idle();
-    expect((await store.issueOps.getRequest(FLEETS_REPO, request.issueNumber))?.status).toBe('planned');
+    const comments = first.github.commentsOn(request.prNumber);
+    expect(comments.find((body) => body.includes('restarted during the apply'))).toMatch(
+      /nothing was merged; Terraform's state says what was done\. A new plan of the head follows: review it and approve again/,
+    );
+    // The lock is released, then taken again by the new plan of the head.
+    expect(app.terraform).toEqual(['discard half-applied', `plan half-applied ${request.plannedSha}`]);
+    expect(await store.issueOps.getRequest(FLEETS_REPO, request.issueNumber)).toMatchObject({
+      status: 'planned',
+      plannedSha: request.plannedSha,
+    });
+    expect((await store.issueOps.fleetLocks()).map((lock) => lock.issueNumber)).toEqual([request.issueNumber]);
   });
 });
