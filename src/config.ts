@@ -16,6 +16,7 @@ export const environmentSchema = z.object({
   FLEETBOT_DELIVERY_RECOVERY_SECONDS: z.coerce.number().int().min(0).default(60),
   FLEETBOT_SSM_KMS_KEY_ID: z.string().min(1).optional(),
   FLEETBOT_SHUTDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
+  FLEETBOT_RETENTION_DAYS: z.coerce.number().int().min(1).default(14),
   APP_ID: z.string().optional(),
   PRIVATE_KEY: z.string().optional(),
   PRIVATE_KEY_PATH: z.string().optional(),
@@ -41,6 +42,8 @@ export interface AppConfig {
   ssmKmsKeyId?: string;
   /** How long SIGTERM or SIGINT waits for launches under way, answering webhooks meanwhile. */
   shutdownMs: number;
+  /** How long finished jobs and released runners stay in the store. */
+  retentionMs: number;
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
   webhookSecret?: string;
@@ -78,6 +81,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     deliveryRecoveryIntervalMs: vars.FLEETBOT_DELIVERY_RECOVERY_SECONDS * 1000,
     ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
     shutdownMs: vars.FLEETBOT_SHUTDOWN_SECONDS * 1000,
+    retentionMs: vars.FLEETBOT_RETENTION_DAYS * 86_400_000,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
     // The AWS credentials are the SDK's and terraform's to read; they are named here only to be redacted, as

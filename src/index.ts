@@ -11,11 +11,13 @@ import type { IssueOpsSettings } from './issueops/settings.js';
 import type { SynthesizeFleet } from './issueops/types.js';
 import type { FleetWorkspace } from './issueops/workspace.js';
 import { Reconciler } from './jobs/reconciler.js';
+import { Retention } from './jobs/retention.js';
 import { Scheduler } from './jobs/scheduler.js';
 import type { CredentialStore, RunnerParameterStore } from './secrets/types.js';
 import type { RetryPolicy } from './retry.js';
 import { oncePerDelivery } from './issueops/once-per-delivery.js';
 import type { DeliveryLog, IssueOpsStore, Store } from './store/types.js';
+import type { StoreRetention } from './store/types.js';
 import { refuseMisSignedDeliveries } from './webhook-signatures.js';
 
 export interface FleetbotOptions {
@@ -38,6 +40,8 @@ export interface FleetbotOptions {
   now?: () => number;
   /** Reconcile at start and then at this interval; undefined runs passes only when asked (tests). */
   reconcileIntervalMs?: number;
+  /** Finished jobs and released runners older than `retentionMs` are pruned at start and hourly; without it, never. */
+  retention?: { store: StoreRetention; retentionMs: number };
   /** Delivery GUIDs already handled: with it, IssueOps handles a delivery made again (redelivered) only once. */
   deliveries?: DeliveryLog;
   /** Fleets by IssueOps, when the fleets file has an `issueops` section. */
@@ -71,6 +75,7 @@ export interface Fleetbot {
 interface Wired {
   scheduler: Scheduler;
   reconciler: Reconciler;
+  retention: Retention | undefined;
   issueOps: IssueOps | undefined;
   intakes: Map<CiSystem, JobIntake>;
 }
@@ -89,6 +94,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     // Fleets applied earlier serve jobs before the first reconcile pass looks at them.
     await loaded.issueOps?.load();
     if (options.reconcileIntervalMs !== undefined) loaded.reconciler.start(options.reconcileIntervalMs);
+    loaded.retention?.start();
     for (const intake of loaded.intakes.values()) intake.start?.();
   };
 
@@ -116,6 +122,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
       // Intakes first: a poll under way may still admit jobs, whose launches are waited for below.
       await Promise.all([...wired.intakes.values()].map((intake) => intake.stop?.()));
       await wired.reconciler.stop();
+      await wired.retention?.stop();
       await wired.issueOps?.idle();
       await wired.scheduler.idle();
     },
@@ -132,9 +139,10 @@ function wire(probot: Probot, addHandler: ApplicationFunctionOptions['addHandler
   const ci = new CiRouter(connections.map((connection) => connection.source));
   const scheduler = new Scheduler({ ...options, ci, log });
   const reconciler = new Reconciler({ ...options, ci, scheduler, log });
+  const retention = options.retention && new Retention({ ...options.retention, log, now: options.now });
   const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
   const intakes = new Map(connections.map((connection) => [connection.source.ci, connection.listen(scheduler)]));
-  return { scheduler, reconciler, issueOps, intakes };
+  return { scheduler, reconciler, retention, issueOps, intakes };
 }
 
 function wireIssueOps(

@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     orphanGraceMs: config.orphanGraceMs,
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
+    retention: { store, retentionMs: config.retentionMs },
     issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps, config.secretValues)),
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.

@@ -53,6 +53,14 @@ const JOB_STARTS_SCHEMA = `
 ALTER TABLE jobs ADD COLUMN started_at INTEGER;
 `;
 
+// The reconciler's and the scheduler's questions by status (active runners, waiting and stranded jobs, counts),
+// the runner sweep's by receipt, and retention's by status and age; without these each scans every row ever kept.
+const STATUS_INDEXES_SCHEMA = `
+CREATE INDEX IF NOT EXISTS runners_by_status ON runners (status, updated_at);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, updated_at);
+CREATE INDEX IF NOT EXISTS jobs_by_receipt ON jobs (received_at);
+`;
+
 /**
  * The schema, one entry per version: a database at version n runs the entries after its nth. Append
  * only; an entry once released never changes. (The `provider` columns hold the job's CI system.)
@@ -64,6 +72,7 @@ export const MIGRATIONS: readonly string[] = [
   UNCHECKED_JOBS_SCHEMA,
   JOB_STARTS_SCHEMA,
   DELIVERIES_SCHEMA,
+  STATUS_INDEXES_SCHEMA,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -210,15 +219,30 @@ export const STATEMENTS = {
      WHERE provider = @ci AND job_id = @jobId AND status = 'waiting'`,
   ),
   activeRunners: sql<[], RunnerRow>("SELECT * FROM runners WHERE status IN ('launching', 'running') ORDER BY created_at"),
+  // Two indexed halves rather than one OR, which SQLite answers by reading every job ever kept.
   jobOrigins: sql<[number], JobRow>(
     `SELECT * FROM jobs WHERE rowid IN (
-       SELECT MAX(rowid) FROM jobs
-       WHERE received_at >= ?
-          OR (provider, job_id) IN (SELECT provider, job_id FROM runners WHERE status IN ('launching', 'running'))
+       SELECT MAX(id) FROM (
+         SELECT rowid AS id, provider, origin FROM jobs WHERE received_at >= ?
+         UNION ALL
+         SELECT jobs.rowid, jobs.provider, jobs.origin FROM runners
+         JOIN jobs ON jobs.provider = runners.provider AND jobs.job_id = runners.job_id
+         WHERE runners.status IN ('launching', 'running'))
        GROUP BY provider, origin)`,
   ),
   activeCounts: sql<[], { fleet: string; n: number }>(
     "SELECT fleet, COUNT(*) AS n FROM runners WHERE status IN ('launching', 'running') GROUP BY fleet",
   ),
   waitingCounts: sql<[], { fleet: string; n: number }>("SELECT fleet, COUNT(*) AS n FROM jobs WHERE status = 'waiting' GROUP BY fleet"),
+  // Retention: a batch at a time, so that a first prune of a large store never holds the write lock for long.
+  pruneJobs: sql<{ before: number; limit: number }>(
+    `DELETE FROM jobs WHERE rowid IN (
+       SELECT rowid FROM jobs WHERE status IN ('completed', 'abandoned', 'unmatched') AND updated_at < @before
+       AND NOT EXISTS (SELECT 1 FROM runners WHERE runners.name = jobs.runner_name AND runners.status IN ('launching', 'running'))
+       LIMIT @limit)`,
+  ),
+  pruneRunners: sql<{ before: number; limit: number }>(
+    `DELETE FROM runners WHERE rowid IN (
+       SELECT rowid FROM runners WHERE status = 'released' AND updated_at < @before LIMIT @limit)`,
+  ),
 };

@@ -308,3 +308,19 @@ export interface DeliveryLog {
   /** Forgets GUIDs recorded before `at`. */
   pruneBefore(at: number): Promise<void>;
 }
+
+/** What retention deleted. */
+export interface PrunedRows {
+  jobs: number;
+  runners: number;
+}
+
+/** Keeps the store bounded: history older than a cut-off is deleted. */
+export interface StoreRetention {
+  /**
+   * Deletes jobs that finished (completed, abandoned, unmatched) and runners released before `before`
+   * (ms since the epoch, by their last update). Waiting and running work, and a job whose runner is still
+   * active, are never deleted.
+   */
+  pruneFinished(before: number): Promise<PrunedRows>;
+}
