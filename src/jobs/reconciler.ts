@@ -8,6 +8,7 @@ import type { RunnerParameterStore } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
 import { PeriodicTask } from '../periodic-task.js';
+import { repairBacklogs, type BacklogRepairs } from './backlog-repair.js';
 
 export const DEFAULT_ORPHAN_GRACE_MS = 5 * 60_000;
 export const DEFAULT_STALE_PARAMETER_MS = 24 * 60 * 60_000;
@@ -48,7 +49,7 @@ export interface ReconcilerDeps {
   now?: () => number;
 }
 
-export interface ReconcileSummary {
+export interface ReconcileSummary extends BacklogRepairs {
   released: number;
   relaunched: number;
   adopted: number;
@@ -59,11 +60,6 @@ export interface ReconcileSummary {
   offlineRunnersDeleted: number;
   /** Runners idle past their fleet's idle timeout whose job another runner took, removed. */
   idleRunnersRemoved: number;
-  /** Jobs launched for whose runner was released before they started anywhere, put back in line. */
-  strandedRequeued: number;
-  /** Waiting jobs of fleets no longer configured: given to a fleet that serves them, or dropped as unmatched. */
-  backlogRematched: number;
-  backlogUnmatched: number;
   backlogLaunched: number;
   /** Runners launched to fill warm pools. */
   warmLaunched: number;
@@ -163,8 +159,7 @@ export class Reconciler {
       log.error({ err: errorFields(error) }, 'runner parameter sweep failed');
     }
     try {
-      summary.strandedRequeued = await this.requeueStrandedJobs();
-      await this.rematchOrphanedBacklog(summary);
+      Object.assign(summary, await repairBacklogs(store, fleets, log, this.now()));
     } catch (error) {
       summary.errors++;
       log.error({ err: errorFields(error) }, 'could not requeue stranded jobs or rematch orphaned backlogs');
@@ -368,42 +363,6 @@ export class Reconciler {
       return await this.deps.ci!.isJobQueued(job);
     } catch {
       return true;
-    }
-  }
-
-  /**
-   * A job whose runner was released before the job started anywhere (another job took the runner and
-   * completed on it while a completion went missing, or the runner was removed idle) would wait for
-   * ever: it goes back in line at its old place, and the drain that follows asks the CI system first.
-   */
-  private async requeueStrandedJobs(): Promise<number> {
-    const requeued = await this.deps.store.requeueStrandedJobs(this.now());
-    for (const job of requeued) {
-      this.deps.log.info(
-        { ci: job.ci, jobId: job.jobId, fleet: job.fleet, runnerName: job.runnerName },
-        "the job's runner was released before the job started; back at its place in the backlog",
-      );
-    }
-    return requeued.length;
-  }
-
-  /**
-   * The backlog of a fleet no longer in the fleets file would wait for ever: each of its jobs is matched
-   * again against the current fleets, keeping its arrival order, or logged and dropped as unmatched.
-   */
-  private async rematchOrphanedBacklog(summary: ReconcileSummary): Promise<void> {
-    const { store, fleets, log } = this.deps;
-    const known = fleets.all().map((fleet) => fleet.name);
-    const rematched = await store.rematchWaitingJobs(known, (job) => fleets.match(job.ci, job.labels)?.name, this.now());
-    for (const { job, fleet } of rematched) {
-      const fields = { ci: job.ci, jobId: job.jobId, removedFleet: job.fleet, fleet, labels: job.labels };
-      if (fleet) {
-        summary.backlogRematched++;
-        log.info(fields, `the job's fleet ${job.fleet} is no longer configured; it waits for fleet ${fleet}`);
-      } else {
-        summary.backlogUnmatched++;
-        log.warn(fields, `the job's fleet ${job.fleet} is no longer configured, and no fleet serves [${job.labels.join(', ')}]; dropped`);
-      }
     }
   }
 
