@@ -13,6 +13,9 @@ const JSON_CONTENT = /^\s*application\/json\s*(?:;|$)/u;
 /** GitHub caps a webhook payload at 25 MiB; a larger body is not GitHub's, and is refused before it is buffered. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 
+// How long a refused sender has to read its 413 before the connection is closed.
+const LINGER_MS = 1_000;
+
 /**
  * A body over MAX_WEBHOOK_BYTES is answered 413 as soon as its `content-length` or the bytes read so far
  * say so, and the connection is closed, so that nobody can make the app buffer gigabytes.
@@ -109,11 +112,10 @@ function refuseOversize(
     `webhook body over ${MAX_WEBHOOK_BYTES} bytes; refused with 413`,
   );
   omitFromAccessLog(response);
-  // The rest of the body is never read: the connection closes once the answer is out.
-  response.once('finish', () => request.destroy());
-  response
-    .writeHead(413, { 'content-type': 'application/json', connection: 'close' })
-    .end(JSON.stringify({ error: `payload over ${MAX_WEBHOOK_BYTES} bytes` }));
+  // The connection closes shortly after the answer: not at once, for a sender still writing would then get a
+  // reset before it could read the 413; and meanwhile nothing more of the body is kept.
+  response.once('finish', () => setTimeout(() => request.socket.destroy(), LINGER_MS).unref());
+  response.writeHead(413, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `payload over ${MAX_WEBHOOK_BYTES} bytes` }));
   return true;
 }
 
