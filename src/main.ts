@@ -1,5 +1,5 @@
 import { ProbotOctokit, run } from 'probot';
-import { createAwsClients } from './aws.js';
+import { createAwsClients, type AwsClients } from './aws.js';
 import { CircleCiApi } from './ci/circleci-api.js';
 import { connectCircleCi } from './ci/circleci-poller.js';
 import { connectGitHub } from './ci/github-webhook.js';
@@ -51,11 +51,7 @@ async function main(): Promise<void> {
     deliveries: store.deliveries,
     store,
     fleets,
-    compute: new ComputeRouter({
-      ecs: new EcsBackend(aws.ecs),
-      ec2: new Ec2Backend(aws.ec2),
-      asg: new AsgBackend(aws.autoScaling, aws.ec2),
-    }),
+    compute: computeRouter(aws),
     credentials: secrets,
     runnerParameters: secrets,
     // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
@@ -81,6 +77,15 @@ async function main(): Promise<void> {
       await server.stop();
       await store.close();
     },
+  });
+}
+
+/** One backend per compute type: a type without one does not compile. */
+function computeRouter(aws: AwsClients): ComputeRouter {
+  return new ComputeRouter({
+    ecs: new EcsBackend(aws.ecs),
+    ec2: new Ec2Backend(aws.ec2),
+    asg: new AsgBackend(aws.autoScaling, aws.ec2),
   });
 }
 

@@ -99,7 +99,8 @@ export function repoOwner(repo: string): string {
 
 /** The refusal of an approver who changed the request: they are a requester too. */
 export const CHANGED_IT =
-  'you changed this request after it was filed (edited its issue, or pushed or wrote a commit on its branch); someone else must approve it.';
+  'you changed this request after it was filed (edited its issue, or pushed or wrote a commit on its branch); ' +
+  'someone else must approve it.';
 
 /** Whether `login` is among those who changed the request (GitHub logins are case-insensitive). */
 export function changedRequest(login: string, changers: readonly string[]): boolean {

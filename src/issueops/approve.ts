@@ -180,7 +180,10 @@ async function recordFleet(ctx: IssueOpsContext, request: PlannedRequest, output
   return live;
 }
 
-/** An apply that did not finish: nothing merges, the lock is released and a new plan is needed; a fleet being destroyed takes jobs again. */
+/**
+ * An apply that did not finish: nothing merges, the lock is released and a new plan is needed; a fleet
+ * being destroyed takes jobs again.
+ */
 export async function failApply(
   ctx: IssueOpsContext,
   github: IssueOpsGitHub,
