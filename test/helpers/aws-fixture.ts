@@ -83,6 +83,14 @@ export async function registerTaskDefinitionWithoutContainerMemory(moto: Moto, f
   return family;
 }
 
+/** The jobs of the tasks fleetbot runs in the cluster now (not stopped), sorted. */
+export async function runningJobIds(moto: Moto, cluster: string): Promise<(string | undefined)[]> {
+  return (await fleetbotTasks(moto, cluster))
+    .filter((task) => task.lastStatus !== 'STOPPED')
+    .map((task) => tagOf(task, 'fleetbot:job'))
+    .sort();
+}
+
 /** Every task fleetbot started in the cluster, running or stopped, with tags. */
 export async function fleetbotTasks(moto: Moto, cluster: string): Promise<Task[]> {
   const { ecs } = clientsFor(moto);

@@ -1,5 +1,5 @@
 import type { FleetSpec } from '../../src/fleets/spec.js';
-import { createRunnerInfra, fleetbotTasks, tagOf } from '../helpers/aws-fixture.js';
+import { createRunnerInfra, ecsCompute, runningJobIds } from '../helpers/aws-fixture.js';
 import { ecsFleet } from '../helpers/fleets.js';
 import { describeWithMoto } from '../helpers/moto.js';
 import { useMotoAndGitHub } from '../helpers/moto-and-github.js';
@@ -13,22 +13,10 @@ describeWithMoto('completions: which runner a completion frees, and what happens
 
   async function fleetOf(name: string, labels: string[], maxRunners: number): Promise<{ fleet: FleetSpec; cluster: string }> {
     const infra = await createRunnerInfra(env.moto, `completions-${++clusterCount}`);
-    const fleet = ecsFleet({
-      name,
-      labels,
-      maxRunners,
-      compute: {
-        cluster: infra.cluster,
-        taskDefinition: infra.taskDefinition,
-        subnets: [infra.subnetId],
-        securityGroups: [infra.securityGroupId],
-      },
-    });
-    return { fleet, cluster: infra.cluster };
+    return { fleet: ecsFleet({ name, labels, maxRunners, compute: ecsCompute(infra) }), cluster: infra.cluster };
   }
 
-  const runningJobs = async (cluster: string) =>
-    (await fleetbotTasks(env.moto, cluster)).filter((task) => task.lastStatus !== 'STOPPED').map((task) => tagOf(task, 'fleetbot:job'));
+  const runningJobs = (cluster: string) => runningJobIds(env.moto, cluster);
 
   describe('runner stealing (GitHub gives a runner to another job than the one it was launched for)', () => {
     it('puts the stranded job back at the head of the backlog and serves it with the freed slot, never above maxRunners', async () => {

@@ -1,5 +1,5 @@
 import type { FleetSpec } from '../../src/fleets/spec.js';
-import { createRunnerInfra, fleetbotTasks, tagOf } from '../helpers/aws-fixture.js';
+import { createRunnerInfra, ecsCompute, runningJobIds } from '../helpers/aws-fixture.js';
 import { ecsFleet } from '../helpers/fleets.js';
 import { describeWithMoto } from '../helpers/moto.js';
 import { useMotoAndGitHub } from '../helpers/moto-and-github.js';
@@ -11,25 +11,10 @@ describeWithMoto('the fleets file changes under live runners and a backlog (a re
 
   async function fleetOf(name: string, labels: string[], maxRunners: number): Promise<{ fleet: FleetSpec; cluster: string }> {
     const infra = await createRunnerInfra(env.moto, `fleets-change-${++clusterCount}`);
-    const fleet = ecsFleet({
-      name,
-      labels,
-      maxRunners,
-      compute: {
-        cluster: infra.cluster,
-        taskDefinition: infra.taskDefinition,
-        subnets: [infra.subnetId],
-        securityGroups: [infra.securityGroupId],
-      },
-    });
-    return { fleet, cluster: infra.cluster };
+    return { fleet: ecsFleet({ name, labels, maxRunners, compute: ecsCompute(infra) }), cluster: infra.cluster };
   }
 
-  const runningJobs = async (cluster: string) =>
-    (await fleetbotTasks(env.moto, cluster))
-      .filter((task) => task.lastStatus !== 'STOPPED')
-      .map((task) => tagOf(task, 'fleetbot:job'))
-      .sort();
+  const runningJobs = (cluster: string) => runningJobIds(env.moto, cluster);
 
   it("gives a removed fleet's waiting jobs to the fleet that now serves them, and drops the others as unmatched", async () => {
     const old = await fleetOf('old-linux', ['self-hosted', 'linux', 'gpu'], 1);
