@@ -68,6 +68,8 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
     const parameter = await eventually('the runner config in SSM', () => readParameter(moto, `/fleetbot/runners/${runnerName}`));
     expect(JSON.parse(parameter.Value!)).toMatchObject({ token: secrets.runnerToken, name: runnerName });
 
+    // fleetbot confirms a completion with GitLab's jobs API before it stops anything.
+    gitlab.addJob(380, 4242, 'success', ['linux']);
     const done = await post(
       jobHookPayload({ buildId: 4242, projectId: 380, status: 'success', runnerDescription: runnerName }),
       secrets.webhookSecret,

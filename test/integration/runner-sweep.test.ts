@@ -137,8 +137,8 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     const { infra, app } = await startWithFleet();
     const runner = await launchFor(app, ++jobId);
     env.github.setRunnerState(runner, { status: 'online', busy: true });
-    // A completion that named this runner arrived, but GitHub still has it running a job.
-    await app.store.releaseRunner(runner, 'job completed', { requeueJob: false }, clock);
+    // A completion of its job that named this runner arrived, but GitHub still has it running a job.
+    await app.store.completeJob('github', String(jobId), runner, clock);
 
     const summary = await app.fleetbot.reconciler.pass();
 
