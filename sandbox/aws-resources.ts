@@ -1,15 +1,10 @@
-import { CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, ModifyVpcAttributeCommand } from '@aws-sdk/client-ec2';
-import { CreateClusterCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import { CreateClusterCommand } from '@aws-sdk/client-ecs';
 import type { EcsCompute, FleetSpec } from '../src/fleets/spec.js';
-import { clientsFor } from '../test/helpers/aws-fixture.js';
+import { clientsFor, createRunnerNetwork, registerRunnerTaskDefinition, type RunnerNetwork } from '../test/helpers/aws-fixture.js';
 import type { Moto } from '../test/helpers/moto.js';
 
 /** The network the sandbox made for the fleets: every fleet's subnets and security groups become these. */
-export interface SandboxNetwork {
-  vpcId: string;
-  subnetId: string;
-  securityGroupId: string;
-}
+export type SandboxNetwork = RunnerNetwork;
 
 /** What an operator's Terraform would have made for the fleets, so the narration can list it. */
 export interface SandboxResources extends SandboxNetwork {
@@ -42,15 +37,8 @@ function ecsComputeOf(fleet: FleetSpec): EcsCompute {
  */
 export async function createFleetResources(moto: Moto, fleets: FleetSpec[]): Promise<SandboxResources> {
   const computes = fleets.map(ecsComputeOf);
-  const { ec2, ecs } = clientsFor(moto);
-
-  const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }));
-  const vpcId = vpc.Vpc!.VpcId!;
-  await ec2.send(new ModifyVpcAttributeCommand({ VpcId: vpcId, EnableDnsHostnames: { Value: true } }));
-  const subnet = await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: '10.0.1.0/24' }));
-  const group = await ec2.send(
-    new CreateSecurityGroupCommand({ VpcId: vpcId, GroupName: 'fleetbot-runners', Description: 'fleetbot runners' }),
-  );
+  const { ecs } = clientsFor(moto);
+  const network = await createRunnerNetwork(moto, 'fleetbot-runners');
 
   const clusters = new Map<string, string[]>();
   const taskDefinitions = new Map<string, string>();
@@ -64,23 +52,12 @@ export async function createFleetResources(moto: Moto, fleets: FleetSpec[]): Pro
     await ecs.send(new CreateClusterCommand({ clusterName: name, capacityProviders }));
   }
   for (const [family, container] of taskDefinitions) {
-    await ecs.send(
-      new RegisterTaskDefinitionCommand({
-        family,
-        networkMode: 'awsvpc',
-        requiresCompatibilities: ['FARGATE'],
-        cpu: '1024',
-        memory: '2048',
-        containerDefinitions: [{ name: container, image: 'fleetbot/github-runner:sandbox', memory: 2048, essential: true }],
-      }),
-    );
+    await registerRunnerTaskDefinition(moto, { family, container, image: 'fleetbot/github-runner:sandbox' });
   }
   await moto.holdEcsTasksRunning();
 
   return {
-    vpcId,
-    subnetId: subnet.Subnet!.SubnetId!,
-    securityGroupId: group.GroupId!,
+    ...network,
     clusters: [...clusters].map(([name, capacityProviders]) => ({ name, capacityProviders })),
     taskDefinitions: [...taskDefinitions].map(([family, container]) => ({ family, container })),
   };

@@ -33,28 +33,51 @@ export function clientsFor(moto: Moto) {
   return { ecs: new ECSClient(config), ssm: new SSMClient(config), ec2: new EC2Client(config) };
 }
 
-export async function createRunnerInfra(moto: Moto, cluster = 'runners'): Promise<RunnerInfra> {
-  const { ecs, ec2 } = clientsFor(moto);
+/** Where runner tasks get their network interface: a VPC, a subnet and a security group. */
+export interface RunnerNetwork {
+  vpcId: string;
+  subnetId: string;
+  securityGroupId: string;
+}
+
+export async function createRunnerNetwork(moto: Moto, groupName: string): Promise<RunnerNetwork> {
+  const { ec2 } = clientsFor(moto);
   const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }));
   const vpcId = vpc.Vpc!.VpcId!;
   // moto refuses awsvpc tasks without DNS hostnames on the VPC.
   await ec2.send(new ModifyVpcAttributeCommand({ VpcId: vpcId, EnableDnsHostnames: { Value: true } }));
   const subnet = await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: '10.0.1.0/24' }));
-  const group = await ec2.send(new CreateSecurityGroupCommand({ VpcId: vpcId, GroupName: `${cluster}-runners`, Description: 'runners' }));
-  await ecs.send(new CreateClusterCommand({ clusterName: cluster }));
-  await ecs.send(
+  const group = await ec2.send(new CreateSecurityGroupCommand({ VpcId: vpcId, GroupName: groupName, Description: 'runners' }));
+  return { vpcId, subnetId: subnet.Subnet!.SubnetId!, securityGroupId: group.GroupId! };
+}
+
+/**
+ * A Fargate runner task definition. moto needs a container-level memory for awsvpc RunTask: without it
+ * (`containerMemory: false`) it answers RunTask with HTTP 500 and an HTML page.
+ */
+export async function registerRunnerTaskDefinition(
+  moto: Moto,
+  options: { family: string; container?: string; image?: string; containerMemory?: boolean },
+): Promise<void> {
+  const { family, container = 'runner', image = 'fleetbot/github-runner:test', containerMemory = true } = options;
+  await clientsFor(moto).ecs.send(
     new RegisterTaskDefinitionCommand({
-      family: 'gh-runner',
+      family,
       networkMode: 'awsvpc',
       requiresCompatibilities: ['FARGATE'],
       cpu: '1024',
       memory: '2048',
-      // moto needs a container-level memory for awsvpc RunTask.
-      containerDefinitions: [{ name: 'runner', image: 'fleetbot/github-runner:test', memory: 2048, essential: true }],
+      containerDefinitions: [{ name: container, image, essential: true, ...(containerMemory ? { memory: 2048 } : {}) }],
     }),
   );
+}
+
+export async function createRunnerInfra(moto: Moto, cluster = 'runners'): Promise<RunnerInfra> {
+  const network = await createRunnerNetwork(moto, `${cluster}-runners`);
+  await clientsFor(moto).ecs.send(new CreateClusterCommand({ clusterName: cluster }));
+  await registerRunnerTaskDefinition(moto, { family: 'gh-runner' });
   await moto.holdEcsTasksRunning();
-  return { cluster, taskDefinition: 'gh-runner', subnetId: subnet.Subnet!.SubnetId!, securityGroupId: group.GroupId! };
+  return { cluster, taskDefinition: 'gh-runner', subnetId: network.subnetId, securityGroupId: network.securityGroupId };
 }
 
 /** A fleets-file `compute` section for the runner infrastructure made above. */
@@ -70,16 +93,7 @@ export function ecsCompute(infra: RunnerInfra) {
 
 /** A Fargate task definition without container-level memory: moto answers RunTask on it with HTTP 500 and an HTML page. */
 export async function registerTaskDefinitionWithoutContainerMemory(moto: Moto, family = 'no-container-memory'): Promise<string> {
-  await clientsFor(moto).ecs.send(
-    new RegisterTaskDefinitionCommand({
-      family,
-      networkMode: 'awsvpc',
-      requiresCompatibilities: ['FARGATE'],
-      cpu: '1024',
-      memory: '2048',
-      containerDefinitions: [{ name: 'runner', image: 'fleetbot/github-runner:test', essential: true }],
-    }),
-  );
+  await registerRunnerTaskDefinition(moto, { family, containerMemory: false });
   return family;
 }
 
