@@ -15,7 +15,6 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { pino } from 'pino';
 import { AWS_RETRY } from '../src/aws.js';
-import type { CiSource, RunnerCredential } from '../src/ci/types.js';
 import { Ec2Backend } from '../src/compute/ec2.js';
 import { EcsBackend } from '../src/compute/ecs.js';
 import { routerFor } from '../test/helpers/compute-router.js';
@@ -28,6 +27,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { createRunnerInfra } from '../test/helpers/aws-fixture.js';
 import { createEc2RunnerInfra } from '../test/helpers/ec2-fixture.js';
 import { startMoto, type Moto } from '../test/helpers/moto.js';
+import { InstantCi } from './instant-ci.js';
 
 const RUNNERS = Number(process.env.BENCH_RECONCILER_RUNNERS ?? 1000);
 const FLEETS = Number(process.env.BENCH_RECONCILER_FLEETS ?? 10);
@@ -49,20 +49,6 @@ interface Row {
   /** AWS calls (attempts) per pass, by action. */
   calls: Array<Map<string, number>>;
   summaries: ReconcileSummary[];
-}
-
-/** The CI system's side, answered at once: the bench measures the reconciler, not GitHub. */
-class InstantCi implements CiSource {
-  readonly ci = 'github';
-  credentialLane(): string {
-    return 'bench';
-  }
-  async isJobQueued(): Promise<boolean> {
-    return true;
-  }
-  async createRunnerCredential(): Promise<RunnerCredential> {
-    return { value: 'jit-config' };
-  }
 }
 
 /** Counts the AWS calls the clients send, by command, and the time spent waiting for them. */

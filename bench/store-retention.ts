@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import type { CiSource, RunnerCredential } from '../src/ci/types.js';
 import type { ComputeBackend, ComputeRunner, ComputeState, LaunchedRunner, LaunchRequest } from '../src/compute/types.js';
 import { FleetRegistry } from '../src/fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../src/fleets/spec.js';
@@ -21,6 +20,7 @@ import { Reconciler } from '../src/jobs/reconciler.js';
 import { Scheduler } from '../src/jobs/scheduler.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { routerFor } from '../test/helpers/compute-router.js';
+import { InstantCi } from './instant-ci.js';
 
 const HISTORY = Number(process.env.BENCH_RETENTION_HISTORY ?? 200_000);
 const RUNNERS = Number(process.env.BENCH_RETENTION_RUNNERS ?? 1000);
@@ -28,20 +28,6 @@ const REPEATS = Number(process.env.BENCH_RETENTION_REPEATS ?? 20);
 const FLEETS = 10;
 const DAY = 86_400_000;
 const INDEXES = ['runners_by_status', 'jobs_by_status', 'jobs_by_receipt'];
-
-/** The CI system, answered at once. */
-class InstantCi implements CiSource {
-  readonly ci = 'github';
-  credentialLane(): string {
-    return 'bench';
-  }
-  async isJobQueued(): Promise<boolean> {
-    return true;
-  }
-  async createRunnerCredential(): Promise<RunnerCredential> {
-    return { value: 'jit-config' };
-  }
-}
 
 /** A cloud that launches at once and remembers what runs, per fleet. */
 class InstantCompute implements ComputeBackend {
