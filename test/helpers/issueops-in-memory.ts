@@ -6,7 +6,8 @@ import { issueOpsSettingsSchema } from '../../src/issueops/settings.js';
 import { loadIssueForms } from '../../src/issueops/templates.js';
 import type { IssueCommentPayload, IssueOpsDeps, IssuesPayload, PullRequestPayload } from '../../src/issueops/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { FLEETS_REPO } from './issueops.js';
+import type { FleetRequestRecord } from '../../src/store/types.js';
+import { FLEETS_REPO, fargateRequest } from './issueops.js';
 import { MemoryIssueOpsGitHub } from './memory-issueops-github.js';
 
 /** What a fleet's `terraform output -json` gives after an apply of an ECS fleet. */
@@ -25,6 +26,10 @@ export interface InMemoryIssueOps {
   fleets: FleetRegistry;
   /** The workspace's calls, in order: `plan <fleet> <sha>[ destroy]`, `apply <fleet> <plan file>`, `discard <fleet>`. */
   terraform: string[];
+  /** Files a request issue (by default a valid Fargate request) and waits until it is handled. */
+  fileRequest(body?: string, labels?: string[]): Promise<{ issue: number; pr: number; request: FleetRequestRecord | undefined }>;
+  /** Comments on a request's pull request and waits until the comment is handled. */
+  comment(pr: number, body: string, user?: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,7 +76,25 @@ export async function inMemoryIssueOps(
     log: pino({ level: 'silent' }),
     ...options.deps,
   });
-  return { issueOps, github, store, fleets, terraform, close: () => store.close() };
+  return {
+    issueOps,
+    github,
+    store,
+    fleets,
+    terraform,
+    fileRequest: async (body = fargateRequest('linux-build', 'subnet-0123abcd'), labels = ['fleet-request']) => {
+      const issue = github.issueNumber();
+      issueOps.onIssue(issuesPayload(issue, body, labels));
+      await issueOps.idle();
+      const request = await store.issueOps.getRequest(FLEETS_REPO, issue);
+      return { issue, pr: request?.prNumber ?? -1, request };
+    },
+    comment: async (pr, body, user = 'approver') => {
+      await issueOps.onComment(commentPayload(pr, body, user));
+      await issueOps.idle();
+    },
+    close: () => store.close(),
+  };
 }
 
 export function issuesPayload(number: number, body: string, labels: string[], action = 'opened', user = 'requester'): IssuesPayload {

