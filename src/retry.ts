@@ -31,6 +31,3 @@ export async function withRetry<T>(
     }
   }
 }
-
-// Log fields of an error are errors.ts's business; re-exported because every log call imports them from here.
-export { errorFields } from './errors.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { CircleCiSettings, FleetSpec } from '../fleets/spec.js';
 import { PeriodicTask } from '../periodic-task.js';
-import { errorFields } from '../retry.js';
+import { errorFields } from '../errors.js';
 import type { SecretReader } from '../secrets/types.js';
 import type { RunnerRecord, Store } from '../store/types.js';
 import { CIRCLECI, CircleCiSource, demandJob } from './circleci.js';

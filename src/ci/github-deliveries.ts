@@ -1,7 +1,8 @@
 import type { Logger } from 'probot';
 import { classifyGitHubError, type InstallationOctokit } from '../github-client.js';
 import { PeriodicTask } from '../periodic-task.js';
-import { errorFields, withRetry, type RetryPolicy } from '../retry.js';
+import { errorFields } from '../errors.js';
+import { withRetry, type RetryPolicy } from '../retry.js';
 import type { DeliveryLog } from '../store/types.js';
 
 /**

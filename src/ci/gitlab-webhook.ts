@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { GitLabSettings } from '../fleets/spec.js';
-import { errorFields, sleep as realSleep, type Sleep } from '../retry.js';
+import { errorFields } from '../errors.js';
+import { sleep as realSleep, type Sleep } from '../retry.js';
 import type { SecretReader } from '../secrets/types.js';
 import type { Store } from '../store/types.js';
 import {

@@ -1,6 +1,6 @@
 import { liveFleetSpec } from '../fleets/live-spec.js';
 import type { FleetSpec } from '../fleets/spec.js';
-import { errorFields } from '../retry.js';
+import { errorFields } from '../errors.js';
 import type { PlannedRequest } from '../store/types.js';
 import { redactSecrets } from '../terraform/redact.js';
 import { TerraformError } from '../terraform/types.js';

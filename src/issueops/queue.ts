@@ -1,4 +1,4 @@
-import { errorFields } from '../retry.js';
+import { errorFields } from '../errors.js';
 import { SerialLanes } from '../serial-lanes.js';
 import { redactSecrets } from '../terraform/redact.js';
 import { failureComment } from './messages.js';

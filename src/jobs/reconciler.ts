@@ -3,7 +3,7 @@ import type { CiRouter } from '../ci/router.js';
 import type { ComputeBackend, ComputeRunner, ComputeState } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
-import { errorFields } from '../retry.js';
+import { errorFields } from '../errors.js';
 import type { RunnerParameterStore } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';

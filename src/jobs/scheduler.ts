@@ -5,7 +5,7 @@ import type { Delivery, JobCompleted, JobSink, JobStarted } from '../ci/types.js
 import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import { isWarmPoolActive, type FleetSpec, type WarmPool } from '../fleets/spec.js';
-import { errorFields } from '../retry.js';
+import { errorFields } from '../errors.js';
 import { SerialLanes } from '../serial-lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
 import type { CredentialStore } from '../secrets/types.js';

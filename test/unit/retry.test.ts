@@ -1,4 +1,5 @@
-import { errorFields, withRetry } from '../../src/retry.js';
+import { errorFields } from '../../src/errors.js';
+import { withRetry } from '../../src/retry.js';
 
 describe('retrying', () => {
   const policy = { attempts: 4, baseDelayMs: 100, maxDelayMs: 250 };
