@@ -25,6 +25,7 @@ const NOT_INSTALLED = ['cdktf', '@cdktf', 'constructs', 'typescript', 'jest', 't
 const MAX_NODE_MODULES_MB = 250;
 
 const skipped = process.env.CI !== 'true' && process.env.FLEETBOT_SKIP_INSTALL_TEST === '1';
+if (skipped) console.warn('\n*** SKIPPED the production install test: FLEETBOT_SKIP_INSTALL_TEST=1 (it always runs under CI=true) ***\n');
 
 /** The environment a child npm or app gets: ours, without what `npx jest` set for itself. */
 function cleanEnvironment(): NodeJS.ProcessEnv {
