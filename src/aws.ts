@@ -1,6 +1,8 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { recordOperation } from './errors.js';
 
@@ -17,8 +19,10 @@ export const AWS_RETRY = { retryMode: 'adaptive', maxAttempts: 6 } as const;
 
 export interface AwsClients {
   autoScaling: AutoScalingClient;
+  dynamodb: DynamoDBClient;
   ec2: EC2Client;
   ecs: ECSClient;
+  sqs: SQSClient;
   ssm: SSMClient;
 }
 
@@ -34,8 +38,10 @@ export function createAwsClients(settings: AwsClientSettings = {}): AwsClients {
   const config = { ...AWS_RETRY, ...settings };
   return {
     autoScaling: nameFailedOperations(new AutoScalingClient(config), 'autoscaling'),
+    dynamodb: nameFailedOperations(new DynamoDBClient(config), 'dynamodb'),
     ec2: nameFailedOperations(new EC2Client(config), 'ec2'),
     ecs: nameFailedOperations(new ECSClient(config), 'ecs'),
+    sqs: nameFailedOperations(new SQSClient(config), 'sqs'),
     ssm: nameFailedOperations(new SSMClient(config), 'ssm'),
   };
 }

@@ -27,8 +27,10 @@ const actionsOf = (policy: Policy): Set<string> => new Set(policy.Statement.flat
 // The IAM service prefix of each AWS SDK client package src/ may use.
 const IAM_PREFIX: Record<string, string> = {
   '@aws-sdk/client-auto-scaling': 'autoscaling',
+  '@aws-sdk/client-dynamodb': 'dynamodb',
   '@aws-sdk/client-ec2': 'ec2',
   '@aws-sdk/client-ecs': 'ecs',
+  '@aws-sdk/client-sqs': 'sqs',
   '@aws-sdk/client-ssm': 'ssm',
 };
 
@@ -43,9 +45,18 @@ const ALSO_AUTHORIZED: Record<string, { actions: string[]; why: string }> = {
   'ssm:GetParameter': { actions: ['kms:Decrypt'], why: 'WithDecryption, for CI tokens under a customer-managed key' },
 };
 
+// The CLI's commands (store:init, store:migrate...) run as the operator, with the operator's credentials, not the app's role.
+const OPERATOR_TOOLS = join('src', 'cli');
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+    entry.isDirectory()
+      ? join(dir, entry.name) === OPERATOR_TOOLS
+        ? []
+        : sourceFiles(join(dir, entry.name))
+      : entry.name.endsWith('.ts')
+        ? [join(dir, entry.name)]
+        : [],
   );
 }
 
