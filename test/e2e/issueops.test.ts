@@ -29,6 +29,7 @@ describeWithTerraform('fleets by IssueOps, end to end over HTTP', () => {
   let github: FakeGitHub;
   let infra: RunnerInfra;
   let app: AppProcess;
+  let appEnv: Record<string, string>;
 
   beforeAll(async () => {
     moto = await startMoto();
@@ -40,8 +41,10 @@ describeWithTerraform('fleets by IssueOps, end to end over HTTP', () => {
     github.setRole(FLEETS_REPO, WRITER, 'write');
     github.addTeamMember('acme', 'platform', TEAM_APPROVER);
     const workdir = mkdtempSync(join(tmpdir(), 'fleetbot-terraform-'));
-    const env = appEnvironment(moto, github, [], { FLEETBOT_RECONCILE_INTERVAL_SECONDS: '2' }, issueOpsSettingsFor(moto, workdir));
-    app = await startAppProcess(env);
+    // A one-second shutdown bound: an apply under way at SIGTERM must outlast it (it is never cut short).
+    const extra = { FLEETBOT_RECONCILE_INTERVAL_SECONDS: '2', FLEETBOT_SHUTDOWN_SECONDS: '1' };
+    appEnv = appEnvironment(moto, github, [], extra, issueOpsSettingsFor(moto, workdir));
+    app = await startAppProcess(appEnv);
   }, 60_000);
   afterAll(async () => {
     // The app's own log, for whoever has to find out why a step here failed.
@@ -186,18 +189,20 @@ describeWithTerraform('fleets by IssueOps, end to end over HTTP', () => {
   }, 30_000);
 
   it(
-    'applies exactly the planned head on /approve, merges it, closes the issue, and the fleet serves jobs at once',
+    'applies exactly the planned head on /approve and merges it, even when SIGTERM comes mid-apply; the fleet then serves jobs',
     async () => {
       const planned = github.pull(FLEETS_REPO, livePr).head.sha;
       const started = Date.now();
       await approve(livePr, TEAM_APPROVER);
-      const merged = await eventually(
-        'the merge',
-        async () => github.mergedPulls.find((entry) => entry.number === livePr),
-        TERRAFORM_TIMEOUT,
-      );
-      console.info(`/approve → merged: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      expect(merged.headSha).toBe(planned);
+      await eventually('the apply to start', async () => (app.output().includes('applying the saved plan') ? true : undefined), 30_000);
+      // A deploy stops the app now: the apply (about 20 s against moto) runs to its end, far past the 1 s bound.
+      await app.stop();
+      const merged = github.mergedPulls.find((entry) => entry.number === livePr);
+      console.info(`/approve → merged and exited: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      expect(app.exitCode()).toBe(0);
+      expect(app.output()).toContain('fleet request applied');
+      expect(merged?.headSha).toBe(planned);
+      app = await startAppProcess(appEnv);
       await eventually('the applied comment', async () =>
         botComments(livePr).find((comment) => /Applied `[0-9a-f]{7}`[\s\S]*This pull request is merged/.test(comment.body)),
       );
