@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { pino } from 'pino';
+import type { z } from 'zod';
 import { Probot, Server } from 'probot';
 import { connectGitHub } from '../../src/ci/github-webhook.js';
 import { GitLabApi } from '../../src/ci/gitlab.js';
@@ -13,7 +14,7 @@ import { connectGitLab } from '../../src/ci/gitlab-webhook.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { routerFor } from './compute-router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
-import { fleetSpecSchema, type FleetSpec } from '../../src/fleets/spec.js';
+import { fleetSpecSchema, type FleetSpec, type gitlabSettingsSchema } from '../../src/fleets/spec.js';
 import { createFleetbot, type Fleetbot } from '../../src/index.js';
 import { SECRET_HEADER_REDACTION } from '../../src/log.js';
 import { CachedSecretParameters } from '../../src/secrets/parameters.js';
@@ -113,7 +114,7 @@ export async function putGitLabSecrets(moto: Moto, prefix: string, secrets: GitL
 
 export function gitlabFleet(
   infra: RunnerInfra,
-  gitlab: FleetSpec['gitlab'],
+  gitlab: z.input<typeof gitlabSettingsSchema>,
   overrides: { name?: string; labels?: string[]; maxRunners?: number } = {},
 ): FleetSpec {
   return fleetSpecSchema.parse({
