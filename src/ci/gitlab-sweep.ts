@@ -90,7 +90,7 @@ export class GitLabSweep {
       const { projects: swept, pending, notOurs, failed } = pass;
       this.deps.log.info(
         { gitlabSweep: { projects: swept, pending, recovered: pass.recovered.length, byAdmission, notOurs, failed } },
-        `GitLab sweep admitted ${pass.recovered.length} pending job(s) whose webhook never came: ` +
+        `GitLab sweep admitted ${pass.recovered.length} pending job(s) fleetbot had not recorded: ` +
           pass.recovered.map(({ jobId }) => jobId).join(', '),
       );
     }

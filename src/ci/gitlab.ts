@@ -144,7 +144,8 @@ export const MAX_PENDING_PAGES = 20;
 function nextPage(headers: Headers): number | undefined {
   const next = headers.get('x-next-page') ?? /<([^>]+)>;\s*rel="next"/.exec(headers.get('link') ?? '')?.[1];
   if (!next) return undefined;
-  const page = Number(/^\d+$/.test(next) ? next : new URL(next).searchParams.get('page'));
+  // Only the link's page is read, so a relative link is resolved against a host nothing is sent to.
+  const page = Number(/^\d+$/.test(next) ? next : URL.parse(next, 'http://gitlab.invalid')?.searchParams.get('page'));
   return Number.isInteger(page) && page > 0 ? page : undefined;
 }
 

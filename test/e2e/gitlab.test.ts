@@ -117,7 +117,7 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
       .split('\n')
       .filter((line) => line.includes('"gitlabSweep"'));
     expect(summaries).toHaveLength(1);
-    expect(summaries[0]).toContain(`GitLab sweep admitted 1 pending job(s) whose webhook never came: ${jobId}`);
+    expect(summaries[0]).toContain(`GitLab sweep admitted 1 pending job(s) fleetbot had not recorded: ${jobId}`);
     expect(app.output()).not.toContain(secrets.apiToken);
   });
 });

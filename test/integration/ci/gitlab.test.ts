@@ -367,7 +367,7 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     expect(await app!.store.getJob('gitlab', jobIdOf(notOurs))).toBeUndefined();
     const summaries = app!.logs.filter((line) => line.includes('"gitlabSweep"'));
     expect(summaries).toHaveLength(1);
-    expect(summaries[0]).toContain('GitLab sweep admitted 2 pending job(s) whose webhook never came');
+    expect(summaries[0]).toContain('GitLab sweep admitted 2 pending job(s) fleetbot had not recorded');
   });
 
   it('does not retry a 4xx from GitLab', async () => {

@@ -227,7 +227,7 @@ describe('the GitLab sweep for pending jobs whose webhook never came', () => {
     expect(summaries).toHaveLength(1);
     expect(summaries[0]).toMatchObject({
       gitlabSweep: { projects: 1, pending: 3, recovered: 2, byAdmission: { claimed: 2 }, notOurs: 1, failed: 0 },
-      msg: `GitLab sweep admitted 2 pending job(s) whose webhook never came: ${gitlabJobId(gitlab.url, 7002)}, ${gitlabJobId(gitlab.url, 7001)}`,
+      msg: `GitLab sweep admitted 2 pending job(s) fleetbot had not recorded: ${gitlabJobId(gitlab.url, 7002)}, ${gitlabJobId(gitlab.url, 7001)}`,
     });
   });
 

@@ -145,18 +145,19 @@ describe('the GitLab API client', () => {
     return all;
   };
 
-  it('lists pending jobs page by page, following only the page number of a Link header, never its host', async () => {
+  it('lists pending jobs page by page, following only the page number of a Link header (absolute or relative), never its host', async () => {
     const { fetchFn, calls } = scriptedFetch([
       json(200, [listed(9)], { link: '<https://elsewhere.example/api/v4/projects/380/jobs?page=2&per_page=100>; rel="next"' }),
-      json(200, [listed(8)], { 'x-next-page': '' }),
+      json(200, [listed(8)], { link: '</api/v4/projects/380/jobs?page=3>; rel="next"' }),
+      json(200, [listed(7)], { 'x-next-page': '' }),
     ]);
     const api = new GitLabApi(FAST_RETRY, 1_000, fetchFn);
 
     const jobs = await collect(api.pendingJobs('https://gitlab.example.com', 'acme/app', 'glpat-secret'));
 
-    expect(jobs).toHaveLength(2);
+    expect(jobs).toHaveLength(3);
     expect(calls).toEqual(
-      [1, 2].map((page) => ({
+      [1, 2, 3].map((page) => ({
         url: `https://gitlab.example.com/api/v4/projects/acme%2Fapp/jobs?scope[]=pending&per_page=100&page=${page}`,
         token: 'glpat-secret',
       })),
