@@ -40,7 +40,7 @@ export interface AppConfig {
   circleciPollIntervalMs: number;
   /** How often failed GitHub webhook deliveries are looked for and redelivered; 0: never. */
   deliveryRecoveryIntervalMs: number;
-  /** How often GitLab projects are swept for pending jobs whose webhook never came; 0: never. */
+  /** How often GitLab projects are swept for pending jobs whose webhook was lost; 0: never. */
   gitlabSweepIntervalMs: number;
   ssmKmsKeyId?: string;
   /** How long SIGTERM or SIGINT waits for launches under way, answering webhooks meanwhile. */

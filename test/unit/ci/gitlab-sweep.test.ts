@@ -107,7 +107,7 @@ const INFO = 30;
 const WARN = 40;
 const ERROR = 50;
 
-describe('the GitLab sweep for pending jobs whose webhook never came', () => {
+describe('the GitLab sweep for pending jobs whose webhook was lost', () => {
   it("admits an unknown pending job of a project jobs came from once, as its Job Hook would have: tags as labels, the hook's origin", async () => {
     const { sweep, queued, seenJob } = setUp();
     seenJob(380, 7000);
