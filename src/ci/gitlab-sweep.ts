@@ -45,7 +45,7 @@ export interface SweepPass {
   projects: number;
   /** Pending jobs listed. */
   pending: number;
-  /** Jobs this pass recorded (their webhook never came), with what admitting them did. */
+  /** Jobs this pass recorded (no webhook had brought them), with what admitting them did. */
   recovered: { jobId: string; admission: Admission['kind'] }[];
   /** Pending jobs whose tags no GitLab fleet serves: not fleetbot's, and not recorded. */
   notOurs: number;

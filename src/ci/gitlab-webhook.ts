@@ -347,7 +347,7 @@ export function gitlabWebhookHandler(webhooks: GitLabWebhooks, log: Logger) {
 
 /**
  * GitLab CI as a CI system: Job events on `POST /api/gitlab/webhooks` feed the sink, and the sweep
- * (gitlab-sweep.ts) admits pending jobs whose Job Hook never came, at start and then every
+ * (gitlab-sweep.ts) admits pending jobs no Job Hook brought, at start and then every
  * `sweepIntervalMs` (undefined: only when asked, `pass()`). Each fleet's runners authenticate with the
  * fleet's runner token.
  */
