@@ -14,6 +14,7 @@ export const environmentSchema = z.object({
   FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(120),
   FLEETBOT_CIRCLECI_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(15),
   FLEETBOT_DELIVERY_RECOVERY_SECONDS: z.coerce.number().int().min(0).default(60),
+  FLEETBOT_GITLAB_SWEEP_SECONDS: z.coerce.number().int().min(0).default(60),
   FLEETBOT_SSM_KMS_KEY_ID: z.string().min(1).optional(),
   FLEETBOT_SHUTDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
   FLEETBOT_RETENTION_DAYS: z.coerce.number().int().min(1).default(14),
@@ -39,6 +40,8 @@ export interface AppConfig {
   circleciPollIntervalMs: number;
   /** How often failed GitHub webhook deliveries are looked for and redelivered; 0: never. */
   deliveryRecoveryIntervalMs: number;
+  /** How often GitLab projects are swept for pending jobs whose webhook was lost; 0: never. */
+  gitlabSweepIntervalMs: number;
   ssmKmsKeyId?: string;
   /** How long SIGTERM or SIGINT waits for launches under way, answering webhooks meanwhile. */
   shutdownMs: number;
@@ -79,6 +82,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     runnerSweepIntervalMs: vars.FLEETBOT_RUNNER_SWEEP_INTERVAL_SECONDS * 1000,
     circleciPollIntervalMs: vars.FLEETBOT_CIRCLECI_POLL_INTERVAL_SECONDS * 1000,
     deliveryRecoveryIntervalMs: vars.FLEETBOT_DELIVERY_RECOVERY_SECONDS * 1000,
+    gitlabSweepIntervalMs: vars.FLEETBOT_GITLAB_SWEEP_SECONDS * 1000,
     ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
     shutdownMs: vars.FLEETBOT_SHUTDOWN_SECONDS * 1000,
     retentionMs: vars.FLEETBOT_RETENTION_DAYS * 86_400_000,

@@ -100,7 +100,12 @@ function ciSystems(config: AppConfig, fleets: FleetRegistry, tokens: SecretReade
         retry: GITHUB_RETRY,
         recovery: config.deliveryRecoveryIntervalMs > 0 ? { deliveries, intervalMs: config.deliveryRecoveryIntervalMs } : undefined,
       }),
-    gitlab: () => connectGitLab({ api: new GitLabApi({ attempts: 4, baseDelayMs: 250, maxDelayMs: 2_000 }), secrets: tokens }),
+    gitlab: () =>
+      connectGitLab({
+        api: new GitLabApi({ attempts: 4, baseDelayMs: 250, maxDelayMs: 2_000 }),
+        secrets: tokens,
+        sweepIntervalMs: config.gitlabSweepIntervalMs > 0 ? config.gitlabSweepIntervalMs : undefined,
+      }),
     circleci: () =>
       connectCircleCi({
         api: new CircleCiApi({ attempts: 4, baseDelayMs: 500, maxDelayMs: 5_000 }),

@@ -25,6 +25,11 @@ export class PeriodicTask<T> {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    await this.idle();
+  }
+
+  /** Resolves when no pass is under way (a failed one included: its failure is `onError`'s or its caller's). */
+  async idle(): Promise<void> {
     await this.running?.catch(() => undefined);
   }
 

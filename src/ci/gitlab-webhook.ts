@@ -17,6 +17,7 @@ import {
   type GitLabApi,
   type GitLabOrigin,
 } from './gitlab.js';
+import { GitLabSweep, gitlabSweepTask } from './gitlab-sweep.js';
 import type { CiConnector, Delivery, JobSink } from './types.js';
 
 export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
@@ -345,10 +346,17 @@ export function gitlabWebhookHandler(webhooks: GitLabWebhooks, log: Logger) {
 }
 
 /**
- * GitLab CI as a CI system: Job events on `POST /api/gitlab/webhooks` feed the sink; each fleet's
- * runners authenticate with the fleet's runner token.
+ * GitLab CI as a CI system: Job events on `POST /api/gitlab/webhooks` feed the sink, and the sweep
+ * (gitlab-sweep.ts) admits pending jobs no Job Hook brought, at start and then every
+ * `sweepIntervalMs` (undefined: only when asked, `pass()`). Each fleet's runners authenticate with the
+ * fleet's runner token.
  */
-export function connectGitLab(options: { api: GitLabApi; secrets: SecretReader; lateReadDelaysMs?: readonly number[] }): CiConnector {
+export function connectGitLab(options: {
+  api: GitLabApi;
+  secrets: SecretReader;
+  lateReadDelaysMs?: readonly number[];
+  sweepIntervalMs?: number;
+}): CiConnector {
   return ({ fleets, store, log, addHandler }) => {
     const source = new GitLabSource(options.api, options.secrets);
     return {
@@ -356,7 +364,22 @@ export function connectGitLab(options: { api: GitLabApi; secrets: SecretReader; 
       listen: (sink) => {
         const webhooks = new GitLabWebhooks({ source, fleets, store, sink, log, lateReadDelaysMs: options.lateReadDelaysMs });
         addHandler(gitlabWebhookHandler(webhooks, log));
-        return { idle: () => webhooks.idle(), stop: async () => webhooks.stop() };
+        const sweep = gitlabSweepTask(new GitLabSweep({ source, fleets, store, sink, log }), log);
+        const { sweepIntervalMs } = options;
+        return {
+          start: () => {
+            if (sweepIntervalMs !== undefined) sweep.start(sweepIntervalMs);
+          },
+          pass: () => sweep.pass(),
+          idle: async () => {
+            await sweep.idle();
+            await webhooks.idle();
+          },
+          stop: async () => {
+            webhooks.stop();
+            await sweep.stop();
+          },
+        };
       },
     };
   };

@@ -9,7 +9,7 @@ import { formatZodIssues } from '../zod-issues.js';
 export const GITLAB: CiSystem = 'gitlab';
 
 /** Where a GitLab job came from: enough to ask GitLab about it later. */
-const gitlabOriginSchema = z.object({
+export const gitlabOriginSchema = z.object({
   instanceUrl: z.string(),
   projectId: z.number().int(),
   buildId: z.number().int(),
@@ -128,24 +128,73 @@ const jobResponseSchema = z.object({
 });
 export type GitLabJob = z.infer<typeof jobResponseSchema>;
 
+// A listed job also says its project's id, which a project swept by its path needs for the job's origin.
+const listedJobSchema = jobResponseSchema.extend({ pipeline: z.object({ project_id: z.number().int() }) });
+export type GitLabListedJob = z.infer<typeof listedJobSchema>;
+
+/** A project as GitLab's API takes it: its id, or its full path (`group/project`). */
+export type GitLabProjectRef = number | string;
+
+// 100 is the most GitLab serves per page. A project with more pending jobs than the pages read is
+// swept again next pass, by which time runners have taken the oldest.
+const JOBS_PER_PAGE = 100;
+export const MAX_PENDING_PAGES = 20;
+
+/** The page after this one: GitLab's `x-next-page` (empty on the last page), else the `page` of the `Link` header's rel="next". */
+function nextPage(headers: Headers): number | undefined {
+  const next = headers.get('x-next-page') ?? /<([^>]+)>;\s*rel="next"/.exec(headers.get('link') ?? '')?.[1];
+  if (!next) return undefined;
+  // Only the link's page is read, so a relative link is resolved against a host nothing is sent to.
+  const page = Number(/^\d+$/.test(next) ? next : URL.parse(next, 'http://gitlab.invalid')?.searchParams.get('page'));
+  return Number.isInteger(page) && page > 0 ? page : undefined;
+}
+
 /**
- * The one GitLab REST call fleetbot makes: GET a project's job. It is made while GitLab waits for the
- * webhook's answer (10 s by default), so each try is short and the retry policy should fit in that wait.
+ * The GitLab REST calls fleetbot makes: GET a project's job, and list a project's pending jobs. A job is
+ * read while GitLab waits for the webhook's answer (10 s by default), so each try is short and the
+ * retry policy should fit in that wait; a listing is read by the sweep, which nobody waits for.
  */
 export class GitLabApi {
   constructor(
     private readonly retry: RetryPolicy,
     private readonly timeoutMs = 2_000,
     private readonly fetchFn: typeof fetch = fetch,
+    private readonly listTimeoutMs = 10_000,
   ) {}
 
-  getJob(instanceUrl: string, projectId: number, buildId: number, apiToken: string): Promise<GitLabJob> {
+  async getJob(instanceUrl: string, projectId: number, buildId: number, apiToken: string): Promise<GitLabJob> {
     const path = `/api/v4/projects/${projectId}/jobs/${buildId}`;
+    const { body } = await this.get(instanceUrl, path, apiToken, this.timeoutMs);
+    const parsed = jobResponseSchema.safeParse(body);
+    if (!parsed.success) throw new GitLabApiError(`GET ${path} answered without id, status and tag_list`, { retry: false });
+    return parsed.data;
+  }
+
+  /**
+   * The project's pending jobs, a page at a time (`GET /projects/:id/jobs?scope[]=pending`), up to
+   * `MAX_PENDING_PAGES` pages. Only the page numbers of GitLab's headers are followed, never a URL they
+   * name, so the token goes to the instance and nowhere else.
+   */
+  async *pendingJobs(instanceUrl: string, project: GitLabProjectRef, apiToken: string): AsyncIterable<GitLabListedJob[]> {
+    const base = `/api/v4/projects/${encodeURIComponent(project)}/jobs?scope[]=pending&per_page=${JOBS_PER_PAGE}`;
+    let page: number | undefined = 1;
+    for (let read = 0; page !== undefined && read < MAX_PENDING_PAGES; read++) {
+      const path = `${base}&page=${page}`;
+      const { body, headers } = await this.get(instanceUrl, path, apiToken, this.listTimeoutMs);
+      const parsed = z.array(listedJobSchema).safeParse(body);
+      if (!parsed.success) throw new GitLabApiError(`GET ${path} answered something other than a list of jobs`, { retry: false });
+      yield parsed.data;
+      page = nextPage(headers);
+    }
+  }
+
+  /** A GET with the token, retried as `classifyGitLabError` says; the body is parsed JSON (undefined if it is not). */
+  private get(instanceUrl: string, path: string, apiToken: string, timeoutMs: number): Promise<{ body: unknown; headers: Headers }> {
     return withRetry(
       async () => {
         const response = await this.fetchFn(`${instanceUrl}${path}`, {
           headers: { 'PRIVATE-TOKEN': apiToken, accept: 'application/json' },
-          signal: AbortSignal.timeout(this.timeoutMs),
+          signal: AbortSignal.timeout(timeoutMs),
         });
         if (!response.ok) {
           await response.body?.cancel();
@@ -155,9 +204,7 @@ export class GitLabApi {
             response.status,
           );
         }
-        const parsed = jobResponseSchema.safeParse(await response.json().catch(() => undefined));
-        if (!parsed.success) throw new GitLabApiError(`GET ${path} answered without id, status and tag_list`, { retry: false });
-        return parsed.data;
+        return { body: await response.json().catch(() => undefined), headers: response.headers };
       },
       this.retry,
       classifyGitLabError,
@@ -208,6 +255,17 @@ export class GitLabSource implements CiSource {
   async fetchJob(origin: GitLabOrigin): Promise<GitLabJob> {
     const token = await this.secrets.read(origin.apiTokenParameter);
     return this.api.getJob(origin.instanceUrl, origin.projectId, origin.buildId, token);
+  }
+
+  /** The project's pending jobs, a page at a time, read with the token in `apiTokenParameter`. */
+  async *pendingJobs(instanceUrl: string, project: GitLabProjectRef, apiTokenParameter: string): AsyncIterable<GitLabListedJob[]> {
+    const token = await this.secrets.read(apiTokenParameter);
+    yield* this.api.pendingJobs(instanceUrl, project, token);
+  }
+
+  /** Reads the token again next time: GitLab refused it, and it may have been replaced since it was cached. */
+  forgetToken(apiTokenParameter: string): void {
+    this.secrets.forget(apiTokenParameter);
   }
 
   /** A webhook secret, to check an `X-Gitlab-Token` against. */

@@ -142,6 +142,17 @@ const parameterName = z.string().regex(/^\/[A-Za-z0-9_./-]{1,1010}$/, 'expected 
 
 const httpsUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).transform((url) => url.replace(/\/+$/, ''));
 
+// GitLab's project paths: a namespace (groups and subgroups) and the project, each segment starting with a
+// letter, digit or "_" (GitLab's own rule), as GitLab's API accepts them in place of an id.
+const gitlabProjectError = { error: 'expected a project id like 380 or a full path like group/project' };
+const gitlabProject = z.union(
+  [
+    z.number().int().positive(gitlabProjectError),
+    z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)+$/, gitlabProjectError),
+  ],
+  gitlabProjectError,
+);
+
 /** GitLab: the instance, and where its tokens are kept. Labels are the runner's GitLab tags. */
 export const gitlabSettingsSchema = z.strictObject({
   url: httpsUrl.default('https://gitlab.com'),
@@ -151,6 +162,8 @@ export const gitlabSettingsSchema = z.strictObject({
   apiTokenParameter: parameterName,
   /** The secret GitLab sends in X-Gitlab-Token with each webhook. */
   webhookSecretParameter: parameterName,
+  /** Projects swept for pending jobs even before fleetbot has seen a job of theirs: ids, or full paths. */
+  projects: z.array(gitlabProject).default([]),
 });
 
 /** CircleCI: the self-hosted runner resource class this fleet serves, and where its tokens are kept. */

@@ -7,6 +7,9 @@ import { FakeGitLab, newGitLabSecrets, putGitLabSecrets, type GitLabSecrets } fr
 import { jobHookPayload } from '../helpers/gitlab-payloads.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
 
+const UNHOOKED_PROJECT = 390;
+const SWEEP_SECONDS = 1;
+
 describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet', () => {
   let moto: Moto;
   let github: FakeGitHub;
@@ -22,16 +25,22 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
     gitlab = await FakeGitLab.start(secrets.apiToken);
     infra = await createRunnerInfra(moto);
     const parameters = await putGitLabSecrets(moto, 'e2e', secrets);
-    const env = appEnvironment(moto, github, [
-      {
-        name: 'gl-linux',
-        ci: 'gitlab',
-        labels: ['linux', 'docker'],
-        maxRunners: 2,
-        gitlab: { url: gitlab.url, ...parameters },
-        compute: ecsCompute(infra),
-      },
-    ]);
+    const env = appEnvironment(
+      moto,
+      github,
+      [
+        {
+          name: 'gl-linux',
+          ci: 'gitlab',
+          labels: ['linux', 'docker'],
+          maxRunners: 2,
+          // A project whose webhook was never set up: only the sweep finds its jobs.
+          gitlab: { url: gitlab.url, ...parameters, projects: [UNHOOKED_PROJECT] },
+          compute: ecsCompute(infra),
+        },
+      ],
+      { FLEETBOT_GITLAB_SWEEP_SECONDS: String(SWEEP_SECONDS) },
+    );
     app = await startAppProcess(env);
   });
   afterAll(async () => {
@@ -88,5 +97,27 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
     // Probot's access log records request headers: the webhook secret's is censored.
     expect(output).toContain('"x-gitlab-token":"[redacted]"');
     for (const secret of Object.values(secrets)) expect(output).not.toContain(secret);
+  });
+
+  it('gives a job queued where no webhook reaches it exactly one runner, from the sweep', async () => {
+    gitlab.addJob(UNHOOKED_PROJECT, 5151, 'pending', ['docker']);
+    const jobId = gitlabJobId(gitlab.url, 5151);
+
+    const task = await eventually('a task for the job only the sweep can find', async () =>
+      (await fleetbotTasks(moto, infra.cluster)).find((candidate) => tagOf(candidate, 'fleetbot:job') === jobId),
+    );
+    // Several more sweeps find the job still pending at GitLab, and launch nothing more for it.
+    const listings = () => gitlab.listings(UNHOOKED_PROJECT).length;
+    const seen = listings();
+    await eventually('three more sweeps', async () => (listings() >= seen + 3 ? true : undefined), 10_000);
+    const tasks = (await fleetbotTasks(moto, infra.cluster)).filter((candidate) => tagOf(candidate, 'fleetbot:job') === jobId);
+    expect(tasks.map((candidate) => candidate.taskArn)).toEqual([task.taskArn]);
+    const summaries = app
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"gitlabSweep"'));
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]).toContain(`GitLab sweep admitted 1 pending job(s) fleetbot had not recorded: ${jobId}`);
+    expect(app.output()).not.toContain(secrets.apiToken);
   });
 });

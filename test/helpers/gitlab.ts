@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { pino } from 'pino';
+import type { z } from 'zod';
 import { Probot, Server } from 'probot';
 import { connectGitHub } from '../../src/ci/github-webhook.js';
 import { GitLabApi } from '../../src/ci/gitlab.js';
@@ -13,7 +14,7 @@ import { connectGitLab } from '../../src/ci/gitlab-webhook.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { routerFor } from './compute-router.js';
 import { FleetRegistry } from '../../src/fleets/registry.js';
-import { fleetSpecSchema, type FleetSpec } from '../../src/fleets/spec.js';
+import { fleetSpecSchema, type FleetSpec, type gitlabSettingsSchema } from '../../src/fleets/spec.js';
 import { createFleetbot, type Fleetbot } from '../../src/index.js';
 import { SECRET_HEADER_REDACTION } from '../../src/log.js';
 import { CachedSecretParameters } from '../../src/secrets/parameters.js';
@@ -30,11 +31,23 @@ interface FakeJob {
   tags: string[];
 }
 
-/** A local GitLab REST API serving `GET /api/v4/projects/:id/jobs/:job_id`, with failures on demand. */
+/**
+ * A local GitLab REST API serving `GET /api/v4/projects/:id/jobs/:job_id` and the pending-jobs listing
+ * `GET /api/v4/projects/:id/jobs?scope[]=pending` (by id or URL-encoded path, newest first, paginated as
+ * GitLab does), with failures on demand.
+ */
 export class FakeGitLab {
   readonly jobs = new Map<string, FakeJob>();
-  /** Every request, as `METHOD path`. */
+  /** Every request, as `METHOD path?query`. */
   readonly requests: string[] = [];
+  /** Projects known by their full path, to their ids. */
+  readonly paths = new Map<string, number>();
+  /** Projects (id or path, as requested) whose every request is answered with this status. */
+  readonly failingProjects = new Map<string, number>();
+  /** Listings are served this many jobs a page at most (GitLab's per_page is capped at 100). */
+  pageSize = 100;
+  /** How the next page is named: GitLab's `x-next-page` header, or only a `Link` header's rel="next". */
+  pagination: 'x-next-page' | 'link' = 'x-next-page';
   private failures: number[] = [];
 
   private constructor(
@@ -62,22 +75,54 @@ export class FakeGitLab {
     this.failures.push(...statuses);
   }
 
+  /** Requests of the pending-jobs listing, for a project as requested (id, or encoded path). */
+  listings(project: number | string): string[] {
+    return this.requests.filter((request) => request.startsWith(`GET /api/v4/projects/${project}/jobs?`));
+  }
+
   async stop(): Promise<void> {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
-  private answer(method: string, path: string, token: string | string[] | undefined, response: ServerResponse): void {
-    this.requests.push(`${method} ${path}`);
-    const send = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  private answer(method: string, target: string, token: string | string[] | undefined, response: ServerResponse): void {
+    this.requests.push(`${method} ${target}`);
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
     };
-    const failure = this.failures.shift();
-    const match = /^\/api\/v4\/projects\/(\d+)\/jobs\/(\d+)$/.exec(path);
-    const job = match && this.jobs.get(`${match[1]}/${match[2]}`);
+    const url = new URL(target, this.url);
+    const project = /^\/api\/v4\/projects\/([^/]+)\//.exec(url.pathname)?.[1];
+    const failure = this.failures.shift() ?? (project === undefined ? undefined : this.failingProjects.get(project));
+    const single = /^\/api\/v4\/projects\/(\d+)\/jobs\/(\d+)$/.exec(url.pathname);
+    const job = single && this.jobs.get(`${single[1]}/${single[2]}`);
     if (failure !== undefined) send(failure, { message: `${failure} injected` });
     else if (token !== this.apiToken) send(401, { message: '401 Unauthorized' });
-    else if (method !== 'GET' || !match || !job) send(404, { message: '404 Not found' });
-    else send(200, jobResponse(Number(match[2]), job.status, job.tags));
+    else if (method === 'GET' && single && job) send(200, jobResponse(Number(single[2]), job.status, job.tags));
+    else if (method === 'GET' && url.pathname.endsWith('/jobs') && project !== undefined) this.list(url, decodeURIComponent(project), send);
+    else send(404, { message: '404 Not found' });
+  }
+
+  private list(url: URL, project: string, send: (status: number, body: unknown, headers?: Record<string, string>) => void): void {
+    const projectId = /^\d+$/.test(project) ? Number(project) : this.paths.get(project);
+    if (projectId === undefined) return send(404, { message: '404 Project Not Found' });
+    const scopes = url.searchParams.getAll('scope[]');
+    const perPage = Math.min(Number(url.searchParams.get('per_page') ?? 20), this.pageSize);
+    const page = Number(url.searchParams.get('page') ?? 1);
+    const listed = [...this.jobs]
+      .map(([key, job]) => ({ key: key.split('/').map(Number), job }))
+      .filter(({ key: [id], job }) => id === projectId && (scopes.length === 0 || scopes.includes(job.status)))
+      .sort((a, b) => b.key[1]! - a.key[1]!)
+      .map(({ key: [, buildId], job }) => ({ ...jobResponse(buildId!, job.status, job.tags), pipeline: { id: 1, project_id: projectId } }));
+    const body = listed.slice((page - 1) * perPage, page * perPage);
+    const next = page * perPage < listed.length ? String(page + 1) : '';
+    const nextUrl = new URL(url.href);
+    nextUrl.searchParams.set('page', next);
+    const headers: Record<string, string> =
+      this.pagination === 'x-next-page'
+        ? { 'x-next-page': next, 'x-page': String(page), 'x-per-page': String(perPage) }
+        : next
+          ? { link: `<${nextUrl.href}>; rel="next", <${url.href}>; rel="first"` }
+          : {};
+    send(200, body, headers);
   }
 }
 
@@ -113,7 +158,7 @@ export async function putGitLabSecrets(moto: Moto, prefix: string, secrets: GitL
 
 export function gitlabFleet(
   infra: RunnerInfra,
-  gitlab: FleetSpec['gitlab'],
+  gitlab: z.input<typeof gitlabSettingsSchema>,
   overrides: { name?: string; labels?: string[]; maxRunners?: number } = {},
 ): FleetSpec {
   return fleetSpecSchema.parse({

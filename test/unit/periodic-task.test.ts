@@ -61,6 +61,33 @@ describe('periodic task', () => {
     expect(runs).toBe(1);
   });
 
+  it('is idle when no pass is under way, and once the one under way ends, failed or not, without stopping the ticks', async () => {
+    jest.useFakeTimers();
+    let runs = 0;
+    const task = new PeriodicTask(
+      async () => {
+        runs++;
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+        if (runs === 1) throw new Error('GitLab unreachable');
+      },
+      () => undefined,
+    );
+    await task.idle();
+    task.start(10_000);
+    let idle = false;
+    const waited = task.idle().then(() => (idle = true));
+    await jest.advanceTimersByTimeAsync(4_000);
+    expect(idle).toBe(false);
+    await jest.advanceTimersByTimeAsync(1_000);
+    await waited;
+    expect(idle).toBe(true);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(runs).toBe(2);
+    const stopped = task.stop();
+    await jest.advanceTimersByTimeAsync(5_000);
+    await stopped;
+  });
+
   it('reports a failed pass and keeps ticking', async () => {
     jest.useFakeTimers();
     let runs = 0;

@@ -42,10 +42,10 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
   });
 
   /** Each test gets its own cluster and fleet, so tasks from other tests never count. */
-  async function appWith(overrides: { maxRunners?: number } = {}): Promise<{ fleet: FleetSpec; infra: RunnerInfra }> {
+  async function appWith(overrides: { maxRunners?: number; projects?: number[] } = {}): Promise<{ fleet: FleetSpec; infra: RunnerInfra }> {
     const infra = await createRunnerInfra(moto, `gitlab-${++clusterCount}`);
     const parameters = await putGitLabSecrets(moto, `instance-${clusterCount}`, secrets);
-    const fleet = gitlabFleet(infra, { url: gitlab.url, ...parameters }, overrides);
+    const fleet = gitlabFleet(infra, { url: gitlab.url, ...parameters, projects: overrides.projects }, overrides);
     app = await startGitLabApp({ moto, fleets: [fleet], webhookSecret: secrets.webhookSecret });
     return { fleet, infra };
   }
@@ -333,6 +333,41 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     expect(app!.logs.some((line) => line.includes('never gave the pending job') && line.includes(jobIdOf(buildId)))).toBe(true);
     expect((await app!.post(pending(buildId))).status).toBe(200);
     expect(await runningTasks(infra.cluster)).toHaveLength(1);
+  });
+
+  it('gives a pending job whose Job Hook was lost exactly one runner after a sweep, in a project seen or listed', async () => {
+    // Projects of their own: jobs other tests left pending in PROJECT are not this app's to find.
+    const [seen, listed] = [481, 480];
+    const { fleet, infra } = await appWith({ projects: [listed] });
+    const job = (project: number, tags: string[]) => {
+      gitlab.addJob(project, ++nextBuild, 'pending', tags);
+      return nextBuild;
+    };
+    const delivered = job(seen, ['linux']);
+    expect(await messageOf(await app!.post(jobHookPayload({ buildId: delivered, projectId: seen })))).toBe(
+      `job ${jobIdOf(delivered)} claimed`,
+    );
+    const [lost, lostListed, notOurs] = [job(seen, ['linux']), job(listed, ['docker']), job(listed, ['windows'])];
+    const sweep = app!.fleetbot.intakes.get('gitlab')!;
+
+    expect(await sweep.pass!()).toMatchObject({ projects: 2, pending: 4, notOurs: 1, failed: 0 });
+    await app!.fleetbot.idle();
+    expect(await sweep.pass!()).toMatchObject({ projects: 2, pending: 4, recovered: [] });
+    // The lost Job Hook, resent after all, finds the job recorded.
+    const resent = await app!.post(jobHookPayload({ buildId: lost, projectId: seen }));
+    expect(await messageOf(resent)).toBe(`job ${jobIdOf(lost)} already recorded`);
+
+    const tasks = await runningTasks(infra.cluster);
+    expect(tasks.map((task) => tagOf(task, 'fleetbot:job')).sort()).toEqual([delivered, lost, lostListed].map(jobIdOf).sort());
+    expect(await app!.store.getJob('gitlab', jobIdOf(lostListed))).toMatchObject({
+      status: 'launched',
+      labels: ['docker'],
+      origin: { instanceUrl: gitlab.url, projectId: listed, buildId: lostListed, apiTokenParameter: fleet.gitlab!.apiTokenParameter },
+    });
+    expect(await app!.store.getJob('gitlab', jobIdOf(notOurs))).toBeUndefined();
+    const summaries = app!.logs.filter((line) => line.includes('"gitlabSweep"'));
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]).toContain('GitLab sweep admitted 2 pending job(s) fleetbot had not recorded');
   });
 
   it('does not retry a 4xx from GitLab', async () => {

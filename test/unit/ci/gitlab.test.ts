@@ -1,4 +1,4 @@
-import { GitLabApi, GitLabApiError, GitLabSource, gitlabJobId, parseJobHook } from '../../../src/ci/gitlab.js';
+import { GitLabApi, GitLabApiError, GitLabSource, gitlabJobId, MAX_PENDING_PAGES, parseJobHook } from '../../../src/ci/gitlab.js';
 import { fleetSpecSchema } from '../../../src/fleets/spec.js';
 import type { SecretReader } from '../../../src/secrets/types.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
@@ -136,6 +136,49 @@ describe('the GitLab API client', () => {
     const api = new GitLabApi({ ...FAST_RETRY, attempts: 1 }, 1_000, fetchFn);
 
     await expect(api.getJob('https://gitlab.example.com', 1, 2, 't')).rejects.toMatchObject({ verdict: { retry: true, afterMs: 7_000 } });
+  });
+
+  const listed = (id: number) => ({ ...jobResponse(id, 'pending', ['linux']), pipeline: { id: 1, project_id: 380 } });
+  const collect = async (pages: AsyncIterable<unknown[]>) => {
+    const all: unknown[] = [];
+    for await (const page of pages) all.push(...page);
+    return all;
+  };
+
+  it('lists pending jobs page by page, following only the page number of a Link header (absolute or relative), never its host', async () => {
+    const { fetchFn, calls } = scriptedFetch([
+      json(200, [listed(9)], { link: '<https://elsewhere.example/api/v4/projects/380/jobs?page=2&per_page=100>; rel="next"' }),
+      json(200, [listed(8)], { link: '</api/v4/projects/380/jobs?page=3>; rel="next"' }),
+      json(200, [listed(7)], { 'x-next-page': '' }),
+    ]);
+    const api = new GitLabApi(FAST_RETRY, 1_000, fetchFn);
+
+    const jobs = await collect(api.pendingJobs('https://gitlab.example.com', 'acme/app', 'glpat-secret'));
+
+    expect(jobs).toHaveLength(3);
+    expect(calls).toEqual(
+      [1, 2, 3].map((page) => ({
+        url: `https://gitlab.example.com/api/v4/projects/acme%2Fapp/jobs?scope[]=pending&per_page=100&page=${page}`,
+        token: 'glpat-secret',
+      })),
+    );
+  });
+
+  it('stops listing after MAX_PENDING_PAGES pages, and refuses a page that is not a list of jobs', async () => {
+    const pages = Array.from({ length: MAX_PENDING_PAGES + 5 }, (_, index) =>
+      json(200, [listed(index)], { 'x-next-page': String(index + 2) }),
+    );
+    const endless = scriptedFetch(pages);
+    expect(await collect(new GitLabApi(FAST_RETRY, 1_000, endless.fetchFn).pendingJobs('https://g.example', 380, 't'))).toHaveLength(
+      MAX_PENDING_PAGES,
+    );
+    expect(endless.calls).toHaveLength(MAX_PENDING_PAGES);
+
+    const malformed = scriptedFetch([json(200, [{ id: 1, status: 'pending', tag_list: [] }])]);
+    await expect(collect(new GitLabApi(FAST_RETRY, 1_000, malformed.fetchFn).pendingJobs('https://g.example', 380, 't'))).rejects.toThrow(
+      'GET /api/v4/projects/380/jobs?scope[]=pending&per_page=100&page=1 answered something other than a list of jobs',
+    );
+    expect(malformed.calls).toHaveLength(1);
   });
 
   it('refuses an answer without the job fields, without retrying', async () => {

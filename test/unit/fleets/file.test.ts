@@ -223,6 +223,19 @@ fleets:
     expect(problemsOf(badClass).join('\n')).toMatch(/circleci\.apiTokenParameter: expected an SSM parameter name/);
   });
 
+  it("reads a GitLab fleet's swept projects, ids or full paths, none by default, and names each bad one", () => {
+    const gitlab = (projects: string) =>
+      valid.replace('    maxRunners: 20\n', '    maxRunners: 20\n    ci: gitlab\n') +
+      `    gitlab: { tokenParameter: /t, apiTokenParameter: /a, webhookSecretParameter: /w${projects} }\n`;
+    expect(parseFleetsFile(gitlab(''), 'fleetbot.yml').fleets[0]!.gitlab?.projects).toEqual([]);
+    const [fleet] = parseFleetsFile(gitlab(', projects: [380, acme/app, acme/sub.group/my-app_2]'), 'fleetbot.yml').fleets;
+    expect(fleet!.gitlab?.projects).toEqual([380, 'acme/app', 'acme/sub.group/my-app_2']);
+    const problems = problemsOf(gitlab(', projects: [0, "380", app, acme/-x, 1.5]')).join('\n');
+    for (const index of [0, 1, 2, 3, 4]) {
+      expect(problems).toContain(`gitlab.projects[${index}]: expected a project id like 380 or a full path like group/project`);
+    }
+  });
+
   it('checks a warm pool: count within maxRunners, a five-field cron schedule, a real time zone, GitHub fleets only', () => {
     const pool = (value: string, fleet = valid) => `${fleet}    warmRunners: ${value}\n`;
     const [fleet] = parseFleetsFile(
