@@ -55,7 +55,9 @@ describeWithMoto('AWS throttling and server errors', () => {
   it('gives up after the configured attempts so the scheduler can requeue the job', async () => {
     proxy.failNext('PutParameter', AWS_RETRY.maxAttempts, 400, 'ThrottlingException');
     proxy.calls.set('PutParameter', 0);
-    await expect(new RunnerSecrets(new SSMClient(through())).put({ fleet: 'linux-small', name: 'linux-small-3-cccccc' }, 'jit')).rejects.toThrow(/Rate exceeded/);
+    await expect(
+      new RunnerSecrets(new SSMClient(through())).put({ fleet: 'linux-small', name: 'linux-small-3-cccccc' }, 'jit'),
+    ).rejects.toThrow(/Rate exceeded/);
     expect(proxy.calls.get('PutParameter')).toBe(AWS_RETRY.maxAttempts);
   });
 });

@@ -319,7 +319,12 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
       ['201', 'elsewhere-201-active'],
       ['202', 'elsewhere-202-released'],
     ]) {
-      await store.admitJob({ ci: 'github', jobId, labels: ['self-hosted'], origin: {} }, { name: 'elsewhere', maxRunners: 5 }, runner, Date.now());
+      await store.admitJob(
+        { ci: 'github', jobId, labels: ['self-hosted'], origin: {} },
+        { name: 'elsewhere', maxRunners: 5 },
+        runner,
+        Date.now(),
+      );
     }
     await store.releaseRunner('elsewhere-202-released', 'job completed', { requeueJob: false }, Date.now());
     for (const runner of ['elsewhere-201-active', 'elsewhere-202-released', 'elsewhere-203-unknown']) {

@@ -78,7 +78,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
   it('serves a burst of launches with one instance each, first come first served', async () => {
     const fleet = await fleetWithGroup('burst');
     const runners = ['burst-1-a', 'burst-2-b', 'burst-3-c', 'burst-4-d', 'burst-5-e'];
-    const launched = await Promise.all(runners.map((runner, index) => backend.launch(fleet, requestFor(fleet.name, runner, String(index + 1)))));
+    const launched = await Promise.all(
+      runners.map((runner, index) => backend.launch(fleet, requestFor(fleet.name, runner, String(index + 1)))),
+    );
 
     expect(launched.map((runner) => runner.computeId)).toEqual(runners.map((runner) => claimId('burst-group', runner)));
     expect((await groupNamed(moto, 'burst-group')).DesiredCapacity).toBe(5);
@@ -117,7 +119,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     // moto would accept a desired capacity above the maximum size; AWS refuses it, so the backend checks.
     const byGroup = await fleetWithGroup('group-cap', { maxSize: 2 });
     const results = await Promise.allSettled(
-      ['a', 'b', 'c', 'd'].map((suffix, index) => backend.launch(byGroup, requestFor(byGroup.name, `group-cap-${index}-${suffix}`, String(index)))),
+      ['a', 'b', 'c', 'd'].map((suffix, index) =>
+        backend.launch(byGroup, requestFor(byGroup.name, `group-cap-${index}-${suffix}`, String(index))),
+      ),
     );
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected']);
     expect((await groupNamed(moto, 'group-cap-group')).DesiredCapacity).toBe(2);
