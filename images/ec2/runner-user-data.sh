@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# User data of a fleetbot EC2 runner: wait for this instance's fleetbot:runner and fleetbot:fleet tags,
-# fetch the runner's single-use credential from SSM, run one job, power off. The launch template makes an
-# instance-initiated shutdown terminate the instance. See README.md.
+# User data of a fleetbot EC2 runner: wait for this instance's fleetbot:runner and fleetbot:fleet
+# tags, fetch the runner's single-use credential from SSM, run one job, power off. The launch template
+# makes an instance-initiated shutdown terminate the instance. See README.md.
 # The credential is never printed: no `set -x`, no echo of it.
 set -euo pipefail
 

@@ -12,7 +12,7 @@ import type { CredentialOwner, CredentialStore, RunnerParameter, RunnerParameter
  * Every runner credential lives under this path, one level per fleet: `/fleetbot/runners/<fleet>/<runner>`.
  * A fleet's runner role may read and delete `<fleet>/*` only, which no other fleet's name can match.
  */
-export const RUNNER_PARAMETER_PATH = '/fleetbot/runners';
+const RUNNER_PARAMETER_PATH = '/fleetbot/runners';
 
 const RUNNER_PARAMETER_PREFIX = `${RUNNER_PARAMETER_PATH}/`;
 // DescribeParameters returns at most 50 per page; DeleteParameters takes at most 10 names per call.
