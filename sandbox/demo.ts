@@ -42,7 +42,7 @@ export async function runJob(stage: Stage, fleet: FleetSpec, jobId: number): Pro
   say(queuedLine(jobId, fleet.labels, tagOf(task, TAG_FLEET) ?? '(untagged)'));
   say(launchedLine(task, cluster, placementOf(shim, runnerName, task.launchType)));
 
-  const parameterName = runnerParameterName(runnerName);
+  const parameterName = runnerParameterName(fleet.name, runnerName);
   const credential = await eventually(
     `the credential ${parameterName}`,
     () => credentialIn(moto, github, parameterName, runnerName),

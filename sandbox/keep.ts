@@ -100,7 +100,7 @@ class TaskWatcher {
     const { moto, github, shim, say } = this.stage;
     const runnerName = tagOf(task, TAG_RUNNER)!;
     const jobId = Number(tagOf(task, TAG_JOB));
-    const parameterName = runnerParameterName(runnerName);
+    const parameterName = runnerParameterName(this.fleet.name, runnerName);
     const credential = await credentialIn(moto, github, parameterName, runnerName);
     if (!credential && task.lastStatus !== 'STOPPED') return false;
     const cluster = task.clusterArn?.split('/').pop() ?? '';

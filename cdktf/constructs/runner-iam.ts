@@ -5,7 +5,7 @@ import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/ind
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
 
-/** Where the app keeps runner credentials; see src/secrets/ssm.ts (`/fleetbot/runners/<runnerName>`). */
+/** Where the app keeps runner credentials, a level per fleet; see src/secrets/ssm.ts (`/fleetbot/runners/<fleet>/<runner>`). */
 const RUNNER_PARAMETER_PATH = 'fleetbot/runners';
 
 export interface RunnerRoleProps {
@@ -28,7 +28,8 @@ export function trustPolicy(service: string): string {
 
 /**
  * The role a runner runs as. Its only permissions: read and delete the credential parameters of its own
- * fleet's runners (names start with `<fleet>-`), which is all the runner needs before the job starts.
+ * fleet's runners, `<fleet>/*`, which is all the runner needs before the job starts. The "/" after the
+ * fleet name is what keeps fleet `foo` out of `foo-bar/…` (IAM's `*` matches across "/" too).
  * Parameters encrypted with the account's aws/ssm key need no KMS grant.
  */
 export class RunnerRole extends Construct {
@@ -45,7 +46,7 @@ export class RunnerRole extends Construct {
           effect: 'Allow',
           actions: ['ssm:DeleteParameter', 'ssm:GetParameter'],
           resources: [
-            `arn:${partition.partition}:ssm:${props.region}:${account.accountId}:parameter/${RUNNER_PARAMETER_PATH}/${props.fleet}-*`,
+            `arn:${partition.partition}:ssm:${props.region}:${account.accountId}:parameter/${RUNNER_PARAMETER_PATH}/${props.fleet}/*`,
           ],
         },
       ],

@@ -25,12 +25,12 @@ imds_token="$(curl -fsS --retry 5 --retry-connrefused -X PUT "$IMDS/latest/api/t
   -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600')"
 imds() { curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" "$IMDS/latest/meta-data/$1"; }
 
-# An Auto Scaling group starts the instance before fleetbot hands it to a runner by tagging it, so
-# the tag may not be there yet (an EC2 launch has it from the start).
+# An Auto Scaling group starts the instance before fleetbot hands it to a runner by tagging it (fleet
+# and runner in one call), so the tags may not be there yet (an EC2 launch has them from the start).
 deadline=$((SECONDS + WAIT_SECONDS))
-until runner="$(imds tags/instance/fleetbot:runner 2>/dev/null)"; do
+until runner="$(imds tags/instance/fleetbot:runner 2>/dev/null)" && fleet="$(imds tags/instance/fleetbot:fleet 2>/dev/null)"; do
   if ((SECONDS >= deadline)); then
-    log "error: no fleetbot:runner tag within ${WAIT_SECONDS}s"
+    log "error: no fleetbot:runner and fleetbot:fleet tags within ${WAIT_SECONDS}s"
     exit 2
   fi
   sleep "$POLL_SECONDS"
@@ -39,9 +39,14 @@ done
   log "error: instance tag fleetbot:runner is not a runner name"
   exit 2
 }
+[[ $fleet =~ ^[a-z0-9][a-z0-9-]*$ ]] || {
+  log "error: instance tag fleetbot:fleet is not a fleet name"
+  exit 2
+}
 AWS_DEFAULT_REGION="$(imds placement/region)"
 export AWS_DEFAULT_REGION
-readonly param="/fleetbot/runners/$runner"
+# A level per fleet: the instance role may read only its own fleet's `<fleet>/*`.
+readonly param="/fleetbot/runners/$fleet/$runner"
 
 # fleetbot writes the parameter just after the launch, and SSM calls can fail transiently: retry
 # until the deadline. aws's stderr goes to a file so warnings never mix into the value.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# User data of a fleetbot EC2 runner: wait for this instance's fleetbot:runner tag, fetch the runner's
-# single-use credential from SSM, run one job, power off. The launch template makes an
-# instance-initiated shutdown terminate the instance. See README.md.
+# User data of a fleetbot EC2 runner: wait for this instance's fleetbot:runner and fleetbot:fleet
+# tags, fetch the runner's single-use credential from SSM, run one job, power off. The launch template
+# makes an instance-initiated shutdown terminate the instance. See README.md.
 # The credential is never printed: no `set -x`, no echo of it.
 set -euo pipefail
 
@@ -12,7 +12,7 @@ readonly RUNNER_USER="${FLEETBOT_RUNNER_USER:-runner}"
 readonly TAG_WAIT_SECONDS="${FLEETBOT_RUNNER_TAG_WAIT_SECONDS:-600}"
 readonly CONFIG_WAIT_SECONDS="${FLEETBOT_RUNNER_CONFIG_WAIT_SECONDS:-600}"
 readonly POLL_SECONDS="${FLEETBOT_RUNNER_POLL_SECONDS:-3}"
-readonly RUNNER_TAG=fleetbot:runner
+readonly RUNNER_TAG=fleetbot:runner FLEET_TAG=fleetbot:fleet
 readonly EXIT_SETTINGS=1 EXIT_NO_TAG=2 EXIT_NO_CONFIG=3 EXIT_NO_RUNNER=4
 
 # Keep AWS CLI v2 from paging its output.
@@ -53,37 +53,43 @@ imds_token="$(curl -fsS --retry 5 --retry-connrefused -X PUT "$IMDS/latest/api/t
   -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600')"
 imds() { curl -fsS --retry 5 --retry-connrefused -H "X-aws-ec2-metadata-token: $imds_token" "$IMDS/latest/meta-data/$1"; }
 
-# fleetbot names the instance's runner in its fleetbot:runner tag (the launch template exposes tags in
-# IMDS). An instance it launches itself has the tag from the start; an Auto Scaling group's instance
-# boots without it and is tagged when fleetbot hands it a runner. IMDS answers 404 until then.
-# Sets `runner`.
-wait_for_runner_tag() {
-  local deadline=$((SECONDS + TAG_WAIT_SECONDS)) announced=false status answer="$scratch/tag"
+# fleetbot names the instance's fleet and runner in its fleetbot:fleet and fleetbot:runner tags, in one
+# call (the launch template exposes tags in IMDS). An instance it launches itself has them from the
+# start; an Auto Scaling group's instance boots without them and is tagged when fleetbot hands it a
+# runner. IMDS answers 404 until then. Both waits share one deadline. Sets `tag_value`.
+wait_for_tag() {
+  local tag=$1 announced=false status answer="$scratch/tag"
   while true; do
     status="$(curl -sS --retry 5 --retry-connrefused -o "$answer" -w '%{http_code}' \
-      -H "X-aws-ec2-metadata-token: $imds_token" "$IMDS/latest/meta-data/tags/instance/$RUNNER_TAG")" || true
+      -H "X-aws-ec2-metadata-token: $imds_token" "$IMDS/latest/meta-data/tags/instance/$tag")" || true
     case $status in
       200)
-        runner="$(<"$answer")"
+        tag_value="$(<"$answer")"
         return 0
         ;;
       404)
         if [[ $announced == false ]]; then
-          log "waiting up to ${TAG_WAIT_SECONDS}s for instance tag $RUNNER_TAG"
+          log "waiting up to ${TAG_WAIT_SECONDS}s for instance tag $tag"
           announced=true
         fi
         ;;
-      *) log "reading instance tag $RUNNER_TAG failed (HTTP ${status:-none}), retrying" ;;
+      *) log "reading instance tag $tag failed (HTTP ${status:-none}), retrying" ;;
     esac
-    wait_or_fail "$deadline" "$EXIT_NO_TAG" "instance tag $RUNNER_TAG did not appear within ${TAG_WAIT_SECONDS}s"
+    wait_or_fail "$tag_deadline" "$EXIT_NO_TAG" "instance tag $tag did not appear within ${TAG_WAIT_SECONDS}s"
   done
 }
 
 AWS_DEFAULT_REGION="$(imds placement/region)"
 export AWS_DEFAULT_REGION
-wait_for_runner_tag
+readonly tag_deadline=$((SECONDS + TAG_WAIT_SECONDS))
+wait_for_tag "$RUNNER_TAG"
+runner=$tag_value
 [[ $runner =~ ^[A-Za-z0-9._-]+$ ]] || fail "$EXIT_NO_TAG" "instance tag $RUNNER_TAG is not a runner name"
-readonly param="/fleetbot/runners/$runner"
+wait_for_tag "$FLEET_TAG"
+fleet=$tag_value
+[[ $fleet =~ ^[a-z0-9][a-z0-9-]*$ ]] || fail "$EXIT_NO_TAG" "instance tag $FLEET_TAG is not a fleet name"
+# A level per fleet: the instance role may read only its own fleet's `<fleet>/*`.
+readonly param="/fleetbot/runners/$fleet/$runner"
 
 # fleetbot may write the credential a while after it tags the instance (it paces its GitHub API
 # writes), and SSM calls can fail transiently: retry until the deadline. Sets `value`; aws's stderr

@@ -119,10 +119,11 @@ function asgCompute(fleet: FleetSpec): AsgCompute {
  *   is a CapacityError. Launches that arrive together share one change.
  * - Every call (`launch`, `describe`, `list`, not `stop`) first hands InService instances that serve no
  *   runner yet to waiting claims, oldest instance to oldest claim: it protects the instance from
- *   scale-in, then writes the runner's name into its `fleetbot:runner` tag. The boot script has to wait
- *   for that tag in IMDS (a group's instance boots without one) and derives its credential's SSM
- *   parameter from it, as on EC2, so an instance never picks a credential itself (taking the oldest
- *   parameter would race). Protection keeps the group from scaling in an instance that runs a job.
+ *   scale-in, then writes the fleet and runner names into its `fleetbot:fleet` and `fleetbot:runner`
+ *   tags (one call). The boot script has to wait for them in IMDS (a group's instance boots without
+ *   them) and derives its credential's SSM parameter from them, as on EC2, so an instance never picks a
+ *   credential itself (taking the oldest parameter would race). Protection keeps the group from scaling
+ *   in an instance that runs a job.
  * - `describe` answers per claim: the state of its instance, `starting` while it waits for one, and
  *   `stopped` once its instance has gone. `list` returns the group's live instances, a tagged one under
  *   its runner's claim id, an untagged one under its instance id (the reconciler stops it as an orphan
@@ -150,7 +151,7 @@ export class AsgBackend implements ComputeBackend {
 
   async launch(fleet: FleetSpec, request: LaunchRequest): Promise<LaunchedRunner> {
     const group = asgCompute(fleet).autoScalingGroup;
-    const expectedParameter = runnerParameterName(request.runnerName);
+    const expectedParameter = runnerParameterName(fleet.name, request.runnerName);
     if (request.credentialParameter !== expectedParameter) {
       // The instance cannot be told where its credential is; it only knows this derivation.
       throw new Error(`Auto Scaling runners read their credential from ${expectedParameter}, not ${request.credentialParameter}`);

@@ -111,9 +111,9 @@ function subnetOrder(subnets: readonly string[], runnerName: string): string[] {
 }
 
 /**
- * Runners as single-job EC2 instances from the fleet's launch template. The instance learns its runner
- * name from its own `fleetbot:runner` tag (instance tags in IMDS) and derives its credential's SSM
- * parameter from it, so neither user data nor tags carry anything secret.
+ * Runners as single-job EC2 instances from the fleet's launch template. The instance learns its fleet and
+ * runner from its own `fleetbot:fleet` and `fleetbot:runner` tags (instance tags in IMDS) and derives its
+ * credential's SSM parameter from them, so neither user data nor tags carry anything secret.
  */
 export class Ec2Backend implements ComputeBackend {
   constructor(private readonly ec2: EC2Client) {}
@@ -121,7 +121,7 @@ export class Ec2Backend implements ComputeBackend {
   /** Each instance type in the fleet's order: spot in every subnet (if enabled), then on-demand. */
   async launch(fleet: FleetSpec, request: LaunchRequest): Promise<LaunchedRunner> {
     const compute = ec2Compute(fleet);
-    const expectedParameter = runnerParameterName(request.runnerName);
+    const expectedParameter = runnerParameterName(fleet.name, request.runnerName);
     if (request.credentialParameter !== expectedParameter) {
       // The instance cannot be told where its credential is; it only knows this derivation.
       throw new Error(`EC2 runners read their credential from ${expectedParameter}, not ${request.credentialParameter}`);

@@ -339,14 +339,17 @@ export interface TakenNames {
 
 /**
  * Why a new fleet may not be called `name`, or undefined when it may: the name is a fleet's already, or
- * another request's. Runner credentials live at /fleetbot/runners/<fleet>-<job>-…, and a fleet's runners
- * may read <fleet>-*: a name that extends another fleet's name with "-" would share its credentials.
+ * another request's, or extends another fleet's name with "-". Runner names are `<fleet>-<job>-…`, and
+ * the fleet of a runner is found by the longest fleet name that prefixes it: a job id that starts with the
+ * rest of the longer name (a GitLab job id starts with its host) would be taken for the other fleet's.
+ * And a runner role applied before credentials had a level per fleet reads `/fleetbot/runners/<fleet>-*`,
+ * which matches `<fleet>-<more>/…` too, until that fleet is applied again.
  */
 export function fleetNameConflict(name: string, taken: TakenNames): string | undefined {
   if (taken.fleets.includes(name)) return `a fleet named "${name}" already exists`;
   const overlapping = taken.fleets.find((fleet) => name.startsWith(`${fleet}-`) || fleet.startsWith(`${name}-`));
   if (overlapping) {
-    return `"${name}" and the existing fleet "${overlapping}" would share runner credentials (one name starts with the other plus "-")`;
+    return `"${name}" and the existing fleet "${overlapping}" would mix up their runners (one name starts with the other plus "-")`;
   }
   const lock = taken.locks.find((entry) => entry.fleet === name);
   return lock ? fleetLocked.name(name, lock.issueNumber) : undefined;

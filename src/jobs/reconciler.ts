@@ -384,7 +384,7 @@ export class Reconciler {
         !scheduler.isBusy(parameter.runnerName),
     );
     if (stale.length === 0) return 0;
-    return runnerParameters.deleteRunnerParameters(stale.map((parameter) => parameter.runnerName));
+    return runnerParameters.deleteRunnerParameters(stale.map((parameter) => parameter.name));
   }
 }
 

@@ -356,7 +356,7 @@ export class Scheduler implements JobSink {
       const launched = await this.compute.launch(fleet, {
         runnerName: runner.name,
         jobId: runner.jobId,
-        credentialParameter: runnerParameterName(runner.name),
+        credentialParameter: runnerParameterName(runner.fleet, runner.name),
       });
       await this.store.markRunnerLaunched(runner.name, launched.computeId, launched.computeDetail, this.now());
       log.info(
@@ -408,7 +408,7 @@ export class Scheduler implements JobSink {
         log.info(fields, 'runner released before its credential was ready; credential discarded');
         return;
       }
-      await this.credentials.put(runner.name, credential.value);
+      await this.credentials.put(runner, credential.value);
       await this.store.markCredentialIssued(runner.name, credential.ciRunnerId ?? null, this.now());
       log.debug(fields, 'runner credential stored');
     } catch (error) {
@@ -430,7 +430,7 @@ export class Scheduler implements JobSink {
       }
     }
     try {
-      await this.credentials.delete(runner.name);
+      await this.credentials.delete(runner);
     } catch (error) {
       log.warn({ ...fields, err: errorFields(error) }, 'could not delete the runner credential');
     }

@@ -5,23 +5,32 @@
 
 /** A runner credential as the store lists it, without its value. */
 export interface RunnerParameter {
+  /** The parameter's full name, which deleting it takes. */
+  name: string;
   runnerName: string;
   /** Epoch milliseconds of the last write. */
   lastModifiedAt: number;
 }
 
+/** The runner a credential is for. Its fleet is part of where the credential is kept: fleets never share one place. */
+export interface CredentialOwner {
+  fleet: string;
+  /** The runner's name. */
+  name: string;
+}
+
 /** What the scheduler needs of the runner credential store: a credential per runner, written before launch. */
 export interface CredentialStore {
-  put(runnerName: string, value: string): Promise<void>;
+  put(runner: CredentialOwner, value: string): Promise<void>;
   /** Deleting a credential that is gone already (the runner deletes its own once read) is no error. */
-  delete(runnerName: string): Promise<void>;
+  delete(runner: CredentialOwner): Promise<void>;
 }
 
 /** What the reconciler needs of the runner credential store to sweep credentials nobody will read. */
 export interface RunnerParameterStore {
   listRunnerParameters(): Promise<RunnerParameter[]>;
-  /** Returns how many of the runners' parameters existed and were deleted. */
-  deleteRunnerParameters(runnerNames: readonly string[]): Promise<number>;
+  /** Deletes parameters by their full names (`RunnerParameter.name`); returns how many existed. */
+  deleteRunnerParameters(parameterNames: readonly string[]): Promise<number>;
 }
 
 /** Reads secrets fleetbot itself uses (CI API and runner tokens) by parameter name. */

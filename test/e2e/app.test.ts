@@ -65,7 +65,9 @@ describeWithMoto('fleetbot started as a user starts it', () => {
     );
     const runnerName = tagOf(task, 'fleetbot:runner')!;
     expect(runnerName).toMatch(/^linux-small-2-[0-9a-z]{6}$/);
-    const parameter = await eventually('the runner credential in SSM', () => readParameter(moto, `/fleetbot/runners/${runnerName}`));
+    const parameter = await eventually('the runner credential in SSM', () =>
+      readParameter(moto, `/fleetbot/runners/linux-small/${runnerName}`),
+    );
     expect(parameter.Type).toBe('SecureString');
     expect(github.issuedJitConfigs).toContain(parameter.Value);
     // The app reached GitHub through GHE_HOST, as an installation.
@@ -79,7 +81,7 @@ describeWithMoto('fleetbot started as a user starts it', () => {
       ),
     );
     await eventually('the credential deleted', async () =>
-      (await readParameter(moto, `/fleetbot/runners/${runnerName}`)) === undefined ? true : undefined,
+      (await readParameter(moto, `/fleetbot/runners/linux-small/${runnerName}`)) === undefined ? true : undefined,
     );
     expect(app.output()).not.toContain(parameter.Value!);
     expect(github.openApiViolations).toEqual([]);

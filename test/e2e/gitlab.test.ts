@@ -74,7 +74,7 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
       (await fleetbotTasks(moto, infra.cluster)).find((candidate) => tagOf(candidate, 'fleetbot:job') === jobId),
     );
     const runnerName = tagOf(task, 'fleetbot:runner')!;
-    const parameter = await eventually('the runner config in SSM', () => readParameter(moto, `/fleetbot/runners/${runnerName}`));
+    const parameter = await eventually('the runner config in SSM', () => readParameter(moto, `/fleetbot/runners/gl-linux/${runnerName}`));
     expect(JSON.parse(parameter.Value!)).toMatchObject({ token: secrets.runnerToken, name: runnerName });
 
     // fleetbot confirms a completion with GitLab's jobs API before it stops anything.
@@ -90,7 +90,7 @@ describeWithMoto('fleetbot started as a user starts it, serving a GitLab fleet',
       ),
     );
     await eventually('the runner config deleted', async () =>
-      (await readParameter(moto, `/fleetbot/runners/${runnerName}`)) === undefined ? true : undefined,
+      (await readParameter(moto, `/fleetbot/runners/gl-linux/${runnerName}`)) === undefined ? true : undefined,
     );
 
     const output = app.output();

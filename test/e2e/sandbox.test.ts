@@ -155,7 +155,7 @@ describeWithMoto('npm run sandbox', () => {
       );
       expect(output).toMatch(
         new RegExp(
-          `^3\\. runner credential in SSM: /fleetbot/runners/linux-small-${job}-\\w+ \\(SecureString, JIT config from POST /orgs/acme/actions/runners/generate-jitconfig\\)$`,
+          `^3\\. runner credential in SSM: /fleetbot/runners/linux-small/linux-small-${job}-\\w+ \\(SecureString, JIT config from POST /orgs/acme/actions/runners/generate-jitconfig\\)$`,
           'm',
         ),
       );

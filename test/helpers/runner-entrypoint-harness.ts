@@ -85,9 +85,9 @@ export async function recordedLines(path: string): Promise<string[]> {
   return (await readFile(path, 'utf8')).trimEnd().split('\n');
 }
 
-/** `/fleetbot/runners/<prefix>-<now>-<random>`, a runner's parameter name no other test uses. */
-export const uniqueParameterName = (prefix: string): string =>
-  `/fleetbot/runners/${prefix}-${Date.now()}-${randomBytes(3).toString('hex')}`;
+/** `/fleetbot/runners/<fleet>/<fleet>-<now>-<random>`, a runner's parameter name no other test uses. */
+export const uniqueParameterName = (fleet: string): string =>
+  `/fleetbot/runners/${fleet}/${fleet}-${Date.now()}-${randomBytes(3).toString('hex')}`;
 
 /** Neither output stream holds any of `secrets`. */
 export function expectNotLeaked(result: EntrypointResult, ...secrets: string[]): void {

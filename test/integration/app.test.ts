@@ -48,7 +48,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     expect(body.runner_group_id).toBe(1);
     expect(body.labels).toEqual(['self-hosted', 'linux', 'small']);
 
-    const parameter = await readParameter(env.moto, `/fleetbot/runners/${body.name}`);
+    const parameter = await readParameter(env.moto, `/fleetbot/runners/linux-small/${body.name}`);
     expect(parameter?.Type).toBe('SecureString');
     expect(parameter?.Value).toBe(env.github.issuedJitConfigs.at(-1));
 
@@ -60,7 +60,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     expect(tagOf(task, 'fleetbot:job')).toBe('101');
     expect(tagOf(task, 'fleetbot:runner')).toBe(body.name);
     expect(task.overrides?.containerOverrides).toEqual([
-      { name: 'runner', environment: [{ name: 'FLEETBOT_RUNNER_CONFIG_PARAM', value: `/fleetbot/runners/${body.name}` }] },
+      { name: 'runner', environment: [{ name: 'FLEETBOT_RUNNER_CONFIG_PARAM', value: `/fleetbot/runners/linux-small/${body.name}` }] },
     ]);
     expect(JSON.stringify(task)).not.toContain(parameter!.Value!);
     expect(await app.store.getRunner(body.name)).toMatchObject({ status: 'running', credentialIssued: true, computeId: task.taskArn });
@@ -131,8 +131,8 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     expect((await app.store.getRunner(runnerOf301))?.status).toBe('running');
     const stopped = (await fleetbotTasks(env.moto, infra.cluster)).find((task) => tagOf(task, 'fleetbot:runner') === runnerOf302);
     expect(stopped?.desiredStatus).toBe('STOPPED');
-    expect(await readParameter(env.moto, `/fleetbot/runners/${runnerOf302}`)).toBeUndefined();
-    expect(await readParameter(env.moto, `/fleetbot/runners/${runnerOf301}`)).toBeDefined();
+    expect(await readParameter(env.moto, `/fleetbot/runners/linux-small/${runnerOf302}`)).toBeUndefined();
+    expect(await readParameter(env.moto, `/fleetbot/runners/linux-small/${runnerOf301}`)).toBeDefined();
   });
 
   it('drops a cancelled job from the backlog, and skips a backlog job GitHub no longer has queued', async () => {
@@ -260,7 +260,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     await app.deliver('workflow_job', queuedJob({ jobId: 601, org: 'acme' }));
     expect(env.github.requestsTo('POST', JIT_ORG).length - before).toBe(3);
     const runner = (await app.store.getJob('github', '601'))!.runnerName!;
-    expect((await readParameter(env.moto, `/fleetbot/runners/${runner}`))?.Value).toBe(env.github.issuedJitConfigs.at(-1));
+    expect((await readParameter(env.moto, `/fleetbot/runners/linux-small/${runner}`))?.Value).toBe(env.github.issuedJitConfigs.at(-1));
   });
 
   it('when GitHub keeps failing, stops the task, puts the job back in the backlog and logs it', async () => {
@@ -304,7 +304,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
     expect((await runningTasks(infra.cluster)).length).toBe(5);
     for (const jobId of [801, 802, 803, 804, 805]) {
       const runnerName = (await app.store.getJob('github', String(jobId)))!.runnerName!;
-      const parameter = await readParameter(env.moto, `/fleetbot/runners/${runnerName}`);
+      const parameter = await readParameter(env.moto, `/fleetbot/runners/linux-small/${runnerName}`);
       expect(parameter?.Type).toBe('SecureString');
       expect(JSON.parse(parameter!.Value!)).toEqual({
         url: expect.stringMatching(/^https:\/\/github\.com\/\w+$/),
@@ -344,7 +344,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
 
       expect(summary.released).toBe(1);
       expect((await app.store.getRunner(lost))?.status).toBe('released');
-      expect(await readParameter(env.moto, `/fleetbot/runners/${lost}`)).toBeUndefined();
+      expect(await readParameter(env.moto, `/fleetbot/runners/linux-small/${lost}`)).toBeUndefined();
       // Job 1001 went back to its place at the head of the backlog, ahead of 1002.
       expect(await jobTags(infra.cluster)).toEqual(['1001']);
       expect((await app.store.getJob('github', '1002'))?.status).toBe('waiting');
@@ -371,7 +371,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
       const orphan = await new EcsBackend(clientsFor(env.moto).ecs).launch(fleet, {
         runnerName: 'linux-small-1102-bbbbbb',
         jobId: '1102',
-        credentialParameter: '/fleetbot/runners/linux-small-1102-bbbbbb',
+        credentialParameter: '/fleetbot/runners/linux-small/linux-small-1102-bbbbbb',
       });
 
       const summary = await app.fleetbot.reconciler.pass();
@@ -381,7 +381,7 @@ describeWithMoto('the app: one ephemeral runner per queued job, on ECS Fargate',
       expect((await jobTags(infra.cluster)).sort()).toEqual(['1101', '1102']);
       expect(await app.store.getRunner('linux-small-1102-bbbbbb')).toMatchObject({ computeId: orphan.computeId, credentialIssued: true });
       expect(await app.store.getRunner('linux-small-1101-aaaaaa')).toMatchObject({ status: 'running', credentialIssued: true });
-      expect(await readParameter(env.moto, '/fleetbot/runners/linux-small-1101-aaaaaa')).toBeDefined();
+      expect(await readParameter(env.moto, '/fleetbot/runners/linux-small/linux-small-1101-aaaaaa')).toBeDefined();
     });
 
     it('stops a task whose runner was already released', async () => {

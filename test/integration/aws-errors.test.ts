@@ -37,7 +37,7 @@ describeWithMoto('AWS failures as log fields, against moto', () => {
       new EcsBackend(aws.ecs).launch(fleet, {
         runnerName: 'linux-small-1-abcdef',
         jobId: '1',
-        credentialParameter: '/fleetbot/runners/linux-small-1-abcdef',
+        credentialParameter: '/fleetbot/runners/linux-small/linux-small-1-abcdef',
       }),
     );
     const fields = errorFields(error);
@@ -47,7 +47,7 @@ describeWithMoto('AWS failures as log fields, against moto', () => {
 
   it("names PutParameter, the status and moto's request id when SSM refuses a credential", async () => {
     // An empty credential: SSM takes values of at least one character.
-    const error = await failure(new RunnerSecrets(aws.ssm).put('linux-small-2-abcdef', ''));
+    const error = await failure(new RunnerSecrets(aws.ssm).put({ fleet: 'linux-small', name: 'linux-small-2-abcdef' }, ''));
     expect(errorFields(error)).toMatchObject({
       name: 'ValidationException',
       operation: 'ssm:PutParameter',

@@ -37,7 +37,7 @@ describeWithMoto('AWS throttling and server errors', () => {
     const launched = await new EcsBackend(new ECSClient(through())).launch(fleet, {
       runnerName: 'linux-small-1-aaaaaa',
       jobId: '1',
-      credentialParameter: '/fleetbot/runners/linux-small-1-aaaaaa',
+      credentialParameter: '/fleetbot/runners/linux-small/linux-small-1-aaaaaa',
     });
     expect(proxy.calls.get('RunTask')).toBe(4);
     expect(Date.now() - started).toBeGreaterThan(50);
@@ -47,15 +47,17 @@ describeWithMoto('AWS throttling and server errors', () => {
 
   it('retries SSM 5xx answers and stores the credential once', async () => {
     proxy.failNext('PutParameter', 2, 503, 'InternalServerError');
-    await new RunnerSecrets(new SSMClient(through())).put('linux-small-2-bbbbbb', 'jit');
+    await new RunnerSecrets(new SSMClient(through())).put({ fleet: 'linux-small', name: 'linux-small-2-bbbbbb' }, 'jit');
     expect(proxy.calls.get('PutParameter')).toBe(3);
-    expect((await readParameter(moto, '/fleetbot/runners/linux-small-2-bbbbbb'))?.Value).toBe('jit');
+    expect((await readParameter(moto, '/fleetbot/runners/linux-small/linux-small-2-bbbbbb'))?.Value).toBe('jit');
   });
 
   it('gives up after the configured attempts so the scheduler can requeue the job', async () => {
     proxy.failNext('PutParameter', AWS_RETRY.maxAttempts, 400, 'ThrottlingException');
     proxy.calls.set('PutParameter', 0);
-    await expect(new RunnerSecrets(new SSMClient(through())).put('linux-small-3-cccccc', 'jit')).rejects.toThrow(/Rate exceeded/);
+    await expect(
+      new RunnerSecrets(new SSMClient(through())).put({ fleet: 'linux-small', name: 'linux-small-3-cccccc' }, 'jit'),
+    ).rejects.toThrow(/Rate exceeded/);
     expect(proxy.calls.get('PutParameter')).toBe(AWS_RETRY.maxAttempts);
   });
 });

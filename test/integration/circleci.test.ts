@@ -171,9 +171,9 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
       const runnerName = tagOf(task, 'fleetbot:runner')!;
       expect(tagOf(task, 'fleetbot:fleet')).toBe(fleet.name);
       expect(task.overrides?.containerOverrides?.[0]?.environment).toEqual([
-        { name: 'FLEETBOT_RUNNER_CONFIG_PARAM', value: runnerParameterName(runnerName) },
+        { name: 'FLEETBOT_RUNNER_CONFIG_PARAM', value: runnerParameterName(fleet.name, runnerName) },
       ]);
-      const parameter = await readParameter(moto, runnerParameterName(runnerName));
+      const parameter = await readParameter(moto, runnerParameterName(fleet.name, runnerName));
       expect(parameter?.Type).toBe('SecureString');
       expect(JSON.parse(parameter!.Value!)).toEqual({
         token: RUNNER_TOKEN,
@@ -257,7 +257,7 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
     expect(await app.reconcile()).toMatchObject({ released: 1, backlogLaunched: 0 });
     expect((await app.store.getRunner(runner.name))?.status).toBe('released');
     expect((await app.store.getJob('circleci', runner.jobId))?.status).toBe('abandoned');
-    expect(await readParameter(moto, runnerParameterName(runner.name))).toBeUndefined();
+    expect(await readParameter(moto, runnerParameterName(runner.fleet, runner.name))).toBeUndefined();
 
     expect(await app.poll()).toMatchObject([{ unclaimed: 1, active: 0, launched: 1 }]);
     expect(await runningTasks(fleet)).toHaveLength(1);

@@ -18,6 +18,7 @@ import { describeWithMotoAndTools } from '../helpers/tools.js';
 const SCRIPT = fileURLToPath(new URL('../../images/ec2/runner-user-data.sh', import.meta.url));
 // Another region than the SDK clients' default: the script must take its region from IMDS.
 const REGION = 'eu-west-1';
+const FLEET = 'linux-vm';
 
 interface ImdsRequest {
   method: string;
@@ -29,8 +30,8 @@ interface ImdsRequest {
 interface FakeImds {
   url: string;
   requests: ImdsRequest[];
-  /** Sets the instance's fleetbot:runner tag, as fleetbot's CreateTags would. */
-  tag(runnerName: string): void;
+  /** Sets the instance's fleetbot:runner and fleetbot:fleet tags, as fleetbot's CreateTags would; no fleet leaves that one out. */
+  tag(runnerName: string, fleet?: string | null): void;
   close(): Promise<void>;
 }
 
@@ -38,6 +39,7 @@ async function startFakeImds(): Promise<FakeImds> {
   const token = randomBytes(16).toString('hex');
   const requests: ImdsRequest[] = [];
   let runnerTag: string | undefined;
+  let fleetTag: string | undefined;
   const server: Server = createServer((request, response) => {
     const path = request.url ?? '';
     const answer = (status: number, body = '') => {
@@ -52,6 +54,7 @@ async function startFakeImds(): Promise<FakeImds> {
     if (request.headers['x-aws-ec2-metadata-token'] !== token) return answer(401);
     if (path === '/latest/meta-data/placement/region') return answer(200, REGION);
     if (path === '/latest/meta-data/tags/instance/fleetbot:runner') return runnerTag === undefined ? answer(404) : answer(200, runnerTag);
+    if (path === '/latest/meta-data/tags/instance/fleetbot:fleet') return fleetTag === undefined ? answer(404) : answer(200, fleetTag);
     return answer(404);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -60,8 +63,9 @@ async function startFakeImds(): Promise<FakeImds> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    tag: (runnerName) => {
+    tag: (runnerName, fleet = FLEET) => {
       runnerTag = runnerName;
+      fleetTag = fleet ?? undefined;
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
@@ -128,12 +132,12 @@ ${logCall()}exit "\${FAKE_RUN_EXIT:-0}"
     await rm(root, { recursive: true, force: true });
   });
 
-  const runnerName = () => `linux-vm-${Date.now()}-${randomBytes(3).toString('hex')}`;
-  const parameterOf = (runner: string) => `/fleetbot/runners/${runner}`;
+  const runnerName = () => `${FLEET}-${Date.now()}-${randomBytes(3).toString('hex')}`;
+  const parameterOf = (runner: string) => `/fleetbot/runners/${FLEET}/${runner}`;
   const jitConfig = () => randomBytes(96).toString('base64');
 
-  const putConfig = (runner: string, value: string) =>
-    ssm.send(new PutParameterCommand({ Name: parameterOf(runner), Value: value, Type: 'SecureString' }));
+  const putConfig = (runner: string, value: string, name = parameterOf(runner)) =>
+    ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString' }));
 
   async function parameterExists(runner: string): Promise<boolean> {
     try {
@@ -220,6 +224,33 @@ ${logCall()}exit "\${FAKE_RUN_EXIT:-0}"
     expectNotLeaked(result, value);
   });
 
+  it("reads the credential from its fleet's level, waiting for the fleet tag when IMDS shows the runner tag first", async () => {
+    const runner = runnerName();
+    const value = jitConfig();
+    await putConfig(runner, value);
+    imds.tag(runner, null);
+
+    const running = runScript(runner);
+    const fleetLookups = () => imds.requests.filter((request) => request.path === '/latest/meta-data/tags/instance/fleetbot:fleet');
+    await until(() => fleetLookups().length >= 2, 10_000);
+    imds.tag(runner);
+    const result = await running;
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('waiting up to 20s for instance tag fleetbot:fleet');
+    expect(fleetLookups().at(-1)?.status).toBe(200);
+    expect((await recordedCalls()).slice(0, 6)).toEqual([
+      'runuser',
+      '-u',
+      'ci-runner',
+      '--',
+      'run.sh',
+      `env:ACTIONS_RUNNER_INPUT_JITCONFIG=${value}`,
+    ]);
+    expect(await parameterExists(runner)).toBe(false);
+    expectNotLeaked(result, value);
+  });
+
   it('starts at once on an instance launched with its tag, registering from a registration-token JSON', async () => {
     const runner = runnerName();
     const token = `A${randomBytes(20).toString('hex').toUpperCase()}`;
@@ -282,11 +313,41 @@ ${logCall()}exit "\${FAKE_RUN_EXIT:-0}"
         },
       },
       {
+        path: 'a fleet tag that is not a fleet name',
+        code: 2,
+        message: 'instance tag fleetbot:fleet is not a fleet name',
+        prepare: async (runner) => {
+          imds.tag(runner, '../other');
+          return {};
+        },
+      },
+      {
+        path: 'a runner tag without its fleet tag',
+        code: 2,
+        message: 'error: instance tag fleetbot:fleet did not appear within 2s',
+        prepare: async (runner, value) => {
+          imds.tag(runner, null);
+          await putConfig(runner, value);
+          return { FLEETBOT_RUNNER_TAG_WAIT_SECONDS: '2' };
+        },
+      },
+      {
         path: 'a credential that never arrives',
         code: 3,
-        message: 'could not read SSM parameter /fleetbot/runners/',
+        message: `could not read SSM parameter /fleetbot/runners/${FLEET}/`,
         prepare: async (runner) => {
           imds.tag(runner);
+          return { FLEETBOT_RUNNER_CONFIG_WAIT_SECONDS: '2' };
+        },
+      },
+      {
+        // Only the layout before per-fleet paths, which the instance role no longer reaches.
+        path: 'a credential directly under /fleetbot/runners/',
+        code: 3,
+        message: `could not read SSM parameter /fleetbot/runners/${FLEET}/`,
+        prepare: async (runner, value) => {
+          imds.tag(runner);
+          await putConfig(runner, value, `/fleetbot/runners/${runner}`);
           return { FLEETBOT_RUNNER_CONFIG_WAIT_SECONDS: '2' };
         },
       },

@@ -1,5 +1,6 @@
 import { RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { pino } from 'pino';
 import type { CiSource, RunnerCredential } from '../../src/ci/types.js';
 import { Ec2Backend } from '../../src/compute/ec2.js';
@@ -130,8 +131,8 @@ async function reconcilerAgainst(moto: Moto, options: { ecs?: boolean; ec2Infra?
   };
 }
 
-function requestFor(runnerName: string, jobId = '1'): LaunchRequest {
-  return { runnerName, jobId, credentialParameter: runnerParameterName(runnerName) };
+function requestFor(fleet: string, runnerName: string, jobId = '1'): LaunchRequest {
+  return { runnerName, jobId, credentialParameter: runnerParameterName(fleet, runnerName) };
 }
 
 describeWithMoto('the reconciler against moto: orphaned tasks and instances', () => {
@@ -156,7 +157,7 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
 
   it('leaves a task whose runner the store does not know alone for the grace period, then stops it', async () => {
     const { ecs, ecsBackend, clock, pass } = await setup();
-    const orphan = await ecsBackend.launch(ecs, requestFor(`${ecs.name}-77-zzzzzz`, '77'));
+    const orphan = await ecsBackend.launch(ecs, requestFor(ecs.name, `${ecs.name}-77-zzzzzz`, '77'));
 
     expect((await pass()).orphansStopped).toBe(0);
     clock.now += GRACE - 1;
@@ -238,7 +239,7 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
 
   it('forgets an orphan that went away by itself, and stops nothing', async () => {
     const { ecs, ecsBackend, clock, pass } = await setup();
-    const orphan = await ecsBackend.launch(ecs, requestFor(`${ecs.name}-78-yyyyyy`, '78'));
+    const orphan = await ecsBackend.launch(ecs, requestFor(ecs.name, `${ecs.name}-78-yyyyyy`, '78'));
     expect((await pass()).orphansStopped).toBe(0);
     await clientsFor(moto).ecs.send(
       new StopTaskCommand({ cluster: (ecs.compute as { cluster: string }).cluster, task: orphan.computeId, reason: 'runner exited' }),
@@ -256,7 +257,7 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
     await scheduler.idle();
     const own = (await store.getRunner(runner))!.computeId!;
     // A launch repeated after a crash, before ListTasks showed the first task.
-    const duplicate = await ecsBackend.launch(ecs, requestFor(runner, '103'));
+    const duplicate = await ecsBackend.launch(ecs, requestFor(ecs.name, runner, '103'));
 
     expect((await pass()).orphansStopped).toBe(0);
     clock.now += GRACE;
@@ -268,7 +269,7 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
 
   it("terminates EC2 instances: an unknown runner's after the grace, a released runner's at once", async () => {
     const { ec2, ec2Backend, store, scheduler, clock, pass, queue } = await setup({ ecs: false, ec2: true });
-    const orphan = await ec2Backend.launch(ec2, requestFor(`${ec2.name}-79-xxxxxx`, '79'));
+    const orphan = await ec2Backend.launch(ec2, requestFor(ec2.name, `${ec2.name}-79-xxxxxx`, '79'));
     const runner = await queue('104', ['self-hosted', 'vm']);
     await scheduler.idle();
     const released = (await store.getRunner(runner))!.computeId!;
@@ -285,7 +286,7 @@ describeWithMoto('the reconciler against moto: orphaned tasks and instances', ()
 
   it('forgets an EC2 orphan terminated by itself', async () => {
     const { ec2, ec2Backend, clock, pass } = await setup({ ecs: false, ec2: true });
-    const orphan = await ec2Backend.launch(ec2, requestFor(`${ec2.name}-80-wwwwww`, '80'));
+    const orphan = await ec2Backend.launch(ec2, requestFor(ec2.name, `${ec2.name}-80-wwwwww`, '80'));
     expect((await pass()).orphansStopped).toBe(0);
     // The runner finished its job and powered the instance off.
     await clientsFor(moto).ec2.send(new TerminateInstancesCommand({ InstanceIds: [orphan.computeId] }));
@@ -310,38 +311,49 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
   });
   afterAll(() => moto?.stop());
 
-  it("deletes parameters older than a day with no active runner, keeps young ones and active runners' ones", async () => {
+  it("deletes parameters of both layouts older than a day with no active runner, keeps young ones and active runners' ones", async () => {
     const { store, clock, pass, logs } = await setup({ ecs: false });
     const secrets = new RunnerSecrets(clientsFor(moto).ssm);
-    // An active runner (its fleet is not served here, so only the sweep looks at it).
-    await store.admitJob(
-      { ci: 'github', jobId: '201', labels: ['self-hosted'], origin: {} },
-      { name: 'elsewhere', maxRunners: 5 },
-      'sweep-active',
-      Date.now(),
-    );
-    await store.admitJob(
-      { ci: 'github', jobId: '202', labels: ['self-hosted'], origin: {} },
-      { name: 'elsewhere', maxRunners: 5 },
-      'sweep-released',
-      Date.now(),
-    );
-    await store.releaseRunner('sweep-released', 'job completed', { requeueJob: false }, Date.now());
-    for (const runner of ['sweep-active', 'sweep-released', 'sweep-unknown']) await secrets.put(runner, 'jit');
+    // An active runner and a released one (their fleet is not served here, so only the sweep looks at them).
+    for (const [jobId, runner] of [
+      ['201', 'elsewhere-201-active'],
+      ['202', 'elsewhere-202-released'],
+    ]) {
+      await store.admitJob(
+        { ci: 'github', jobId, labels: ['self-hosted'], origin: {} },
+        { name: 'elsewhere', maxRunners: 5 },
+        runner,
+        Date.now(),
+      );
+    }
+    await store.releaseRunner('elsewhere-202-released', 'job completed', { requeueJob: false }, Date.now());
+    for (const runner of ['elsewhere-201-active', 'elsewhere-202-released', 'elsewhere-203-unknown']) {
+      await secrets.put({ fleet: 'elsewhere', name: runner }, 'jit');
+    }
+    // As releases before per-fleet paths wrote them: directly under /fleetbot/runners/.
+    const oldLayout = (runner: string) => `/fleetbot/runners/${runner}`;
+    for (const runner of ['elsewhere-201-active', 'elsewhere-202-released']) {
+      await clientsFor(moto).ssm.send(new PutParameterCommand({ Name: oldLayout(runner), Type: 'SecureString', Value: 'jit' }));
+    }
+    const newLayout = (runner: string) => runnerParameterName('elsewhere', runner);
+    const all = [
+      ...['elsewhere-201-active', 'elsewhere-202-released', 'elsewhere-203-unknown'].map(newLayout),
+      ...['elsewhere-201-active', 'elsewhere-202-released'].map(oldLayout),
+    ];
 
     // Written just now: young, whoever owns them.
     expect((await pass()).parametersDeleted).toBe(0);
-    for (const runner of ['sweep-active', 'sweep-released', 'sweep-unknown']) {
-      expect(await readParameter(moto, runnerParameterName(runner))).toBeDefined();
-    }
+    for (const name of all) expect(await readParameter(moto, name)).toBeDefined();
 
     // A day and an hour later (moto cannot backdate LastModifiedDate; the clock moves instead).
     clock.now += 25 * HOUR;
     const summary = await pass();
-    expect(summary.parametersDeleted).toBe(2);
-    expect(await readParameter(moto, runnerParameterName('sweep-active'))).toBeDefined();
-    expect(await readParameter(moto, runnerParameterName('sweep-released'))).toBeUndefined();
-    expect(await readParameter(moto, runnerParameterName('sweep-unknown'))).toBeUndefined();
+    expect(summary.parametersDeleted).toBe(3);
+    expect(await readParameter(moto, newLayout('elsewhere-201-active'))).toBeDefined();
+    expect(await readParameter(moto, oldLayout('elsewhere-201-active'))).toBeDefined();
+    expect(await readParameter(moto, newLayout('elsewhere-202-released'))).toBeUndefined();
+    expect(await readParameter(moto, oldLayout('elsewhere-202-released'))).toBeUndefined();
+    expect(await readParameter(moto, newLayout('elsewhere-203-unknown'))).toBeUndefined();
     const summaryLine = logs
       .map((line) => JSON.parse(line))
       .filter((entry) => entry.msg === 'reconcile pass')
@@ -354,24 +366,24 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
     const secrets = new RunnerSecrets(clientsFor(moto).ssm);
     clock.now += 25 * HOUR;
     await pass();
-    await secrets.put('sweep-late', 'jit');
+    await secrets.put({ fleet: 'sweep', name: 'sweep-late' }, 'jit');
 
     clock.now += 30 * MINUTE;
     expect((await pass()).parametersDeleted).toBe(0);
-    expect(await readParameter(moto, runnerParameterName('sweep-late'))).toBeDefined();
+    expect(await readParameter(moto, runnerParameterName('sweep', 'sweep-late'))).toBeDefined();
 
     clock.now += 30 * MINUTE;
     expect((await pass()).parametersDeleted).toBe(1);
-    expect(await readParameter(moto, runnerParameterName('sweep-late'))).toBeUndefined();
+    expect(await readParameter(moto, runnerParameterName('sweep', 'sweep-late'))).toBeUndefined();
   });
 
   it('deletes more than a page and a batch of parameters in one sweep', async () => {
     const { clock, pass } = await setup({ ecs: false });
     const secrets = new RunnerSecrets(clientsFor(moto).ssm);
     const names = Array.from({ length: 23 }, (_, index) => `sweep-many-${index}`);
-    for (const name of names) await secrets.put(name, 'jit');
+    for (const name of names) await secrets.put({ fleet: 'sweep', name }, 'jit');
     clock.now += 25 * HOUR;
     expect((await pass()).parametersDeleted).toBe(23);
-    for (const name of names) expect(await readParameter(moto, runnerParameterName(name))).toBeUndefined();
+    for (const name of names) expect(await readParameter(moto, runnerParameterName('sweep', name))).toBeUndefined();
   });
 });

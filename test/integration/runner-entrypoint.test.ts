@@ -80,6 +80,20 @@ describeWithMotoAndTools('runner image entrypoint', ['aws', 'jq'], () => {
     expectNotLeaked(result, value);
   });
 
+  it('reads a parameter written before per-fleet paths when that is the name it is given', async () => {
+    // A task launched by the release before was given the old name; the entrypoint takes any name whole.
+    const name = uniqueParameterName().replace('/linux-small/', '/');
+    expect(name).toMatch(/^\/fleetbot\/runners\/linux-small-\d+-\w+$/);
+    const value = jitConfig();
+    await putConfig(name, value);
+
+    const result = await runEntrypoint({ FLEETBOT_RUNNER_CONFIG_PARAM: name });
+
+    expect(result).toMatchObject({ code: 0 });
+    expect(await recordedCalls()).toEqual(['run.sh', `env:ACTIONS_RUNNER_INPUT_JITCONFIG=${value}`]);
+    expect(await parameterExists(name)).toBe(false);
+  });
+
   it('registers with config.sh from a JSON config, then starts run.sh', async () => {
     const name = uniqueParameterName();
     const token = registrationToken();

@@ -81,7 +81,7 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     expect((await app.store.getRunner(other))?.status).toBe('running');
     const tasks = await liveTasks(infra.cluster);
     expect(tasks.map((task) => task.tags?.find((tag) => tag.key === 'fleetbot:runner')?.value)).toEqual([other]);
-    expect(await readParameter(env.moto, `/fleetbot/runners/${idle}`)).toBeUndefined();
+    expect(await readParameter(env.moto, `/fleetbot/runners/sweep${clusterCount}/${idle}`)).toBeUndefined();
   });
 
   it('keeps an idle runner while its own job is still queued, and never touches a busy one', async () => {

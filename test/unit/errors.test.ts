@@ -46,7 +46,7 @@ describe('errors as log fields', () => {
         },
       );
       const error = await failure(
-        clients().ssm.send(new PutParameterCommand({ Name: '/fleetbot/runners/x', Value: 'secret-value', Type: 'SecureString' })),
+        clients().ssm.send(new PutParameterCommand({ Name: '/fleetbot/runners/f/x', Value: 'secret-value', Type: 'SecureString' })),
       );
       const fields = errorFields(error);
       expect(fields).toEqual({

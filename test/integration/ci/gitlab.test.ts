@@ -86,7 +86,7 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     const runnerName = tagOf(tasks[0], 'fleetbot:runner')!;
     expect(runnerName).toMatch(new RegExp(`^gl-linux-127\\.0\\.0\\.1_\\d+-${buildId}-[0-9a-z]{6}$`));
     expect(tagOf(tasks[0], 'fleetbot:job')).toBe(jobIdOf(buildId));
-    const parameter = await readParameter(moto, `/fleetbot/runners/${runnerName}`);
+    const parameter = await readParameter(moto, `/fleetbot/runners/gl-linux/${runnerName}`);
     expect(parameter?.Type).toBe('SecureString');
     expect(JSON.parse(parameter!.Value!)).toEqual({
       url: gitlab.url,
@@ -282,13 +282,13 @@ describeWithMoto('GitLab CI: Job events over HTTP launch one runner per pending 
     await app!.post(pending(buildId));
     const [task] = await runningTasks(infra.cluster);
     const runnerName = tagOf(task, 'fleetbot:runner')!;
-    expect(await readParameter(moto, `/fleetbot/runners/${runnerName}`)).toBeDefined();
+    expect(await readParameter(moto, `/fleetbot/runners/gl-linux/${runnerName}`)).toBeDefined();
 
     const done = await app!.post(finished(buildId, 'failed', runnerName));
 
     expect(done.status).toBe(200);
     expect(await runningTasks(infra.cluster)).toHaveLength(0);
-    expect(await readParameter(moto, `/fleetbot/runners/${runnerName}`)).toBeUndefined();
+    expect(await readParameter(moto, `/fleetbot/runners/gl-linux/${runnerName}`)).toBeUndefined();
     expect(await app!.store.getRunner(runnerName)).toMatchObject({ status: 'released' });
   });
 

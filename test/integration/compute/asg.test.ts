@@ -19,8 +19,8 @@ import { clientsFor } from '../../helpers/aws-fixture.js';
 import { instanceById, tagsAsRecord } from '../../helpers/ec2-fixture.js';
 import { describeWithMoto, startMoto, type Moto } from '../../helpers/moto.js';
 
-function requestFor(runnerName: string, jobId: string): LaunchRequest {
-  return { runnerName, jobId, credentialParameter: runnerParameterName(runnerName) };
+function requestFor(fleet: string, runnerName: string, jobId: string): LaunchRequest {
+  return { runnerName, jobId, credentialParameter: runnerParameterName(fleet, runnerName) };
 }
 
 describeWithMoto('the Auto Scaling backend against moto', () => {
@@ -54,7 +54,7 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
 
   it('raises the desired capacity by one per launch and hands the new instance to the runner, protected and tagged', async () => {
     const fleet = await fleetWithGroup('claims');
-    const launched = await backend.launch(fleet, requestFor('claims-1-aaa111', '1'));
+    const launched = await backend.launch(fleet, requestFor(fleet.name, 'claims-1-aaa111', '1'));
 
     expect(launched).toEqual({ computeId: 'asg:claims-group:claims-1-aaa111', computeDetail: 'asg claims-group' });
     expect((await groupNamed(moto, 'claims-group')).DesiredCapacity).toBe(1);
@@ -78,7 +78,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
   it('serves a burst of launches with one instance each, first come first served', async () => {
     const fleet = await fleetWithGroup('burst');
     const runners = ['burst-1-a', 'burst-2-b', 'burst-3-c', 'burst-4-d', 'burst-5-e'];
-    const launched = await Promise.all(runners.map((runner, index) => backend.launch(fleet, requestFor(runner, String(index + 1)))));
+    const launched = await Promise.all(
+      runners.map((runner, index) => backend.launch(fleet, requestFor(fleet.name, runner, String(index + 1)))),
+    );
 
     expect(launched.map((runner) => runner.computeId)).toEqual(runners.map((runner) => claimId('burst-group', runner)));
     expect((await groupNamed(moto, 'burst-group')).DesiredCapacity).toBe(5);
@@ -95,9 +97,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
 
   it('launches the same runner again without a second instance', async () => {
     const fleet = await fleetWithGroup('again');
-    const first = await backend.launch(fleet, requestFor('again-1-aaa', '1'));
+    const first = await backend.launch(fleet, requestFor(fleet.name, 'again-1-aaa', '1'));
     await backend.list(fleet);
-    const again = await backend.launch(fleet, requestFor('again-1-aaa', '1'));
+    const again = await backend.launch(fleet, requestFor(fleet.name, 'again-1-aaa', '1'));
 
     expect(again.computeId).toBe(first.computeId);
     expect((await groupNamed(moto, 'again-group')).DesiredCapacity).toBe(1);
@@ -105,9 +107,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
 
   it("never asks for more than the fleet's maxRunners or the group's maximum size", async () => {
     const byFleet = await fleetWithGroup('fleet-cap', { maxSize: 5 }, 2);
-    await backend.launch(byFleet, requestFor('fleet-cap-1-a', '1'));
-    await backend.launch(byFleet, requestFor('fleet-cap-2-b', '2'));
-    const third = backend.launch(byFleet, requestFor('fleet-cap-3-c', '3'));
+    await backend.launch(byFleet, requestFor(byFleet.name, 'fleet-cap-1-a', '1'));
+    await backend.launch(byFleet, requestFor(byFleet.name, 'fleet-cap-2-b', '2'));
+    const third = backend.launch(byFleet, requestFor(byFleet.name, 'fleet-cap-3-c', '3'));
     await expect(third).rejects.toBeInstanceOf(CapacityError);
     await expect(third).rejects.toThrow(
       'Auto Scaling group fleet-cap-group is full: 2 runners, at most 2 (group maximum 5, fleet maxRunners 2)',
@@ -117,7 +119,9 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     // moto would accept a desired capacity above the maximum size; AWS refuses it, so the backend checks.
     const byGroup = await fleetWithGroup('group-cap', { maxSize: 2 });
     const results = await Promise.allSettled(
-      ['a', 'b', 'c', 'd'].map((suffix, index) => backend.launch(byGroup, requestFor(`group-cap-${index}-${suffix}`, String(index)))),
+      ['a', 'b', 'c', 'd'].map((suffix, index) =>
+        backend.launch(byGroup, requestFor(byGroup.name, `group-cap-${index}-${suffix}`, String(index))),
+      ),
     );
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected']);
     expect((await groupNamed(moto, 'group-cap-group')).DesiredCapacity).toBe(2);
@@ -126,7 +130,7 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     // A stop makes room again.
     const [first] = results as PromiseFulfilledResult<{ computeId: string }>[];
     await backend.stop(byGroup, first.value.computeId, 'job completed');
-    await expect(backend.launch(byGroup, requestFor('group-cap-4-e', '4'))).resolves.toMatchObject({
+    await expect(backend.launch(byGroup, requestFor(byGroup.name, 'group-cap-4-e', '4'))).resolves.toMatchObject({
       computeDetail: 'asg group-cap-group',
     });
     expect((await groupNamed(moto, 'group-cap-group')).DesiredCapacity).toBe(2);
@@ -134,8 +138,8 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
 
   it('stops a runner by terminating its instance and lowering the desired capacity, once', async () => {
     const fleet = await fleetWithGroup('stops');
-    const kept = await backend.launch(fleet, requestFor('stops-1-keep', '1'));
-    const done = await backend.launch(fleet, requestFor('stops-2-done', '2'));
+    const kept = await backend.launch(fleet, requestFor(fleet.name, 'stops-1-keep', '1'));
+    const done = await backend.launch(fleet, requestFor(fleet.name, 'stops-2-done', '2'));
     await backend.list(fleet);
     const doneInstance = (await backend.list(fleet)).find((runner) => runner.runnerName === 'stops-2-done');
     expect(doneInstance).toBeDefined();
@@ -165,8 +169,8 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
 
   it('gives back the capacity of an instance that powered off by itself, so the group does not keep its replacement', async () => {
     const fleet = await fleetWithGroup('selfoff');
-    const keep = await backend.launch(fleet, requestFor('selfoff-1-keep', '1'));
-    const gone = await backend.launch(fleet, requestFor('selfoff-2-gone', '2'));
+    const keep = await backend.launch(fleet, requestFor(fleet.name, 'selfoff-1-keep', '1'));
+    const gone = await backend.launch(fleet, requestFor(fleet.name, 'selfoff-2-gone', '2'));
     await backend.list(fleet);
     const byRunner = new Map<string, string>();
     for (const id of (await members('selfoff-group')).keys())
@@ -194,7 +198,7 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
   it('stops a claim that has no instance yet by lowering the desired capacity', async () => {
     const fleet = await fleetWithGroup('waiting', { maxSize: 10 });
     // A second backend, as after a restart: it learns the claim from describe.
-    const launched = await backend.launch(fleet, requestFor('waiting-1-aaa', '1'));
+    const launched = await backend.launch(fleet, requestFor(fleet.name, 'waiting-1-aaa', '1'));
     const restarted = newBackend();
     await autoScalingClientFor(moto).send(new SetDesiredCapacityCommand({ AutoScalingGroupName: 'waiting-group', DesiredCapacity: 0 }));
 
@@ -202,7 +206,7 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     expect((await groupNamed(moto, 'waiting-group')).DesiredCapacity).toBe(1);
     expect(await restarted.describe(fleet, [launched.computeId])).toEqual(new Map([[launched.computeId, 'running']]));
 
-    const other = await restarted.launch(fleet, requestFor('waiting-2-bbb', '2'));
+    const other = await restarted.launch(fleet, requestFor(fleet.name, 'waiting-2-bbb', '2'));
     expect((await groupNamed(moto, 'waiting-group')).DesiredCapacity).toBe(2);
     await restarted.stop(fleet, other.computeId, 'job cancelled');
     expect((await groupNamed(moto, 'waiting-group')).DesiredCapacity).toBe(1);
@@ -227,7 +231,7 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
     await autoScalingClientFor(moto).send(new SetDesiredCapacityCommand({ AutoScalingGroupName: 'reuse-group', DesiredCapacity: 1 }));
     const [spareId] = (await members('reuse-group')).keys();
 
-    await backend.launch(fleet, requestFor('reuse-1-aaa', '1'));
+    await backend.launch(fleet, requestFor(fleet.name, 'reuse-1-aaa', '1'));
     expect((await groupNamed(moto, 'reuse-group')).DesiredCapacity).toBe(1);
     expect(tagsAsRecord((await instanceById(moto, spareId)).Tags)['fleetbot:runner']).toBe('reuse-1-aaa');
   });
@@ -241,13 +245,13 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
 
   it('refuses to launch into a group that does not exist or keeps instances up for nobody', async () => {
     const missing = asgFleet({ name: 'nogroup', compute: { autoScalingGroup: 'no-such-group' } });
-    await expect(backend.launch(missing, requestFor('nogroup-1-a', '1'))).rejects.toThrow(
+    await expect(backend.launch(missing, requestFor(missing.name, 'nogroup-1-a', '1'))).rejects.toThrow(
       'Auto Scaling group no-such-group does not exist',
     );
     expect(await backend.list(missing)).toEqual([]);
 
     const minimum = await fleetWithGroup('minimum', { maxSize: 5, minSize: 1 });
-    await expect(backend.launch(minimum, requestFor('minimum-1-a', '1'))).rejects.toThrow(
+    await expect(backend.launch(minimum, requestFor(minimum.name, 'minimum-1-a', '1'))).rejects.toThrow(
       'Auto Scaling group minimum-group has a minimum size of 1; fleetbot sizes it from 0',
     );
     expect((await groupNamed(moto, 'minimum-group')).DesiredCapacity).toBe(1);
@@ -275,7 +279,7 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
       proxy.failNext('SetDesiredCapacity', 2, 400, 'Throttling');
       proxy.calls.set('SetDesiredCapacity', 0);
 
-      await throughProxy().launch(fleet, requestFor('throttled-1-a', '1'));
+      await throughProxy().launch(fleet, requestFor(fleet.name, 'throttled-1-a', '1'));
       expect(proxy.calls.get('SetDesiredCapacity')).toBe(3);
       expect((await groupNamed(moto, 'throttled-group')).DesiredCapacity).toBe(1);
     });
@@ -286,7 +290,7 @@ describeWithMoto('the Auto Scaling backend against moto', () => {
       proxy.failNext('SetDesiredCapacity', 1, 400, 'ValidationError');
       proxy.calls.set('SetDesiredCapacity', 0);
 
-      await expect(proxied.launch(fleet, requestFor('invalid-1-a', '1'))).rejects.toMatchObject({ name: 'ValidationError' });
+      await expect(proxied.launch(fleet, requestFor(fleet.name, 'invalid-1-a', '1'))).rejects.toMatchObject({ name: 'ValidationError' });
       expect(proxy.calls.get('SetDesiredCapacity')).toBe(1);
       expect((await groupNamed(moto, 'invalid-group')).DesiredCapacity).toBe(0);
       expect(await proxied.list(fleet)).toEqual([]);

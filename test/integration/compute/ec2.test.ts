@@ -15,8 +15,8 @@ import {
 } from '../../helpers/ec2-fixture.js';
 import { describeWithMoto, startMoto, type Moto } from '../../helpers/moto.js';
 
-function requestFor(runnerName: string, jobId: string): LaunchRequest {
-  return { runnerName, jobId, credentialParameter: runnerParameterName(runnerName) };
+function requestFor(fleet: string, runnerName: string, jobId: string): LaunchRequest {
+  return { runnerName, jobId, credentialParameter: runnerParameterName(fleet, runnerName) };
 }
 
 describeWithMoto('the EC2 backend against moto', () => {
@@ -35,7 +35,7 @@ describeWithMoto('the EC2 backend against moto', () => {
 
   it('launches one on-demand instance from the template by name, tagged on the instance and its volume', async () => {
     const fleet = fleetNamed('by-name');
-    const launched = await backend.launch(fleet, requestFor('by-name-7-abc123', '7'));
+    const launched = await backend.launch(fleet, requestFor(fleet.name, 'by-name-7-abc123', '7'));
 
     expect(launched.computeDetail).toBe('m7i.large on-demand');
     const instance = await instanceById(moto, launched.computeId);
@@ -63,7 +63,7 @@ describeWithMoto('the EC2 backend against moto', () => {
       instanceTypes: ['c7i.xlarge'],
       spot: true,
     });
-    const launched = await backend.launch(fleet, requestFor('by-id-8-def456', '8'));
+    const launched = await backend.launch(fleet, requestFor(fleet.name, 'by-id-8-def456', '8'));
 
     expect(launched.computeDetail).toBe('c7i.xlarge spot');
     const instance = await instanceById(moto, launched.computeId);
@@ -77,9 +77,9 @@ describeWithMoto('the EC2 backend against moto', () => {
 
   it('sends the same client token when the same runner is launched again (AWS then answers with the first instance)', async () => {
     const fleet = fleetNamed('token');
-    const first = await backend.launch(fleet, requestFor('token-9-aaa111', '9'));
-    const again = await backend.launch(fleet, requestFor('token-9-aaa111', '9'));
-    const other = await backend.launch(fleet, requestFor('token-10-bbb222', '10'));
+    const first = await backend.launch(fleet, requestFor(fleet.name, 'token-9-aaa111', '9'));
+    const again = await backend.launch(fleet, requestFor(fleet.name, 'token-9-aaa111', '9'));
+    const other = await backend.launch(fleet, requestFor(fleet.name, 'token-10-bbb222', '10'));
 
     const tokenOf = async (id: string) => (await instanceById(moto, id)).ClientToken;
     expect(await tokenOf(first.computeId)).toMatch(/^[0-9a-f]{64}$/);
@@ -91,8 +91,8 @@ describeWithMoto('the EC2 backend against moto', () => {
 
   it('describes running, terminated and unknown instances in one call', async () => {
     const fleet = fleetNamed('states');
-    const running = await backend.launch(fleet, requestFor('states-11-ccc333', '11'));
-    const terminated = await backend.launch(fleet, requestFor('states-12-ddd444', '12'));
+    const running = await backend.launch(fleet, requestFor(fleet.name, 'states-11-ccc333', '11'));
+    const terminated = await backend.launch(fleet, requestFor(fleet.name, 'states-12-ddd444', '12'));
     await backend.stop(fleet, terminated.computeId, 'test');
     const unknown = 'i-0123456789abcdef0';
 
@@ -109,10 +109,10 @@ describeWithMoto('the EC2 backend against moto', () => {
 
   it("lists only the fleet's live instances, with their runner names", async () => {
     const fleet = fleetNamed('listed');
-    const live = await backend.launch(fleet, requestFor('listed-13-eee555', '13'));
-    const gone = await backend.launch(fleet, requestFor('listed-14-fff666', '14'));
+    const live = await backend.launch(fleet, requestFor(fleet.name, 'listed-13-eee555', '13'));
+    const gone = await backend.launch(fleet, requestFor(fleet.name, 'listed-14-fff666', '14'));
     await backend.stop(fleet, gone.computeId, 'test');
-    const neighbour = await backend.launch(fleetNamed('neighbour'), requestFor('neighbour-15-ggg777', '15'));
+    const neighbour = await backend.launch(fleetNamed('neighbour'), requestFor(fleetNamed('neighbour').name, 'neighbour-15-ggg777', '15'));
 
     expect(await backend.list(fleet)).toEqual([{ computeId: live.computeId, runnerName: 'listed-13-eee555', state: 'running' }]);
     expect((await backend.list(fleetNamed('neighbour'))).map((runner) => runner.computeId)).toEqual([neighbour.computeId]);
@@ -121,7 +121,7 @@ describeWithMoto('the EC2 backend against moto', () => {
 
   it('stops an instance once and treats stopping it again, or an unknown one, as done', async () => {
     const fleet = fleetNamed('stopped');
-    const launched = await backend.launch(fleet, requestFor('stopped-16-hhh888', '16'));
+    const launched = await backend.launch(fleet, requestFor(fleet.name, 'stopped-16-hhh888', '16'));
 
     await backend.stop(fleet, launched.computeId, 'job finished');
     await expect(backend.stop(fleet, launched.computeId, 'job finished')).resolves.toBeUndefined();
@@ -133,7 +133,7 @@ describeWithMoto('the EC2 backend against moto', () => {
     const fleet = fleetNamed('broken', { launchTemplate: 'no-such-template', instanceTypes: ['m7i.large', 'm6i.large'], spot: true });
     const before = (await allInstances(moto)).length;
 
-    await expect(backend.launch(fleet, requestFor('broken-17-iii999', '17'))).rejects.toMatchObject({
+    await expect(backend.launch(fleet, requestFor(fleet.name, 'broken-17-iii999', '17'))).rejects.toMatchObject({
       name: 'InvalidLaunchTemplateName.NotFoundException',
     });
     expect(await allInstances(moto)).toHaveLength(before);

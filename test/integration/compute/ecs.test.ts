@@ -39,7 +39,7 @@ describeWithMoto('the ECS backend against moto', () => {
     const launched = await backend.launch(fleet, {
       runnerName: 'linux-7-abc123',
       jobId: '7',
-      credentialParameter: '/fleetbot/runners/linux-7-abc123',
+      credentialParameter: '/fleetbot/runners/linux/linux-7-abc123',
     });
     expect(launched.computeDetail).toBe('FARGATE');
     const [task] = (await fleetbotTasks(moto, 'runners')).filter((candidate) => candidate.taskArn === launched.computeId);
@@ -49,7 +49,7 @@ describeWithMoto('the ECS backend against moto', () => {
     expect(tagOf(task, 'fleetbot:job')).toBe('7');
     expect(tagOf(task, 'fleetbot:runner')).toBe('linux-7-abc123');
     expect(task.overrides?.containerOverrides).toEqual([
-      { name: 'runner', environment: [{ name: 'FLEETBOT_RUNNER_CONFIG_PARAM', value: '/fleetbot/runners/linux-7-abc123' }] },
+      { name: 'runner', environment: [{ name: 'FLEETBOT_RUNNER_CONFIG_PARAM', value: '/fleetbot/runners/linux/linux-7-abc123' }] },
     ]);
   });
 
@@ -57,7 +57,7 @@ describeWithMoto('the ECS backend against moto', () => {
     const launched = await backend.launch(fleet, {
       runnerName: 'linux-8-def456',
       jobId: '8',
-      credentialParameter: '/fleetbot/runners/linux-8-def456',
+      credentialParameter: '/fleetbot/runners/linux/linux-8-def456',
     });
     const listed = await backend.list(fleet);
     expect(listed).toContainEqual({
@@ -90,7 +90,7 @@ describeWithMoto('the ECS backend on EC2 capacity, against moto', () => {
   const request = (n: number) => ({
     runnerName: `ec2-${n}-abc123`,
     jobId: String(n),
-    credentialParameter: `/fleetbot/runners/ec2-${n}-abc123`,
+    credentialParameter: `/fleetbot/runners/ec2/ec2-${n}-abc123`,
   });
 
   // What an operator's Terraform builds for ECS on EC2: an Auto Scaling group behind a capacity provider

@@ -168,7 +168,7 @@ describeWithTerraform('fleet Terraform against moto', () => {
       const launched = await backend.launch(byLaunchType, {
         runnerName: 'linux-small-41-abc123',
         jobId: '41',
-        credentialParameter: '/fleetbot/runners/linux-small-41-abc123',
+        credentialParameter: '/fleetbot/runners/linux-small/linux-small-41-abc123',
       });
       const [task] = (await fleetbotTasks(moto, live.compute.cluster)).filter((candidate) => candidate.taskArn === launched.computeId);
       expect(task.lastStatus).toBe('RUNNING');

@@ -5,6 +5,8 @@ import { liveFleetSpec } from '../../../src/fleets/live-spec.js';
 import { synthesizeFleet } from '../../../cdktf/synth.js';
 import type { SynthSettings } from '../../../src/terraform/settings.js';
 import type { FleetSpec } from '../../../src/fleets/spec.js';
+import { runnerParameterName } from '../../../src/secrets/ssm.js';
+import { iamResourceMatches, parameterArn } from '../../helpers/iam.js';
 import { provisionedEc2Fleet, provisionedFargateFleet, providerSettingsFor } from '../../helpers/terraform.js';
 
 const SUBNET = 'subnet-0123456789abcdef0';
@@ -30,6 +32,13 @@ interface TerraformJson {
 /** The fleet's Terraform JSON without cdktf's "//" metadata (construct paths), which is not what Terraform reads. */
 function synth(spec: FleetSpec, settings: SynthSettings = local): TerraformJson {
   return JSON.parse(synthesizeFleet(spec, settings), (key, value: unknown) => (key === '//' ? undefined : value)) as TerraformJson;
+}
+
+/** The runner role's one credential resource, with the partition and account data sources filled in. */
+function runnerCredentialResource(spec: FleetSpec, partition: string, account: string): string {
+  const [document] = Object.values(synth(spec).data?.aws_iam_policy_document ?? {});
+  const [resource] = (document.statement as { resources: string[] }[])[0].resources;
+  return resource.replace(/\$\{data\.aws_partition\.[^}]+\}/, partition).replace(/\$\{data\.aws_caller_identity\.[^}]+\}/, account);
 }
 
 /** The only resource of a type, failing when there is not exactly one. */
@@ -236,11 +245,23 @@ describe('synthesizeFleet', () => {
             ],
           },
         ]);
-        const [resource] = (documents[0].statement as { resources: string[] }[])[0].resources;
-        const readable = resource
-          .replace(/\$\{data\.aws_partition\.[^}]+\}/, '<partition>')
-          .replace(/\$\{data\.aws_caller_identity\.[^}]+\}/, '<account>');
-        expect(readable).toBe(`arn:<partition>:ssm:us-east-1:<account>:parameter/fleetbot/runners/${spec.name}-*`);
+        expect(runnerCredentialResource(spec, '<partition>', '<account>')).toBe(
+          `arn:<partition>:ssm:us-east-1:<account>:parameter/fleetbot/runners/${spec.name}/*`,
+        );
+      }
+    });
+
+    it("keep fleet foo out of fleet foo-bar's credentials, and foo-bar out of foo's", () => {
+      const fleets = [fargate, ec2].flatMap((spec) => ['foo', 'foo-bar'].map((name) => ({ ...spec, name })));
+      const arnOf = (fleet: string, runner: string) => parameterArn(runnerParameterName(fleet, runner));
+      for (const spec of fleets) {
+        const own = runnerCredentialResource(spec, 'aws', '123456789012');
+        const other = spec.name === 'foo' ? 'foo-bar' : 'foo';
+        expect(iamResourceMatches(own, arnOf(other, `${other}-41-abc123`))).toBe(false);
+        expect(iamResourceMatches(own, arnOf(spec.name, `${spec.name}-41-abc123`))).toBe(true);
+        // Nor anything in the layout before per-fleet paths, where foo-* matched foo-bar-….
+        expect(iamResourceMatches(own, parameterArn(`/fleetbot/runners/${spec.name}-41-abc123`))).toBe(false);
+        expect(iamResourceMatches(own, parameterArn(`/fleetbot/runners/${other}-41-abc123`))).toBe(false);
       }
     });
 

@@ -6,7 +6,7 @@ import type { ComputeBackend, ComputeState, LaunchRequest } from '../../../src/c
 import { FleetRegistry } from '../../../src/fleets/registry.js';
 import type { FleetSpec } from '../../../src/fleets/spec.js';
 import { Scheduler } from '../../../src/jobs/scheduler.js';
-import type { SecretReader } from '../../../src/secrets/types.js';
+import type { CredentialOwner, SecretReader } from '../../../src/secrets/types.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { RunnerRecord } from '../../../src/store/types.js';
 import { circleciFleet, ecsFleet } from '../../helpers/fleets.js';
@@ -84,7 +84,10 @@ function setup(fleetList: FleetSpec[] = [circleciFleet('cci', 'acme/linux', { ma
     secrets.values.set(fleet.circleci!.runnerTokenParameter, RUNNER_TOKEN);
   }
   const stored = new Map<string, string>();
-  const credentials = { put: async (name: string, value: string) => void stored.set(name, value), delete: async () => undefined };
+  const credentials = {
+    put: async (runner: CredentialOwner, value: string) => void stored.set(runner.name, value),
+    delete: async () => undefined,
+  };
   const scheduler = new Scheduler({ store, fleets, compute: cloud, credentials, ci: new CircleCiSource(secrets), log, now });
   const queue = new FakeQueue();
   const poller = new CircleCiPoller({ fleets, store, sink: scheduler, api: queue, secrets, log, now });

@@ -82,7 +82,7 @@ describe('the Auto Scaling backend', () => {
   const autoScaling = mockClient(AutoScalingClient);
   const ec2 = mockClient(EC2Client);
   const fleet = asgFleet({ name: 'vm', maxRunners: 20, compute: { autoScalingGroup: 'runners' } });
-  const request = (runnerName: string, jobId = '1') => ({ runnerName, jobId, credentialParameter: `/fleetbot/runners/${runnerName}` });
+  const request = (runnerName: string, jobId = '1') => ({ runnerName, jobId, credentialParameter: `/fleetbot/runners/vm/${runnerName}` });
   const backend = () => new AsgBackend(new AutoScalingClient({}), new EC2Client({}));
   let group: FakeGroup;
 
@@ -192,9 +192,9 @@ describe('the Auto Scaling backend', () => {
       expect(await instance.list(fleet)).toEqual([]);
     });
 
-    it('refuses a credential parameter the instance could not derive from its runner name', async () => {
+    it('refuses a credential parameter the instance could not derive from its fleet and runner names', async () => {
       await expect(backend().launch(fleet, { ...request('vm-1-a'), credentialParameter: '/elsewhere/vm-1-a' })).rejects.toThrow(
-        'Auto Scaling runners read their credential from /fleetbot/runners/vm-1-a, not /elsewhere/vm-1-a',
+        'Auto Scaling runners read their credential from /fleetbot/runners/vm/vm-1-a, not /elsewhere/vm-1-a',
       );
       expect(autoScaling.calls()).toHaveLength(0);
     });

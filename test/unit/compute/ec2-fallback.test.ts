@@ -7,7 +7,7 @@ import { ec2Error, ec2Fleet } from '../../helpers/ec2-fixture.js';
 // moto cannot make RunInstances fail for lack of capacity, so these paths use a client mock.
 describe('EC2 launches when capacity is short', () => {
   const ec2 = mockClient(EC2Client);
-  const request = { runnerName: 'vm-1-abc123', jobId: '1', credentialParameter: '/fleetbot/runners/vm-1-abc123' };
+  const request = { runnerName: 'vm-1-abc123', jobId: '1', credentialParameter: '/fleetbot/runners/vm/vm-1-abc123' };
   const spotFleet = ec2Fleet({ name: 'vm', compute: { instanceTypes: ['m7i.large', 'm6i.large'], spot: true } });
   const started = { Instances: [{ InstanceId: 'i-0000000000000001' }] };
   const backend = () => new Ec2Backend(new EC2Client({}));
@@ -155,7 +155,7 @@ describe('EC2 launches when capacity is short', () => {
         await instance.launch(zonal, {
           runnerName: `vm-${job}-x`,
           jobId: String(job),
-          credentialParameter: `/fleetbot/runners/vm-${job}-x`,
+          credentialParameter: `/fleetbot/runners/vm/vm-${job}-x`,
         });
       }
       const first = new Set(ec2.commandCalls(RunInstancesCommand).map((call) => call.args[0].input.SubnetId));
@@ -168,7 +168,7 @@ describe('EC2 launches when capacity is short', () => {
       ec2.on(RunInstancesCommand).resolves(started);
       await backend().launch(spotFleet, request);
       await backend().launch(spotFleet, request);
-      await backend().launch(spotFleet, { ...request, runnerName: 'vm-2-def456', credentialParameter: '/fleetbot/runners/vm-2-def456' });
+      await backend().launch(spotFleet, { ...request, runnerName: 'vm-2-def456', credentialParameter: '/fleetbot/runners/vm/vm-2-def456' });
       const [first, again, other] = ec2.commandCalls(RunInstancesCommand).map((call) => call.args[0].input.ClientToken);
       expect(again).toBe(first);
       expect(other).not.toBe(first);
@@ -182,9 +182,9 @@ describe('EC2 launches when capacity is short', () => {
     });
   });
 
-  it('refuses a credential parameter the instance could not derive from its runner name', async () => {
+  it('refuses a credential parameter the instance could not derive from its fleet and runner names', async () => {
     await expect(backend().launch(spotFleet, { ...request, credentialParameter: '/elsewhere/vm-1-abc123' })).rejects.toThrow(
-      'EC2 runners read their credential from /fleetbot/runners/vm-1-abc123, not /elsewhere/vm-1-abc123',
+      'EC2 runners read their credential from /fleetbot/runners/vm/vm-1-abc123, not /elsewhere/vm-1-abc123',
     );
     expect(ec2.commandCalls(RunInstancesCommand)).toHaveLength(0);
   });

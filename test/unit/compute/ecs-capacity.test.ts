@@ -8,7 +8,7 @@ import { ecsFleet } from '../../helpers/fleets.js';
 // error paths use a client mock.
 describe('ECS launches when capacity is short', () => {
   const ecs = mockClient(ECSClient);
-  const request = { runnerName: 'spot-1-abc123', jobId: '1', credentialParameter: '/fleetbot/runners/spot-1-abc123' };
+  const request = { runnerName: 'spot-1-abc123', jobId: '1', credentialParameter: '/fleetbot/runners/spot/spot-1-abc123' };
   const fleet = ecsFleet({ name: 'spot', compute: { capacityProviders: ['FARGATE_SPOT', 'FARGATE'], containerName: 'runner' } });
   const capacityFailure = {
     failures: [{ reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }],
@@ -53,7 +53,7 @@ describe('ECS launches when capacity is short', () => {
     const input = ecs.commandCalls(RunTaskCommand)[0].args[0].input;
     expect(input.launchType).toBe('FARGATE');
     expect(input.overrides?.containerOverrides).toEqual([
-      { name: 'agent', environment: [{ name: 'FLEETBOT_RUNNER_CONFIG_PARAM', value: '/fleetbot/runners/spot-1-abc123' }] },
+      { name: 'agent', environment: [{ name: 'FLEETBOT_RUNNER_CONFIG_PARAM', value: '/fleetbot/runners/spot/spot-1-abc123' }] },
     ]);
   });
 

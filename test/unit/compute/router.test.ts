@@ -25,7 +25,7 @@ function recordingBackend(computeId: string, calls: string[]): ComputeBackend {
 }
 
 describe('the compute router', () => {
-  const request = { runnerName: 'r', jobId: '1', credentialParameter: '/fleetbot/runners/r' };
+  const request = { runnerName: 'r', jobId: '1', credentialParameter: '/fleetbot/runners/f/r' };
   const ecsRunners = ecsFleet({ name: 'containers' });
   const ec2Runners = ec2Fleet({ name: 'vms' });
 

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { synthesizeFleet } from '../../../cdktf/synth.js';
+import { runnerParameterName } from '../../../src/secrets/ssm.js';
+import { iamResourceMatches, parameterArn } from '../../helpers/iam.js';
 import { provisionedEc2Fleet, provisionedFargateFleet, providerSettingsFor } from '../../helpers/terraform.js';
 
 /**
@@ -126,7 +128,13 @@ describe('the app IAM policy (images/fleetbot/iam-policy.json)', () => {
 
   it('scopes the runner credentials to their path, and leaves the sweep only what has no resource scope', () => {
     const sid = (name: string) => policy.Statement.find((statement) => statement.Sid === name)!;
-    expect(sid('RunnerCredentials').Resource).toBe('arn:aws:ssm:<region>:<account>:parameter/fleetbot/runners/*');
+    const resource = sid('RunnerCredentials').Resource as string;
+    expect(resource).toBe('arn:aws:ssm:<region>:<account>:parameter/fleetbot/runners/*');
+    const arn = (name: string) => parameterArn(name, '<region>', '<account>');
+    // The app writes and deletes each fleet's parameters, and the sweep deletes those written before per-fleet paths.
+    expect(iamResourceMatches(resource, arn(runnerParameterName('foo-bar', 'foo-bar-1-abc123')))).toBe(true);
+    expect(iamResourceMatches(resource, arn('/fleetbot/runners/foo-bar-1-abc123'))).toBe(true);
+    expect(iamResourceMatches(resource, arn('/fleetbot/gitlab/api-token'))).toBe(false);
     expect(sid('RunnerCredentials').Action).toEqual(expect.arrayContaining(['ssm:DeleteParameters']));
     // DescribeParameters takes no resource ARN; the app filters on the path itself.
     expect(sid('SweepRunnerCredentials')).toMatchObject({ Action: 'ssm:DescribeParameters', Resource: '*' });

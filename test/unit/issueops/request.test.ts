@@ -673,8 +673,8 @@ describe('the names a new fleet may take', () => {
     expect(fleetNameConflict('linux', taken)).toBe('a fleet named "linux" already exists');
   });
 
-  it('refuses a name that extends another fleet\'s with "-", either way round: their runners would share credentials', () => {
-    expect(fleetNameConflict('linux-big', taken)).toMatch(/"linux-big" and the existing fleet "linux" would share runner credentials/);
+  it('refuses a name that extends another fleet\'s with "-", either way round: their runners would mix up', () => {
+    expect(fleetNameConflict('linux-big', taken)).toMatch(/"linux-big" and the existing fleet "linux" would mix up their runners/);
     expect(fleetNameConflict('gpu', taken)).toMatch(/"gpu" and the existing fleet "gpu-large"/);
   });
 

@@ -42,11 +42,11 @@ describe('IssueOps, one handler per command', () => {
     expect(request).toMatchObject({ status: 'invalid', detail: expect.stringMatching(/^\d+ invalid field\(s\)$/) });
   });
 
-  it('refuses a name that would share runner credentials with an existing fleet', async () => {
+  it("refuses a name that would mix up its runners with an existing fleet's", async () => {
     const { pr } = await env.fileRequest();
     await env.comment(pr, '/approve');
     const { issue } = await env.fileRequest(fargateRequest('linux-build-large', 'subnet-0123abcd'));
-    expect(env.github.commentsOn(issue)[0]).toMatch(/would share runner credentials/);
+    expect(env.github.commentsOn(issue)[0]).toMatch(/would mix up their runners/);
   });
 
   it('ignores issues without a fleet label or in another repository, and commands from bots', async () => {

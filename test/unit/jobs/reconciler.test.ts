@@ -57,10 +57,10 @@ class FakeParameters implements RunnerParameterStore {
     }
     return this.parameters;
   }
-  async deleteRunnerParameters(runnerNames: readonly string[]) {
-    this.deleted.push(...runnerNames);
-    this.parameters = this.parameters.filter((parameter) => !runnerNames.includes(parameter.runnerName));
-    return runnerNames.length;
+  async deleteRunnerParameters(parameterNames: readonly string[]) {
+    this.deleted.push(...parameterNames);
+    this.parameters = this.parameters.filter((parameter) => !parameterNames.includes(parameter.name));
+    return parameterNames.length;
   }
 }
 
@@ -177,12 +177,15 @@ describe("the reconciler's runner parameter sweep", () => {
       clock.now,
     );
     parameters.parameters = [
-      { runnerName: 'active-runner', lastModifiedAt: clock.now - 48 * HOUR },
-      { runnerName: 'a-day-old', lastModifiedAt: clock.now - 24 * HOUR },
-      { runnerName: 'almost-a-day-old', lastModifiedAt: clock.now - 24 * HOUR + 1 },
+      { name: '/fleetbot/runners/elsewhere/active-runner', runnerName: 'active-runner', lastModifiedAt: clock.now - 48 * HOUR },
+      // Written before parameters had a level per fleet: still swept, by its own name.
+      { name: '/fleetbot/runners/active-runner', runnerName: 'active-runner', lastModifiedAt: clock.now - 48 * HOUR },
+      { name: '/fleetbot/runners/a-day-old', runnerName: 'a-day-old', lastModifiedAt: clock.now - 24 * HOUR },
+      { name: '/fleetbot/runners/elsewhere/released', runnerName: 'released', lastModifiedAt: clock.now - 24 * HOUR },
+      { name: '/fleetbot/runners/elsewhere/almost', runnerName: 'almost', lastModifiedAt: clock.now - 24 * HOUR + 1 },
     ];
-    expect((await reconciler.pass()).parametersDeleted).toBe(1);
-    expect(parameters.deleted).toEqual(['a-day-old']);
+    expect((await reconciler.pass()).parametersDeleted).toBe(2);
+    expect(parameters.deleted).toEqual(['/fleetbot/runners/a-day-old', '/fleetbot/runners/elsewhere/released']);
   });
 
   it('lists nothing more until the interval has passed, also after a failed sweep', async () => {

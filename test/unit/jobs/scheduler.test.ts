@@ -6,7 +6,7 @@ import type { CiSource, RunnerCredential } from '../../../src/ci/types.js';
 import type { ComputeBackend, LaunchRequest } from '../../../src/compute/types.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
 import { Scheduler, runnerNameFor } from '../../../src/jobs/scheduler.js';
-import type { CredentialStore } from '../../../src/secrets/types.js';
+import type { CredentialOwner, CredentialStore } from '../../../src/secrets/types.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
@@ -58,11 +58,11 @@ class RecordingCompute implements ComputeBackend {
 
 class MemoryCredentials implements CredentialStore {
   readonly values = new Map<string, string>();
-  async put(name: string, value: string) {
-    this.values.set(name, value);
+  async put(runner: CredentialOwner, value: string) {
+    this.values.set(runner.name, value);
   }
-  async delete(name: string) {
-    this.values.delete(name);
+  async delete(runner: CredentialOwner) {
+    this.values.delete(runner.name);
   }
 }
 
