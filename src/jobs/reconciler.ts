@@ -4,11 +4,12 @@ import type { ComputeBackend, ComputeRunner, ComputeState } from '../compute/typ
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../errors.js';
-import type { RunnerParameterStore } from '../secrets/types.js';
+import type { CredentialStore, RunnerParameterStore } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
 import { PeriodicTask } from '../periodic-task.js';
 import { repairBacklogs, type BacklogRepairs } from './backlog-repair.js';
+import { RemovedFleetRunners } from './removed-fleets.js';
 
 export const DEFAULT_ORPHAN_GRACE_MS = 5 * 60_000;
 export const DEFAULT_STALE_PARAMETER_MS = 24 * 60 * 60_000;
@@ -28,6 +29,8 @@ export interface ReconcilerDeps {
   fleets: FleetRegistry;
   compute: ComputeBackend;
   scheduler: Scheduler;
+  /** Runner credentials, deleted when a runner of a removed fleet is stopped. */
+  credentials: CredentialStore;
   log: Logger;
   /** How long a runner may stay `launching` with nobody working on it before it is launched again. */
   launchTimeoutMs: number;
@@ -63,6 +66,8 @@ export interface ReconcileSummary extends BacklogRepairs {
   backlogLaunched: number;
   /** Runners launched to fill warm pools. */
   warmLaunched: number;
+  /** Runners of fleets no longer configured, unregistered, stopped and released. */
+  removedFleetRunnersStopped: number;
   errors: number;
 }
 
@@ -79,6 +84,8 @@ type Ownership = 'live' | 'released' | 'orphan';
  * - one with no live runner record (unknown runner, no runner tag, or a second task for a runner that
  *   has its own) → stopped once it has been seen for `orphanGraceMs`;
  * - tasks the scheduler is working on are never stopped;
+ * - a runner of a fleet no longer configured → unregistered, stopped and released, unless busy at its
+ *   CI system (see RemovedFleetRunners; this also runs whenever the registry adds or removes a fleet);
  * then, at most every `runnerSweepIntervalMs`, the runners registered with the CI systems are swept
  * (see sweepRegisteredRunners); at most every `parameterSweepIntervalMs`, runner parameters older
  * than `staleParameterMs` whose runner is not active are deleted; every backlog is drained while
@@ -105,6 +112,8 @@ export class Reconciler {
    */
   private readonly orphansSeen = new Map<string, { fleet: string; firstSeenAt: number }>();
   private lastParameterSweepAt: number | undefined;
+  private readonly removedFleets: RemovedFleetRunners;
+  private stopWatchingFleets: (() => void) | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? Date.now;
@@ -112,15 +121,37 @@ export class Reconciler {
     this.staleParameterMs = deps.staleParameterMs ?? DEFAULT_STALE_PARAMETER_MS;
     this.parameterSweepIntervalMs = deps.parameterSweepIntervalMs ?? DEFAULT_PARAMETER_SWEEP_INTERVAL_MS;
     this.runnerSweepIntervalMs = deps.runnerSweepIntervalMs ?? DEFAULT_RUNNER_SWEEP_INTERVAL_MS;
+    this.removedFleets = new RemovedFleetRunners({ ...deps, isBusy: (name) => deps.scheduler.isBusy(name), now: this.now });
   }
 
-  /** Runs a pass now and then every `intervalMs`; passes never overlap. */
+  /**
+   * Runs a pass now and then every `intervalMs`; passes never overlap. When a fleet is added or removed
+   * meanwhile (IssueOps), the runners of fleets no longer configured are looked at at once.
+   */
   start(intervalMs: number): void {
     this.task.start(intervalMs);
+    this.stopWatchingFleets ??= this.deps.fleets.onChange(() => void this.lookAtRemovedFleets());
   }
 
   async stop(): Promise<void> {
+    this.stopWatchingFleets?.();
+    this.stopWatchingFleets = undefined;
     await this.task.stop();
+    await this.removedFleets.idle();
+  }
+
+  /** Runners of fleets no longer configured, looked at (see RemovedFleetRunners); a failure is counted and logged. */
+  private async lookAtRemovedFleets(summary?: ReconcileSummary): Promise<void> {
+    try {
+      const removed = await this.removedFleets.look();
+      if (summary) {
+        summary.removedFleetRunnersStopped = removed.stopped;
+        summary.errors += removed.errors;
+      }
+    } catch (error) {
+      if (summary) summary.errors++;
+      this.deps.log.error({ err: errorFields(error) }, 'could not look at the runners of removed fleets');
+    }
   }
 
   /** One pass; a pass already under way is joined rather than doubled. */
@@ -144,6 +175,7 @@ export class Reconciler {
       backlogUnmatched: 0,
       backlogLaunched: 0,
       warmLaunched: 0,
+      removedFleetRunnersStopped: 0,
       errors: 0,
     };
     // First, so that no runner the CI system reports busy is stopped below.
@@ -152,6 +184,8 @@ export class Reconciler {
     const activeByName = new Map(active.map((runner) => [runner.name, runner]));
     await inParallel(fleets.all(), FLEETS_AT_ONCE, (fleet) => this.reconcileFleet(fleet, active, activeByName, summary));
     this.forgetOrphansOfRemovedFleets();
+    // Before the backlogs are repaired: the job of a runner retired here, if it never started, waits again.
+    await this.lookAtRemovedFleets(summary);
     try {
       summary.parametersDeleted = await this.sweepRunnerParameters(activeByName);
     } catch (error) {
@@ -210,7 +244,7 @@ export class Reconciler {
         const task = inCloud.find((candidate) => candidate.runnerName === runner.name);
         if (task) {
           // The task was started but the process died before recording it.
-          await store.markRunnerLaunched(runner.name, task.computeId, 'adopted', this.now());
+          await store.markRunnerLaunched(runner.name, task.computeId, 'adopted', this.now(), fleet);
           scheduler.retryCredential(fleet, { ...runner, status: 'running', computeId: task.computeId });
           summary.adopted++;
         } else {

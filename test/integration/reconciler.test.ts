@@ -98,6 +98,7 @@ async function reconcilerAgainst(moto: Moto, options: { ecs?: boolean; ec2Infra?
     fleets: registry,
     compute,
     scheduler,
+    credentials: secrets,
     log,
     launchTimeoutMs: 10 * MINUTE,
     runnerParameters: secrets,
