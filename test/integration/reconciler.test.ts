@@ -314,13 +314,15 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
   it("deletes parameters older than a day with no active runner, keeps young ones and active runners' ones", async () => {
     const { store, clock, pass, logs } = await setup({ ecs: false });
     const secrets = new RunnerSecrets(clientsFor(moto).ssm);
-    // An active runner (its fleet is not served here, so only the sweep looks at it).
+    // An active runner (its fleet is not served here, so only the sweep looks at it), running its job: the
+    // runner of a fleet no longer configured is left to finish it.
     await store.admitJob(
       { ci: 'github', jobId: '201', labels: ['self-hosted'], origin: {} },
       { name: 'elsewhere', maxRunners: 5 },
       'sweep-active',
       Date.now(),
     );
+    await store.markJobStarted('github', '201', Date.now(), Date.now());
     await store.admitJob(
       { ci: 'github', jobId: '202', labels: ['self-hosted'], origin: {} },
       { name: 'elsewhere', maxRunners: 5 },
