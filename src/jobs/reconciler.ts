@@ -124,13 +124,10 @@ export class Reconciler {
     this.removedFleets = new RemovedFleetRunners({ ...deps, isBusy: (name) => deps.scheduler.isBusy(name), now: this.now });
   }
 
-  /**
-   * Runs a pass now and then every `intervalMs`; passes never overlap. When a fleet is added or removed
-   * meanwhile (IssueOps), the runners of fleets no longer configured are looked at at once.
-   */
+  /** Runs a pass now and then every `intervalMs`, never two at once; and a look at removed fleets' runners when fleets change. */
   start(intervalMs: number): void {
     this.task.start(intervalMs);
-    this.stopWatchingFleets ??= this.deps.fleets.onChange(() => void this.lookAtRemovedFleets());
+    this.stopWatchingFleets ??= this.deps.fleets.onChange(() => void this.removedFleets.look());
   }
 
   async stop(): Promise<void> {
@@ -140,20 +137,6 @@ export class Reconciler {
     await this.removedFleets.idle();
   }
 
-  /** Runners of fleets no longer configured, looked at (see RemovedFleetRunners); a failure is counted and logged. */
-  private async lookAtRemovedFleets(summary?: ReconcileSummary): Promise<void> {
-    try {
-      const removed = await this.removedFleets.look();
-      if (summary) {
-        summary.removedFleetRunnersStopped = removed.stopped;
-        summary.errors += removed.errors;
-      }
-    } catch (error) {
-      if (summary) summary.errors++;
-      this.deps.log.error({ err: errorFields(error) }, 'could not look at the runners of removed fleets');
-    }
-  }
-
   /** One pass; a pass already under way is joined rather than doubled. */
   pass(): Promise<ReconcileSummary> {
     return this.task.pass();
@@ -161,23 +144,7 @@ export class Reconciler {
 
   private async reconcile(): Promise<ReconcileSummary> {
     const { store, fleets, scheduler, log } = this.deps;
-    const summary: ReconcileSummary = {
-      released: 0,
-      relaunched: 0,
-      adopted: 0,
-      credentialsRetried: 0,
-      orphansStopped: 0,
-      parametersDeleted: 0,
-      offlineRunnersDeleted: 0,
-      idleRunnersRemoved: 0,
-      strandedRequeued: 0,
-      backlogRematched: 0,
-      backlogUnmatched: 0,
-      backlogLaunched: 0,
-      warmLaunched: 0,
-      removedFleetRunnersStopped: 0,
-      errors: 0,
-    };
+    const summary = emptySummary();
     // First, so that no runner the CI system reports busy is stopped below.
     await this.sweepRegisteredRunners(summary);
     const active = await store.activeRunners();
@@ -185,7 +152,9 @@ export class Reconciler {
     await inParallel(fleets.all(), FLEETS_AT_ONCE, (fleet) => this.reconcileFleet(fleet, active, activeByName, summary));
     this.forgetOrphansOfRemovedFleets();
     // Before the backlogs are repaired: the job of a runner retired here, if it never started, waits again.
-    await this.lookAtRemovedFleets(summary);
+    const removed = await this.removedFleets.look();
+    summary.removedFleetRunnersStopped = removed.stopped;
+    summary.errors += removed.errors;
     try {
       summary.parametersDeleted = await this.sweepRunnerParameters(activeByName);
     } catch (error) {
@@ -433,6 +402,26 @@ export function fleetOfRunner(fleets: readonly FleetSpec[], runnerName: string):
     if (rest !== undefined && /^.+-[0-9a-z]{6}$/.test(rest) && (!found || fleet.name.length > found.name.length)) found = fleet;
   }
   return found;
+}
+
+function emptySummary(): ReconcileSummary {
+  return {
+    released: 0,
+    relaunched: 0,
+    adopted: 0,
+    credentialsRetried: 0,
+    orphansStopped: 0,
+    parametersDeleted: 0,
+    offlineRunnersDeleted: 0,
+    idleRunnersRemoved: 0,
+    strandedRequeued: 0,
+    backlogRematched: 0,
+    backlogUnmatched: 0,
+    backlogLaunched: 0,
+    warmLaunched: 0,
+    removedFleetRunnersStopped: 0,
+    errors: 0,
+  };
 }
 
 /** Runs `work` for every item, at most `limit` at a time. */

@@ -77,8 +77,16 @@ export class RemovedFleetRunners {
 
   constructor(private readonly deps: RemovedFleetDeps) {}
 
+  /** One look; never rejects: a failure is counted and logged. */
   look(): Promise<RemovedFleetCleanup> {
-    return this.lane.run('look', () => this.lookNow());
+    return this.lane.run('look', async () => {
+      try {
+        return await this.lookNow();
+      } catch (error) {
+        this.deps.log.error({ err: errorFields(error) }, 'could not look at the runners of removed fleets');
+        return { stopped: 0, kept: 0, errors: 1 };
+      }
+    });
   }
 
   /** Resolves when no look is under way or queued. */

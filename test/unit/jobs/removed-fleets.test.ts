@@ -277,6 +277,26 @@ describe('runners of fleets no longer configured', () => {
     );
   });
 
+  it('counts and logs a look that could not read the store, and does not throw', async () => {
+    const { store, fleets, cloud, credentials, log, entries } = setup();
+    const failing = Object.create(store) as SqliteStore;
+    failing.activeRunners = async () => {
+      throw new Error('SQLITE_BUSY: database is locked');
+    };
+    const removedFleets = new RemovedFleetRunners({
+      store: failing,
+      fleets,
+      compute: cloud,
+      credentials,
+      isBusy: () => false,
+      log,
+      now: () => 1,
+    });
+
+    expect(await removedFleets.look()).toEqual({ stopped: 0, kept: 0, errors: 1 });
+    expect(entries()).toContainEqual(expect.objectContaining({ level: 50, msg: 'could not look at the runners of removed fleets' }));
+  });
+
   it('are looked at by a started reconciler as soon as IssueOps removes their fleet', async () => {
     const { store, fleets, cloud, runners, scheduler, launch, log, credentials } = setup();
     const reconciler = new Reconciler({
