@@ -20,6 +20,8 @@ const RUNNER_SCOPE_WINDOW_MS = 24 * 60 * 60_000;
 // Fleets reconciled at once: a pass waits mostly on AWS, but every fleet at once would be a burst of
 // Describe calls against the account's rate limits.
 const FLEETS_AT_ONCE = 4;
+// How fleetbot names runners (see runnerNameFor): `<fleet>-<job>-<6 random>`.
+const RUNNER_NAME = /^[a-z0-9][a-z0-9-]{0,39}-.+-[0-9a-z]{6}$/;
 
 /** What the reconciler asks of the CI systems about the runners registered with them. */
 export type RegisteredRunnerCalls = Pick<CiRouter, 'runnerScope' | 'listRegisteredRunners' | 'deleteRegisteredRunner' | 'isJobQueued'>;
@@ -322,16 +324,17 @@ export class Reconciler {
           if (registered.busy) busy.add(registered.name);
           if (registered.busy || scheduler.isBusy(registered.name)) continue;
           const fleet = fleetOfRunner(fleets.all(), registered.name);
-          if (!fleet) continue;
-          const record = await store.getRunner(registered.name);
+          // Named like ours but of no fleet configured now: ours if the store knows it (its fleet was removed).
+          const record = fleet || RUNNER_NAME.test(registered.name) ? await store.getRunner(registered.name) : undefined;
+          if (!fleet && !record) continue;
           const live = record !== undefined && record.status !== 'released';
-          const fields = { fleet: fleet.name, runnerName: registered.name, scope };
+          const fields = { fleet: fleet?.name ?? record?.fleet, runnerName: registered.name, scope };
           if (!registered.online && !live) {
             if ((await ci.deleteRegisteredRunner(scopeJob, registered.id)) === 'deleted') {
               summary.offlineRunnersDeleted++;
               log.info(fields, 'unregistered an offline runner with no compute behind it');
             }
-          } else if (registered.online && record?.status === 'running' && !(await this.isWanted(fleet, record, now))) {
+          } else if (fleet && registered.online && record?.status === 'running' && !(await this.isWanted(fleet, record, now))) {
             if ((await ci.deleteRegisteredRunner(scopeJob, registered.id)) === 'busy') continue;
             await scheduler.releaseRunner(record, record.warm ? 'not wanted by the warm pool' : 'idle past its timeout', false);
             summary.idleRunnersRemoved++;

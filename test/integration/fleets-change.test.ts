@@ -73,7 +73,12 @@ describeWithMoto('the fleets file changes under live runners and a backlog (a re
     await app.deliver('workflow_job', queuedJob({ jobId: 821, org: 'acme', labels: ['self-hosted', 'gpu'] }));
     await app.deliver('workflow_job', queuedJob({ jobId: 822, org: 'acme', labels: ['self-hosted', 'gpu'] }));
     await app.deliver('workflow_job', queuedJob({ jobId: 823, org: 'acme', labels: ['self-hosted', 'arm'] }));
-    const [idle, busy, other] = [await runnerOf(821), await runnerOf(822), await runnerOf(823)];
+    await app.deliver('workflow_job', queuedJob({ jobId: 824, org: 'acme', labels: ['self-hosted', 'gpu'] }));
+    const [idle, busy, other, finished] = [await runnerOf(821), await runnerOf(822), await runnerOf(823), await runnerOf(824)];
+    // 824 finished, but its runner's registration stayed behind, offline.
+    await app.deliver('workflow_job', completedJob({ jobId: 824, org: 'acme', runnerName: finished }));
+    // Someone else's runner, named as fleetbot names its own: not in the store, so not ours.
+    env.github.registerRunner('orgs/acme', 'gpu-box-abc123');
     env.github.setRunnerState(idle, { status: 'online' });
     env.github.setRunnerState(busy, { status: 'online', busy: true });
     env.github.setRunnerState(other, { status: 'online' });
@@ -86,9 +91,11 @@ describeWithMoto('the fleets file changes under live runners and a backlog (a re
     const summary = await app.fleetbot.reconciler.pass();
     await app.fleetbot.idle();
 
-    expect(summary).toMatchObject({ removedFleetRunnersStopped: 1, errors: 0 });
+    expect(summary).toMatchObject({ removedFleetRunnersStopped: 1, offlineRunnersDeleted: 1, errors: 0 });
     const registered = env.github.registeredRunners().map((runner) => runner.name);
     expect(registered).not.toContain(idle);
+    expect(registered).not.toContain(finished);
+    expect(registered).toContain('gpu-box-abc123');
     expect(registered).toEqual(expect.arrayContaining([busy, other]));
     expect(await runningJobs(old.cluster)).toEqual(['822']);
     expect(await runningJobs(staying.cluster)).toEqual(['823']);
