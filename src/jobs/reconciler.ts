@@ -407,6 +407,7 @@ export function fleetOfRunner(fleets: readonly FleetSpec[], runnerName: string):
   return found;
 }
 
+/** A pass's counts before it starts: every one at zero. */
 function emptySummary(): ReconcileSummary {
   return {
     released: 0,
