@@ -166,12 +166,13 @@ describe('runners of fleets no longer configured', () => {
     const { store, fleets, cloud, runners, deletedCredentials, busyHere, removedFleets, launch, entries } = setup();
     const idle = await launch(1, 'old');
     const busy = await launch(2, 'old');
-    const launching = await launch(3, 'old');
+    const inHand = await launch(3, 'old');
     const ofKnownFleet = await launch(4, 'linux');
     runners.register(idle);
     runners.register(busy, { busy: true });
     runners.register(ofKnownFleet);
-    busyHere.add(launching);
+    // This process is issuing its credential: the scheduler has it in hand.
+    busyHere.add(inHand);
     fleets.removeProvisioned('old');
 
     expect(await removedFleets.look()).toEqual({ stopped: 1, kept: 1, errors: 0 });
@@ -180,7 +181,7 @@ describe('runners of fleets no longer configured', () => {
     expect(cloud.stops).toEqual([{ fleet: 'old', cluster: 'old-cluster', computeId: (await store.getRunner(idle))!.computeId }]);
     expect(await store.getRunner(idle)).toMatchObject({ status: 'released', releasedReason: REMOVED_FLEET_REASON });
     expect(deletedCredentials).toEqual([idle]);
-    for (const name of [busy, launching, ofKnownFleet]) expect((await store.getRunner(name))?.status).toBe('running');
+    for (const name of [busy, inHand, ofKnownFleet]) expect((await store.getRunner(name))?.status).toBe('running');
     const lines = entries().filter((entry) => entry.fleet === 'old' && entry.reason);
     expect(lines).toEqual([
       expect.objectContaining({ level: 30, runnerName: idle, reason: 'idle (online) at its CI system' }),
