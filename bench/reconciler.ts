@@ -137,6 +137,7 @@ async function runKind(kind: ComputeKind): Promise<Row> {
       fleets: registry,
       compute,
       scheduler,
+      credentials,
       log,
       launchTimeoutMs: 120_000,
       runnerParameters: new RunnerSecrets(ssm),

@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     const log = pino({ level: 'error' }, process.stderr);
     const credentials = { put: async () => undefined, delete: async () => undefined };
     const scheduler = new Scheduler({ store, fleets: registry, compute, credentials, ci: new InstantCi(), log });
-    const reconciler = new Reconciler({ store, fleets: registry, compute, scheduler, log, launchTimeoutMs: 120_000 });
+    const reconciler = new Reconciler({ store, fleets: registry, compute, scheduler, credentials, log, launchTimeoutMs: 120_000 });
     for (let i = 0; i < RUNNERS; i++) {
       const fleet = fleets[i % FLEETS];
       await scheduler.jobQueued({ ci: 'github', jobId: String(9_000_000 + i), labels: fleet.labels, origin: { installationId: 1 } });

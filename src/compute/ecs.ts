@@ -148,8 +148,10 @@ export class EcsBackend implements ComputeBackend {
       await this.ecs.send(new StopTaskCommand({ cluster: ecsCompute(fleet).cluster, task: computeId, reason }));
     } catch (error) {
       const name = (error as Error).name;
+      // A cluster that no longer exists (its fleet was destroyed) holds no task either.
       const gone =
-        (name === 'InvalidParameterException' || name === 'ClientException') && /not (be )?found/i.test((error as Error).message);
+        name === 'ClusterNotFoundException' ||
+        ((name === 'InvalidParameterException' || name === 'ClientException') && /not (be )?found/i.test((error as Error).message));
       if (!gone) throw error;
     }
   }

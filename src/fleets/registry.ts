@@ -8,6 +8,7 @@ export class FleetRegistry {
   private readonly fromFile: Map<string, FleetSpec>;
   private readonly provisioned = new Map<string, FleetSpec>();
   private readonly draining = new Set<string>();
+  private readonly listeners = new Set<() => void>();
 
   constructor(fileFleets: readonly FleetSpec[]) {
     this.fromFile = new Map(fileFleets.map((fleet) => [fleet.name, fleet]));
@@ -33,12 +34,28 @@ export class FleetRegistry {
   /** A fleet IssueOps applied: it serves jobs from now on. A re-applied fleet keeps its place. */
   putProvisioned(fleet: FleetSpec): void {
     if (this.fromFile.has(fleet.name)) throw new Error(`fleet ${fleet.name} is defined in the fleets file`);
+    const added = !this.provisioned.has(fleet.name);
     this.provisioned.set(fleet.name, fleet);
+    if (added) this.changed();
   }
 
   removeProvisioned(name: string): void {
-    this.provisioned.delete(name);
+    const removed = this.provisioned.delete(name);
     this.draining.delete(name);
+    if (removed) this.changed();
+  }
+
+  /**
+   * Calls `listener` each time a fleet is added or removed (a re-applied fleet changes no names), so that
+   * what belongs to fleets no longer served is cleaned up at once. Returns what stops the calls.
+   */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
   }
 
   /** A draining fleet takes no new jobs and launches nothing more; its busy runners finish. */

@@ -4,11 +4,12 @@ import type { ComputeBackend, ComputeRunner, ComputeState } from '../compute/typ
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
 import { errorFields } from '../errors.js';
-import type { RunnerParameterStore } from '../secrets/types.js';
+import type { CredentialStore, RunnerParameterStore } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
 import { PeriodicTask } from '../periodic-task.js';
 import { repairBacklogs, type BacklogRepairs } from './backlog-repair.js';
+import { RemovedFleetRunners } from './removed-fleets.js';
 
 export const DEFAULT_ORPHAN_GRACE_MS = 5 * 60_000;
 export const DEFAULT_STALE_PARAMETER_MS = 24 * 60 * 60_000;
@@ -19,6 +20,8 @@ const RUNNER_SCOPE_WINDOW_MS = 24 * 60 * 60_000;
 // Fleets reconciled at once: a pass waits mostly on AWS, but every fleet at once would be a burst of
 // Describe calls against the account's rate limits.
 const FLEETS_AT_ONCE = 4;
+// How fleetbot names runners (see runnerNameFor): `<fleet>-<job>-<6 random>`.
+const RUNNER_NAME = /^[a-z0-9][a-z0-9-]{0,39}-.+-[0-9a-z]{6}$/;
 
 /** What the reconciler asks of the CI systems about the runners registered with them. */
 export type RegisteredRunnerCalls = Pick<CiRouter, 'runnerScope' | 'listRegisteredRunners' | 'deleteRegisteredRunner' | 'isJobQueued'>;
@@ -28,6 +31,8 @@ export interface ReconcilerDeps {
   fleets: FleetRegistry;
   compute: ComputeBackend;
   scheduler: Scheduler;
+  /** Runner credentials, deleted when a runner of a removed fleet is stopped. */
+  credentials: CredentialStore;
   log: Logger;
   /** How long a runner may stay `launching` with nobody working on it before it is launched again. */
   launchTimeoutMs: number;
@@ -63,6 +68,8 @@ export interface ReconcileSummary extends BacklogRepairs {
   backlogLaunched: number;
   /** Runners launched to fill warm pools. */
   warmLaunched: number;
+  /** Runners of fleets no longer configured, unregistered, stopped and released. */
+  removedFleetRunnersStopped: number;
   errors: number;
 }
 
@@ -79,6 +86,8 @@ type Ownership = 'live' | 'released' | 'orphan';
  * - one with no live runner record (unknown runner, no runner tag, or a second task for a runner that
  *   has its own) → stopped once it has been seen for `orphanGraceMs`;
  * - tasks the scheduler is working on are never stopped;
+ * - a runner of a fleet no longer configured → unregistered, stopped and released, unless busy at its
+ *   CI system (see RemovedFleetRunners; this also runs whenever the registry adds or removes a fleet);
  * then, at most every `runnerSweepIntervalMs`, the runners registered with the CI systems are swept
  * (see sweepRegisteredRunners); at most every `parameterSweepIntervalMs`, runner parameters older
  * than `staleParameterMs` whose runner is not active are deleted; every backlog is drained while
@@ -105,6 +114,8 @@ export class Reconciler {
    */
   private readonly orphansSeen = new Map<string, { fleet: string; firstSeenAt: number }>();
   private lastParameterSweepAt: number | undefined;
+  private readonly removedFleets: RemovedFleetRunners;
+  private stopWatchingFleets: (() => void) | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? Date.now;
@@ -112,15 +123,20 @@ export class Reconciler {
     this.staleParameterMs = deps.staleParameterMs ?? DEFAULT_STALE_PARAMETER_MS;
     this.parameterSweepIntervalMs = deps.parameterSweepIntervalMs ?? DEFAULT_PARAMETER_SWEEP_INTERVAL_MS;
     this.runnerSweepIntervalMs = deps.runnerSweepIntervalMs ?? DEFAULT_RUNNER_SWEEP_INTERVAL_MS;
+    this.removedFleets = new RemovedFleetRunners({ ...deps, isBusy: (name) => deps.scheduler.isBusy(name), now: this.now });
   }
 
-  /** Runs a pass now and then every `intervalMs`; passes never overlap. */
+  /** Runs a pass now and then every `intervalMs`, never two at once; and a look at removed fleets' runners when fleets change. */
   start(intervalMs: number): void {
     this.task.start(intervalMs);
+    this.stopWatchingFleets ??= this.deps.fleets.onChange(() => void this.removedFleets.look());
   }
 
   async stop(): Promise<void> {
+    this.stopWatchingFleets?.();
+    this.stopWatchingFleets = undefined;
     await this.task.stop();
+    await this.removedFleets.idle();
   }
 
   /** One pass; a pass already under way is joined rather than doubled. */
@@ -130,28 +146,17 @@ export class Reconciler {
 
   private async reconcile(): Promise<ReconcileSummary> {
     const { store, fleets, scheduler, log } = this.deps;
-    const summary: ReconcileSummary = {
-      released: 0,
-      relaunched: 0,
-      adopted: 0,
-      credentialsRetried: 0,
-      orphansStopped: 0,
-      parametersDeleted: 0,
-      offlineRunnersDeleted: 0,
-      idleRunnersRemoved: 0,
-      strandedRequeued: 0,
-      backlogRematched: 0,
-      backlogUnmatched: 0,
-      backlogLaunched: 0,
-      warmLaunched: 0,
-      errors: 0,
-    };
+    const summary = emptySummary();
     // First, so that no runner the CI system reports busy is stopped below.
     await this.sweepRegisteredRunners(summary);
     const active = await store.activeRunners();
     const activeByName = new Map(active.map((runner) => [runner.name, runner]));
     await inParallel(fleets.all(), FLEETS_AT_ONCE, (fleet) => this.reconcileFleet(fleet, active, activeByName, summary));
     this.forgetOrphansOfRemovedFleets();
+    // Before the backlogs are repaired: the job of a runner retired here, if it never started, waits again.
+    const removed = await this.removedFleets.look();
+    summary.removedFleetRunnersStopped = removed.stopped;
+    summary.errors += removed.errors;
     try {
       summary.parametersDeleted = await this.sweepRunnerParameters(activeByName);
     } catch (error) {
@@ -210,7 +215,7 @@ export class Reconciler {
         const task = inCloud.find((candidate) => candidate.runnerName === runner.name);
         if (task) {
           // The task was started but the process died before recording it.
-          await store.markRunnerLaunched(runner.name, task.computeId, 'adopted', this.now());
+          await store.markRunnerLaunched(runner.name, task.computeId, 'adopted', this.now(), fleet);
           scheduler.retryCredential(fleet, { ...runner, status: 'running', computeId: task.computeId });
           summary.adopted++;
         } else {
@@ -319,16 +324,17 @@ export class Reconciler {
           if (registered.busy) busy.add(registered.name);
           if (registered.busy || scheduler.isBusy(registered.name)) continue;
           const fleet = fleetOfRunner(fleets.all(), registered.name);
-          if (!fleet) continue;
-          const record = await store.getRunner(registered.name);
+          // Named like ours but of no fleet configured now: ours if the store knows it (its fleet was removed).
+          const record = fleet || RUNNER_NAME.test(registered.name) ? await store.getRunner(registered.name) : undefined;
+          if (!fleet && !record) continue;
           const live = record !== undefined && record.status !== 'released';
-          const fields = { fleet: fleet.name, runnerName: registered.name, scope };
+          const fields = { fleet: fleet?.name ?? record?.fleet, runnerName: registered.name, scope };
           if (!registered.online && !live) {
             if ((await ci.deleteRegisteredRunner(scopeJob, registered.id)) === 'deleted') {
               summary.offlineRunnersDeleted++;
               log.info(fields, 'unregistered an offline runner with no compute behind it');
             }
-          } else if (registered.online && record?.status === 'running' && !(await this.isWanted(fleet, record, now))) {
+          } else if (fleet && registered.online && record?.status === 'running' && !(await this.isWanted(fleet, record, now))) {
             if ((await ci.deleteRegisteredRunner(scopeJob, registered.id)) === 'busy') continue;
             await scheduler.releaseRunner(record, record.warm ? 'not wanted by the warm pool' : 'idle past its timeout', false);
             summary.idleRunnersRemoved++;
@@ -399,6 +405,27 @@ export function fleetOfRunner(fleets: readonly FleetSpec[], runnerName: string):
     if (rest !== undefined && /^.+-[0-9a-z]{6}$/.test(rest) && (!found || fleet.name.length > found.name.length)) found = fleet;
   }
   return found;
+}
+
+/** A pass's counts before it starts: every one at zero. */
+function emptySummary(): ReconcileSummary {
+  return {
+    released: 0,
+    relaunched: 0,
+    adopted: 0,
+    credentialsRetried: 0,
+    orphansStopped: 0,
+    parametersDeleted: 0,
+    offlineRunnersDeleted: 0,
+    idleRunnersRemoved: 0,
+    strandedRequeued: 0,
+    backlogRematched: 0,
+    backlogUnmatched: 0,
+    backlogLaunched: 0,
+    warmLaunched: 0,
+    removedFleetRunnersStopped: 0,
+    errors: 0,
+  };
 }
 
 /** Runs `work` for every item, at most `limit` at a time. */

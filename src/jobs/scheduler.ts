@@ -358,7 +358,7 @@ export class Scheduler implements JobSink {
         jobId: runner.jobId,
         credentialParameter: runnerParameterName(runner.fleet, runner.name),
       });
-      await this.store.markRunnerLaunched(runner.name, launched.computeId, launched.computeDetail, this.now());
+      await this.store.markRunnerLaunched(runner.name, launched.computeId, launched.computeDetail, this.now(), fleet);
       log.info(
         {
           ...fields,
@@ -418,9 +418,12 @@ export class Scheduler implements JobSink {
     }
   }
 
-  /** Stops the runner's task if it still runs and deletes its credential; failures are logged, not thrown. */
+  /**
+   * Stops the runner's task if it still runs and deletes its credential; failures are logged, not thrown.
+   * A runner whose fleet is gone from the fleets file is stopped with the spec it was launched with.
+   */
   private async cleanUp(runner: RunnerRecord, reason: string, log: Logger = this.log): Promise<void> {
-    const fleet = this.fleets.get(runner.fleet);
+    const fleet = this.fleets.get(runner.fleet) ?? runner.launchSpec;
     const fields = { fleet: runner.fleet, jobId: runner.jobId, runnerName: runner.name };
     if (fleet && runner.computeId) {
       try {

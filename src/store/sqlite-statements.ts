@@ -61,6 +61,11 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, updated_at);
 CREATE INDEX IF NOT EXISTS jobs_by_receipt ON jobs (received_at);
 `;
 
+// The fleet's spec (JSON) a runner was launched with: what stops it once the fleet is gone from the fleets file.
+export const LAUNCH_SPECS_SCHEMA = `
+ALTER TABLE runners ADD COLUMN launch_spec TEXT;
+`;
+
 /**
  * The schema, one entry per version: a database at version n runs the entries after its nth. Append
  * only; an entry once released never changes. (The `provider` columns hold the job's CI system.)
@@ -73,6 +78,7 @@ export const MIGRATIONS: readonly string[] = [
   JOB_STARTS_SCHEMA,
   DELIVERIES_SCHEMA,
   STATUS_INDEXES_SCHEMA,
+  LAUNCH_SPECS_SCHEMA,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -104,6 +110,7 @@ export interface RunnerRow {
   ci_runner_id: string | null;
   released_reason: string | null;
   warm: number;
+  launch_spec: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -182,7 +189,7 @@ export const STATEMENTS = {
   getRunner: sql<[string], RunnerRow>('SELECT * FROM runners WHERE name = ?'),
   markLaunched: sql(
     `UPDATE runners SET status = 'running', compute_id = @computeId, compute_detail = @computeDetail,
-     updated_at = @now WHERE name = @name AND status = 'launching'`,
+     launch_spec = @launchSpec, updated_at = @now WHERE name = @name AND status = 'launching'`,
   ),
   markJobStarted: sql(
     `UPDATE jobs SET started_at = @startedAt, updated_at = @now

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { CiSystem } from '../fleets/spec.js';
+import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import type {
   AdmitOptions,
   Admission,
@@ -53,6 +53,7 @@ function toRunner(row: RunnerRow): RunnerRecord {
     ciRunnerId: row.ci_runner_id,
     releasedReason: row.released_reason,
     warm: row.warm === 1,
+    launchSpec: row.launch_spec === null ? null : (JSON.parse(row.launch_spec) as FleetSpec),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -205,9 +206,10 @@ export class SqliteStore implements Store, StoreRetention {
     });
   }
 
-  async markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number): Promise<void> {
+  async markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number, launchSpec?: FleetSpec): Promise<void> {
     this.atomically(() => {
-      const changed = this.statements.markLaunched.run({ name, computeId, computeDetail, now }).changes;
+      const spec = launchSpec ? JSON.stringify(launchSpec) : null;
+      const changed = this.statements.markLaunched.run({ name, computeId, computeDetail, launchSpec: spec, now }).changes;
       const runner = this.statements.getRunner.get(name);
       if (changed && runner) this.statements.markJobLaunched.run({ ci: runner.provider, jobId: runner.job_id, now });
     });

@@ -54,6 +54,12 @@ export interface RunnerRecord {
   releasedReason: string | null;
   /** Launched for its fleet's warm pool, and no job given to it yet. */
   warm: boolean;
+  /**
+   * The fleet's spec as the runner was launched with (set by markRunnerLaunched), so that its task or
+   * instance can still be stopped once the fleet is gone from the fleets file. Null (or absent, in a
+   * store that does not keep it) for a runner not launched yet, or launched before fleetbot kept it.
+   */
+  launchSpec?: FleetSpec | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -143,7 +149,8 @@ export interface Store {
     now: number,
     passOver?: readonly JobKey[],
   ): Promise<Claim | undefined>;
-  markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number): Promise<void>;
+  /** Records where the runner runs; `launchSpec` (the spec it was launched with) is kept as the runner's `launchSpec`. */
+  markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number, launchSpec?: FleetSpec): Promise<void>;
   markCredentialIssued(name: string, ciRunnerId: string | null, now: number): Promise<void>;
   /**
    * Frees an active runner's slot. With `requeueJob`, its job (unless finished) goes back into the

@@ -99,6 +99,7 @@ async function reconcilerAgainst(moto: Moto, options: { ecs?: boolean; ec2Infra?
     fleets: registry,
     compute,
     scheduler,
+    credentials: secrets,
     log,
     launchTimeoutMs: 10 * MINUTE,
     runnerParameters: secrets,
@@ -314,7 +315,8 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
   it("deletes parameters of both layouts older than a day with no active runner, keeps young ones and active runners' ones", async () => {
     const { store, clock, pass, logs } = await setup({ ecs: false });
     const secrets = new RunnerSecrets(clientsFor(moto).ssm);
-    // An active runner and a released one (their fleet is not served here, so only the sweep looks at them).
+    // An active runner (its fleet is not served here, so only the sweep looks at it), running its job: the
+    // runner of a fleet no longer configured is left to finish it. And a released one.
     for (const [jobId, runner] of [
       ['201', 'elsewhere-201-active'],
       ['202', 'elsewhere-202-released'],
@@ -326,6 +328,7 @@ describeWithMoto('the reconciler against moto: old runner parameters', () => {
         Date.now(),
       );
     }
+    await store.markJobStarted('github', '201', Date.now(), Date.now());
     await store.releaseRunner('elsewhere-202-released', 'job completed', { requeueJob: false }, Date.now());
     for (const runner of ['elsewhere-201-active', 'elsewhere-202-released', 'elsewhere-203-unknown']) {
       await secrets.put({ fleet: 'elsewhere', name: runner }, 'jit');

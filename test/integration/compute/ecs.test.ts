@@ -74,6 +74,11 @@ describeWithMoto('the ECS backend against moto', () => {
     expect((await backend.list(fleet)).map((runner) => runner.runnerName)).not.toContain('linux-8-def456');
   });
 
+  it('takes a stop in a cluster that no longer exists (its fleet was destroyed) for a task already gone', async () => {
+    const destroyed = { ...fleet, compute: { ...fleet.compute, cluster: 'destroyed' } } as FleetSpec;
+    await expect(backend.stop(destroyed, 'arn:aws:ecs:us-east-1:123456789012:task/destroyed/0000', 'test')).resolves.toBeUndefined();
+  });
+
   it('fails loudly when the task definition does not exist', async () => {
     const broken = { ...fleet, compute: { ...fleet.compute, taskDefinition: 'absent', containerName: undefined } } as FleetSpec;
     await expect(backend.launch(broken, { runnerName: 'x', jobId: '1', credentialParameter: '/p' })).rejects.toThrow();

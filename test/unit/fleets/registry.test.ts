@@ -80,3 +80,20 @@ describe('matching CircleCI demand', () => {
     expect(registry.match('circleci', ['linux'])).toBeUndefined();
   });
 });
+
+describe('listening for fleets added and removed', () => {
+  it('calls listeners when a fleet is applied or removed, not when one is applied again, and not once they stop listening', () => {
+    const registry = new FleetRegistry([ecsFleet({ name: 'general' })]);
+    const calls: string[][] = [];
+    const stop = registry.onChange(() => calls.push(registry.all().map((fleet) => fleet.name)));
+
+    registry.putProvisioned(ecsFleet({ name: 'gpu' }));
+    registry.putProvisioned(ecsFleet({ name: 'gpu', maxRunners: 3 }));
+    registry.removeProvisioned('gpu');
+    registry.removeProvisioned('gpu');
+    stop();
+    registry.putProvisioned(ecsFleet({ name: 'arm' }));
+
+    expect(calls).toEqual([['general', 'gpu'], ['general']]);
+  });
+});

@@ -87,6 +87,7 @@ function setup(overrides: Partial<ReconcilerDeps> = {}) {
     fleets,
     compute: cloud,
     scheduler,
+    credentials,
     log,
     launchTimeoutMs: 10 * MINUTE,
     runnerParameters: parameters,

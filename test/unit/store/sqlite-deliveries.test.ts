@@ -49,7 +49,7 @@ describe('webhook deliveries in the SQLite store', () => {
     await store.admitJob({ ci: 'github', jobId: '1', labels: ['x'], origin: {} }, { name: 'f', maxRunners: 1 }, 'r1', 1);
     await store.close();
     const raw = new Database(file);
-    raw.exec('DROP TABLE app_values; DROP TABLE webhook_deliveries;');
+    raw.exec('DROP TABLE app_values; DROP TABLE webhook_deliveries; ALTER TABLE runners DROP COLUMN launch_spec;');
     raw.pragma(`user_version = ${MIGRATIONS.indexOf(DELIVERIES_SCHEMA)}`);
     raw.close();
 

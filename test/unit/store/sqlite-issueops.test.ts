@@ -139,7 +139,8 @@ describe('IssueOps state in the SQLite store', () => {
     const raw = new Database(file);
     raw.exec(
       'DROP TABLE fleet_requests; DROP TABLE fleet_locks; DROP TABLE provisioned_fleets; ALTER TABLE runners DROP COLUMN warm;' +
-        ' ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at;',
+        ' ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at;' +
+        ' ALTER TABLE runners DROP COLUMN launch_spec;',
     );
     raw.pragma('user_version = 1');
     raw.close();

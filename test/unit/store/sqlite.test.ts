@@ -131,7 +131,8 @@ describe('the SQLite store', () => {
     const Database = (await import('better-sqlite3')).default;
     const raw = new Database(file);
     raw.exec(
-      'ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at',
+      'ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at;' +
+        ' ALTER TABLE runners DROP COLUMN launch_spec',
     );
     raw.pragma('user_version = 3');
     raw.close();
@@ -145,7 +146,7 @@ describe('the SQLite store', () => {
     await store.close();
     const Database = (await import('better-sqlite3')).default;
     const raw = new Database(file);
-    raw.exec('ALTER TABLE jobs DROP COLUMN started_at');
+    raw.exec('ALTER TABLE jobs DROP COLUMN started_at; ALTER TABLE runners DROP COLUMN launch_spec');
     raw.pragma('user_version = 4');
     raw.close();
     store = new SqliteStore(file);
