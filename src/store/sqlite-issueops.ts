@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { fleetSpecSchema } from '../fleets/spec.js';
+import { processIsGone, THIS_PROCESS } from './sqlite-lease.js';
 import type {
   FleetLock,
   FleetRequestRecord,
@@ -93,6 +94,13 @@ interface LockRow {
   repo: string;
   issue_number: number;
   acquired_at: number;
+}
+
+interface RequestLockRow {
+  holder: string;
+  locked_until: number;
+  host: string;
+  pid: number;
 }
 
 interface ProvisionedRow {
@@ -198,6 +206,18 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
            applied_sha = excluded.applied_sha, request_issue = excluded.request_issue, updated_at = excluded.updated_at`,
       ),
       deleteProvisioned: db.prepare('DELETE FROM provisioned_fleets WHERE name = ?'),
+      getRequestLock: db.prepare<[string, number], RequestLockRow>(
+        'SELECT holder, locked_until, host, pid FROM fleet_request_locks WHERE repo = ? AND issue_number = ?',
+      ),
+      putRequestLock: db.prepare(
+        `INSERT INTO fleet_request_locks (repo, issue_number, holder, locked_until, host, pid)
+         VALUES (@repo, @issueNumber, @holder, @lockedUntil, @host, @pid)
+         ON CONFLICT (repo, issue_number) DO UPDATE SET holder = excluded.holder, locked_until = excluded.locked_until,
+           host = excluded.host, pid = excluded.pid`,
+      ),
+      deleteRequestLock: db.prepare<[string, number, string]>(
+        'DELETE FROM fleet_request_locks WHERE repo = ? AND issue_number = ? AND holder = ?',
+      ),
     };
   }
 
@@ -269,5 +289,20 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
 
   async requestChangers(repo: string, issueNumber: number): Promise<string[]> {
     return this.statements.changers.all(repo, issueNumber).map((row) => row.login);
+  }
+
+  async lockRequest(repo: string, issueNumber: number, holder: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const row = this.statements.getRequestLock.get(repo, issueNumber);
+        if (row && row.holder !== holder && row.locked_until > now && !processIsGone(row)) return false;
+        this.statements.putRequestLock.run({ repo, issueNumber, holder, lockedUntil: now + ttlMs, ...THIS_PROCESS });
+        return true;
+      })
+      .immediate();
+  }
+
+  async unlockRequest(repo: string, issueNumber: number, holder: string): Promise<void> {
+    this.statements.deleteRequestLock.run(repo, issueNumber, holder);
   }
 }
