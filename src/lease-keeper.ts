@@ -9,7 +9,7 @@ export interface LeaseStore {
 
 /** This replica's leases: each periodic task takes the one of its name. */
 export interface ReplicaLeases {
-  lease: LeaseStore;
+  store: LeaseStore;
   /** This replica, unique among those sharing the store (host, pid and a random part). */
   holder: string;
   /** A holder that stops renewing loses its lease this long after its last renewal (FLEETBOT_LEASE_SECONDS). */
@@ -96,14 +96,14 @@ export class LeaseKeeper {
     await this.renewing?.catch(() => undefined);
     const { token } = this;
     this.token = undefined;
-    if (token !== undefined) await this.lease.lease.release(this.lease.name, this.lease.holder, token);
+    if (token !== undefined) await this.lease.store.release(this.lease.name, this.lease.holder, token);
   }
 
   private async takeOrRenew(): Promise<boolean> {
     const { lease } = this;
     // The time before the call: the store counts the term from no earlier, so this side never overrates it.
     const now = this.now();
-    const token = await lease.lease.acquire(lease.name, lease.holder, lease.ttlMs, now);
+    const token = await lease.store.acquire(lease.name, lease.holder, lease.ttlMs, now);
     const newTerm = token !== undefined && (token !== this.token || now >= this.heldUntil);
     this.token = token;
     this.heldUntil = token === undefined ? 0 : now + lease.ttlMs;
