@@ -7,7 +7,7 @@ import type { Lease } from './types.js';
  * IssueOps requests are worked. Each row says which process took it (host and pid), see `processIsGone`.
  */
 export const LEASES_SCHEMA = `
-CREATE TABLE leases (
+CREATE TABLE IF NOT EXISTS leases (
   name TEXT PRIMARY KEY,
   holder TEXT NOT NULL,
   token INTEGER NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE leases (
   host TEXT NOT NULL,
   pid INTEGER NOT NULL
 );
-CREATE TABLE fleet_request_locks (
+CREATE TABLE IF NOT EXISTS fleet_request_locks (
   repo TEXT NOT NULL,
   issue_number INTEGER NOT NULL,
   holder TEXT NOT NULL,
