@@ -69,11 +69,13 @@ export class LeaseKeeper {
   }
 
   /**
-   * Held as far as the last renewal says. A renewal that failed (store unreachable) is not trusted to
-   * have kept it: the lease lapses at the time the last good one gave, as it does in the store.
+   * Held as far as the last renewal says, less a fifth of the lease: a holder whose renewals stopped
+   * succeeding (store unreachable, process stalled) stops starting work before another replica may take
+   * the lease, so that short work it started still ends in its own term. A healthy holder, renewing every
+   * third, always has more than that left.
    */
   holds(): boolean {
-    return this.token !== undefined && this.now() < this.heldUntil;
+    return this.token !== undefined && this.now() < this.heldUntil - this.lease.ttlMs / 5;
   }
 
   /** The fencing token of the term held, if one is. */
@@ -104,7 +106,7 @@ export class LeaseKeeper {
     // The time before the call: the store counts the term from no earlier, so this side never overrates it.
     const now = this.now();
     const token = await lease.store.acquire(lease.name, lease.holder, lease.ttlMs, now);
-    const newTerm = token !== undefined && (token !== this.token || now >= this.heldUntil);
+    const newTerm = token !== undefined && token !== this.token;
     this.token = token;
     this.heldUntil = token === undefined ? 0 : now + lease.ttlMs;
     if (newTerm) this.onTaken();
