@@ -88,12 +88,30 @@ function toLock(row: LockRow): FleetLock {
   return { fleet: row.fleet, repo: row.repo, issueNumber: row.issue_number, acquiredAt: row.acquired_at };
 }
 
+/** The statements of request locks (the leases migration's table). */
+function prepareRequestLocks(db: Database.Database) {
+  return {
+    get: db.prepare<[string, number], RequestLockRow>(
+      'SELECT holder, locked_until, host, pid FROM fleet_request_locks WHERE repo = ? AND issue_number = ?',
+    ),
+    put: db.prepare(
+      `INSERT INTO fleet_request_locks (repo, issue_number, holder, locked_until, host, pid)
+         VALUES (@repo, @issueNumber, @holder, @lockedUntil, @host, @pid)
+         ON CONFLICT (repo, issue_number) DO UPDATE SET holder = excluded.holder, locked_until = excluded.locked_until,
+           host = excluded.host, pid = excluded.pid`,
+    ),
+    delete: db.prepare<[string, number, string]>('DELETE FROM fleet_request_locks WHERE repo = ? AND issue_number = ? AND holder = ?'),
+  };
+}
+
 /** IssueOps state in the same SQLite file as the job path's. */
 export class SqliteIssueOpsStore implements IssueOpsStore {
   private readonly statements;
+  private readonly requestLocks;
 
   constructor(private readonly db: Database.Database) {
     db.exec(REQUEST_CHANGERS_SCHEMA);
+    this.requestLocks = prepareRequestLocks(db);
     this.statements = {
       addChanger: db.prepare(
         `INSERT INTO fleet_request_changers (repo, issue_number, login, first_seen) VALUES (?, ?, ?, ?)
@@ -132,18 +150,6 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
            applied_sha = excluded.applied_sha, request_issue = excluded.request_issue, updated_at = excluded.updated_at`,
       ),
       deleteProvisioned: db.prepare('DELETE FROM provisioned_fleets WHERE name = ?'),
-      getRequestLock: db.prepare<[string, number], RequestLockRow>(
-        'SELECT holder, locked_until, host, pid FROM fleet_request_locks WHERE repo = ? AND issue_number = ?',
-      ),
-      putRequestLock: db.prepare(
-        `INSERT INTO fleet_request_locks (repo, issue_number, holder, locked_until, host, pid)
-         VALUES (@repo, @issueNumber, @holder, @lockedUntil, @host, @pid)
-         ON CONFLICT (repo, issue_number) DO UPDATE SET holder = excluded.holder, locked_until = excluded.locked_until,
-           host = excluded.host, pid = excluded.pid`,
-      ),
-      deleteRequestLock: db.prepare<[string, number, string]>(
-        'DELETE FROM fleet_request_locks WHERE repo = ? AND issue_number = ? AND holder = ?',
-      ),
     };
   }
 
@@ -220,15 +226,15 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
   async lockRequest(repo: string, issueNumber: number, holder: string, ttlMs: number, now: number): Promise<boolean> {
     return this.db
       .transaction(() => {
-        const row = this.statements.getRequestLock.get(repo, issueNumber);
+        const row = this.requestLocks.get.get(repo, issueNumber);
         if (row && row.holder !== holder && row.locked_until > now && !processIsGone(row)) return false;
-        this.statements.putRequestLock.run({ repo, issueNumber, holder, lockedUntil: now + ttlMs, ...THIS_PROCESS });
+        this.requestLocks.put.run({ repo, issueNumber, holder, lockedUntil: now + ttlMs, ...THIS_PROCESS });
         return true;
       })
       .immediate();
   }
 
   async unlockRequest(repo: string, issueNumber: number, holder: string): Promise<void> {
-    this.statements.deleteRequestLock.run(repo, issueNumber, holder);
+    this.requestLocks.delete.run(repo, issueNumber, holder);
   }
 }
