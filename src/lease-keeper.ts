@@ -78,11 +78,6 @@ export class LeaseKeeper {
     return this.token !== undefined && this.now() < this.heldUntil - this.lease.ttlMs / 5;
   }
 
-  /** The fencing token of the term held, if one is. */
-  get fence(): number | undefined {
-    return this.holds() ? this.token : undefined;
-  }
-
   /** Takes or renews the lease now (one call at a time); true when this replica holds it. */
   renew(): Promise<boolean> {
     this.renewing ??= this.takeOrRenew().finally(() => {

@@ -1,4 +1,5 @@
 import { jest } from '@jest/globals';
+import { readConfig } from '../../src/config.js';
 import { LeaseHeldElsewhere } from '../../src/lease-keeper.js';
 import { PeriodicTask } from '../../src/periodic-task.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -113,6 +114,12 @@ describe('periodic task under a lease', () => {
     );
     return { task, runs, cut: () => (cut = true) };
   }
+
+  it('lasts FLEETBOT_LEASE_SECONDS, 15 by default and at least 3', () => {
+    expect(readConfig({}).leaseMs).toBe(15_000);
+    expect(readConfig({ FLEETBOT_LEASE_SECONDS: '4' }).leaseMs).toBe(4_000);
+    expect(() => readConfig({ FLEETBOT_LEASE_SECONDS: '2' })).toThrow(/FLEETBOT_LEASE_SECONDS/);
+  });
 
   it('runs passes only on the replica holding the lease, at start and every interval', async () => {
     const a = replica('a');
