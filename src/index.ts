@@ -48,7 +48,8 @@ export interface FleetbotOptions {
   /**
    * This replica's leases: with them the reconciler (warm pools included), CircleCI polls, delivery
    * recovery and retention each run only on the replica holding the lease of its name, and IssueOps
-   * request locks are this replica's `holder`'s, lasting `ttlMs`. Without them every task runs here.
+   * request locks are this replica's `holder`'s, lasting `ttlMs`. Without them every task runs here, and
+   * IssueOps locks requests under a holder of its own.
    */
   leases?: ReplicaLeases;
   /** Fleets by IssueOps, when the fleets file has an `issueops` section. */

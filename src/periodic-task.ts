@@ -52,13 +52,14 @@ export class PeriodicTask<T> {
     return this.running;
   }
 
-  /** Whether this replica may run the task: it holds the lease, or there is none. Work checks it between steps. */
+  /** Whether this replica may start a pass: it holds the lease (as its last renewal says), or there is none. */
   holdsLease(): boolean {
     return this.keeper?.holds() ?? true;
   }
 
+  /** A pass from the timer or a new term of the lease; none once stopped (a term taken while stopping starts nothing). */
   private tick(): void {
-    if (this.holdsLease()) void this.pass().catch(this.onError);
+    if (this.timer && this.holdsLease()) void this.pass().catch(this.onError);
   }
 
   private async leased(): Promise<T> {

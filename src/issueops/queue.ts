@@ -53,8 +53,9 @@ export class RequestQueue {
       log.info({ request: key }, 'another replica is working this request; waiting for its lock');
       while (!(await lock())) await sleep(Math.min(LOCK_POLL_MS, ttlMs / 3));
     }
+    let renewing: Promise<void> = Promise.resolve();
     const renewal = setInterval(() => {
-      lock().then(
+      renewing = lock().then(
         (held) => {
           if (!held) log.error({ request: key }, 'the request lock was lost to another replica while working it');
         },
@@ -66,6 +67,8 @@ export class RequestQueue {
       await task();
     } finally {
       clearInterval(renewal);
+      // A renewal still on its way would otherwise lock the request again after the unlock.
+      await renewing;
       await store.unlockRequest(repo, issueNumber, holder);
     }
   }

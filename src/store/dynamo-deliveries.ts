@@ -7,6 +7,7 @@ import {
   PutCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { sleep } from '../retry.js';
 import { documentClient, expiresAt, sortableTime, unlessConditionFails } from './dynamo-documents.js';
 import type { DeliveryLog } from './types.js';
 
@@ -20,6 +21,7 @@ const DELIVERIES_BY_TIME = 'DELIVERIES';
 const GUID_KEPT_MS = 4 * 86_400_000;
 // BatchWriteItem's limit.
 const DELETES_PER_BATCH = 25;
+const UNPROCESSED_PAUSE_MS = 100;
 
 type Use = 'recovered' | 'handled';
 const guidKey = (guid: string, use: Use) => ({ pk: `DELIVERY#${guid}`, sk: use });
@@ -103,10 +105,11 @@ export class DynamoDeliveryLog implements DeliveryLog {
     return written !== undefined;
   }
 
-  /** Deletes up to 25 items, sending again what DynamoDB left unprocessed (throttling). */
+  /** Deletes up to 25 items, sending again, after a pause, what DynamoDB left unprocessed (throttling). */
   private async deleteAll(keys: { pk: string; sk: string }[]): Promise<void> {
     let requests = keys.map((key) => ({ DeleteRequest: { Key: key } }));
-    while (requests.length > 0) {
+    for (let attempt = 0; requests.length > 0; attempt++) {
+      if (attempt > 0) await sleep(Math.min(UNPROCESSED_PAUSE_MS * attempt, 5_000));
       const { UnprocessedItems } = await this.documents.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
       requests = (UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
     }

@@ -175,4 +175,22 @@ describe('periodic task under a lease', () => {
     expect(b.runs[0] - stoppedAt).toBeLessThanOrEqual(TTL / 3);
     await b.task.stop();
   });
+
+  it('starts no pass for a term taken while it stops, and gives that term up', async () => {
+    let grant!: (token: number) => void;
+    const released: number[] = [];
+    const leases = {
+      acquire: () => new Promise<number | undefined>((resolve) => (grant = resolve)),
+      release: async (_name: string, _holder: string, token: number) => void released.push(token),
+    };
+    let runs = 0;
+    const task = new PeriodicTask(async () => void runs++, fail, { store: leases, holder: 'b', ttlMs: TTL, name: 'reconciler' });
+    task.start(1_000);
+    const stopped = task.stop();
+    grant(7);
+    await stopped;
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(runs).toBe(0);
+    expect(released).toEqual([7]);
+  });
 });
