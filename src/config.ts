@@ -18,6 +18,7 @@ export const environmentSchema = z.object({
   FLEETBOT_SSM_KMS_KEY_ID: z.string().min(1).optional(),
   FLEETBOT_SHUTDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
   FLEETBOT_RETENTION_DAYS: z.coerce.number().int().min(1).default(14),
+  FLEETBOT_LEASE_SECONDS: z.coerce.number().int().min(3).default(15),
   APP_ID: z.string().optional(),
   PRIVATE_KEY: z.string().optional(),
   PRIVATE_KEY_PATH: z.string().optional(),
@@ -47,6 +48,8 @@ export interface AppConfig {
   shutdownMs: number;
   /** How long finished jobs and released runners stay in the store. */
   retentionMs: number;
+  /** How long a replica's lease (periodic work) or request lock (IssueOps) outlives its last renewal. */
+  leaseMs: number;
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
   webhookSecret?: string;
@@ -86,6 +89,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     ssmKmsKeyId: vars.FLEETBOT_SSM_KMS_KEY_ID,
     shutdownMs: vars.FLEETBOT_SHUTDOWN_SECONDS * 1000,
     retentionMs: vars.FLEETBOT_RETENTION_DAYS * 86_400_000,
+    leaseMs: vars.FLEETBOT_LEASE_SECONDS * 1000,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
     // The AWS credentials are the SDK's and terraform's to read; they are named here only to be redacted, as

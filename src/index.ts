@@ -7,6 +7,7 @@ import type { CiSystem } from './fleets/spec.js';
 import type { IssueForm } from './issueops/form.js';
 import { OctokitIssueOpsGitHub } from './issueops/github.js';
 import { IssueOps } from './issueops/service.js';
+import { taskLease, type ReplicaLeases } from './lease-keeper.js';
 import type { IssueOpsSettings } from './issueops/settings.js';
 import type { SynthesizeFleet } from './issueops/types.js';
 import type { FleetWorkspace } from './issueops/workspace.js';
@@ -44,6 +45,13 @@ export interface FleetbotOptions {
   retention?: { store: StoreRetention; retentionMs: number };
   /** Delivery GUIDs already handled: with it, IssueOps handles a delivery made again (redelivered) only once. */
   deliveries?: DeliveryLog;
+  /**
+   * This replica's leases: with them the reconciler (warm pools included), CircleCI polls, delivery
+   * recovery and retention each run only on the replica holding the lease of its name, and IssueOps
+   * request locks are this replica's `holder`'s, lasting `ttlMs`. Without them every task runs here, and
+   * IssueOps locks requests under a holder of its own.
+   */
+  leases?: ReplicaLeases;
   /** Fleets by IssueOps, when the fleets file has an `issueops` section. */
   issueOps?: {
     settings: IssueOpsSettings;
@@ -133,13 +141,15 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
 function wire(probot: Probot, addHandler: ApplicationFunctionOptions['addHandler'], options: FleetbotOptions): Wired {
   const log = probot.log.child({ name: 'fleetbot' });
   refuseMisSignedDeliveries(probot, log);
+  const { leases } = options;
   const connections = options.ciSystems.map((connect) =>
-    connect({ probot, addHandler, fleets: options.fleets, store: options.store, log }),
+    connect({ probot, addHandler, fleets: options.fleets, store: options.store, log, leases }),
   );
   const ci = new CiRouter(connections.map((connection) => connection.source));
   const scheduler = new Scheduler({ ...options, ci, log });
-  const reconciler = new Reconciler({ ...options, ci, scheduler, log });
-  const retention = options.retention && new Retention({ ...options.retention, log, now: options.now });
+  const reconciler = new Reconciler({ ...options, ci, scheduler, log, lease: taskLease(leases, 'reconciler') });
+  const retention =
+    options.retention && new Retention({ ...options.retention, log, now: options.now, lease: taskLease(leases, 'retention') });
   const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
   const intakes = new Map(connections.map((connection) => [connection.source.ci, connection.listen(scheduler)]));
   return { scheduler, reconciler, retention, issueOps, intakes };
@@ -165,8 +175,10 @@ function wireIssueOps(
     });
     return botLogin;
   };
+  const { leases } = options;
   const issueOps = new IssueOps({
     ...issueOpsOptions,
+    requestLock: leases && { holder: leases.holder, ttlMs: leases.ttlMs },
     jobs: options.store,
     fleets: options.fleets,
     log,

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ProbotOctokit, run } from 'probot';
 import { createAwsClients, type AwsClients } from './aws.js';
 import { CircleCiApi } from './ci/circleci-api.js';
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
     retention: { store, retentionMs: config.retentionMs },
+    leases: { store: store.lease, holder: replicaName(), ttlMs: config.leaseMs },
     issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps, config.secretValues)),
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
@@ -78,6 +81,11 @@ async function main(): Promise<void> {
       await store.close();
     },
   });
+}
+
+/** This process among the replicas sharing the store: its host and pid (for people reading the store), and a random part. */
+function replicaName(): string {
+  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }
 
 /** One backend per compute type: a type without one does not compile. */

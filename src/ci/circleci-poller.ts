@@ -1,6 +1,7 @@
 import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { CircleCiSettings, FleetSpec } from '../fleets/spec.js';
+import { taskLease, type TaskLease } from '../lease-keeper.js';
 import { PeriodicTask } from '../periodic-task.js';
 import { errorFields } from '../errors.js';
 import type { SecretReader } from '../secrets/types.js';
@@ -26,6 +27,8 @@ export interface CircleCiPollerDeps {
   secrets: SecretReader;
   log: Logger;
   bootWindowMs?: number;
+  /** With it, polls run only while this replica holds the lease: two replicas would both launch for the same tasks. */
+  lease?: TaskLease;
   now?: () => number;
 }
 
@@ -58,10 +61,7 @@ export function isStarting(runner: RunnerRecord, agent: CircleCiAgent | undefine
  * API token is reported once per fleet until it works again.
  */
 export class CircleCiPoller implements JobPoller {
-  private readonly task = new PeriodicTask(
-    () => this.pollAll(),
-    (error) => this.deps.log.error({ err: errorFields(error) }, 'CircleCI poll pass failed; trying again next pass'),
-  );
+  private readonly task: PeriodicTask<FleetPoll[]>;
   private readonly now: () => number;
   private readonly bootWindowMs: number;
   /** Fleets whose API token CircleCI refused; reported once, until a poll succeeds again. */
@@ -70,6 +70,11 @@ export class CircleCiPoller implements JobPoller {
   private readonly shadowed = new Set<string>();
 
   constructor(private readonly deps: CircleCiPollerDeps) {
+    this.task = new PeriodicTask(
+      () => this.pollAll(),
+      (error) => deps.log.error({ err: errorFields(error) }, 'CircleCI poll pass failed; trying again next pass'),
+      deps.lease,
+    );
     this.now = deps.now ?? Date.now;
     this.bootWindowMs = deps.bootWindowMs ?? DEFAULT_BOOT_WINDOW_MS;
   }
@@ -184,10 +189,11 @@ export class CircleCiPoller implements JobPoller {
  * `pollIntervalMs` undefined polls only when asked (`pass()`).
  */
 export function connectCircleCi(options: { api: CircleCiReads; secrets: SecretReader; pollIntervalMs?: number }): CiConnector {
-  return ({ fleets, store, log }) => ({
+  return ({ fleets, store, log, leases }) => ({
     source: new CircleCiSource(options.secrets),
     listen: (sink) => {
-      const poller = new CircleCiPoller({ fleets, store, sink, api: options.api, secrets: options.secrets, log });
+      const lease = taskLease(leases, 'circleci-poll');
+      const poller = new CircleCiPoller({ fleets, store, sink, api: options.api, secrets: options.secrets, log, lease });
       const { pollIntervalMs } = options;
       return {
         start: () => {

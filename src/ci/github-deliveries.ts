@@ -1,5 +1,6 @@
 import type { Logger } from 'probot';
 import { classifyGitHubError, type InstallationOctokit } from '../github-client.js';
+import type { TaskLease } from '../lease-keeper.js';
 import { PeriodicTask } from '../periodic-task.js';
 import { errorFields } from '../errors.js';
 import { withRetry, type RetryPolicy } from '../retry.js';
@@ -131,10 +132,11 @@ export function octokitDeliveriesApi(appOctokit: () => Promise<InstallationOctok
   };
 }
 
-/** Recovery at start and then every `intervalMs`, never two passes at once. */
-export function deliveryRecovery(options: RecoveryOptions): PeriodicTask<RecoveryPass> {
+/** Recovery at start and then every `intervalMs`, never two passes at once (nor two replicas, with a lease). */
+export function deliveryRecovery(options: RecoveryOptions, lease?: TaskLease): PeriodicTask<RecoveryPass> {
   return new PeriodicTask(
     () => recoverDeliveries(options),
     (error) => options.log.warn({ err: errorFields(error) }, 'webhook delivery recovery failed; trying again next period'),
+    lease,
   );
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'probot';
+import { taskLease } from '../lease-keeper.js';
 import type { RetryPolicy } from '../retry.js';
 import type { DeliveryLog } from '../store/types.js';
 import { deliveryRecovery, octokitDeliveriesApi } from './github-deliveries.js';
@@ -11,14 +12,14 @@ import type { CiConnector, Delivery, JobEvent, JobSink } from './types.js';
  * GitHub could not make are redelivered (github-deliveries.ts) at start and then every `intervalMs`.
  */
 export function connectGitHub(options: { retry: RetryPolicy; recovery?: { deliveries: DeliveryLog; intervalMs: number } }): CiConnector {
-  return ({ probot, log }) => ({
+  return ({ probot, log, leases }) => ({
     source: new GitHubSource((installationId) => probot.auth(installationId), options.retry, { appOctokit: () => probot.auth() }),
     listen: (sink) => {
       probot.on('workflow_job', (context) => receiveWorkflowJob(context.payload, { deliveryId: context.id }, sink, log));
       const { recovery } = options;
       if (!recovery) return {};
       const api = octokitDeliveriesApi(() => probot.auth(), options.retry);
-      const task = deliveryRecovery({ api, deliveries: recovery.deliveries, log });
+      const task = deliveryRecovery({ api, deliveries: recovery.deliveries, log }, taskLease(leases, 'github-delivery-recovery'));
       return { start: () => task.start(recovery.intervalMs), pass: () => task.pass(), stop: () => task.stop() };
     },
   });

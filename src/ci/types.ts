@@ -2,6 +2,7 @@ import type { ApplicationFunctionOptions, Logger, Probot } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import type { Admission, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
+import type { ReplicaLeases } from '../lease-keeper.js';
 
 /**
  * Where jobs come from. Each CI system is one connector (`CiConnector`): a source that answers the
@@ -127,6 +128,8 @@ export interface CiHost {
   fleets: FleetRegistry;
   store: Store;
   log: Logger;
+  /** This replica's leases: a CI system's periodic work (polls, recovery) runs under the lease of its name. */
+  leases?: ReplicaLeases;
 }
 
 /** A CI system wired into the app: its source, and how it starts hearing of jobs once the sink exists. */

@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { sleep } from '../retry.js';
 import { recover } from './recovery.js';
 import { RequestQueue } from './queue.js';
 import { IssueOpsRouter } from './router.js';
 import type { IssueCommentPayload, IssueOpsContext, IssueOpsDeps, IssuesPayload, PullRequestPayload } from './types.js';
+
+/** How long a request lock outlives its holder's last renewal, unless the app says (FLEETBOT_LEASE_SECONDS). */
+const DEFAULT_REQUEST_LOCK_MS = 15_000;
 
 /**
  * IssueOps, top to bottom: a request issue becomes a validated FleetSpec (intake.ts), a pull request
@@ -22,6 +26,7 @@ export class IssueOps {
       ...deps,
       now: deps.now ?? Date.now,
       sleep: deps.sleep ?? sleep,
+      requestLock: deps.requestLock ?? { holder: `issueops-${randomUUID()}`, ttlMs: DEFAULT_REQUEST_LOCK_MS },
       synthSettings: { backend: terraform.backend, provider: terraform.provider },
     };
     this.queue = new RequestQueue(this.ctx);

@@ -87,12 +87,23 @@ export interface IssueOpsDeps {
   sleep?: Sleep;
   /** How often a draining fleet's busy runners are counted. */
   drainPollMs?: number;
+  /**
+   * This replica, as the holder of request locks, and how long a lock outlives its holder's last renewal
+   * (FLEETBOT_LEASE_SECONDS). Default: a holder of this instance's own, and 15 seconds.
+   */
+  requestLock?: RequestLockSettings;
+}
+
+export interface RequestLockSettings {
+  holder: string;
+  ttlMs: number;
 }
 
 /** What every handler works with: the dependencies, with the clock and the synth settings settled. */
-export interface IssueOpsContext extends Omit<IssueOpsDeps, 'now' | 'sleep'> {
+export interface IssueOpsContext extends Omit<IssueOpsDeps, 'now' | 'sleep' | 'requestLock'> {
   now: () => number;
   sleep: Sleep;
+  requestLock: RequestLockSettings;
   synthSettings: SynthSettings;
 }
 

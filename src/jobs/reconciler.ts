@@ -7,6 +7,7 @@ import { errorFields } from '../errors.js';
 import type { CredentialStore, RunnerParameterStore } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
+import type { TaskLease } from '../lease-keeper.js';
 import { PeriodicTask } from '../periodic-task.js';
 import { repairBacklogs, type BacklogRepairs } from './backlog-repair.js';
 import { RemovedFleetRunners } from './removed-fleets.js';
@@ -51,6 +52,8 @@ export interface ReconcilerDeps {
   staleParameterMs?: number;
   /** The least time between two sweeps of runner parameters (listing them all is slow). Default 1 hour. */
   parameterSweepIntervalMs?: number;
+  /** With it, passes run only while this replica holds the lease (warm pools included: they are topped up in passes). */
+  lease?: TaskLease;
   now?: () => number;
 }
 
@@ -96,10 +99,7 @@ type Ownership = 'live' | 'released' | 'orphan';
  * and every warm pool is topped up while its schedule wants it.
  */
 export class Reconciler {
-  private readonly task = new PeriodicTask(
-    () => this.reconcile(),
-    (error) => this.deps.log.error({ err: errorFields(error) }, 'reconcile pass failed'),
-  );
+  private readonly task: PeriodicTask<ReconcileSummary>;
   private readonly now: () => number;
   private readonly orphanGraceMs: number;
   private readonly staleParameterMs: number;
@@ -118,6 +118,11 @@ export class Reconciler {
   private stopWatchingFleets: (() => void) | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
+    this.task = new PeriodicTask(
+      () => this.reconcile(),
+      (error) => deps.log.error({ err: errorFields(error) }, 'reconcile pass failed'),
+      deps.lease,
+    );
     this.now = deps.now ?? Date.now;
     this.orphanGraceMs = deps.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS;
     this.staleParameterMs = deps.staleParameterMs ?? DEFAULT_STALE_PARAMETER_MS;

@@ -1,5 +1,6 @@
 import type { Logger } from 'probot';
 import { errorFields } from '../errors.js';
+import type { TaskLease } from '../lease-keeper.js';
 import { PeriodicTask } from '../periodic-task.js';
 import type { PrunedRows, StoreRetention } from '../store/types.js';
 
@@ -11,6 +12,8 @@ export interface RetentionDeps {
   /** Finished jobs and released runners are kept this long after their last update. */
   retentionMs: number;
   log: Logger;
+  /** With it, prunes run only while this replica holds the lease. */
+  lease?: TaskLease;
   now?: () => number;
 }
 
@@ -20,12 +23,15 @@ export interface RetentionDeps {
  * reconcile pass, and a slow reconcile pass never holds up a prune.
  */
 export class Retention {
-  private readonly task = new PeriodicTask(
-    () => this.prune(),
-    (error) => this.deps.log.error({ err: errorFields(error) }, 'store pruning failed'),
-  );
+  private readonly task: PeriodicTask<PrunedRows>;
 
-  constructor(private readonly deps: RetentionDeps) {}
+  constructor(private readonly deps: RetentionDeps) {
+    this.task = new PeriodicTask(
+      () => this.prune(),
+      (error) => deps.log.error({ err: errorFields(error) }, 'store pruning failed'),
+      deps.lease,
+    );
+  }
 
   start(intervalMs = RETENTION_INTERVAL_MS): void {
     this.task.start(intervalMs);

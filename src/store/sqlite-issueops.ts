@@ -1,15 +1,8 @@
 import type Database from 'better-sqlite3';
 import { fleetSpecSchema } from '../fleets/spec.js';
-import type {
-  FleetLock,
-  FleetRequestRecord,
-  IssueOpsStore,
-  ProvisionedFleet,
-  ProvisionedStatus,
-  RequestKind,
-  RequestStatus,
-  RequestSubject,
-} from './types.js';
+import { processIsGone, THIS_PROCESS } from './sqlite-lease.js';
+import { requestRow, toRequest, type RequestRow } from './request-rows.js';
+import type { FleetLock, FleetRequestRecord, IssueOpsStore, ProvisionedFleet, ProvisionedStatus } from './types.js';
 
 /** Tables added by schema version 2. */
 export const ISSUEOPS_SCHEMA = `
@@ -67,32 +60,18 @@ CREATE TABLE IF NOT EXISTS fleet_request_changers (
 );
 `;
 
-interface RequestRow {
-  repo: string;
-  issue_number: number;
-  kind: RequestKind;
-  installation_id: number;
-  author: string;
-  fleet: string | null;
-  status: RequestStatus;
-  detail: string | null;
-  spec: string | null;
-  pr_number: number | null;
-  branch: string | null;
-  planned_sha: string | null;
-  plan_file: string | null;
-  planned_at: number | null;
-  plan_summary: string | null;
-  applied_sha: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
 interface LockRow {
   fleet: string;
   repo: string;
   issue_number: number;
   acquired_at: number;
+}
+
+interface RequestLockRow {
+  holder: string;
+  locked_until: number;
+  host: string;
+  pid: number;
 }
 
 interface ProvisionedRow {
@@ -105,61 +84,34 @@ interface ProvisionedRow {
   updated_at: number;
 }
 
-/**
- * A row as the record its status says it is. Specs are parsed here, once, so that IssueOps works with
- * FleetSpecs; a row that breaks its status's rules was not written by fleetbot, and is refused.
- */
-function toRequest(row: RequestRow): FleetRequestRecord {
-  const base = {
-    repo: row.repo,
-    issueNumber: row.issue_number,
-    installationId: row.installation_id,
-    author: row.author,
-    detail: row.detail,
-    plannedSha: row.planned_sha,
-    planFile: row.plan_file,
-    plannedAt: row.planned_at,
-    planSummary: row.plan_summary,
-    appliedSha: row.applied_sha,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-  const spec = row.spec === null ? null : fleetSpecSchema.parse(JSON.parse(row.spec));
-  if (row.status === 'invalid') {
-    return { ...base, status: 'invalid', kind: row.kind, fleet: row.fleet, spec, prNumber: row.pr_number, branch: row.branch };
-  }
-  const broken = (what: string) => new Error(`fleet request ${row.repo}#${row.issue_number} is ${row.status} without ${what}`);
-  if (row.fleet === null || row.pr_number === null || row.branch === null) throw broken('its fleet and pull request');
-  let subject: RequestSubject;
-  if (row.kind === 'delete') subject = { kind: 'delete', spec: null };
-  else if (spec !== null) subject = { kind: 'create', spec };
-  else throw broken('its fleet spec');
-  const published = { ...base, ...subject, fleet: row.fleet, prNumber: row.pr_number, branch: row.branch };
-  switch (row.status) {
-    case 'planned':
-    case 'applying': {
-      const { plannedSha, planFile, plannedAt } = base;
-      if (plannedSha === null || planFile === null || plannedAt === null) throw broken('its saved plan');
-      return { ...published, status: row.status, plannedSha, planFile, plannedAt };
-    }
-    case 'applied':
-      if (base.appliedSha === null) throw broken('the SHA it applied');
-      return { ...published, status: 'applied', appliedSha: base.appliedSha };
-    default:
-      return { ...published, status: row.status };
-  }
-}
-
 function toLock(row: LockRow): FleetLock {
   return { fleet: row.fleet, repo: row.repo, issueNumber: row.issue_number, acquiredAt: row.acquired_at };
+}
+
+/** The statements of request locks (the leases migration's table). */
+function prepareRequestLocks(db: Database.Database) {
+  return {
+    get: db.prepare<[string, number], RequestLockRow>(
+      'SELECT holder, locked_until, host, pid FROM fleet_request_locks WHERE repo = ? AND issue_number = ?',
+    ),
+    put: db.prepare(
+      `INSERT INTO fleet_request_locks (repo, issue_number, holder, locked_until, host, pid)
+         VALUES (@repo, @issueNumber, @holder, @lockedUntil, @host, @pid)
+         ON CONFLICT (repo, issue_number) DO UPDATE SET holder = excluded.holder, locked_until = excluded.locked_until,
+           host = excluded.host, pid = excluded.pid`,
+    ),
+    delete: db.prepare<[string, number, string]>('DELETE FROM fleet_request_locks WHERE repo = ? AND issue_number = ? AND holder = ?'),
+  };
 }
 
 /** IssueOps state in the same SQLite file as the job path's. */
 export class SqliteIssueOpsStore implements IssueOpsStore {
   private readonly statements;
+  private readonly requestLocks;
 
   constructor(private readonly db: Database.Database) {
     db.exec(REQUEST_CHANGERS_SCHEMA);
+    this.requestLocks = prepareRequestLocks(db);
     this.statements = {
       addChanger: db.prepare(
         `INSERT INTO fleet_request_changers (repo, issue_number, login, first_seen) VALUES (?, ?, ?, ?)
@@ -173,8 +125,8 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
       saveRequest: db.prepare(
         `INSERT INTO fleet_requests (repo, issue_number, kind, installation_id, author, fleet, status, detail, spec,
            pr_number, branch, planned_sha, plan_file, planned_at, plan_summary, applied_sha, created_at, updated_at)
-         VALUES (@repo, @issueNumber, @kind, @installationId, @author, @fleet, @status, @detail, @spec,
-           @prNumber, @branch, @plannedSha, @planFile, @plannedAt, @planSummary, @appliedSha, @createdAt, @updatedAt)
+         VALUES (@repo, @issue_number, @kind, @installation_id, @author, @fleet, @status, @detail, @spec,
+           @pr_number, @branch, @planned_sha, @plan_file, @planned_at, @plan_summary, @applied_sha, @created_at, @updated_at)
          ON CONFLICT (repo, issue_number) DO UPDATE SET kind = excluded.kind, installation_id = excluded.installation_id,
            author = excluded.author, fleet = excluded.fleet, status = excluded.status, detail = excluded.detail,
            spec = excluded.spec, pr_number = excluded.pr_number, branch = excluded.branch,
@@ -212,7 +164,7 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
   }
 
   async saveRequest(request: FleetRequestRecord): Promise<void> {
-    this.statements.saveRequest.run({ ...request, spec: request.spec === null ? null : JSON.stringify(request.spec) });
+    this.statements.saveRequest.run(requestRow(request));
   }
 
   async unfinishedRequests(): Promise<FleetRequestRecord[]> {
@@ -269,5 +221,20 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
 
   async requestChangers(repo: string, issueNumber: number): Promise<string[]> {
     return this.statements.changers.all(repo, issueNumber).map((row) => row.login);
+  }
+
+  async lockRequest(repo: string, issueNumber: number, holder: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const row = this.requestLocks.get.get(repo, issueNumber);
+        if (row && row.holder !== holder && row.locked_until > now && !processIsGone(row)) return false;
+        this.requestLocks.put.run({ repo, issueNumber, holder, lockedUntil: now + ttlMs, ...THIS_PROCESS });
+        return true;
+      })
+      .immediate();
+  }
+
+  async unlockRequest(repo: string, issueNumber: number, holder: string): Promise<void> {
+    this.requestLocks.delete.run(repo, issueNumber, holder);
   }
 }

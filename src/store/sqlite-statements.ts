@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { DELIVERIES_SCHEMA } from './sqlite-deliveries.js';
 import { ISSUEOPS_SCHEMA } from './sqlite-issueops.js';
+import { LEASES_SCHEMA } from './sqlite-lease.js';
 import type { JobStatus, RunnerStatus } from './types.js';
 
 /** The job store's SQLite schema, one migration per version, and its statements by name. */
@@ -79,6 +80,7 @@ export const MIGRATIONS: readonly string[] = [
   DELIVERIES_SCHEMA,
   STATUS_INDEXES_SCHEMA,
   LAUNCH_SPECS_SCHEMA,
+  LEASES_SCHEMA,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

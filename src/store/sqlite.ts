@@ -22,6 +22,7 @@ import type {
 } from './types.js';
 import { SqliteDeliveryLog } from './sqlite-deliveries.js';
 import { SqliteIssueOpsStore } from './sqlite-issueops.js';
+import { SqliteLease } from './sqlite-lease.js';
 import { MIGRATIONS, prepareAll, SCHEMA_VERSION, STATEMENTS, type JobRow, type Prepared, type RunnerRow } from './sqlite-statements.js';
 
 function toJob(row: JobRow): JobRecord {
@@ -70,6 +71,8 @@ export class SqliteStore implements Store, StoreRetention {
   readonly issueOps: SqliteIssueOpsStore;
   /** Webhook delivery GUIDs and the recovery watermark, in the same file. */
   readonly deliveries: SqliteDeliveryLog;
+  /** The periodic tasks' leases, in the same file: processes sharing it take turns. */
+  readonly lease: SqliteLease;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -82,6 +85,7 @@ export class SqliteStore implements Store, StoreRetention {
     this.migrate();
     this.issueOps = new SqliteIssueOpsStore(this.db);
     this.deliveries = new SqliteDeliveryLog(this.db);
+    this.lease = new SqliteLease(this.db);
     this.statements = prepareAll(this.db, STATEMENTS);
   }
 

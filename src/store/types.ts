@@ -299,6 +299,32 @@ export interface IssueOpsStore {
   addRequestChanger(repo: string, issueNumber: number, login: string, now: number): Promise<void>;
   /** Who changed the request after it was filed, in the order first seen (logins as GitHub sent them). */
   requestChangers(repo: string, issueNumber: number): Promise<string[]>;
+  /**
+   * Takes or renews the lock under which one replica at a time works the request (plans, applies), until
+   * `now + ttlMs`: true when `holder` has it, false while another holder's lock has not expired. A lock
+   * whose holder died expires, so the request is never stuck behind a dead replica for longer than `ttlMs`.
+   */
+  lockRequest(repo: string, issueNumber: number, holder: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Frees the request's lock if `holder` has it. */
+  unlockRequest(repo: string, issueNumber: number, holder: string): Promise<void>;
+}
+
+/**
+ * Named leases, one holder at a time, shared by the replicas of one store: the periodic work (reconciler,
+ * polls, recovery, retention) runs only on the replica holding its lease. Times are the callers' clocks,
+ * so replicas keep them in step (NTP), as any lease across machines needs.
+ */
+export interface Lease {
+  /**
+   * Takes the lease for `holder` if it is free, expired or already theirs, until `now + ttlMs`, and returns
+   * its fencing token; undefined while another holder's lease runs. A renewal (the holder's own unexpired
+   * lease) keeps the token; every other taking gives a token greater than any given before for `name`.
+   */
+  acquire(name: string, holder: string, ttlMs: number, now: number): Promise<number | undefined>;
+  /** Gives the lease up at once if `holder` holds it with `token` (a stopping replica need not be waited for). */
+  release(name: string, holder: string, token: number): Promise<void>;
+  /** Whether `holder` still holds the lease with `token` at `now`: work checks its fence before acting on it. */
+  holds(name: string, holder: string, token: number, now: number): Promise<boolean>;
 }
 
 /** What webhook delivery recovery and IssueOps' once-per-delivery rule keep: GUIDs and the recovery watermark. */

@@ -1,5 +1,9 @@
 import { jest } from '@jest/globals';
+import { readConfig } from '../../src/config.js';
+import { LeaseHeldElsewhere } from '../../src/lease-keeper.js';
 import { PeriodicTask } from '../../src/periodic-task.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { SqliteLease } from '../../src/store/sqlite-lease.js';
 
 /** For passes that must not fail. */
 const fail = (error: unknown) => {
@@ -104,5 +108,116 @@ describe('periodic task', () => {
     expect(runs).toBe(3);
     expect(failures).toEqual(Array(3).fill(new Error('CircleCI unreachable')));
     await task.stop();
+  });
+});
+
+describe('periodic task under a lease', () => {
+  const TTL = 15_000;
+  let store: SqliteStore;
+  beforeEach(() => {
+    jest.useFakeTimers();
+    store = new SqliteStore(':memory:');
+  });
+  afterEach(async () => {
+    await store.close();
+    jest.useRealTimers();
+  });
+
+  /** A replica's task on the shared lease `reconciler`; `cut()` makes its store calls fail from then on. */
+  function replica(holder: string, errors: unknown[] = []) {
+    let cut = false;
+    const leases = {
+      acquire: (...args: Parameters<SqliteLease['acquire']>) =>
+        cut ? Promise.reject(new Error('store unreachable')) : store.lease.acquire(...args),
+      release: (...args: Parameters<SqliteLease['release']>) => store.lease.release(...args),
+    };
+    const runs: number[] = [];
+    const task = new PeriodicTask(
+      async () => {
+        runs.push(Date.now());
+      },
+      (error) => errors.push(error),
+      { store: leases, holder, ttlMs: TTL, name: 'reconciler' },
+    );
+    return { task, runs, cut: () => (cut = true) };
+  }
+
+  it('lasts FLEETBOT_LEASE_SECONDS, 15 by default and at least 3', () => {
+    expect(readConfig({}).leaseMs).toBe(15_000);
+    expect(readConfig({ FLEETBOT_LEASE_SECONDS: '4' }).leaseMs).toBe(4_000);
+    expect(() => readConfig({ FLEETBOT_LEASE_SECONDS: '2' })).toThrow(/FLEETBOT_LEASE_SECONDS/);
+  });
+
+  it('runs passes only on the replica holding the lease, at start and every interval', async () => {
+    const a = replica('a');
+    const b = replica('b');
+    a.task.start(5_000);
+    b.task.start(5_000);
+    await jest.advanceTimersByTimeAsync(30_000);
+    expect(a.runs).toHaveLength(7);
+    expect(b.runs).toEqual([]);
+    expect(a.task.holdsLease()).toBe(true);
+    expect(b.task.holdsLease()).toBe(false);
+    await a.task.stop();
+    await b.task.stop();
+  });
+
+  it('refuses a pass asked of a replica that cannot take the lease', async () => {
+    const a = replica('a');
+    const b = replica('b');
+    expect(await a.task.pass()).toBeUndefined();
+    await expect(b.task.pass()).rejects.toThrow(new LeaseHeldElsewhere('reconciler'));
+    expect(b.runs).toEqual([]);
+  });
+
+  it('a holder whose renewals fail stops starting passes before its lease lapses; the other takes over within 2×TTL', async () => {
+    const errors: unknown[] = [];
+    const a = replica('a', errors);
+    const b = replica('b');
+    a.task.start(1_000);
+    b.task.start(1_000);
+    await jest.advanceTimersByTimeAsync(10_000);
+    a.cut();
+    const cutAt = Date.now();
+    await jest.advanceTimersByTimeAsync(2 * TTL);
+    expect(Math.max(...a.runs)).toBeLessThan(cutAt + TTL - TTL / 5);
+    expect(b.runs.length).toBeGreaterThan(0);
+    expect(b.runs[0] - cutAt).toBeLessThan(2 * TTL);
+    expect(b.runs[0]).toBeGreaterThan(Math.max(...a.runs));
+    expect(errors).toContainEqual(new Error('store unreachable'));
+    await a.task.stop();
+    await b.task.stop();
+  });
+
+  it('a stopping holder gives the lease up, and the other replica runs a pass within a third of the lease', async () => {
+    const a = replica('a');
+    const b = replica('b');
+    a.task.start(60_000);
+    b.task.start(60_000);
+    await jest.advanceTimersByTimeAsync(1_000);
+    await a.task.stop();
+    const stoppedAt = Date.now();
+    await jest.advanceTimersByTimeAsync(TTL / 3);
+    expect(b.runs).toHaveLength(1);
+    expect(b.runs[0] - stoppedAt).toBeLessThanOrEqual(TTL / 3);
+    await b.task.stop();
+  });
+
+  it('starts no pass for a term taken while it stops, and gives that term up', async () => {
+    let grant!: (token: number) => void;
+    const released: number[] = [];
+    const leases = {
+      acquire: () => new Promise<number | undefined>((resolve) => (grant = resolve)),
+      release: async (_name: string, _holder: string, token: number) => void released.push(token),
+    };
+    let runs = 0;
+    const task = new PeriodicTask(async () => void runs++, fail, { store: leases, holder: 'b', ttlMs: TTL, name: 'reconciler' });
+    task.start(1_000);
+    const stopped = task.stop();
+    grant(7);
+    await stopped;
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(runs).toBe(0);
+    expect(released).toEqual([7]);
   });
 });

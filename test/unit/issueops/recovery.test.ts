@@ -74,4 +74,21 @@ describe('IssueOps after a restart', () => {
     });
     expect((await store.issueOps.fleetLocks()).map((lock) => lock.issueNumber)).toEqual([request.issueNumber]);
   });
+
+  it('waits for an apply another replica is still working, and leaves it alone once it finished', async () => {
+    const request = await plannedRequest('applied-elsewhere');
+    const applying = { ...request, status: 'applying' as const };
+    await store.issueOps.saveRequest(applying);
+    await store.issueOps.lockRequest(FLEETS_REPO, request.issueNumber, 'other-replica', 60_000, Date.now());
+    const app = await restart();
+    await app.issueOps.load();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The other replica's apply ends: merged and applied, its lock given back.
+    await store.issueOps.saveRequest({ ...applying, status: 'applied', appliedSha: request.plannedSha });
+    await store.issueOps.unlockRequest(FLEETS_REPO, request.issueNumber, 'other-replica');
+    await app.issueOps.idle();
+    expect(first.github.commentsOn(request.prNumber).filter((body) => body.includes('restarted during the apply'))).toEqual([]);
+    expect(app.terraform).toEqual([]);
+    expect((await store.issueOps.getRequest(FLEETS_REPO, request.issueNumber))?.status).toBe('applied');
+  });
 });
