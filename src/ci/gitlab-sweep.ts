@@ -1,6 +1,7 @@
 import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import { errorFields } from '../errors.js';
+import type { TaskLease } from '../lease-keeper.js';
 import { PeriodicTask } from '../periodic-task.js';
 import type { Admission, Store } from '../store/types.js';
 import {
@@ -200,10 +201,11 @@ async function forEachAtMost<T>(items: readonly T[], limit: number, work: (item:
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** The sweep at start and then at an interval, never two passes at once; a lease can later gate `pass`. */
-export function gitlabSweepTask(sweep: GitLabSweep, log: Logger): PeriodicTask<SweepPass> {
+/** The sweep at start and then at an interval, never two passes at once, and with `lease` on one replica at a time. */
+export function gitlabSweepTask(sweep: GitLabSweep, log: Logger, lease?: TaskLease): PeriodicTask<SweepPass> {
   return new PeriodicTask(
     () => sweep.pass(),
     (error) => log.warn({ err: errorFields(error) }, 'GitLab sweep for pending jobs failed; trying again next period'),
+    lease,
   );
 }

@@ -18,6 +18,7 @@ import {
   type GitLabOrigin,
 } from './gitlab.js';
 import { GitLabSweep, gitlabSweepTask } from './gitlab-sweep.js';
+import { taskLease } from '../lease-keeper.js';
 import type { CiConnector, Delivery, JobSink } from './types.js';
 
 export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
@@ -357,14 +358,14 @@ export function connectGitLab(options: {
   lateReadDelaysMs?: readonly number[];
   sweepIntervalMs?: number;
 }): CiConnector {
-  return ({ fleets, store, log, addHandler }) => {
+  return ({ fleets, store, log, addHandler, leases }) => {
     const source = new GitLabSource(options.api, options.secrets);
     return {
       source,
       listen: (sink) => {
         const webhooks = new GitLabWebhooks({ source, fleets, store, sink, log, lateReadDelaysMs: options.lateReadDelaysMs });
         addHandler(gitlabWebhookHandler(webhooks, log));
-        const sweep = gitlabSweepTask(new GitLabSweep({ source, fleets, store, sink, log }), log);
+        const sweep = gitlabSweepTask(new GitLabSweep({ source, fleets, store, sink, log }), log, taskLease(leases, 'gitlab-sweep'));
         const { sweepIntervalMs } = options;
         return {
           start: () => {
