@@ -25,21 +25,34 @@ export const STACK_ENVIRONMENT = [
   ...APP_SECRET_NAMES,
 ] as const;
 
-const environmentName = z
-  .string()
-  .regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name like FLEETBOT_CONFIG')
-  .refine((name) => !(STACK_ENVIRONMENT as readonly string[]).includes(name), { error: 'is set by the stack itself' })
+/** Why an environment entry is refused, or undefined when it is fine. */
+function environmentProblem(name: string): string | undefined {
+  if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) return 'expected an environment variable name like FLEETBOT_CONFIG';
+  if ((STACK_ENVIRONMENT as readonly string[]).includes(name)) return 'is set by the stack itself';
   // A value would sit in clear in the task definition, the Lambda configuration and the Terraform state.
-  .refine((name) => !SECRET_NAME.test(name), {
-    error: 'looks like a secret: keep it in SSM (secretsParameterPrefix), not in clear in the environment',
-  });
+  if (SECRET_NAME.test(name)) return 'looks like a secret: keep it in SSM (secretsParameterPrefix), not in clear in the environment';
+  return undefined;
+}
+
+const environmentSchema = z.record(z.string(), z.string()).superRefine((environment, context) => {
+  for (const name of Object.keys(environment)) {
+    const problem = environmentProblem(name);
+    if (problem) context.addIssue({ code: 'custom', path: [name], message: problem });
+  }
+});
 
 const parameterName = z.string().regex(/^\/[A-Za-z0-9_./-]{1,1010}$/, 'expected an SSM parameter name like /fleetbot/app');
 const arn = z.string().regex(/^arn:aws[a-z-]*:[a-z0-9-]+:/, 'expected an ARN');
 const resourceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/, 'expected a name of letters, digits, ".", "_" and "-"');
 
 // Fargate's CPU units and the memory (MiB) each allows, 1 to 4 vCPU (the app needs no more).
-const FARGATE_MEMORY: Record<number, [number, number]> = { 256: [512, 2048], 512: [1024, 4096], 1024: [2048, 8192], 2048: [4096, 16384], 4096: [8192, 30720] };
+const FARGATE_MEMORY: Record<number, [number, number]> = {
+  256: [512, 2048],
+  512: [1024, 4096],
+  1024: [2048, 8192],
+  2048: [4096, 16384],
+  4096: [8192, 30720],
+};
 
 const serviceSchema = z
   .strictObject({
@@ -57,7 +70,11 @@ const serviceSchema = z
     if (!range) {
       context.addIssue({ code: 'custom', path: ['cpu'], message: `expected Fargate CPU units: ${Object.keys(FARGATE_MEMORY).join(', ')}` });
     } else if (service.memoryMiB < range[0] || service.memoryMiB > range[1] || service.memoryMiB % 1024 !== 0) {
-      context.addIssue({ code: 'custom', path: ['memoryMiB'], message: `expected a multiple of 1024 from ${range[0]} to ${range[1]} for ${service.cpu} CPU units` });
+      context.addIssue({
+        code: 'custom',
+        path: ['memoryMiB'],
+        message: `expected a multiple of 1024 from ${range[0]} to ${range[1]} for ${service.cpu} CPU units`,
+      });
     }
   });
 
@@ -71,11 +88,17 @@ const issueOpsSchema = z.strictObject({
 
 export const controlPlaneInputSchema = z.strictObject({
   /** Prefix of every resource name: `<name>-jobs`, `<name>-webhooks`… */
-  name: z.string().regex(/^[a-z][a-z0-9-]{0,29}$/, 'expected 1-30 lowercase letters, digits and "-"').default('fleetbot'),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,29}$/, 'expected 1-30 lowercase letters, digits and "-"')
+    .default('fleetbot'),
   region: awsRegion,
   service: serviceSchema,
   /** The built app as a Lambda zip (`npm run package:lambda`); relative paths are the output directory's. */
-  lambdaZip: z.string().min(1).regex(/\.zip$/, 'expected the path of a .zip file'),
+  lambdaZip: z
+    .string()
+    .min(1)
+    .regex(/\.zip$/, 'expected the path of a .zip file'),
   /** false: no worker function; the service replicas consume the queue (FLEETBOT_WORKER=true). */
   workerLambda: z.boolean().default(true),
   /** When EventBridge invokes `tick`: rate(...) or cron(...). */
@@ -102,7 +125,7 @@ export const controlPlaneInputSchema = z.strictObject({
   /** Present: the service replicas run IssueOps, with images/fleetbot/iam-policy-issueops.json on this state. */
   issueOps: issueOpsSchema.optional(),
   /** More environment for the app (FLEETBOT_CONFIG, LOG_LEVEL…), never secrets. */
-  environment: z.record(environmentName, z.string()).default({}),
+  environment: environmentSchema.default({}),
   logRetentionDays: z.number().int().min(1).default(30),
   /** The control plane's own Terraform state and provider settings, as the fleets file's issueops.terraform. */
   terraform: terraformSettingsSchema.pick({ backend: true, provider: true }).prefault({}),

@@ -5,6 +5,7 @@ import type { Construct } from 'constructs';
 import { App, TerraformOutput, TerraformStack } from 'cdktf';
 import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-identity/index.js';
 import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
+import type { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table/index.js';
 import { awsProvider, stateBackend } from './aws-provider.js';
 import { APP_SECRET_NAMES, type AppSecretName, type ControlPlaneInput } from './control-plane-input.js';
 import { readPolicyFile, renderPolicy, type PolicyStatement } from './constructs/app-policy.js';
@@ -30,15 +31,59 @@ const TAGS = { 'fleetbot:managed-by': 'fleetbot', 'fleetbot:component': 'control
  * `secretsParameterPrefix`: the stack only names them, so their values never pass through Terraform
  * (neither its variables nor its state).
  */
+/** What the parts of the stack share: names, ARNs and the app's environment. */
+interface Shared {
+  input: ControlPlaneInput;
+  partition: string;
+  account: string;
+  /** An SSM parameter's ARN from its name (`/fleetbot/app/APP_ID`). */
+  parameterArn(name: string): string;
+  store: DynamodbTable;
+  jobs: JobQueue;
+  /** The App's SecureStrings: name → parameter ARN. */
+  appSecrets: Record<AppSecretName, string>;
+  /** Read all of them (and decrypt, with a customer-managed key). */
+  readAppSecrets: PolicyStatement[];
+  /** The app's own permissions, from images/fleetbot/iam-policy.json. */
+  app: PolicyStatement[];
+  environment: Record<string, string>;
+}
+
+/**
+ * The scale-out deployment as one Terraform stack: the store's table, the job queue and its dead
+ * letters, the webhook, worker and tick functions, the ECS service, least-privilege roles, log groups
+ * and alarms. The App's credentials are SecureStrings the operator puts in SSM under
+ * `secretsParameterPrefix`: the stack only names them, so their values never pass through Terraform
+ * (neither its variables nor its state).
+ */
 export class ControlPlaneStack extends TerraformStack {
   constructor(scope: Construct, id: string, input: ControlPlaneInput) {
     super(scope, id);
-    const { name, region, terraform } = input;
-    awsProvider(this, region, terraform.provider);
-    stateBackend(this, `${name}-control-plane`, terraform.backend, terraform.provider);
+    awsProvider(this, input.region, input.terraform.provider);
+    stateBackend(this, `${input.name}-control-plane`, input.terraform.backend, input.terraform.provider);
+    const shared = this.shared(input);
+    const functions = this.functions(shared);
+    const service = this.service(shared);
+    new ControlPlaneAlarms(this, 'alarms', {
+      name: input.name,
+      queueName: shared.jobs.queue.name,
+      deadLetterQueueName: shared.jobs.deadLetters.name,
+      functionNames: Object.fromEntries(Object.entries(functions.functions).map(([role, fn]) => [role, fn.functionName])),
+      actions: input.alarmActions,
+      tags: TAGS,
+    });
+    this.output('webhook_url', functions.webhookUrl);
+    this.output('queue_url', shared.jobs.queue.url);
+    this.output('dead_letter_queue_url', shared.jobs.deadLetters.url);
+    this.output('table_name', shared.store.name);
+    this.output('cluster_name', service.cluster.name);
+    this.output('service_name', service.service.name);
+  }
+
+  private shared(input: ControlPlaneInput): Shared {
+    const { name, region } = input;
     const partition = new DataAwsPartition(this, 'partition').partition;
     const account = new DataAwsCallerIdentity(this, 'account').accountId;
-
     const store = new StoreTable(this, 'store', { tableName: name, tags: TAGS }).table;
     const jobs = new JobQueue(this, 'jobs', {
       queueName: `${name}-jobs`,
@@ -46,22 +91,42 @@ export class ControlPlaneStack extends TerraformStack {
       maxReceiveCount: MAX_RECEIVE_COUNT,
       tags: TAGS,
     });
-    const secretArn = (secret: string) => `arn:${partition}:ssm:${region}:${account}:parameter${input.secretsParameterPrefix}/${secret}`;
     const parameterArn = (parameter: string) => `arn:${partition}:ssm:${region}:${account}:parameter${parameter}`;
-    const appSecrets = Object.fromEntries(APP_SECRET_NAMES.map((secret) => [secret, secretArn(secret)])) as Record<AppSecretName, string>;
-    const readAllSecrets = secretStatements(Object.values(appSecrets), input.secretsKmsKeyArn, region);
-    const app = appStatements(input, account);
-    const environment = {
-      ...input.environment,
-      NODE_ENV: 'production',
-      FLEETBOT_STORE: `dynamodb:${store.name}`,
-      FLEETBOT_QUEUE_URL: jobs.queue.url,
-      FLEETBOT_LEASE_SECONDS: String(input.leaseSeconds),
-      ...(input.runnerKmsKeyId === undefined ? {} : { FLEETBOT_SSM_KMS_KEY_ID: input.runnerKmsKeyId }),
+    const appSecrets = Object.fromEntries(
+      APP_SECRET_NAMES.map((secret) => [secret, parameterArn(`${input.secretsParameterPrefix}/${secret}`)]),
+    ) as Record<AppSecretName, string>;
+    return {
+      input,
+      partition,
+      account,
+      parameterArn,
+      store,
+      jobs,
+      appSecrets,
+      readAppSecrets: secretStatements(Object.values(appSecrets), input.secretsKmsKeyArn, region),
+      app: appStatements(input, account),
+      environment: {
+        ...input.environment,
+        NODE_ENV: 'production',
+        FLEETBOT_STORE: `dynamodb:${store.name}`,
+        FLEETBOT_QUEUE_URL: jobs.queue.url,
+        FLEETBOT_LEASE_SECONDS: String(input.leaseSeconds),
+        ...(input.runnerKmsKeyId === undefined ? {} : { FLEETBOT_SSM_KMS_KEY_ID: input.runnerKmsKeyId }),
+      },
     };
+  }
 
-    const functions = new ControlPlaneFunctions(this, 'functions', {
-      name,
+  /** The webhook function may only enqueue and read its own secrets; worker and tick act as the app. */
+  private functions({ input, parameterArn, store, jobs, appSecrets, readAppSecrets, app, environment }: Shared): ControlPlaneFunctions {
+    const { region } = input;
+    const actAsApp = (queue: PolicyStatement) => ({
+      app,
+      store: [storeStatement(store.arn)],
+      queue: [queue],
+      'app-secrets': readAppSecrets,
+    });
+    return new ControlPlaneFunctions(this, 'functions', {
+      name: input.name,
       zipPath: input.lambdaZip,
       environment: { ...environment, FLEETBOT_SECRETS_SSM_PREFIX: input.secretsParameterPrefix },
       policies: {
@@ -73,24 +138,25 @@ export class ControlPlaneStack extends TerraformStack {
             region,
           ),
         },
-        tick: { app, store: [storeStatement(store.arn)], queue: [queueStatement(jobs.queue.arn, ['send'])], 'app-secrets': readAllSecrets },
-        worker: input.workerLambda
-          ? { app, store: [storeStatement(store.arn)], queue: [queueStatement(jobs.queue.arn, ['consume'])], 'app-secrets': readAllSecrets }
-          : undefined,
+        tick: actAsApp(queueStatement(jobs.queue.arn, ['send'])),
+        worker: input.workerLambda ? actAsApp(queueStatement(jobs.queue.arn, ['consume'])) : undefined,
       },
       queueArn: jobs.queue.arn,
       tickSchedule: input.tickSchedule,
       logRetentionDays: input.logRetentionDays,
       tags: TAGS,
     });
+  }
 
-    const service = new ControlPlaneService(this, 'service', {
-      name,
-      region,
+  /** The replicas act as the app (and IssueOps); they consume the queue when no worker function does. */
+  private service({ input, partition, account, store, jobs, appSecrets, readAppSecrets, app, environment }: Shared): ControlPlaneService {
+    return new ControlPlaneService(this, 'service', {
+      name: input.name,
+      region: input.region,
       ...input.service,
-      environment: { ...environment, AWS_REGION: region, FLEETBOT_WORKER: String(!input.workerLambda) },
+      environment: { ...environment, AWS_REGION: input.region, FLEETBOT_WORKER: String(!input.workerLambda) },
       secrets: appSecrets,
-      secretStatements: readAllSecrets,
+      secretStatements: readAppSecrets,
       taskPolicies: {
         app,
         store: [storeStatement(store.arn)],
@@ -101,22 +167,6 @@ export class ControlPlaneStack extends TerraformStack {
       logRetentionDays: input.logRetentionDays,
       tags: TAGS,
     });
-
-    new ControlPlaneAlarms(this, 'alarms', {
-      name,
-      queueName: jobs.queue.name,
-      deadLetterQueueName: jobs.deadLetters.name,
-      functionNames: Object.fromEntries(Object.entries(functions.functions).map(([role, fn]) => [role, fn.functionName])),
-      actions: input.alarmActions,
-      tags: TAGS,
-    });
-
-    this.output('webhook_url', functions.webhookUrl);
-    this.output('queue_url', jobs.queue.url);
-    this.output('dead_letter_queue_url', jobs.deadLetters.url);
-    this.output('table_name', store.name);
-    this.output('cluster_name', service.cluster.name);
-    this.output('service_name', service.service.name);
   }
 
   private output(name: string, value: string): void {

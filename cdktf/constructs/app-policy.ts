@@ -50,7 +50,8 @@ function substitute(statement: PolicyStatement, name: string, value: string): Po
 function renderStatement(statement: PolicyStatement, values: PolicyPlaceholders): PolicyStatement[] {
   const names = placeholdersIn(statement);
   const unknown = names.filter((name) => !Object.hasOwn(values, name));
-  if (unknown.length > 0) throw new Error(`policy statement ${statement.Sid}: no value for ${unknown.map((name) => `<${name}>`).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`policy statement ${statement.Sid}: no value for ${unknown.map((name) => `<${name}>`).join(', ')}`);
   const lists = names.filter((name) => Array.isArray(values[name]));
   if (lists.length > 1) throw new Error(`policy statement ${statement.Sid}: more than one list placeholder (${lists.join(', ')})`);
   if (names.some((name) => values[name] === undefined)) return [];
@@ -58,7 +59,10 @@ function renderStatement(statement: PolicyStatement, values: PolicyPlaceholders)
   for (const name of names.filter((candidate) => !lists.includes(candidate))) filled = substitute(filled, name, values[name] as string);
   if (lists.length === 0) return [filled];
   const list = values[lists[0]] as readonly string[];
-  return list.map((value, index) => ({ ...substitute(filled, lists[0], value), Sid: list.length > 1 ? `${filled.Sid}${index + 1}` : filled.Sid }));
+  return list.map((value, index) => ({
+    ...substitute(filled, lists[0], value),
+    Sid: list.length > 1 ? `${filled.Sid}${index + 1}` : filled.Sid,
+  }));
 }
 
 /** The file's statements with every placeholder filled, leaving out DynamoDB and SQS (see STACK_SCOPED_SERVICES). */

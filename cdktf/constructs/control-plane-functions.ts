@@ -56,7 +56,11 @@ export class ControlPlaneFunctions extends Construct {
   readonly webhookUrl: string;
   private readonly sourceCodeHash: string;
 
-  constructor(scope: Construct, id: string, private readonly props: ControlPlaneFunctionsProps) {
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly props: ControlPlaneFunctionsProps,
+  ) {
     super(scope, id);
     // Read by Terraform when it plans: a rebuilt zip changes the hash and updates every function.
     this.sourceCodeHash = Fn.filebase64sha256(props.zipPath);
@@ -105,7 +109,7 @@ export class ControlPlaneFunctions extends Construct {
     });
   }
 
-  /** A function with its log group and its role. */
+  /** A function with its role and its log group, the one Lambda writes to by default (`/aws/lambda/<name>`). */
   private appFunction(role: LambdaRole, policies: RolePolicies): LambdaFunction {
     const { name, tags } = this.props;
     const functionName = `${name}-${role}`;
@@ -132,7 +136,6 @@ export class ControlPlaneFunctions extends Construct {
       timeout: LAMBDA_SIZING[role].timeoutSeconds,
       memorySize: LAMBDA_SIZING[role].memoryMiB,
       environment: { variables: { ...this.props.environment, FLEETBOT_WORKER: String(role === 'worker') } },
-      loggingConfig: { logFormat: 'Text', logGroup: logs.name },
       tags,
       // Lambda checks the event source mapping's queue permissions when it is created, and the first
       // invocation writes logs: the role's policies come first.
