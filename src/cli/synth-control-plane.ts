@@ -99,7 +99,8 @@ function report(input: ControlPlaneInput, dir: string, zipPath: string, zipExist
   );
   return [
     `Wrote ${join(dir, TERRAFORM_FILE)}: control plane ${input.name} in ${input.region}`,
-    `  service: ${input.service.replicas} × ${input.service.image}; worker: ${input.workerLambda ? 'Lambda' : 'the service replicas'}; tick: ${input.tickSchedule}`,
+    `  service: ${input.service.replicas} × ${input.service.image}`,
+    `  worker: ${input.workerLambda ? 'a Lambda function' : 'the service replicas'}; tick: ${input.tickSchedule}`,
     `  Lambda zip: ${zipPath}${zipExists ? '' : ' (not there yet: npm run package:lambda)'}`,
     'The App credentials, once, as SecureStrings (their values never pass through Terraform):',
     ...secrets,
