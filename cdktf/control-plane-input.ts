@@ -91,10 +91,12 @@ export const controlPlaneInputSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[a-z][a-z0-9-]{0,29}$/, 'expected 1-30 lowercase letters, digits and "-"')
+    // The app and IssueOps manage fleetbot-* clusters and task definitions: the control plane's must not be among them.
+    .refine((name) => !name.startsWith('fleetbot-'), { error: "fleetbot-… names are the fleets' (IssueOps manages them): choose another" })
     .default('fleetbot'),
   region: awsRegion,
   service: serviceSchema,
-  /** The built app as a Lambda zip (`npm run package:lambda`); relative paths are the output directory's. */
+  /** The built app as a Lambda zip (`npm run package:lambda`), as Terraform finds it from its working directory. */
   lambdaZip: z
     .string()
     .min(1)

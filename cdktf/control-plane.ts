@@ -24,13 +24,6 @@ const VISIBILITY_TIMEOUT_SECONDS = 6 * LAMBDA_SIZING.worker.timeoutSeconds;
 
 const TAGS = { 'fleetbot:managed-by': 'fleetbot', 'fleetbot:component': 'control-plane' };
 
-/**
- * The scale-out deployment as one Terraform stack: the store's table, the job queue and its dead
- * letters, the webhook, worker and tick functions, the ECS service, least-privilege roles, log groups
- * and alarms. The App's credentials are SecureStrings the operator puts in SSM under
- * `secretsParameterPrefix`: the stack only names them, so their values never pass through Terraform
- * (neither its variables nor its state).
- */
 /** What the parts of the stack share: names, ARNs and the app's environment. */
 interface Shared {
   input: ControlPlaneInput;

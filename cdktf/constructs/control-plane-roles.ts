@@ -62,6 +62,13 @@ export function logStatement(logGroupArn: string): PolicyStatement {
   return { Sid: 'OwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${logGroupArn}:*` };
 }
 
+/**
+ * The control plane's roles live under this path, so their ARNs (`role/fleetbot/control-plane/<name>`)
+ * are out of reach of the `role/fleetbot-*` statements with which the app passes runner roles and
+ * IssueOps manages fleet roles: neither can pass, or rewrite, a control-plane role.
+ */
+export const CONTROL_PLANE_ROLE_PATH = '/fleetbot/control-plane/';
+
 export interface ControlPlaneRoleProps {
   roleName: string;
   description: string;
@@ -84,6 +91,7 @@ export class ControlPlaneRole extends Construct {
     super(scope, id);
     this.role = new IamRole(this, 'role', {
       name: props.roleName,
+      path: CONTROL_PLANE_ROLE_PATH,
       description: props.description,
       assumeRolePolicy: trustPolicy(props.service),
       tags: props.tags,

@@ -5,7 +5,7 @@ import { APP_SECRET_NAMES, controlPlaneInputSchema } from '../../../cdktf/contro
 import { renderPolicy, type PolicyDocument, type PolicyStatement } from '../../../cdktf/constructs/app-policy.js';
 import { ALARM_THRESHOLDS } from '../../../cdktf/constructs/control-plane-alarms.js';
 import { LAMBDA_HANDLERS } from '../../../cdktf/constructs/control-plane-functions.js';
-import { QUEUE_ACTIONS, STORE_TABLE_ACTIONS } from '../../../cdktf/constructs/control-plane-roles.js';
+import { CONTROL_PLANE_ROLE_PATH, QUEUE_ACTIONS, STORE_TABLE_ACTIONS } from '../../../cdktf/constructs/control-plane-roles.js';
 import { STORE_TABLE_KEYS } from '../../../src/store/dynamo-table.js';
 import { formatZodIssues } from '../../../src/zod-issues.js';
 
@@ -252,6 +252,24 @@ describe('the control-plane stack', () => {
     expect(statements.map((statement) => statement.Sid)).not.toContain('StateLockTable');
   });
 
+  it("keeps its roles out of reach of the app's and IssueOps' statements on fleetbot-* roles", () => {
+    const withIssueOps = synth({ issueOps: { stateBucket: 'acme-fleet-state' } });
+    const roleArns = resources(withIssueOps, 'aws_iam_role').map((role) => {
+      expect(role.path).toBe(CONTROL_PLANE_ROLE_PATH);
+      return `arn:aws:iam::123456789012:role${role.path as string}${role.name as string}`;
+    });
+    expect(roleArns).toHaveLength(5);
+    // IAM's wildcard: `*` matches any run of characters, `/` included.
+    const rolePatterns = ['iam-policy.json', 'iam-policy-issueops.json']
+      .flatMap((file) => policyFile(file).Statement)
+      .flatMap((statement) => [statement.Resource].flat())
+      .filter((resource) => resource.includes(':role/'))
+      .map((resource) => new RegExp(`^${resource.replace('<account>', '123456789012').replaceAll('*', '.*')}$`));
+    expect(rolePatterns.length).toBeGreaterThan(0);
+    expect(rolePatterns.some((pattern) => pattern.test('arn:aws:iam::123456789012:role/fleetbot-linux-small-task'))).toBe(true);
+    expect(roleArns.filter((arn) => rolePatterns.some((pattern) => pattern.test(arn)))).toEqual([]);
+  });
+
   it('writes byte-identical text for the same input', () => {
     const input = controlPlaneInputSchema.parse(BASE);
     expect(synthesizeControlPlane(input)).toBe(synthesizeControlPlane(input));
@@ -324,6 +342,11 @@ describe('the control-plane input', () => {
       'environment.GITHUB_CLIENT_SECRET: looks like a secret: keep it in SSM (secretsParameterPrefix), not in clear in the environment',
       'environment.FLEETBOT_QUEUE_URL: is set by the stack itself',
     ]);
+  });
+
+  it("refuses a fleetbot-… name, whose clusters and task definitions are the fleets' (IssueOps manages them)", () => {
+    const result = controlPlaneInputSchema.safeParse({ ...BASE, name: 'fleetbot-prod' });
+    expect(formatZodIssues(result.error!)).toEqual(["name: fleetbot-… names are the fleets' (IssueOps manages them): choose another"]);
   });
 
   it('defaults to two replicas, a worker function and a one-minute tick', () => {
