@@ -14,7 +14,7 @@ export const APP_SECRET_NAMES = ['APP_ID', 'PRIVATE_KEY', 'WEBHOOK_SECRET'] as c
 export type AppSecretName = (typeof APP_SECRET_NAMES)[number];
 
 /** Environment the stack sets itself: an `environment` entry may not override it. */
-export const STACK_ENVIRONMENT = [
+const STACK_ENVIRONMENT = [
   'FLEETBOT_STORE',
   'FLEETBOT_QUEUE_URL',
   'FLEETBOT_WORKER',

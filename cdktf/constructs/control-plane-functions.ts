@@ -18,7 +18,7 @@ export const LAMBDA_HANDLERS = {
 } as const;
 export type LambdaRole = keyof typeof LAMBDA_HANDLERS;
 
-export const LAMBDA_RUNTIME = 'nodejs20.x';
+const LAMBDA_RUNTIME = 'nodejs20.x';
 
 /** Size and time limit per function. GitHub gives a webhook 10 s; a worker batch launches up to 10 runners. */
 export const LAMBDA_SIZING: Record<LambdaRole, { timeoutSeconds: number; memoryMiB: number }> = {
@@ -28,7 +28,7 @@ export const LAMBDA_SIZING: Record<LambdaRole, { timeoutSeconds: number; memoryM
 };
 
 /** Messages per worker invocation. */
-export const WORKER_BATCH_SIZE = 10;
+const WORKER_BATCH_SIZE = 10;
 
 type RolePolicies = Record<string, readonly PolicyStatement[]>;
 
