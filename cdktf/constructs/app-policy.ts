@@ -21,7 +21,7 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
-/** What each placeholder of the policy files stands for. A list copies the statement per value; empty drops it. */
+/** What each placeholder of the policy files stands for: a value, a list of them, or none (the statement is left out). */
 export type PolicyPlaceholders = Record<string, string | readonly string[] | undefined>;
 
 /**
@@ -42,27 +42,35 @@ function placeholdersIn(statement: PolicyStatement): string[] {
   return [...new Set([...JSON.stringify(statement).matchAll(/<([a-z-]+)>/g)].map((match) => match[1]))];
 }
 
-function substitute(statement: PolicyStatement, name: string, value: string): PolicyStatement {
-  return JSON.parse(JSON.stringify(statement).replaceAll(`<${name}>`, value)) as PolicyStatement;
+/** Every string under `value` with `<name>` replaced by each of `values`: a string becomes a list, a list grows. */
+function expand(value: unknown, name: string, values: readonly string[]): unknown {
+  const each = (text: string) => (text.includes(`<${name}>`) ? values.map((one) => text.replaceAll(`<${name}>`, one)) : [text]);
+  if (typeof value === 'string') {
+    const expanded = each(value);
+    return expanded.length === 1 ? expanded[0] : expanded;
+  }
+  if (Array.isArray(value)) return value.flatMap((item) => (typeof item === 'string' ? each(item) : [expand(item, name, values)]));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, expand(item, name, values)]));
+  }
+  return value;
 }
 
-/** One statement with its placeholders filled: none, one, or one per value of a list placeholder. */
+/**
+ * One statement with its placeholders filled, or none when a placeholder has no value (undefined, or an
+ * empty list). A list fills one statement: `cluster/<cluster>` becomes one ARN per cluster, in its
+ * Resource or condition, which IAM reads as any of them.
+ */
 function renderStatement(statement: PolicyStatement, values: PolicyPlaceholders): PolicyStatement[] {
   const names = placeholdersIn(statement);
   const unknown = names.filter((name) => !Object.hasOwn(values, name));
   if (unknown.length > 0)
     throw new Error(`policy statement ${statement.Sid}: no value for ${unknown.map((name) => `<${name}>`).join(', ')}`);
-  const lists = names.filter((name) => Array.isArray(values[name]));
-  if (lists.length > 1) throw new Error(`policy statement ${statement.Sid}: more than one list placeholder (${lists.join(', ')})`);
-  if (names.some((name) => values[name] === undefined)) return [];
-  let filled = statement;
-  for (const name of names.filter((candidate) => !lists.includes(candidate))) filled = substitute(filled, name, values[name] as string);
-  if (lists.length === 0) return [filled];
-  const list = values[lists[0]] as readonly string[];
-  return list.map((value, index) => ({
-    ...substitute(filled, lists[0], value),
-    Sid: list.length > 1 ? `${filled.Sid}${index + 1}` : filled.Sid,
-  }));
+  const filled = names.map((name) => ({ name, values: [values[name] ?? []].flat() }));
+  if (filled.some((placeholder) => placeholder.values.length === 0)) return [];
+  let rendered: unknown = statement;
+  for (const placeholder of filled) rendered = expand(rendered, placeholder.name, placeholder.values);
+  return [rendered as PolicyStatement];
 }
 
 /** The file's statements with every placeholder filled, leaving out DynamoDB and SQS (see STACK_SCOPED_SERVICES). */

@@ -270,6 +270,24 @@ describe('the control-plane stack', () => {
     expect(roleArns.filter((arn) => rolePatterns.some((pattern) => pattern.test(arn)))).toEqual([]);
   });
 
+  it("keeps each role's inline policies within IAM's 10,240 characters, for many fleets and IssueOps", () => {
+    const clusters = Array.from({ length: 10 }, (_, index) => `fleetbot-fleet-${index}`);
+    const groups = Array.from({ length: 5 }, (_, index) => `fleetbot-pool-${index}`);
+    const large = synth({
+      fleetClusters: clusters,
+      autoScalingGroups: groups,
+      issueOps: { stateBucket: 'acme-fleet-state', lockTable: 'locks' },
+    });
+    const sizes = new Map<string, number>();
+    for (const policy of resources(large, 'aws_iam_role_policy')) {
+      // IAM counts the document without whitespace, with the account id in place of the token.
+      const text = (policy.policy as string).replaceAll(/\$\{[^}]+\}/g, '123456789012');
+      sizes.set(policy.role as string, (sizes.get(policy.role as string) ?? 0) + text.length);
+    }
+    expect(sizes.size).toBe(5);
+    expect(Math.max(...sizes.values())).toBeLessThanOrEqual(10_240);
+  });
+
   it('writes byte-identical text for the same input', () => {
     const input = controlPlaneInputSchema.parse(BASE);
     expect(synthesizeControlPlane(input)).toBe(synthesizeControlPlane(input));
@@ -293,16 +311,29 @@ describe('renderPolicy', () => {
   const statement = (Sid: string, Resource: string): PolicyStatement => ({ Sid, Effect: 'Allow', Action: 'ecs:RunTask', Resource });
   const policy = (...Statement: PolicyStatement[]): PolicyDocument => ({ Version: '2012-10-17', Statement });
 
-  it('copies a statement per value of a list placeholder, and drops it for none', () => {
-    const tasks = policy(statement('Tasks', 'arn:aws:ecs:<region>:<account>:task/<cluster>/*'));
-    expect(renderPolicy(tasks, { region: 'eu-west-1', account: '1', cluster: ['a', 'b'] })).toEqual([
-      statement('Tasks1', 'arn:aws:ecs:eu-west-1:1:task/a/*'),
-      statement('Tasks2', 'arn:aws:ecs:eu-west-1:1:task/b/*'),
+  it('fills a list placeholder with one ARN per value, in the resource and in conditions, and drops the statement for none', () => {
+    const tasks: PolicyStatement = {
+      Sid: 'Tasks',
+      Effect: 'Allow',
+      Action: 'ecs:RunTask',
+      Resource: ['arn:aws:ecs:<region>:<account>:task/<cluster>/*', 'arn:aws:ecs:<region>:<account>:task-definition/*'],
+      Condition: { ArnEquals: { 'ecs:cluster': 'arn:aws:ecs:<region>:<account>:cluster/<cluster>' } },
+    };
+    expect(renderPolicy(policy(tasks), { region: 'eu-west-1', account: '1', cluster: ['a', 'b'] })).toEqual([
+      {
+        ...tasks,
+        Resource: ['arn:aws:ecs:eu-west-1:1:task/a/*', 'arn:aws:ecs:eu-west-1:1:task/b/*', 'arn:aws:ecs:eu-west-1:1:task-definition/*'],
+        Condition: { ArnEquals: { 'ecs:cluster': ['arn:aws:ecs:eu-west-1:1:cluster/a', 'arn:aws:ecs:eu-west-1:1:cluster/b'] } },
+      },
     ]);
-    expect(renderPolicy(tasks, { region: 'eu-west-1', account: '1', cluster: ['a'] })).toEqual([
-      statement('Tasks', 'arn:aws:ecs:eu-west-1:1:task/a/*'),
-    ]);
-    expect(renderPolicy(tasks, { region: 'eu-west-1', account: '1', cluster: [] })).toEqual([]);
+    expect(
+      renderPolicy(policy(statement('Tasks', 'arn:aws:ecs:<region>:<account>:task/<cluster>/*')), {
+        region: 'r',
+        account: '1',
+        cluster: ['a'],
+      }),
+    ).toEqual([statement('Tasks', 'arn:aws:ecs:r:1:task/a/*')]);
+    expect(renderPolicy(policy(tasks), { region: 'eu-west-1', account: '1', cluster: [] })).toEqual([]);
   });
 
   it('drops a statement whose placeholder has no value (an optional KMS key)', () => {
