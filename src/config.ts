@@ -124,7 +124,7 @@ export function applyDotEnvFile(directory = process.cwd(), env: NodeJS.ProcessEn
 
 // Terraform needs AWS's credentials (and may need its own TF_TOKEN_* for a registry); nothing else secret.
 const TERRAFORM_KEEPS = /^(?:AWS|TF)_/;
-const SECRET_NAME = /(?:^|_)(?:TOKEN|SECRET|PRIVATE_KEY|PASSWORD)(?:_|$)|^SENTRY_DSN$/i;
+export const SECRET_NAME = /(?:^|_)(?:TOKEN|SECRET|PRIVATE_KEY|PASSWORD)(?:_|$)|^SENTRY_DSN$/i;
 
 /**
  * The app's environment without its own secrets (the App's private key, the webhook secret, OAuth client

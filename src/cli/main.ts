@@ -3,11 +3,15 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CommandError, EXIT, UsageError, type CliContext, type Command } from './command.js';
+import { packageLambdaCommand } from './package-lambda.js';
 import { synthCommand } from './synth.js';
+import { synthControlPlaneCommand } from './synth-control-plane.js';
 
 /** `fleetbot <command>`: one entry per command. */
 export const commands: Record<string, Command> = {
   synth: synthCommand,
+  'synth-control-plane': synthControlPlaneCommand,
+  'package-lambda': packageLambdaCommand,
 };
 
 function overview(table: Record<string, Command>): string {

@@ -49,11 +49,13 @@ export function describeWithTerraform(name: string, body: () => void): void {
 
 /** AWS services a fleet's Terraform talks to. */
 const FLEET_SERVICES = ['autoscaling', 'cloudwatchlogs', 'ec2', 'ecs', 'iam', 'ssm', 'sts'] as const;
+/** And the control plane's (cdktf/control-plane.ts). */
+export const CONTROL_PLANE_SERVICES = ['cloudwatch', 'cloudwatchlogs', 'dynamodb', 'ecs', 'events', 'iam', 'lambda', 'sqs', 'sts'] as const;
 
-/** Provider settings that point every service a fleet uses at `url` (moto), failing fast. */
-export function providerSettingsFor(url: string): ProviderSettings {
+/** Provider settings that point every service a fleet (or the given ones) uses at `url` (moto), failing fast. */
+export function providerSettingsFor(url: string, services: readonly string[] = FLEET_SERVICES): ProviderSettings {
   return {
-    endpoints: Object.fromEntries(FLEET_SERVICES.map((service) => [service, url])),
+    endpoints: Object.fromEntries(services.map((service) => [service, url])),
     skipCredentialsValidation: true,
     skipRequestingAccountId: true,
     skipMetadataApiCheck: true,

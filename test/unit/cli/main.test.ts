@@ -17,7 +17,17 @@ describe('fleetbot', () => {
     const context = captureContext('/tmp');
     expect(await main(['--help'], context)).toBe(EXIT.ok);
     expect(context.stdout()).toMatch(/^Usage: fleetbot <command>/);
-    for (const [name, command] of Object.entries(commands)) expect(context.stdout()).toContain(`${name}  ${command.summary}`);
+    const lines = context.stdout().split('\n');
+    // Names are padded to the longest one.
+    for (const [name, command] of Object.entries(commands)) {
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^  ${name} +`)));
+      expect(
+        lines
+          .find((line) => line.startsWith(`  ${name} `))
+          ?.trimEnd()
+          .endsWith(`  ${command.summary}`),
+      ).toBe(true);
+    }
     expect(context.stdout()).toContain('synth');
   });
 

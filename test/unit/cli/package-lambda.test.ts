@@ -1,0 +1,101 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { EXIT } from '../../../src/cli/command.js';
+import { main } from '../../../src/cli/main.js';
+import { zip } from '../../../src/cli/zip.js';
+import { captureContext } from './cli-context.js';
+
+/** What Python's zipfile (an independent reader) finds in a zip: each entry's name, permission bits and text. */
+function readZip(path: string): { name: string; mode: number; text: string }[] {
+  const script = [
+    'import json, sys, zipfile',
+    'z = zipfile.ZipFile(sys.argv[1])',
+    'assert z.testzip() is None',
+    'print(json.dumps([{"name": i.filename, "mode": (i.external_attr >> 16) & 0o777, "text": z.read(i).decode()} for i in z.infolist()]))',
+  ].join('\n');
+  const result = spawnSync('python3', ['-c', script, path], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(result.stderr);
+  return JSON.parse(result.stdout) as { name: string; mode: number; text: string }[];
+}
+
+function write(root: string, path: string, text: string): void {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), text);
+}
+
+describe('fleetbot package-lambda', () => {
+  let root: string;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'fleetbot-package-lambda-'));
+    write(root, 'package.json', '{"name":"fleetbot","type":"module"}');
+    write(root, 'app.yml', 'name: fleetbot\n');
+    write(root, 'dist/src/lambda.js', 'export const webhooks = 1;\n');
+    write(root, 'dist/src/lambda.js.map', '{}');
+    write(root, 'dist/src/lambda.d.ts', 'export {};');
+    write(root, 'deps/node_modules/pino/index.js', 'module.exports = {};\n');
+    write(root, 'deps/node_modules/pino/cli.js', '#!/usr/bin/env node\n');
+    chmodSync(join(root, 'deps/node_modules/pino/cli.js'), 0o755);
+    mkdirSync(join(root, 'deps/node_modules/.bin'));
+    symlinkSync('../pino/cli.js', join(root, 'deps/node_modules/.bin/pino'));
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('zips the compiled app, package.json, app.yml and the production node_modules, and prints the hash Terraform computes', async () => {
+    const context = captureContext(root);
+    expect(await main(['package-lambda', '--node-modules', 'deps/node_modules'], context)).toBe(EXIT.ok);
+    const archive = join(root, 'dist', 'fleetbot-lambda.zip');
+    expect(readZip(archive)).toEqual([
+      { name: 'app.yml', mode: 0o644, text: 'name: fleetbot\n' },
+      { name: 'dist/src/lambda.js', mode: 0o644, text: 'export const webhooks = 1;\n' },
+      { name: 'node_modules/pino/cli.js', mode: 0o755, text: '#!/usr/bin/env node\n' },
+      { name: 'node_modules/pino/index.js', mode: 0o644, text: 'module.exports = {};\n' },
+      { name: 'package.json', mode: 0o644, text: '{"name":"fleetbot","type":"module"}' },
+    ]);
+    const sha = createHash('sha256').update(readFileSync(archive)).digest('base64');
+    expect(context.stdout()).toMatch(/^Wrote dist\/fleetbot-lambda\.zip: 5 files, /);
+    expect(context.stdout()).toContain(`SHA-256 (base64): ${sha}`);
+  });
+
+  it('writes the same bytes for the same files, whatever their timestamps', async () => {
+    await main(['package-lambda', '--node-modules', 'deps/node_modules', '--out', 'one.zip'], captureContext(root));
+    write(root, 'dist/src/lambda.js', 'export const webhooks = 1;\n');
+    await main(['package-lambda', '--node-modules', 'deps/node_modules', '--out', 'two.zip'], captureContext(root));
+    expect(readFileSync(join(root, 'one.zip')).equals(readFileSync(join(root, 'two.zip')))).toBe(true);
+  });
+
+  it('refuses to package before the build, or without the production install', async () => {
+    const noInstall = captureContext(root);
+    expect(await main(['package-lambda', '--node-modules', 'nowhere'], noInstall)).toBe(EXIT.failed);
+    expect(noInstall.stderr()).toContain('no nowhere: install the production dependencies there first');
+    rmSync(join(root, 'dist'), { recursive: true });
+    const noBuild = captureContext(root);
+    expect(await main(['package-lambda', '--node-modules', 'deps/node_modules'], noBuild)).toBe(EXIT.failed);
+    expect(noBuild.stderr()).toContain('no dist/src/lambda.js: run npm run build from the repository root first');
+    const noFlag = captureContext(root);
+    expect(await main(['package-lambda'], noFlag)).toBe(EXIT.usage);
+    expect(noFlag.stderr()).toContain('--node-modules is required');
+  });
+});
+
+describe('zip', () => {
+  it('reads back byte for byte, empty files and non-ASCII names included, and deflates what compresses', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fleetbot-zip-'));
+    try {
+      const entries = [
+        { path: 'empty.txt', data: Buffer.alloc(0), mode: 0o644 },
+        { path: 'long.txt', data: Buffer.from('fleetbot '.repeat(10_000)), mode: 0o600 },
+        { path: 'é.txt', data: Buffer.from('x'), mode: 0o644 },
+      ];
+      writeFileSync(join(root, 'test.zip'), zip(entries));
+      expect(readZip(join(root, 'test.zip'))).toEqual(
+        entries.map((entry) => ({ name: entry.path, mode: entry.mode, text: entry.data.toString() })),
+      );
+      expect(zip(entries).length).toBeLessThan(2_000);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
