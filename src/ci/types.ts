@@ -1,4 +1,5 @@
 import type { ApplicationFunctionOptions, Logger, Probot } from 'probot';
+import type { DeliveryQueue, VerifiedDelivery } from '../deliveries.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import type { Admission, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
@@ -117,6 +118,11 @@ export interface JobIntake {
   idle?(): Promise<void>;
   /** Stops hearing of jobs and waits for work under way. */
   stop?(): Promise<void>;
+  /**
+   * Handles a delivery of this CI system that a queue consumer took: verified at the door, it reaches
+   * the handlers an unqueued one reaches. Throws when it should be delivered again.
+   */
+  replay?(delivery: VerifiedDelivery): Promise<void>;
 }
 
 /** What the app gives each CI system when it loads into Probot. */
@@ -127,6 +133,8 @@ export interface CiHost {
   fleets: FleetRegistry;
   store: Store;
   log: Logger;
+  /** With a queue (FLEETBOT_QUEUE_URL), webhook routes verify deliveries and queue them instead of handling them. */
+  queue?: DeliveryQueue;
 }
 
 /** A CI system wired into the app: its source, and how it starts hearing of jobs once the sink exists. */

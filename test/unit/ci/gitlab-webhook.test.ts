@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { GitLabApi, GitLabSource } from '../../../src/ci/gitlab.js';
-import { GitLabWebhooks, type GitLabDelivery } from '../../../src/ci/gitlab-webhook.js';
+import type { GitLabDelivery } from '../../../src/ci/gitlab-door.js';
+import { GitLabWebhooks } from '../../../src/ci/gitlab-webhook.js';
 import type { Delivery, JobStarted } from '../../../src/ci/types.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../../../src/fleets/spec.js';
