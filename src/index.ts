@@ -126,11 +126,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     get intakes() {
       return get().intakes;
     },
-    replay: async (delivery) => {
-      const intake = get().intakes.get(delivery.ci);
-      if (!intake?.replay) throw new Error(`a queued ${delivery.ci} delivery, but this app does not serve ${delivery.ci}`);
-      await intake.replay(delivery);
-    },
+    replay: (delivery) => replay(get().intakes, delivery),
     idle: async () => {
       await wired?.issueOps?.idle();
       for (const intake of wired?.intakes.values() ?? []) await intake.idle?.();
@@ -146,6 +142,13 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
       await wired.scheduler.idle();
     },
   };
+}
+
+/** A queued delivery to the intake of its CI system. */
+async function replay(intakes: ReadonlyMap<CiSystem, JobIntake>, delivery: VerifiedDelivery): Promise<void> {
+  const intake = intakes.get(delivery.ci);
+  if (!intake?.replay) throw new Error(`a queued ${delivery.ci} delivery, but this app does not serve ${delivery.ci}`);
+  await intake.replay(delivery);
 }
 
 /** Each CI system's source for the scheduler's questions, then its intake feeding the scheduler. */

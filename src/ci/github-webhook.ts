@@ -19,7 +19,9 @@ export function connectGitHub(options: { retry: RetryPolicy; recovery?: { delive
       probot.on('workflow_job', (context) => receiveWorkflowJob(context.payload, { deliveryId: context.id }, sink, log));
       // A queued delivery reaches every Probot handler, IssueOps' too, as a delivery straight from GitHub does.
       const replay = (delivery: VerifiedDelivery) =>
-        probot.receive({ id: delivery.id ?? '', name: delivery.event, payload: JSON.parse(delivery.body) } as Parameters<Probot['receive']>[0]);
+        probot.receive({ id: delivery.id ?? '', name: delivery.event, payload: JSON.parse(delivery.body) } as Parameters<
+          Probot['receive']
+        >[0]);
       const { recovery } = options;
       if (!recovery) return { replay };
       const api = octokitDeliveriesApi(() => probot.auth(), options.retry);

@@ -83,7 +83,10 @@ export function connectionsVerifiedBy(fleets: FleetRegistry, parameters: readonl
  * (the consumer finds its connections by them; the token itself is not queued). Events other than Job
  * events are answered at once, as the app answers them without a queue.
  */
-export async function checkGitLabDelivery(tokens: GitLabWebhookTokens, delivery: GitLabDelivery): Promise<VerifiedDelivery | WebhookAnswer> {
+export async function checkGitLabDelivery(
+  tokens: GitLabWebhookTokens,
+  delivery: GitLabDelivery,
+): Promise<VerifiedDelivery | WebhookAnswer> {
   const connections = await tokens.verify(delivery);
   if (!Array.isArray(connections)) return connections;
   if (delivery.eventName !== JOB_HOOK) return ignoredEvent(delivery.eventName);

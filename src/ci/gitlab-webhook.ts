@@ -17,7 +17,14 @@ import {
   type GitLabApi,
   type GitLabOrigin,
 } from './gitlab.js';
-import { checkGitLabDelivery, connectionsVerifiedBy, GitLabWebhookTokens, ignoredEvent, JOB_HOOK, type GitLabDelivery } from './gitlab-door.js';
+import {
+  checkGitLabDelivery,
+  connectionsVerifiedBy,
+  GitLabWebhookTokens,
+  ignoredEvent,
+  JOB_HOOK,
+  type GitLabDelivery,
+} from './gitlab-door.js';
 import type { CiConnector, Delivery, JobSink } from './types.js';
 
 export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
@@ -208,7 +215,10 @@ export class GitLabWebhooks {
         return { status: 200, message: `job ${jobId} not launched: GitLab refused to show it; check the API token (read_api)` };
       }
       if (onRetryable === 'throw') {
-        this.deps.log.warn({ ...jobFields, err: errorFields(error) }, "could not read the pending job's tags from GitLab; the queue delivers it again");
+        this.deps.log.warn(
+          { ...jobFields, err: errorFields(error) },
+          "could not read the pending job's tags from GitLab; the queue delivers it again",
+        );
         throw error;
       }
       this.deps.log.warn(
