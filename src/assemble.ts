@@ -10,7 +10,7 @@ import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
 import { ComputeRouter } from './compute/router.js';
-import { terraformEnvironment, type AppConfig } from './config.js';
+import { ConfigError, terraformEnvironment, type AppConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
 import { CI_SYSTEMS, type CiSystem } from './fleets/spec.js';
 import { loadFleetsFile } from './fleets/file.js';
@@ -43,9 +43,18 @@ export interface AssembledApp {
   issueOps: IssueOpsSettings | undefined;
 }
 
-/** `periodicWork: false` for a Lambda function, which runs only what it is invoked for. */
-export async function assembleFleetbot(config: AppConfig, options: { periodicWork: boolean }): Promise<AssembledApp> {
+/**
+ * A Lambda function runs only what it is invoked for (`periodicWork: false`), and cannot run Terraform
+ * (`terraform: false`): a fleets file with an IssueOps section is then refused.
+ */
+export async function assembleFleetbot(config: AppConfig, options: { periodicWork: boolean; terraform: boolean }): Promise<AssembledApp> {
   const fleetsFile = await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired, issueOpsSettingsSchema);
+  if (fleetsFile.issueops && !options.terraform) {
+    throw new ConfigError(
+      `${config.fleetsFile} has an issueops section, but IssueOps runs terraform, which does not run here (Lambda): ` +
+        'let the ECS service replicas consume the queue instead (FLEETBOT_WORKER), or move IssueOps to a fleets file of theirs',
+    );
+  }
   const fleets = new FleetRegistry(fleetsFile.fleets);
   const store = new SqliteStore(config.databaseFile);
   const aws = createAwsClients();

@@ -1,10 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'probot';
-import type { VerifiedDelivery, WebhookAnswer } from '../deliveries.js';
+import type { VerifiedDelivery, WebhookAnswer, WebhookRequest } from '../deliveries.js';
 import { errorFields } from '../errors.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { GitLabSettings } from '../fleets/spec.js';
 import { GITLAB } from './gitlab.js';
+
+export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
+
+// A Job Hook is a few kilobytes; anything far larger is not one, and is not read into memory.
+export const GITLAB_WEBHOOK_MAX_BYTES = 1024 * 1024;
 
 /** One delivery as received over HTTP, before anything in it is trusted. */
 export interface GitLabDelivery {
@@ -12,6 +17,11 @@ export interface GitLabDelivery {
   eventName: string | undefined;
   eventUuid: string | undefined;
   body: string;
+}
+
+export function gitlabDelivery(request: WebhookRequest): GitLabDelivery {
+  const { headers, body } = request;
+  return { token: headers['x-gitlab-token'], eventName: headers['x-gitlab-event'], eventUuid: headers['x-gitlab-event-uuid'], body };
 }
 
 /** The only event fleetbot needs from GitLab. */

@@ -20,17 +20,15 @@ import {
 import {
   checkGitLabDelivery,
   connectionsVerifiedBy,
+  GITLAB_WEBHOOK_MAX_BYTES,
+  GITLAB_WEBHOOK_PATH,
+  gitlabDelivery,
   GitLabWebhookTokens,
   ignoredEvent,
   JOB_HOOK,
   type GitLabDelivery,
 } from './gitlab-door.js';
 import type { CiConnector, Delivery, JobSink } from './types.js';
-
-export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
-
-// A Job Hook is a few kilobytes; anything far larger is not one, and is not read into memory.
-export const GITLAB_WEBHOOK_MAX_BYTES = 1024 * 1024;
 
 export interface GitLabWebhooksDeps {
   source: GitLabSource;
@@ -300,11 +298,6 @@ function readBody(request: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-const header = (request: IncomingMessage, name: string): string | undefined => {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-};
-
 /** The HTTP side of `POST /api/gitlab/webhooks`, as a Probot server handler: `webhooks` answers each delivery. */
 export function gitlabWebhookHandler(webhooks: { receive(delivery: GitLabDelivery): Promise<WebhookAnswer> }, log: Logger) {
   return async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
@@ -321,12 +314,10 @@ export function gitlabWebhookHandler(webhooks: { receive(delivery: GitLabDeliver
       if (error instanceof BodyTooLarge) return reply({ status: 413, message: `the body exceeds ${GITLAB_WEBHOOK_MAX_BYTES} bytes` });
       throw error;
     }
-    const delivery: GitLabDelivery = {
-      token: header(request, 'x-gitlab-token'),
-      eventName: header(request, 'x-gitlab-event'),
-      eventUuid: header(request, 'x-gitlab-event-uuid'),
-      body,
-    };
+    const headers = Object.fromEntries(
+      Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value[0] : value]),
+    );
+    const delivery = gitlabDelivery({ headers, body });
     try {
       return reply(await webhooks.receive(delivery));
     } catch (error) {

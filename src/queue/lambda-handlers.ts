@@ -4,6 +4,9 @@ import { enqueueDelivery, type DeliveryQueue, type VerifiedDelivery, type Webhoo
 import { errorFields } from '../errors.js';
 import { decodeDelivery } from './message.js';
 
+/** A function URL's answer in full (Lambda also takes a bare string, which fleetbot never gives). */
+export type FunctionUrlAnswer = Exclude<LambdaFunctionURLResult, string>;
+
 /** Checks one route's deliveries: verified, or the answer to a refused or ignored one. */
 export type DeliveryCheck = (request: WebhookRequest) => Promise<VerifiedDelivery | WebhookAnswer>;
 
@@ -18,8 +21,8 @@ export interface FrontDoor {
  * The `webhooks` function: a function URL request is checked by its path's route, queued, and answered
  * 202. Nothing else happens here, so that it answers fast from a cold start.
  */
-export async function answerFunctionUrl(event: LambdaFunctionURLEvent, door: FrontDoor): Promise<LambdaFunctionURLResult> {
-  const reply = ({ status, message }: WebhookAnswer, headers: Record<string, string> = {}): LambdaFunctionURLResult => ({
+export async function answerFunctionUrl(event: LambdaFunctionURLEvent, door: FrontDoor): Promise<FunctionUrlAnswer> {
+  const reply = ({ status, message }: WebhookAnswer, headers: Record<string, string> = {}): FunctionUrlAnswer => ({
     statusCode: status,
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ message }),
