@@ -1,5 +1,4 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-
 import { MAX_WEBHOOK_BYTES, type VerifiedDelivery, type WebhookAnswer, type WebhookRequest } from '../deliveries.js';
 
 const JSON_CONTENT = /^\s*application\/json\s*(?:;|$)/u;

@@ -143,5 +143,5 @@ export interface CiConnection {
   listen(sink: JobSink & FleetBacklogs): JobIntake;
 }
 
-/** One CI system, as the wiring lists it: `src/main.ts` has one line per system. */
+/** One CI system, as the wiring lists it: `src/assemble.ts` has one line per system. */
 export type CiConnector = (host: CiHost) => CiConnection;

@@ -107,7 +107,7 @@ export class QueueConsumer {
     } catch (error) {
       log.warn(
         { ...fields, err: errorFields(error) },
-        "a queued delivery failed; it comes back after its visibility timeout, and goes to the dead-letter queue after the queue's maxReceiveCount",
+        'a queued delivery failed; it comes back after its visibility timeout (after maxReceiveCount receives, to the dead-letter queue)',
       );
       return;
     } finally {

@@ -61,7 +61,7 @@ export async function handleSqsBatch(event: SQSEvent, app: DeliveryHandlers, log
       } catch (error) {
         log.warn(
           { messageId: record.messageId, receiveCount: Number(record.attributes.ApproximateReceiveCount), err: errorFields(error) },
-          "a queued delivery failed; it comes back, and goes to the dead-letter queue after the queue's maxReceiveCount",
+          'a queued delivery failed; it comes back after its visibility timeout (after maxReceiveCount receives, to the dead-letter queue)',
         );
         return { itemIdentifier: record.messageId };
       }
