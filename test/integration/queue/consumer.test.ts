@@ -141,6 +141,25 @@ describeWithMoto('the delivery queue against moto (SQS, ECS)', () => {
     expect(await messagesOn(queues.sqs, queues.url)).toBe(1);
   });
 
+  it('logs a queue it cannot receive from, tries again with a growing pause, and still stops at once', async () => {
+    const { lines, sink } = logLines();
+    const missing = consumer({
+      sqs: (await createDeliveryQueues(env.moto, 'present')).sqs,
+      queueUrl: `${env.moto.url}/123456789012/no-such-queue`,
+      handle: async () => undefined,
+      log: pino({ level: 'error' }, sink),
+      waitTimeSeconds: 1,
+    });
+
+    await until(async () => lines.length >= 2, 10_000, 'two failed receives');
+    const started = Date.now();
+    await missing.stop();
+
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(lines.map((line) => JSON.parse(line).retryInMs).slice(0, 2)).toEqual([1_000, 2_000]);
+    expect(lines[0]).toContain('could not receive from the delivery queue');
+  });
+
   it('launches one runner per job for a burst in which 5 % of the deliveries come twice, with nothing left in the dead-letter queue', async () => {
     const jobs = 300;
     const infra = await createRunnerInfra(env.moto, 'runners-burst');

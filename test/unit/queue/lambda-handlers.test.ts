@@ -103,6 +103,17 @@ describe('the webhooks function (function URL → verify → queue → 202)', ()
     expect(queue.sent).toEqual([]);
   });
 
+  it('refuses a body that is not JSON with 400 and one over 25 MiB with 413, queueing neither', async () => {
+    const queue = recordingQueue();
+    const form = githubEvent(body);
+    (form.headers as Record<string, string>)['content-type'] = 'application/x-www-form-urlencoded';
+    const huge = JSON.stringify({ padding: 'x'.repeat(25 * 1024 * 1024) });
+
+    expect((await answerFunctionUrl(form, door(queue))).statusCode).toBe(400);
+    expect((await answerFunctionUrl(githubEvent(huge), door(queue))).statusCode).toBe(413);
+    expect(queue.sent).toEqual([]);
+  });
+
   it('answers 404 off the webhook paths and 405 to anything but POST', async () => {
     const queue = recordingQueue();
 
