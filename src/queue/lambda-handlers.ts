@@ -35,7 +35,8 @@ export async function answerFunctionUrl(event: LambdaFunctionURLEvent, door: Fro
   const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
   const checked = await check({ headers, body });
   if ('status' in checked) {
-    if (checked.status >= 400) door.log.warn({ path, status: checked.status }, `webhook refused: ${checked.message}`);
+    const source = event.requestContext.http.sourceIp;
+    if (checked.status >= 400) door.log.warn({ path, status: checked.status, source }, `webhook refused: ${checked.message}`);
     return reply(checked);
   }
   return reply(await enqueueDelivery(door.queue, checked, door.log));
