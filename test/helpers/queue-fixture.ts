@@ -17,7 +17,7 @@ export interface DeliveryQueues {
   deadLetterUrl: string;
 }
 
-export function sqsFor(moto: Moto): SQSClient {
+function sqsFor(moto: Moto): SQSClient {
   return new SQSClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
 }
 
