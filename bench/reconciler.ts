@@ -14,7 +14,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { pino } from 'pino';
-import { AWS_RETRY } from '../src/aws.js';
+import { AWS_RETRY } from '../src/aws-calls.js';
 import { Ec2Backend } from '../src/compute/ec2.js';
 import { EcsBackend } from '../src/compute/ecs.js';
 import { routerFor } from '../test/helpers/compute-router.js';

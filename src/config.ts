@@ -19,6 +19,8 @@ export const environmentSchema = z.object({
   FLEETBOT_SHUTDOWN_SECONDS: z.coerce.number().int().min(0).default(30),
   FLEETBOT_RETENTION_DAYS: z.coerce.number().int().min(1).default(14),
   FLEETBOT_LEASE_SECONDS: z.coerce.number().int().min(3).default(15),
+  FLEETBOT_QUEUE_URL: z.string().url().optional(),
+  FLEETBOT_WORKER: z.enum(['true', 'false']).default('true'),
   APP_ID: z.string().optional(),
   PRIVATE_KEY: z.string().optional(),
   PRIVATE_KEY_PATH: z.string().optional(),
@@ -50,6 +52,11 @@ export interface AppConfig {
   retentionMs: number;
   /** How long a replica's lease (periodic work) or request lock (IssueOps) outlives its last renewal. */
   leaseMs: number;
+  /**
+   * The SQS queue webhook deliveries go to once verified; `consume`: this process also handles what is on
+   * it (FLEETBOT_WORKER, default true). Without it, deliveries are handled as they arrive.
+   */
+  queue?: { url: string; consume: boolean };
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
   webhookSecret?: string;
@@ -90,6 +97,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     shutdownMs: vars.FLEETBOT_SHUTDOWN_SECONDS * 1000,
     retentionMs: vars.FLEETBOT_RETENTION_DAYS * 86_400_000,
     leaseMs: vars.FLEETBOT_LEASE_SECONDS * 1000,
+    queue: vars.FLEETBOT_QUEUE_URL ? { url: vars.FLEETBOT_QUEUE_URL, consume: vars.FLEETBOT_WORKER === 'true' } : undefined,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
     // The AWS credentials are the SDK's and terraform's to read; they are named here only to be redacted, as

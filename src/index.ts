@@ -4,6 +4,7 @@ import type { CiConnector, JobIntake } from './ci/types.js';
 import type { ComputeBackend } from './compute/types.js';
 import type { FleetRegistry } from './fleets/registry.js';
 import type { CiSystem } from './fleets/spec.js';
+import type { DeliveryQueue, VerifiedDelivery } from './deliveries.js';
 import type { IssueForm } from './issueops/form.js';
 import { OctokitIssueOpsGitHub } from './issueops/github.js';
 import { IssueOps } from './issueops/service.js';
@@ -43,6 +44,16 @@ export interface FleetbotOptions {
   reconcileIntervalMs?: number;
   /** Finished jobs and released runners older than `retentionMs` are pruned at start and hourly; without it, never. */
   retention?: { store: StoreRetention; retentionMs: number };
+  /**
+   * With a queue (FLEETBOT_QUEUE_URL), webhook routes verify each delivery and queue it instead of handling it;
+   * whatever consumes the queue hands the deliveries to `replay`.
+   */
+  queue?: DeliveryQueue;
+  /**
+   * false: loading the app starts no periodic work (reconciler, retention, polls, delivery recovery); a Lambda
+   * function runs only what it is invoked for. Default true.
+   */
+  periodicWork?: boolean;
   /** Delivery GUIDs already handled: with it, IssueOps handles a delivery made again (redelivered) only once. */
   deliveries?: DeliveryLog;
   /**
@@ -74,6 +85,8 @@ export interface Fleetbot {
   readonly issueOps: IssueOps | undefined;
   /** How each CI system hears of jobs (a poller's `pass()` polls now). */
   readonly intakes: ReadonlyMap<CiSystem, JobIntake>;
+  /** Handles a delivery taken from the queue with the handlers of its CI system; throws when it should come again. */
+  replay(delivery: VerifiedDelivery): Promise<void>;
   /** Waits for launches, credentials, later reads and IssueOps work still under way. */
   idle(): Promise<void>;
   /** Stops the intakes and the reconciler and waits for work under way. */
@@ -101,6 +114,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     wired = loaded;
     // Fleets applied earlier serve jobs before the first reconcile pass looks at them.
     await loaded.issueOps?.load();
+    if (options.periodicWork === false) return;
     if (options.reconcileIntervalMs !== undefined) loaded.reconciler.start(options.reconcileIntervalMs);
     loaded.retention?.start();
     for (const intake of loaded.intakes.values()) intake.start?.();
@@ -120,6 +134,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
     get intakes() {
       return get().intakes;
     },
+    replay: (delivery) => replay(get().intakes, delivery),
     idle: async () => {
       await wired?.issueOps?.idle();
       for (const intake of wired?.intakes.values() ?? []) await intake.idle?.();
@@ -137,13 +152,20 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
   };
 }
 
+/** A queued delivery to the intake of its CI system. */
+async function replay(intakes: ReadonlyMap<CiSystem, JobIntake>, delivery: VerifiedDelivery): Promise<void> {
+  const intake = intakes.get(delivery.ci);
+  if (!intake?.replay) throw new Error(`a queued ${delivery.ci} delivery, but this app does not serve ${delivery.ci}`);
+  await intake.replay(delivery);
+}
+
 /** Each CI system's source for the scheduler's questions, then its intake feeding the scheduler. */
 function wire(probot: Probot, addHandler: ApplicationFunctionOptions['addHandler'], options: FleetbotOptions): Wired {
   const log = probot.log.child({ name: 'fleetbot' });
-  refuseMisSignedDeliveries(probot, log);
-  const { leases } = options;
+  refuseMisSignedDeliveries(probot, log, options.queue);
+  const { leases, queue } = options;
   const connections = options.ciSystems.map((connect) =>
-    connect({ probot, addHandler, fleets: options.fleets, store: options.store, log, leases }),
+    connect({ probot, addHandler, fleets: options.fleets, store: options.store, log, leases, queue }),
   );
   const ci = new CiRouter(connections.map((connection) => connection.source));
   const scheduler = new Scheduler({ ...options, ci, log });

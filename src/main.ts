@@ -1,36 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import { ProbotOctokit, run } from 'probot';
-import { createAwsClients, type AwsClients } from './aws.js';
-import { CircleCiApi } from './ci/circleci-api.js';
-import { connectCircleCi } from './ci/circleci-poller.js';
-import { connectGitHub } from './ci/github-webhook.js';
-import { GitLabApi } from './ci/gitlab.js';
-import { connectGitLab } from './ci/gitlab-webhook.js';
-import type { CiConnector } from './ci/types.js';
-import { AsgBackend } from './compute/asg.js';
-import { Ec2Backend } from './compute/ec2.js';
-import { EcsBackend } from './compute/ecs.js';
-import { ComputeRouter } from './compute/router.js';
-import { applyDotEnvFile, readConfig, terraformEnvironment, type AppConfig } from './config.js';
-import { FleetRegistry } from './fleets/registry.js';
-import { CI_SYSTEMS, type CiSystem } from './fleets/spec.js';
-import { loadFleetsFile } from './fleets/file.js';
-import { createFleetbot, type FleetbotOptions } from './index.js';
-import { issueOpsSettingsSchema, type IssueOpsSettings } from './issueops/settings.js';
-import { loadSynthesizer } from '../cdktf/load-synthesizer.js';
-import { loadIssueForms } from './issueops/templates.js';
-import { createAppLog } from './log.js';
-import { FleetWorkspace } from './issueops/workspace.js';
-import { CachedSecretParameters } from './secrets/parameters.js';
-import { RunnerSecrets } from './secrets/ssm.js';
-import type { SecretReader } from './secrets/types.js';
+import { run } from 'probot';
+import { assembleFleetbot, fleetbotOctokit } from './assemble.js';
+import { applyDotEnvFile, readConfig } from './config.js';
 import { startupSummary } from './fleets/startup-summary.js';
-import { SqliteStore } from './store/sqlite.js';
-import type { DeliveryLog, IssueOpsStore } from './store/types.js';
-import { TerraformCli } from './terraform/cli.js';
-
-const GITHUB_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 };
+import { createAppLog } from './log.js';
+import { QueueConsumer } from './queue/consumer.js';
 
 /** `npm start`: the app on its embedded defaults, or Probot's setup page when it has no App yet. */
 async function main(): Promise<void> {
@@ -44,36 +17,21 @@ async function main(): Promise<void> {
   if (!config.webhookSecret) {
     throw new Error('WEBHOOK_SECRET is not set: fleetbot refuses to accept unsigned webhooks');
   }
-  const fleetsFile = await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired, issueOpsSettingsSchema);
-  const fleets = new FleetRegistry(fleetsFile.fleets);
-  const store = new SqliteStore(config.databaseFile);
-  const aws = createAwsClients();
-  const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
-  const fleetbot = createFleetbot({
-    deliveries: store.deliveries,
-    store,
-    fleets,
-    compute: computeRouter(aws),
-    credentials: secrets,
-    runnerParameters: secrets,
-    // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
-    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm), store.deliveries),
-    githubRetry: GITHUB_RETRY,
-    launchTimeoutMs: config.launchTimeoutMs,
-    orphanGraceMs: config.orphanGraceMs,
-    runnerSweepIntervalMs: config.runnerSweepIntervalMs,
-    reconcileIntervalMs: config.reconcileIntervalMs,
-    retention: { store, retentionMs: config.retentionMs },
-    leases: { store: store.lease, holder: replicaName(), ttlMs: config.leaseMs },
-    issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps, config.secretValues)),
-  });
-  // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
-  const Octokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
+  const { fleetbot, store, aws, fleets, issueOps } = await assembleFleetbot(config, { periodicWork: true, terraform: true });
   const log = await createAppLog(process.env);
-  const server = await run(fleetbot.app, { Octokit, log });
-  log.child({ name: 'fleetbot' }).info(...startupSummary(fleets.all(), fleetsFile.issueops?.repository));
+  const server = await run(fleetbot.app, { Octokit: fleetbotOctokit(), log });
+  log.child({ name: 'fleetbot' }).info(...startupSummary(fleets.all(), issueOps?.repository));
+  // With a queue, every replica also consumes it unless FLEETBOT_WORKER=false (it then only receives).
+  const consumer = config.queue?.consume
+    ? new QueueConsumer({ sqs: aws.sqs, queueUrl: config.queue.url, handle: (delivery) => fleetbot.replay(delivery), log })
+    : undefined;
+  consumer?.start();
   stopOnSignals(config.shutdownMs, {
-    drain: () => fleetbot.stop(),
+    // The queue first: deliveries in hand are handled (or left to come back) before the app stops.
+    drain: async () => {
+      await consumer?.stop();
+      await fleetbot.stop();
+    },
     // An apply cut short leaves the infrastructure half-built and the state locked: it is always waited for.
     finishTerraform: async () => fleetbot.issueOps?.idle(),
     close: async () => {
@@ -81,48 +39,6 @@ async function main(): Promise<void> {
       await store.close();
     },
   });
-}
-
-/** This process among the replicas sharing the store: its host and pid (for people reading the store), and a random part. */
-function replicaName(): string {
-  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-}
-
-/** One backend per compute type: a type without one does not compile. */
-function computeRouter(aws: AwsClients): ComputeRouter {
-  return new ComputeRouter({
-    ecs: new EcsBackend(aws.ecs),
-    ec2: new Ec2Backend(aws.ec2),
-    asg: new AsgBackend(aws.autoScaling, aws.ec2),
-  });
-}
-
-/**
- * The CI systems jobs come from, one line each: GitHub always (the App itself), the others when a
- * fleet of the fleets file serves them. A CI system without a line here does not compile.
- */
-function ciSystems(config: AppConfig, fleets: FleetRegistry, tokens: SecretReader, deliveries: DeliveryLog): CiConnector[] {
-  const connectors: Record<CiSystem, () => CiConnector> = {
-    github: () =>
-      connectGitHub({
-        retry: GITHUB_RETRY,
-        recovery: config.deliveryRecoveryIntervalMs > 0 ? { deliveries, intervalMs: config.deliveryRecoveryIntervalMs } : undefined,
-      }),
-    gitlab: () =>
-      connectGitLab({
-        api: new GitLabApi({ attempts: 4, baseDelayMs: 250, maxDelayMs: 2_000 }),
-        secrets: tokens,
-        sweepIntervalMs: config.gitlabSweepIntervalMs > 0 ? config.gitlabSweepIntervalMs : undefined,
-      }),
-    circleci: () =>
-      connectCircleCi({
-        api: new CircleCiApi({ attempts: 4, baseDelayMs: 500, maxDelayMs: 5_000 }),
-        secrets: tokens,
-        pollIntervalMs: config.circleciPollIntervalMs,
-      }),
-  };
-  const served = CI_SYSTEMS.filter((ci) => ci === 'github' || fleets.all().some((fleet) => fleet.ci === ci));
-  return served.map((ci) => connectors[ci]());
 }
 
 /**
@@ -151,31 +67,6 @@ function stopOnSignals(
   // Probot's run() exits on Ctrl-C at once; fleetbot's shutdown waits for launches under way and closes the store.
   process.removeAllListeners('SIGINT');
   process.once('SIGINT', () => void shutdown('SIGINT'));
-}
-
-async function issueOpsOptions(
-  settings: IssueOpsSettings,
-  store: IssueOpsStore,
-  secrets: readonly string[],
-): Promise<FleetbotOptions['issueOps']> {
-  const { terraform } = settings;
-  const cli = new TerraformCli({
-    binary: terraform.binary,
-    pluginMirror: terraform.pluginMirror,
-    timeoutMs: terraform.timeoutSeconds * 1000,
-    stateDir: terraform.workdir,
-    // The app's environment (AWS credentials, proxy settings, PATH) without its own secrets.
-    env: terraformEnvironment(process.env),
-    secrets,
-  });
-  return {
-    secrets,
-    settings,
-    store,
-    workspace: new FleetWorkspace(terraform.workdir, cli),
-    forms: await loadIssueForms(),
-    synthesize: await loadSynthesizer(),
-  };
 }
 
 main().catch((error: unknown) => {

@@ -1,17 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger, Probot } from 'probot';
+import { enqueueDelivery, GITHUB_WEBHOOK_PATH, MAX_WEBHOOK_BYTES, type DeliveryQueue } from './deliveries.js';
 import { omitFromAccessLog } from './log.js';
-
-/** Where Probot serves GitHub's webhooks (its default; fleetbot does not move it). */
-export const GITHUB_WEBHOOK_PATH = '/api/github/webhooks';
 
 // Probot's own type: the guard stands in for its middleware.
 type NodeMiddleware = Awaited<ReturnType<Probot['getNodeMiddleware']>>;
 
 const JSON_CONTENT = /^\s*application\/json\s*(?:;|$)/u;
-
-/** GitHub caps a webhook payload at 25 MiB; a larger body is not GitHub's, and is refused before it is buffered. */
-export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 
 // How long a refused sender has to read its 413 before the connection is closed.
 const LINGER_MS = 1_000;
@@ -25,9 +20,10 @@ const LINGER_MS = 1_000;
  * which anyone who can reach the URL could use to fill the logs.
  *
  * Probot's server asks the Probot for its webhook middleware once the app is loaded; the middleware it
- * gets checks signatures first and hands the rest, body already read, to Probot's own.
+ * gets checks signatures first and hands the rest, body already read, to Probot's own. With a `queue`,
+ * a verified delivery is queued and answered 202 instead (a queue consumer hands it to Probot later).
  */
-export function refuseMisSignedDeliveries(probot: Probot, log: Logger, path = GITHUB_WEBHOOK_PATH): void {
+export function refuseMisSignedDeliveries(probot: Probot, log: Logger, queue?: DeliveryQueue, path = GITHUB_WEBHOOK_PATH): void {
   const probotMiddleware = probot.getNodeMiddleware.bind(probot);
   probot.getNodeMiddleware = async (options) => {
     const inner = (await probotMiddleware(options)) as NodeMiddleware;
@@ -41,6 +37,11 @@ export function refuseMisSignedDeliveries(probot: Probot, log: Logger, path = GI
       const body = await readBody(request, MAX_WEBHOOK_BYTES);
       if (body === undefined) return refuseOversize(request, response, log, undefined, delivery.id);
       if (await probot.webhooks.verify(body, delivery.signature).catch(() => false)) {
+        if (queue) {
+          const answer = await enqueueDelivery(queue, { ci: 'github', id: delivery.id, event: delivery.event, body }, log);
+          response.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify({ message: answer.message }));
+          return true;
+        }
         // Probot's middleware takes a body already read from `body`.
         (request as IncomingMessage & { body?: string }).body = body;
         return inner(request, response, next);

@@ -1,4 +1,5 @@
-import type { Logger } from 'probot';
+import type { Logger, Probot } from 'probot';
+import type { VerifiedDelivery } from '../deliveries.js';
 import { taskLease } from '../lease-keeper.js';
 import type { RetryPolicy } from '../retry.js';
 import type { DeliveryLog } from '../store/types.js';
@@ -10,17 +11,23 @@ import type { CiConnector, Delivery, JobEvent, JobSink } from './types.js';
  * GitHub Actions as a CI system: `workflow_job` deliveries through Probot (signatures already checked)
  * feed the sink; runners are registered with the App's installation tokens. With `recovery`, deliveries
  * GitHub could not make are redelivered (github-deliveries.ts) at start and then every `intervalMs`.
+ * `replay` hands a queued delivery (verified at the door: webhook-signatures.ts, github-door.ts) to Probot.
  */
 export function connectGitHub(options: { retry: RetryPolicy; recovery?: { deliveries: DeliveryLog; intervalMs: number } }): CiConnector {
   return ({ probot, log, leases }) => ({
     source: new GitHubSource((installationId) => probot.auth(installationId), options.retry, { appOctokit: () => probot.auth() }),
     listen: (sink) => {
       probot.on('workflow_job', (context) => receiveWorkflowJob(context.payload, { deliveryId: context.id }, sink, log));
+      // A queued delivery reaches every Probot handler, IssueOps' too, as a delivery straight from GitHub does.
+      const replay = (delivery: VerifiedDelivery) =>
+        probot.receive({ id: delivery.id ?? '', name: delivery.event, payload: JSON.parse(delivery.body) } as Parameters<
+          Probot['receive']
+        >[0]);
       const { recovery } = options;
-      if (!recovery) return {};
+      if (!recovery) return { replay };
       const api = octokitDeliveriesApi(() => probot.auth(), options.retry);
       const task = deliveryRecovery({ api, deliveries: recovery.deliveries, log }, taskLease(leases, 'github-delivery-recovery'));
-      return { start: () => task.start(recovery.intervalMs), pass: () => task.pass(), stop: () => task.stop() };
+      return { start: () => task.start(recovery.intervalMs), pass: () => task.pass(), stop: () => task.stop(), replay };
     },
   });
 }

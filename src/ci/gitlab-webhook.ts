@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'probot';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { GitLabSettings } from '../fleets/spec.js';
+import { enqueueDelivery, type DeliveryQueue, type VerifiedDelivery, type WebhookAnswer } from '../deliveries.js';
 import { errorFields } from '../errors.js';
 import { sleep as realSleep, type Sleep } from '../retry.js';
 import type { SecretReader } from '../secrets/types.js';
@@ -19,25 +19,18 @@ import {
 } from './gitlab.js';
 import { GitLabSweep, gitlabSweepTask } from './gitlab-sweep.js';
 import { taskLease } from '../lease-keeper.js';
+import {
+  checkGitLabDelivery,
+  connectionsVerifiedBy,
+  GITLAB_WEBHOOK_MAX_BYTES,
+  GITLAB_WEBHOOK_PATH,
+  gitlabDelivery,
+  GitLabWebhookTokens,
+  ignoredEvent,
+  JOB_HOOK,
+  type GitLabDelivery,
+} from './gitlab-door.js';
 import type { CiConnector, Delivery, JobSink } from './types.js';
-
-export const GITLAB_WEBHOOK_PATH = '/api/gitlab/webhooks';
-
-// A Job Hook is a few kilobytes; anything far larger is not one, and is not read into memory.
-export const GITLAB_WEBHOOK_MAX_BYTES = 1024 * 1024;
-
-/** One delivery as received over HTTP, before anything in it is trusted. */
-export interface GitLabDelivery {
-  token: string | undefined;
-  eventName: string | undefined;
-  eventUuid: string | undefined;
-  body: string;
-}
-
-export interface WebhookAnswer {
-  status: number;
-  message: string;
-}
 
 export interface GitLabWebhooksDeps {
   source: GitLabSource;
@@ -54,6 +47,9 @@ export interface GitLabWebhooksDeps {
 
 /** About 18 minutes in all, by then GitLab has usually answered or the job has timed out there. */
 export const DEFAULT_LATE_READ_DELAYS_MS = [15_000, 30_000, 60_000, 120_000, 240_000, 300_000, 300_000];
+
+/** What to do about a failure asking again may cure: read later (webhooks), or throw so a queue delivers it again. */
+type OnRetryable = 'read-later' | 'throw';
 
 /** A failure that asking again may cure: GitLab's 5xx, 429 and network errors, and SSM errors reading the token. */
 function isRetryable(error: unknown): boolean {
@@ -76,13 +72,6 @@ class RecentKeys {
   }
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
-/** Constant-time comparison: equal-length digests, so neither content nor length leaks through timing. */
-function sameSecret(presented: string, expected: string): boolean {
-  return timingSafeEqual(digest(presented), digest(expected));
-}
-
 /**
  * GitLab's Job events, from an unverified delivery to the scheduler: token check, delivery dedupe,
  * payload parsing, tags read from GitLab's API, then queued or completed. Answers say what happened,
@@ -90,6 +79,7 @@ function sameSecret(presented: string, expected: string): boolean {
  */
 export class GitLabWebhooks {
   private readonly deliveries: RecentKeys;
+  private readonly tokens: GitLabWebhookTokens;
   private readonly sleep: Sleep;
   private readonly lateReadDelaysMs: readonly number[];
   /** Pending jobs whose tags are read again later, by job id. */
@@ -98,6 +88,7 @@ export class GitLabWebhooks {
 
   constructor(private readonly deps: GitLabWebhooksDeps) {
     this.deliveries = new RecentKeys(deps.rememberedDeliveries ?? 10_000);
+    this.tokens = new GitLabWebhookTokens(deps.fleets, deps.source, deps.log);
     this.sleep = deps.sleep ?? realSleep;
     this.lateReadDelaysMs = deps.lateReadDelaysMs ?? DEFAULT_LATE_READ_DELAYS_MS;
   }
@@ -114,29 +105,46 @@ export class GitLabWebhooks {
 
   async receive(delivery: GitLabDelivery): Promise<WebhookAnswer> {
     const fields: Delivery = { deliveryId: delivery.eventUuid };
-    if (!delivery.token) return { status: 401, message: 'missing X-Gitlab-Token' };
-    const connections = await this.authenticate(delivery.token);
-    if (connections === 'unverifiable') {
-      return { status: 503, message: 'the webhook secrets could not be read; try again later' };
-    }
-    if (connections.length === 0) {
-      this.deps.log.warn(fields, 'GitLab webhook with an unknown X-Gitlab-Token refused');
-      return { status: 401, message: 'invalid X-Gitlab-Token' };
-    }
+    const connections = await this.tokens.verify(delivery);
+    if (!Array.isArray(connections)) return connections;
     if (delivery.eventUuid && this.deliveries.has(delivery.eventUuid)) {
       this.deps.log.debug(fields, 'GitLab delivery already handled; redelivery ignored');
       return { status: 200, message: 'delivery already handled' };
     }
-    const answer = await this.handle(delivery, connections, fields);
+    const answer = await this.handle(delivery, connections, fields, 'read-later');
     // Only a handled delivery is remembered: one that failed with 5xx must run again when resent.
     if (delivery.eventUuid && answer.status < 500) this.deliveries.add(delivery.eventUuid);
     return answer;
   }
 
-  private async handle(delivery: GitLabDelivery, connections: GitLabSettings[], fields: Delivery): Promise<WebhookAnswer> {
-    if (delivery.eventName !== 'Job Hook') {
-      return { status: 200, message: `event "${delivery.eventName ?? '(none)'}" ignored: fleetbot needs only Job events` };
+  /**
+   * A delivery the queue's door verified (gitlab-door.ts), handled as `receive` would handle it, except
+   * that a failure asking again may cure throws: the queue then delivers it again, later.
+   */
+  async replay(delivery: VerifiedDelivery): Promise<void> {
+    const fields: Delivery = { deliveryId: delivery.id };
+    const connections = connectionsVerifiedBy(this.deps.fleets, delivery.matched ?? []);
+    if (connections.length === 0) {
+      this.deps.log.warn(fields, 'no fleet has the webhook secret this queued GitLab delivery was verified with any more; ignored');
+      return;
     }
+    if (delivery.id && this.deliveries.has(delivery.id)) {
+      this.deps.log.debug(fields, 'GitLab delivery already handled; redelivery ignored');
+      return;
+    }
+    const received: GitLabDelivery = { token: undefined, eventName: delivery.event, eventUuid: delivery.id, body: delivery.body };
+    const answer = await this.handle(received, connections, fields, 'throw');
+    if (delivery.id) this.deliveries.add(delivery.id);
+    if (answer.status >= 400) this.deps.log.warn({ ...fields, status: answer.status }, `queued GitLab delivery refused: ${answer.message}`);
+  }
+
+  private async handle(
+    delivery: GitLabDelivery,
+    connections: GitLabSettings[],
+    fields: Delivery,
+    onRetryable: OnRetryable,
+  ): Promise<WebhookAnswer> {
+    if (delivery.eventName !== JOB_HOOK) return ignoredEvent(delivery.eventName);
     let payload: unknown;
     try {
       payload = JSON.parse(delivery.body);
@@ -171,7 +179,7 @@ export class GitLabWebhooks {
       await this.deps.sink.jobCompleted({ ci: GITLAB, jobId, runnerName: parsed.runnerDescription, origin }, fields);
       return { status: 200, message: `job ${jobId} completed` };
     }
-    return this.pending(origin, jobId, fields);
+    return this.pending(origin, jobId, fields, onRetryable);
   }
 
   /**
@@ -194,7 +202,7 @@ export class GitLabWebhooks {
   }
 
   /** A pending job not recorded yet is queued with the tags GitLab's API gives, now or on a later read. */
-  private async pending(origin: GitLabOrigin, jobId: string, fields: Delivery): Promise<WebhookAnswer> {
+  private async pending(origin: GitLabOrigin, jobId: string, fields: Delivery, onRetryable: OnRetryable): Promise<WebhookAnswer> {
     if (await this.deps.store.getJob(GITLAB, jobId)) return { status: 200, message: `job ${jobId} already recorded` };
     const jobFields = { ...fields, ci: GITLAB, jobId };
     try {
@@ -205,6 +213,13 @@ export class GitLabWebhooks {
       if (!isRetryable(error)) {
         this.deps.log.error({ ...jobFields, err: errorFields(error) }, 'GitLab refused to show the pending job; it gets no runner');
         return { status: 200, message: `job ${jobId} not launched: GitLab refused to show it; check the API token (read_api)` };
+      }
+      if (onRetryable === 'throw') {
+        this.deps.log.warn(
+          { ...jobFields, err: errorFields(error) },
+          "could not read the pending job's tags from GitLab; the queue delivers it again",
+        );
+        throw error;
       }
       this.deps.log.warn(
         { ...jobFields, err: errorFields(error) },
@@ -255,31 +270,6 @@ export class GitLabWebhooks {
       .finally(() => this.lateReads.delete(jobId));
     this.lateReads.set(jobId, work);
   }
-
-  /**
-   * The GitLab connections (fleets' gitlab sections) whose webhook secret the token equals. Every
-   * secret is compared, so the answer takes as long whichever one matches.
-   */
-  private async authenticate(token: string): Promise<GitLabSettings[] | 'unverifiable'> {
-    const bySecret = new Map<string, GitLabSettings[]>();
-    for (const fleet of this.deps.fleets.all()) {
-      if (fleet.ci !== GITLAB || !fleet.gitlab) continue;
-      const sharing = bySecret.get(fleet.gitlab.webhookSecretParameter) ?? [];
-      sharing.push(fleet.gitlab);
-      bySecret.set(fleet.gitlab.webhookSecretParameter, sharing);
-    }
-    const matched: GitLabSettings[] = [];
-    let unreadable = false;
-    for (const [parameter, connections] of bySecret) {
-      try {
-        if (sameSecret(token, await this.deps.source.webhookSecret(parameter))) matched.push(...connections);
-      } catch (error) {
-        unreadable = true;
-        this.deps.log.error({ parameter, err: errorFields(error) }, 'could not read a GitLab webhook secret');
-      }
-    }
-    return matched.length === 0 && unreadable ? 'unverifiable' : matched;
-  }
 }
 
 /** Fleets sharing a secret normally share an instance; if not, the project's URL says which one sent it. */
@@ -310,13 +300,8 @@ function readBody(request: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-const header = (request: IncomingMessage, name: string): string | undefined => {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-};
-
-/** The HTTP side of `POST /api/gitlab/webhooks`, as a Probot server handler. */
-export function gitlabWebhookHandler(webhooks: GitLabWebhooks, log: Logger) {
+/** The HTTP side of `POST /api/gitlab/webhooks`, as a Probot server handler: `webhooks` answers each delivery. */
+export function gitlabWebhookHandler(webhooks: { receive(delivery: GitLabDelivery): Promise<WebhookAnswer> }, log: Logger) {
   return async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
     if (request.url?.split('?')[0] !== GITLAB_WEBHOOK_PATH) return false;
     const reply = ({ status, message }: WebhookAnswer, headers: Record<string, string> = {}) => {
@@ -331,12 +316,10 @@ export function gitlabWebhookHandler(webhooks: GitLabWebhooks, log: Logger) {
       if (error instanceof BodyTooLarge) return reply({ status: 413, message: `the body exceeds ${GITLAB_WEBHOOK_MAX_BYTES} bytes` });
       throw error;
     }
-    const delivery: GitLabDelivery = {
-      token: header(request, 'x-gitlab-token'),
-      eventName: header(request, 'x-gitlab-event'),
-      eventUuid: header(request, 'x-gitlab-event-uuid'),
-      body,
-    };
+    const headers = Object.fromEntries(
+      Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value[0] : value]),
+    );
+    const delivery = gitlabDelivery({ headers, body });
     try {
       return reply(await webhooks.receive(delivery));
     } catch (error) {
@@ -350,7 +333,8 @@ export function gitlabWebhookHandler(webhooks: GitLabWebhooks, log: Logger) {
  * GitLab CI as a CI system: Job events on `POST /api/gitlab/webhooks` feed the sink, and the sweep
  * (gitlab-sweep.ts) admits pending jobs no Job Hook brought, at start and then every
  * `sweepIntervalMs` (undefined: only when asked, `pass()`). Each fleet's runners authenticate with the
- * fleet's runner token.
+ * fleet's runner token. With a queue, the route checks the token and queues the delivery, and `replay`
+ * handles what a consumer takes from the queue.
  */
 export function connectGitLab(options: {
   api: GitLabApi;
@@ -358,13 +342,13 @@ export function connectGitLab(options: {
   lateReadDelaysMs?: readonly number[];
   sweepIntervalMs?: number;
 }): CiConnector {
-  return ({ fleets, store, log, addHandler, leases }) => {
+  return ({ fleets, store, log, addHandler, leases, queue }) => {
     const source = new GitLabSource(options.api, options.secrets);
     return {
       source,
       listen: (sink) => {
         const webhooks = new GitLabWebhooks({ source, fleets, store, sink, log, lateReadDelaysMs: options.lateReadDelaysMs });
-        addHandler(gitlabWebhookHandler(webhooks, log));
+        addHandler(gitlabWebhookHandler(queue ? queueingDoor(new GitLabWebhookTokens(fleets, source, log), queue, log) : webhooks, log));
         const sweep = gitlabSweepTask(new GitLabSweep({ source, fleets, store, sink, log }), log, taskLease(leases, 'gitlab-sweep'));
         const { sweepIntervalMs } = options;
         return {
@@ -380,8 +364,19 @@ export function connectGitLab(options: {
             webhooks.stop();
             await sweep.stop();
           },
+          replay: (delivery) => webhooks.replay(delivery),
         };
       },
     };
+  };
+}
+
+/** Deliveries whose token matches are queued (202); the rest are answered as without a queue. */
+export function queueingDoor(tokens: GitLabWebhookTokens, queue: DeliveryQueue, log: Logger) {
+  return {
+    receive: async (delivery: GitLabDelivery): Promise<WebhookAnswer> => {
+      const checked = await checkGitLabDelivery(tokens, delivery);
+      return 'status' in checked ? checked : enqueueDelivery(queue, checked, log);
+    },
   };
 }

@@ -1,4 +1,5 @@
 import type { ApplicationFunctionOptions, Logger, Probot } from 'probot';
+import type { DeliveryQueue, VerifiedDelivery } from '../deliveries.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import type { Admission, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
@@ -118,6 +119,11 @@ export interface JobIntake {
   idle?(): Promise<void>;
   /** Stops hearing of jobs and waits for work under way. */
   stop?(): Promise<void>;
+  /**
+   * Handles a delivery of this CI system that a queue consumer took: verified at the door, it reaches
+   * the handlers an unqueued one reaches. Throws when it should be delivered again.
+   */
+  replay?(delivery: VerifiedDelivery): Promise<void>;
 }
 
 /** What the app gives each CI system when it loads into Probot. */
@@ -130,6 +136,8 @@ export interface CiHost {
   log: Logger;
   /** This replica's leases: a CI system's periodic work (polls, recovery) runs under the lease of its name. */
   leases?: ReplicaLeases;
+  /** With a queue (FLEETBOT_QUEUE_URL), webhook routes verify deliveries and queue them instead of handling them. */
+  queue?: DeliveryQueue;
 }
 
 /** A CI system wired into the app: its source, and how it starts hearing of jobs once the sink exists. */
@@ -138,5 +146,5 @@ export interface CiConnection {
   listen(sink: JobSink & FleetBacklogs): JobIntake;
 }
 
-/** One CI system, as the wiring lists it: `src/main.ts` has one line per system. */
+/** One CI system, as the wiring lists it: `src/assemble.ts` has one line per system. */
 export type CiConnector = (host: CiHost) => CiConnection;

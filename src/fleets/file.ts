@@ -6,7 +6,7 @@ import { formatZodIssues } from '../zod-issues.js';
 
 /**
  * The fleets file (FLEETBOT_CONFIG): hand-written fleets, and the IssueOps settings when fleets are requested
- * by issue. The `issueops` section's schema belongs to IssueOps, above this layer: whoever wires IssueOps (main.ts,
+ * by issue. The `issueops` section's schema belongs to IssueOps, above this layer: whoever wires IssueOps (assemble.ts,
  * the CLI) passes it in, so that its problems are listed with the fleets' in one error. Without it the section
  * is kept as written.
  */

@@ -1,6 +1,6 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { AWS_RETRY } from '../../src/aws.js';
+import { AWS_RETRY } from '../../src/aws-calls.js';
 import { EcsBackend } from '../../src/compute/ecs.js';
 import { RunnerSecrets } from '../../src/secrets/ssm.js';
 import { createRunnerInfra, fleetbotTasks, readParameter } from '../helpers/aws-fixture.js';

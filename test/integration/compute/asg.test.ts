@@ -1,6 +1,6 @@
 import { AutoScalingClient, SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
 import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { AWS_RETRY } from '../../../src/aws.js';
+import { AWS_RETRY } from '../../../src/aws-calls.js';
 import { AsgBackend, claimId } from '../../../src/compute/asg.js';
 import { CapacityError, type LaunchRequest } from '../../../src/compute/types.js';
 import type { FleetSpec } from '../../../src/fleets/spec.js';

@@ -1,7 +1,9 @@
 import { pino } from 'pino';
 import { GitLabApi, GitLabSource } from '../../../src/ci/gitlab.js';
-import { GitLabWebhooks, type GitLabDelivery } from '../../../src/ci/gitlab-webhook.js';
+import type { GitLabDelivery } from '../../../src/ci/gitlab-door.js';
+import { GitLabWebhooks } from '../../../src/ci/gitlab-webhook.js';
 import type { Delivery, JobStarted } from '../../../src/ci/types.js';
+import type { VerifiedDelivery } from '../../../src/deliveries.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
 import { fleetSpecSchema, type FleetSpec } from '../../../src/fleets/spec.js';
 import type { NewJob } from '../../../src/store/types.js';
@@ -220,5 +222,56 @@ describe('GitLab Job events', () => {
 
       expect(queued).toEqual([]);
     });
+  });
+});
+
+describe('GitLab Job events taken from the queue (replay)', () => {
+  const queued = (payload: unknown, matched: string[], id = 'uuid-q'): VerifiedDelivery => ({
+    ci: 'gitlab',
+    id,
+    event: 'Job Hook',
+    body: JSON.stringify(payload),
+    matched,
+  });
+
+  it('queues the job with the connection of the secret the door matched, asking that instance with its own token', async () => {
+    const { webhooks, requests, queued: jobs } = setUp();
+
+    await webhooks.replay(queued(jobHookPayload({ buildId: 41 }), ['/gl/b/webhook-secret']));
+
+    expect(requests).toEqual([{ url: 'https://gitlab.b.example/api/v4/projects/380/jobs/41', token: 'api-b' }]);
+    expect(jobs.map((job) => job.jobId)).toEqual(['gitlab.b.example-41']);
+  });
+
+  it('throws when GitLab cannot be asked now, so that the queue delivers it again, and then queues the job', async () => {
+    const { webhooks, queued: jobs, unreadable } = setUp({ unreadable: '/gl/a/api-token' });
+    const delivery = queued(jobHookPayload({ buildId: 42 }), ['/gl/a/webhook-secret']);
+
+    await expect(webhooks.replay(delivery)).rejects.toThrow('AccessDeniedException');
+    expect(jobs).toEqual([]);
+    await webhooks.idle();
+
+    unreadable.name = undefined;
+    await webhooks.replay(delivery);
+    expect(jobs.map((job) => job.jobId)).toEqual(['gitlab.a.example-42']);
+  });
+
+  it('handles a delivery the queue brings twice once', async () => {
+    const { webhooks, requests } = setUp();
+    const delivery = queued(jobHookPayload({ buildId: 43 }), ['/gl/a/webhook-secret']);
+
+    await webhooks.replay(delivery);
+    await webhooks.replay(delivery);
+
+    expect(requests).toHaveLength(1);
+  });
+
+  it('ignores a delivery verified with a secret no fleet has any more', async () => {
+    const { webhooks, requests, queued: jobs } = setUp();
+
+    await webhooks.replay(queued(jobHookPayload({ buildId: 44 }), ['/gl/removed/webhook-secret']));
+
+    expect(requests).toEqual([]);
+    expect(jobs).toEqual([]);
   });
 });
