@@ -24,7 +24,7 @@ import { CachedSecretParameters } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
 import type { SecretReader } from './secrets/types.js';
 import { startupSummary } from './fleets/startup-summary.js';
-import { SqliteStore } from './store/sqlite.js';
+import { openStores } from './store/open.js';
 import type { DeliveryLog, IssueOpsStore } from './store/types.js';
 import { TerraformCli } from './terraform/cli.js';
 
@@ -44,25 +44,25 @@ async function main(): Promise<void> {
   }
   const fleetsFile = await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired, issueOpsSettingsSchema);
   const fleets = new FleetRegistry(fleetsFile.fleets);
-  const store = new SqliteStore(config.databaseFile);
   const aws = createAwsClients();
+  const stores = await openStores(config.store, { dynamodb: aws.dynamodb, retentionMs: config.retentionMs });
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
   const fleetbot = createFleetbot({
-    deliveries: store.deliveries,
-    store,
+    deliveries: stores.deliveries,
+    store: stores.jobs,
     fleets,
     compute: computeRouter(aws),
     credentials: secrets,
     runnerParameters: secrets,
     // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
-    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm), store.deliveries),
+    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm), stores.deliveries),
     githubRetry: GITHUB_RETRY,
     launchTimeoutMs: config.launchTimeoutMs,
     orphanGraceMs: config.orphanGraceMs,
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
-    retention: { store, retentionMs: config.retentionMs },
-    issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps, config.secretValues)),
+    retention: stores.retention && { store: stores.retention, retentionMs: config.retentionMs },
+    issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, stores.issueOps, config.secretValues)),
   });
   // Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace.
   const Octokit = ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     finishTerraform: async () => fleetbot.issueOps?.idle(),
     close: async () => {
       await server.stop();
-      await store.close();
+      await stores.close();
     },
   });
 }
