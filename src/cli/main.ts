@@ -3,11 +3,14 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CommandError, EXIT, UsageError, type CliContext, type Command } from './command.js';
+import { storeInitCommand, storeMigrateCommand } from './store.js';
 import { synthCommand } from './synth.js';
 
 /** `fleetbot <command>`: one entry per command. */
 export const commands: Record<string, Command> = {
   synth: synthCommand,
+  'store:init': storeInitCommand,
+  'store:migrate': storeMigrateCommand,
 };
 
 function overview(table: Record<string, Command>): string {

@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { JobKey } from './types.js';
+import type { JobKey, JobRecord } from './types.js';
 import {
   backlogPartition,
   counterKey,
@@ -8,6 +8,7 @@ import {
   itemToJob,
   itemToRunner,
   jobKey,
+  originItem,
   runnerKey,
   type BacklogEntry,
   type FleetCounter,
@@ -18,7 +19,7 @@ import {
 import { newCounterItem } from './dynamo-transaction.js';
 
 /**
- * The reads of the DynamoDB store. Items by key are read strongly consistent, and so is a backlog (it is
+ * The reads of the DynamoDB store (and its two unconditional-enough writes: a fleet's first counter, origins). Items by key are read strongly consistent, and so is a backlog (it is
  * in the table); the indexes (active and warm runners, jobs in flight, fleets, origins) are eventually
  * consistent, so what is found through them is read again by key before a transaction acts on it.
  */
@@ -59,6 +60,22 @@ export class DynamoReads {
       return (await this.item(counterKey(fleet))) as unknown as FleetCounter;
     }
     return { fleet, active: 0, waiting: 0, checked: 0 };
+  }
+
+  /** Remembers where the job came from (see originItem), unless a later job from there is already remembered. */
+  async recordOrigin(job: JobRecord, retentionMs: number): Promise<void> {
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: originItem(job, retentionMs),
+          ConditionExpression: 'attribute_not_exists(pk) OR receivedAt <= :receivedAt',
+          ExpressionAttributeValues: { ':receivedAt': job.receivedAt },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
   }
 
   /** The first entry of the fleet's backlog (arrival order) not in `passOver`. */

@@ -1,5 +1,4 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { CiSystem } from '../fleets/spec.js';
 import type {
   AdmitOptions,
@@ -22,7 +21,6 @@ import {
   INDEX,
   itemToJob,
   itemToRunner,
-  originItem,
   originPlace,
   publicJob,
   publicRunner,
@@ -105,7 +103,7 @@ export class DynamoStore implements Store {
 
   async admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number, options: AdmitOptions = {}): Promise<Admission> {
     const admission = await withRetries('admitJob', this.retry, () => this.tryAdmit(job, fleet, runnerName, now, options));
-    if (admission.kind !== 'duplicate') await this.recordOrigin(admission.job);
+    if (admission.kind !== 'duplicate') await this.reads.recordOrigin(admission.job, this.options.retentionMs);
     return admission;
   }
 
@@ -161,22 +159,6 @@ export class DynamoStore implements Store {
       return { job: publicJob(assigned), runner: publicRunner(runner) };
     }
     return undefined;
-  }
-
-  /** Remembers where the job came from, unless a later job from there is already remembered. */
-  private async recordOrigin(job: JobRecord): Promise<void> {
-    try {
-      await this.reads.documents.send(
-        new PutCommand({
-          TableName: this.options.table,
-          Item: originItem(job, this.options.retentionMs),
-          ConditionExpression: 'attribute_not_exists(pk) OR receivedAt <= :receivedAt',
-          ExpressionAttributeValues: { ':receivedAt': job.receivedAt },
-        }),
-      );
-    } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
   }
 
   async claimWarmRunner(fleet: FleetLimit, job: NewJob, runnerName: string, now: number): Promise<Claim | undefined> {
