@@ -42,7 +42,7 @@ SQLite file).`;
 
 export function createStoreInitCommand(deps: StoreCommandDependencies = defaults): Command {
   return {
-    summary: 'create the store (a DynamoDB table, or the SQLite file)',
+    summary: 'Create the store: a DynamoDB table (development and tests), or the SQLite file',
     usage: initUsage,
     async run(args: string[], context: CliContext): Promise<number> {
       const { positionals } = parseCommandArgs(args, {});
@@ -70,7 +70,7 @@ last change and FLEETBOT_RETENTION_DAYS: those older than the retention expire a
 
 export function createStoreMigrateCommand(deps: StoreCommandDependencies = defaults): Command {
   return {
-    summary: 'copy a SQLite store into a DynamoDB table',
+    summary: "Copy a SQLite store's jobs and runners into a DynamoDB store's table",
     usage: migrateUsage,
     async run(args: string[], context: CliContext): Promise<number> {
       const { positionals } = parseCommandArgs(args, {});
