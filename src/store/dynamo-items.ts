@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CiSystem } from '../fleets/spec.js';
-import type { JobRecord, JobStatus, RunnerRecord } from './types.js';
+import type { Deferral, JobRecord, JobStatus, NewJob, RunnerRecord } from './types.js';
 
 /**
  * The DynamoDB store's items, and how records map to them (keys in dynamo-table.ts). A job or runner item
@@ -138,7 +138,9 @@ export function originPlace(job: Pick<JobRecord, 'ci' | 'origin'>): string {
             .map(([name, inner]) => [name, canonical(inner)]),
         )
       : value;
-  return createHash('sha256').update(JSON.stringify([job.ci, canonical(job.origin)])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([job.ci, canonical(job.origin)]))
+    .digest('hex');
 }
 
 /** Where jobs came from, one item per CI system and origin: the runner sweep's scopes, without a scan. */
@@ -153,4 +155,33 @@ export function originItem(job: JobRecord, retentionMs: number): Record<string, 
     gsi2sk: timeKey(job.receivedAt),
     expiresAt: expiry(job.receivedAt, retentionMs),
   };
+}
+
+/** A job as first recorded; `sequence` orders the jobs one process records in the same millisecond. */
+export function newJobItem(job: NewJob, fleet: string | null, status: JobStatus, now: number, sequence: number): Omit<JobItem, 'version'> {
+  const { ci, jobId, labels, origin } = job;
+  return {
+    ...{ ci, jobId, fleet, status, labels, origin, runnerName: null, launchAttempts: 0, receivedAt: now, startedAt: null },
+    ...{ updatedAt: now, order: backlogOrder(now, sequence, ci, jobId), uncheckedSince: null, uncheckedReported: false },
+  };
+}
+
+/** A runner claimed for a job of a fleet: launching. */
+export function newRunnerItem(
+  name: string,
+  job: Pick<JobItem, 'fleet' | 'ci' | 'jobId'>,
+  warm: boolean,
+  now: number,
+): Omit<RunnerItem, 'version'> {
+  const { ci, jobId } = job;
+  return {
+    ...{ name, fleet: job.fleet!, ci, jobId, status: 'launching', computeId: null, computeDetail: null, credentialIssued: false },
+    ...{ ciRunnerId: null, releasedReason: null, warm, createdAt: now, updatedAt: now },
+  };
+}
+
+/** A claimed job's check failed again: since when its checks fail, and whether to say so now (once). */
+export function nextDeferral(job: JobItem, reportAfterMs: number, now: number): Deferral {
+  const uncheckedSince = job.uncheckedSince ?? now;
+  return { uncheckedSince, report: !job.uncheckedReported && now - uncheckedSince > reportAfterMs };
 }

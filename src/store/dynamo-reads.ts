@@ -19,7 +19,8 @@ import {
 import { newCounterItem } from './dynamo-transaction.js';
 
 /**
- * The reads of the DynamoDB store (and its two unconditional-enough writes: a fleet's first counter, origins). Items by key are read strongly consistent, and so is a backlog (it is
+ * The reads of the DynamoDB store, and the two writes no transaction needs (a fleet's first counter, origins).
+ * Items by key are read strongly consistent, and so is a backlog (it is
  * in the table); the indexes (active and warm runners, jobs in flight, fleets, origins) are eventually
  * consistent, so what is found through them is read again by key before a transaction acts on it.
  */

@@ -84,10 +84,6 @@ export class StoreTransaction {
     this.counter(fleet).conditions.push(condition);
   }
 
-  get empty(): boolean {
-    return this.items.size === 0 && this.counters.size === 0;
-  }
-
   async commit(documents: DynamoDBDocumentClient): Promise<void> {
     const counterItems = [...this.counters].flatMap(([fleet, change]) => this.counterItem(fleet, change) ?? []);
     const TransactItems = [...this.items.values(), ...counterItems];
@@ -137,7 +133,9 @@ export class StoreTransaction {
     const condition = conditions.length > 0 ? { ConditionExpression: conditions.join(' AND ') } : {};
 
     if (change.active === 0 && change.waiting === 0 && change.checked === 0) {
-      return conditions.length > 0 ? { ConditionCheck: { ...target, ConditionExpression: conditions.join(' AND '), ExpressionAttributeValues: values } } : undefined;
+      return conditions.length > 0
+        ? { ConditionCheck: { ...target, ConditionExpression: conditions.join(' AND '), ExpressionAttributeValues: values } }
+        : undefined;
     }
     // Every count is added (zeros too) and the listing set, so that a counter this creates is complete.
     return {

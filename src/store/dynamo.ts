@@ -17,10 +17,12 @@ import type {
   Store,
 } from './types.js';
 import {
-  backlogOrder,
   INDEX,
   itemToJob,
   itemToRunner,
+  newJobItem,
+  newRunnerItem,
+  nextDeferral,
   originPlace,
   publicJob,
   publicRunner,
@@ -73,23 +75,17 @@ export class DynamoStore implements Store {
 
   private newJob(job: NewJob, fleet: string | null, status: JobStatus, now: number): Omit<JobItem, 'version'> {
     this.sequence = (this.sequence + 1) % 1e10;
-    const { ci, jobId, labels, origin } = job;
-    return {
-      ...{ ci, jobId, fleet, status, labels, origin, runnerName: null, launchAttempts: 0, receivedAt: now, startedAt: null },
-      ...{ updatedAt: now, order: backlogOrder(now, this.sequence, ci, jobId), uncheckedSince: null, uncheckedReported: false },
-    };
-  }
-
-  private newRunner(name: string, job: Pick<JobItem, 'fleet' | 'ci' | 'jobId'>, warm: boolean, now: number): Omit<RunnerItem, 'version'> {
-    const { ci, jobId } = job;
-    return {
-      ...{ name, fleet: job.fleet!, ci, jobId, status: 'launching', computeId: null, computeDetail: null, credentialIssued: false },
-      ...{ ciRunnerId: null, releasedReason: null, warm, createdAt: now, updatedAt: now },
-    };
+    return newJobItem(job, fleet, status, now, this.sequence);
   }
 
   /** Claims a runner for a job in `transaction`: the job is launching, a new runner takes a slot. */
-  private claimInto(transaction: StoreTransaction, before: JobItem | undefined, job: Omit<JobItem, 'version'>, runnerName: string, now: number): Claim {
+  private claimInto(
+    transaction: StoreTransaction,
+    before: JobItem | undefined,
+    job: Omit<JobItem, 'version'>,
+    runnerName: string,
+    now: number,
+  ): Claim {
     const claimed = transaction.putJob(before, {
       ...job,
       status: 'launching',
@@ -97,17 +93,29 @@ export class DynamoStore implements Store {
       launchAttempts: job.launchAttempts + 1,
       updatedAt: now,
     });
-    const runner = transaction.putRunner(undefined, this.newRunner(runnerName, claimed, false, now));
+    const runner = transaction.putRunner(undefined, newRunnerItem(runnerName, claimed, false, now));
     return { job: publicJob(claimed), runner: publicRunner(runner) };
   }
 
-  async admitJob(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number, options: AdmitOptions = {}): Promise<Admission> {
+  async admitJob(
+    job: NewJob,
+    fleet: FleetLimit | undefined,
+    runnerName: string,
+    now: number,
+    options: AdmitOptions = {},
+  ): Promise<Admission> {
     const admission = await withRetries('admitJob', this.retry, () => this.tryAdmit(job, fleet, runnerName, now, options));
     if (admission.kind !== 'duplicate') await this.reads.recordOrigin(admission.job, this.options.retentionMs);
     return admission;
   }
 
-  private async tryAdmit(job: NewJob, fleet: FleetLimit | undefined, runnerName: string, now: number, options: AdmitOptions): Promise<Admission> {
+  private async tryAdmit(
+    job: NewJob,
+    fleet: FleetLimit | undefined,
+    runnerName: string,
+    now: number,
+    options: AdmitOptions,
+  ): Promise<Admission> {
     const existing = await this.reads.job(job.ci, job.jobId);
     if (existing) return { kind: 'duplicate', job: publicJob(existing) };
     const transaction = this.transaction();
@@ -171,7 +179,7 @@ export class DynamoStore implements Store {
         runnerName,
         launchAttempts: 1,
       });
-      const runner = transaction.putRunner(undefined, this.newRunner(runnerName, claimed, true, now));
+      const runner = transaction.putRunner(undefined, newRunnerItem(runnerName, claimed, true, now));
       transaction.require(fleet.name, { kind: 'room', maxRunners: fleet.maxRunners });
       await this.commit(transaction);
       return { job: publicJob(claimed), runner: publicRunner(runner) };
@@ -180,7 +188,10 @@ export class DynamoStore implements Store {
 
   async warmRunners(fleet: string): Promise<RunnerRecord[]> {
     const listed = await this.reads.indexed({ name: INDEX.warmRunners.name, partition: INDEX.warmRunners.partition(fleet) });
-    return listed.map(itemToRunner).filter((runner) => isActive(runner) && runner.warm).map(publicRunner);
+    return listed
+      .map(itemToRunner)
+      .filter((runner) => isActive(runner) && runner.warm)
+      .map(publicRunner);
   }
 
   async claimNextWaiting(
@@ -431,10 +442,4 @@ export class DynamoStore implements Store {
 
   /** The DynamoDB client is the app's, shared with its other uses: it is not closed here. */
   async close(): Promise<void> {}
-}
-
-/** A claimed job's check failed again: since when its checks fail, and whether to say so now (once). */
-function nextDeferral(job: JobItem, reportAfterMs: number, now: number): Deferral {
-  const uncheckedSince = job.uncheckedSince ?? now;
-  return { uncheckedSince, report: !job.uncheckedReported && now - uncheckedSince > reportAfterMs };
 }

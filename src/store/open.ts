@@ -19,7 +19,9 @@ export interface StoreDependencies {
   retentionMs: number;
 }
 
-type Openers = { [Kind in StoreLocation['kind']]: (location: Extract<StoreLocation, { kind: Kind }>, deps: StoreDependencies) => Promise<AppStores> };
+type Openers = {
+  [Kind in StoreLocation['kind']]: (location: Extract<StoreLocation, { kind: Kind }>, deps: StoreDependencies) => Promise<AppStores>;
+};
 
 /** One opener per kind of store: a kind without one does not compile. */
 const OPENERS: Openers = {

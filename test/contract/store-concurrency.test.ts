@@ -61,7 +61,8 @@ describeEachStore('the store under concurrent replicas', (backend) => {
     await expectCapExact(other);
 
     // The slots freed, both instances claim from the backlog at once: the oldest jobs, each once, never over the cap.
-    for (const runner of await opened.store.activeRunners()) await opened.store.releaseRunner(runner.name, 'done', { requeueJob: false }, JOBS);
+    for (const runner of await opened.store.activeRunners())
+      await opened.store.releaseRunner(runner.name, 'done', { requeueJob: false }, JOBS);
     const waiting = admissions.filter((admission) => admission.kind === 'waiting').map((admission) => Number(admission.job.jobId));
     const claims = await Promise.all(
       Array.from({ length: 20 }, (_, index) =>

@@ -16,7 +16,12 @@ import { captureContext } from '../../unit/cli/cli-context.js';
 
 const DAY = 86_400_000;
 const fleet = { name: 'linux', maxRunners: 2 };
-const job = (id: number | string, installationId = 1): NewJob => ({ ci: 'github', jobId: String(id), labels: ['x'], origin: { installationId } });
+const job = (id: number | string, installationId = 1): NewJob => ({
+  ci: 'github',
+  jobId: String(id),
+  labels: ['x'],
+  origin: { installationId },
+});
 
 describeWithMoto('the DynamoDB store: store:init, store:migrate, TTL', () => {
   let moto: Moto;
@@ -39,7 +44,11 @@ describeWithMoto('the DynamoDB store: store:init, store:migrate, TTL', () => {
 
   beforeAll(async () => {
     moto = await startMoto();
-    client = createAwsClients({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }).dynamodb;
+    client = createAwsClients({
+      endpoint: moto.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    }).dynamodb;
   });
   afterAll(() => moto.stop());
 
@@ -54,9 +63,15 @@ describeWithMoto('the DynamoDB store: store:init, store:migrate, TTL', () => {
   });
 
   it('refuses a store it cannot read, saying why', async () => {
-    expect(await run('store:init', 'postgres:x')).toMatchObject({ code: EXIT.usage, err: expect.stringContaining('"postgres:x" is neither') });
+    expect(await run('store:init', 'postgres:x')).toMatchObject({
+      code: EXIT.usage,
+      err: expect.stringContaining('"postgres:x" is neither'),
+    });
     expect(await run('store:init', 'dynamodb:a')).toMatchObject({ code: EXIT.usage, err: expect.stringContaining('3 to 255') });
-    expect(await run('store:migrate', 'dynamodb:abc', 'dynamodb:def')).toMatchObject({ code: EXIT.usage, err: expect.stringContaining('must be sqlite') });
+    expect(await run('store:migrate', 'dynamodb:abc', 'dynamodb:def')).toMatchObject({
+      code: EXIT.usage,
+      err: expect.stringContaining('must be sqlite'),
+    });
     const missing = await run('store:migrate', 'sqlite:/nonexistent/fleetbot.db', 'dynamodb:abc');
     expect(missing).toMatchObject({ code: EXIT.failed, err: expect.stringContaining('cannot read /nonexistent/fleetbot.db') });
   });
@@ -105,7 +120,15 @@ describeWithMoto('the DynamoDB store: store:init, store:migrate, TTL', () => {
     await sqlite.releaseRunner('r2', 'done', { requeueJob: false }, 20);
     for (const store of [dynamo, sqlite]) {
       const order = [];
-      for (let claim; (claim = await store.claimNextWaiting({ ...fleet, maxRunners: 9 }, (next) => `n${next.jobId}`, 21, order.length ? [] : [{ ci: 'github', jobId: '3' }])); ) {
+      for (
+        let claim;
+        (claim = await store.claimNextWaiting(
+          { ...fleet, maxRunners: 9 },
+          (next) => `n${next.jobId}`,
+          21,
+          order.length ? [] : [{ ci: 'github', jobId: '3' }],
+        ));
+      ) {
         order.push(claim.job.jobId);
       }
       expect(order).toEqual(['4', '3', '5']);

@@ -18,7 +18,10 @@ describe('fleetbot', () => {
     expect(await main(['--help'], context)).toBe(EXIT.ok);
     expect(context.stdout()).toMatch(/^Usage: fleetbot <command>/);
     for (const [name, command] of Object.entries(commands)) {
-      const line = context.stdout().split('\n').find((text) => text.startsWith(`  ${name} `));
+      const line = context
+        .stdout()
+        .split('\n')
+        .find((text) => text.startsWith(`  ${name} `));
       expect(line?.trimEnd().endsWith(`  ${command.summary}`)).toBe(true);
     }
     expect(context.stdout()).toContain('synth');
