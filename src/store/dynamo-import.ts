@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { backlogOrder, originPlace, type JobItem, type RunnerItem } from './dynamo-items.js';
 import type { DynamoReads } from './dynamo-reads.js';
-import { StoreTransaction } from './dynamo-transaction.js';
+import { lostRace, StoreTransaction } from './dynamo-transaction.js';
 import { toJob, toRunner } from './sqlite.js';
 import type { JobRow, RunnerRow } from './sqlite-statements.js';
 
@@ -64,7 +64,7 @@ export class DynamoImport {
         await transaction.commit(this.reads.documents);
         counts.copied++;
       } catch (error) {
-        if ((error as Error).name !== 'TransactionCanceledException') throw error;
+        if (!lostRace(error)) throw error;
         counts.skipped++;
       }
     }

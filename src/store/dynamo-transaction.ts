@@ -165,12 +165,21 @@ export function newCounterItem(fleet: string): Record<string, unknown> {
   return { ...counterKey(fleet), fleet, active: 0, waiting: 0, checked: 0, gsi2pk: INDEX.fleets.partition, gsi2sk: fleet };
 }
 
-// Conditions that fail because another writer got there first: the operation reads again and decides again.
-const CONTENDED = new Set(['TransactionCanceledException', 'TransactionConflictException', 'ConditionalCheckFailedException', 'LostRace']);
-
 /** What an operation read changed before it could act on it (a backlog entry's job was claimed meanwhile). */
 export class LostRace extends Error {
   override name = 'LostRace';
+}
+
+// Why a transaction is cancelled when another writer got there first; any other reason (a validation
+// error, an item too large) is a failure to report, not a race to run again.
+const RACE_REASONS = new Set(['None', 'ConditionalCheckFailed', 'TransactionConflict']);
+
+/** A commit that lost a race: the operation reads again and decides again. */
+export function lostRace(error: unknown): boolean {
+  const { name, CancellationReasons } = error as { name?: string; CancellationReasons?: { Code?: string }[] };
+  if (name === 'TransactionCanceledException')
+    return (CancellationReasons ?? []).every((reason) => RACE_REASONS.has(reason.Code ?? 'None'));
+  return name === 'TransactionConflictException' || name === 'ConditionalCheckFailedException' || name === 'LostRace';
 }
 
 export interface RetryPolicy {
@@ -192,12 +201,9 @@ export async function withRetries<T>(operation: string, policy: RetryPolicy, att
     try {
       return await attempt();
     } catch (error) {
-      if (!CONTENDED.has((error as Error).name) || tries >= policy.attempts) {
-        if (CONTENDED.has((error as Error).name)) {
-          throw new Error(`DynamoDB store: ${operation} lost ${tries} races in a row; giving up`, { cause: error });
-        }
-        throw error;
-      }
+      if (!lostRace(error)) throw error;
+      if (tries >= policy.attempts)
+        throw new Error(`DynamoDB store: ${operation} lost ${tries} races in a row; giving up`, { cause: error });
       const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (tries - 1));
       await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
     }
