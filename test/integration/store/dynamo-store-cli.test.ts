@@ -76,8 +76,21 @@ describeWithMoto('the DynamoDB store: store:init, store:migrate, TTL', () => {
     expect(missing).toMatchObject({ code: EXIT.failed, err: expect.stringContaining('cannot read /nonexistent/fleetbot.db') });
   });
 
+  it('the app opens a DynamoDB job store on an existing table, with TTL instead of a prune task', async () => {
+    const table = await newTable();
+    const localSqlitePath = join(mkdtempSync(join(tmpdir(), 'local-')), 'fleetbot.db');
+    const stores = await openStores({ kind: 'dynamodb', table }, { dynamodb: client, retentionMs: DAY, localSqlitePath });
+    expect(stores.jobs).toBeInstanceOf(DynamoStore);
+    expect(stores.retention).toBeUndefined();
+    expect(await stores.deliveries.claimHandling('guid-1', 1)).toBe(true);
+    await stores.close();
+  });
+
   it('the app refuses to start on a table that does not exist, naming store:init', async () => {
-    const error = await failure(openStores({ kind: 'dynamodb', table: 'no-such-table' }, { dynamodb: client, retentionMs: DAY }));
+    const localSqlitePath = join(mkdtempSync(join(tmpdir(), 'local-')), 'fleetbot.db');
+    const error = await failure(
+      openStores({ kind: 'dynamodb', table: 'no-such-table' }, { dynamodb: client, retentionMs: DAY, localSqlitePath }),
+    );
     expect((error as Error).message).toBe(
       'the DynamoDB table "no-such-table" does not exist: create it (npm run store:init -- dynamodb:no-such-table, or your stack)',
     );
