@@ -66,7 +66,7 @@ Copies the jobs and runners of a SQLite store into a DynamoDB store's table (cre
 waiting jobs keep their place in their fleet's backlog, and the fleets' counts follow what is copied.
 Records already in the table are left as they are, so a second run copies nothing. Stop the app that
 uses the SQLite file first; replicas may already use the table. Finished records get expiresAt from their
-last change and FLEETBOT_RETENTION_DAYS: those older than the retention expire at once.`;
+last change and FLEETBOT_RETENTION_DAYS; those already past it are not copied.`;
 
 export function createStoreMigrateCommand(deps: StoreCommandDependencies = defaults): Command {
   return {
@@ -85,16 +85,17 @@ export function createStoreMigrateCommand(deps: StoreCommandDependencies = defau
         throw new CommandError(`cannot read ${from.path}: ${(error as Error).message}`);
       }
       const target = new DynamoImport(new DynamoReads(deps.dynamodb(context.env), to.table), appConfig(context).retentionMs);
-      const jobs = await target.jobs(records.jobs);
-      const runners = await target.runners(records.runners);
-      await target.origins(records.jobs);
+      const now = Date.now();
+      const jobs = await target.jobs(records.jobs, now);
+      const runners = await target.runners(records.runners, now);
+      await target.origins(records.jobs, now);
       context.out(`jobs: ${describe(jobs)}\nrunners: ${describe(runners)}`);
       return EXIT.ok;
     },
   };
 }
 
-const describe = (counts: ImportCounts) => `${counts.copied} copied, ${counts.skipped} already there`;
+const describe = (counts: ImportCounts) => `${counts.copied} copied, ${counts.skipped} already there, ${counts.expired} past the retention`;
 
 export const storeInitCommand = createStoreInitCommand();
 export const storeMigrateCommand = createStoreMigrateCommand();

@@ -96,17 +96,23 @@ describeWithMoto('the DynamoDB store: store:init, store:migrate, TTL', () => {
     );
   });
 
-  /** A SQLite store with every kind of record: claimed, launched, waiting (one unchecked), completed, unmatched, warm. */
+  /**
+   * A SQLite store with every kind of record: claimed, launched, waiting (one unchecked), completed,
+   * unmatched, warm; and a job completed a month ago, past the retention.
+   */
   async function sqliteWithHistory(): Promise<{ file: string; sqlite: SqliteStore }> {
     const file = join(mkdtempSync(join(tmpdir(), 'migrate-')), 'fleetbot.db');
     const sqlite = new SqliteStore(file);
-    for (let id = 1; id <= 5; id++) await sqlite.admitJob(job(id, id % 2), fleet, `r${id}`, id);
-    await sqlite.markRunnerLaunched('r1', 'arn:1', 'FARGATE', 6);
-    await sqlite.completeJob('github', '1', 'r1', 7);
-    const claim = (await sqlite.claimNextWaiting(fleet, (next) => `r${next.jobId}`, 8))!;
-    await sqlite.deferUncheckedJob(claim, 'job status unknown', 1_000, 9);
-    await sqlite.admitJob(job(9), undefined, 'x', 10);
-    await sqlite.claimWarmRunner({ name: 'warm', maxRunners: 1 }, { ...job('warm:w1'), labels: [] }, 'w1', 11);
+    const at = Date.now() - 60_000;
+    await sqlite.admitJob(job('old'), fleet, 'r-old', at - 30 * DAY);
+    await sqlite.completeJob('github', 'old', 'r-old', at - 30 * DAY);
+    for (let id = 1; id <= 5; id++) await sqlite.admitJob(job(id, id % 2), fleet, `r${id}`, at + id);
+    await sqlite.markRunnerLaunched('r1', 'arn:1', 'FARGATE', at + 6);
+    await sqlite.completeJob('github', '1', 'r1', at + 7);
+    const claim = (await sqlite.claimNextWaiting(fleet, (next) => `r${next.jobId}`, at + 8))!;
+    await sqlite.deferUncheckedJob(claim, 'job status unknown', 1_000, at + 9);
+    await sqlite.admitJob(job(9), undefined, 'x', at + 10);
+    await sqlite.claimWarmRunner({ name: 'warm', maxRunners: 1 }, { ...job('warm:w1'), labels: [] }, 'w1', at + 11);
     return { file, sqlite };
   }
 
@@ -119,18 +125,25 @@ describeWithMoto('the DynamoDB store: store:init, store:migrate, TTL', () => {
     const { file, sqlite } = await sqliteWithHistory();
     const table = await newTable();
     const migrated = await run('store:migrate', `sqlite:${file}`, `dynamodb:${table}`);
-    expect(migrated).toEqual({ code: EXIT.ok, out: 'jobs: 7 copied, 0 already there\nrunners: 4 copied, 0 already there', err: '' });
+    expect(migrated).toEqual({
+      code: EXIT.ok,
+      out: 'jobs: 7 copied, 0 already there, 1 past the retention\nrunners: 4 copied, 0 already there, 1 past the retention',
+      err: '',
+    });
     const dynamo = new DynamoStore({ client, table, retentionMs: 14 * DAY });
     expect(await snapshot(dynamo)).toEqual(await snapshot(sqlite));
-    expect(await dynamo.jobOrigins(0)).toHaveLength(2);
+    expect(await dynamo.getJob('github', 'old')).toBeUndefined();
+    const origins = async (store: Store) => (await store.jobOrigins(0)).map((origin) => origin.jobId).sort();
+    expect(await origins(dynamo)).toEqual(['4', 'warm:w1']);
+    expect(await origins(dynamo)).toEqual(await origins(sqlite));
 
     expect(await run('store:migrate', `sqlite:${file}`, `dynamodb:${table}`)).toMatchObject({
-      out: 'jobs: 0 copied, 7 already there\nrunners: 0 copied, 4 already there',
+      out: 'jobs: 0 copied, 7 already there, 1 past the retention\nrunners: 0 copied, 4 already there, 1 past the retention',
     });
     expect(await dynamo.fleetCounts()).toEqual(await sqlite.fleetCounts());
     // The backlog goes on in the same order in both: job 4 (checked) before job 3 (unchecked, passed over), then 5.
-    await dynamo.releaseRunner('r2', 'done', { requeueJob: false }, 20);
-    await sqlite.releaseRunner('r2', 'done', { requeueJob: false }, 20);
+    await dynamo.releaseRunner('r2', 'done', { requeueJob: false }, Date.now());
+    await sqlite.releaseRunner('r2', 'done', { requeueJob: false }, Date.now());
     for (const store of [dynamo, sqlite]) {
       const order = [];
       for (
