@@ -10,7 +10,7 @@ import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
 import { ComputeRouter } from './compute/router.js';
-import { applyDotEnvFile, DEFAULT_SQLITE_PATH, readConfig, terraformEnvironment, type AppConfig } from './config.js';
+import { applyDotEnvFile, readConfig, terraformEnvironment, type AppConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
 import { CI_SYSTEMS, type CiSystem } from './fleets/spec.js';
 import { loadFleetsFile } from './fleets/file.js';
@@ -45,11 +45,7 @@ async function main(): Promise<void> {
   const fleetsFile = await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired, issueOpsSettingsSchema);
   const fleets = new FleetRegistry(fleetsFile.fleets);
   const aws = createAwsClients();
-  const stores = await openStores(config.store, {
-    dynamodb: aws.dynamodb,
-    retentionMs: config.retentionMs,
-    localSqlitePath: DEFAULT_SQLITE_PATH,
-  });
+  const stores = await openStores(config.store, { dynamodb: aws.dynamodb, retentionMs: config.retentionMs });
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
   const fleetbot = createFleetbot({
     deliveries: stores.deliveries,

@@ -1,5 +1,5 @@
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { StoreLocation } from '../config.js';
+import { DEFAULT_SQLITE_PATH, type StoreLocation } from '../config.js';
 import { DynamoStore } from './dynamo.js';
 import { SqliteStore } from './sqlite.js';
 import type { DeliveryLog, IssueOpsStore, Store, StoreRetention } from './types.js';
@@ -17,8 +17,8 @@ export interface AppStores {
 export interface StoreDependencies {
   dynamodb: DynamoDBClient;
   retentionMs: number;
-  /** With dynamodb:, the SQLite file that keeps IssueOps and delivery GUIDs meanwhile (see below). */
-  localSqlitePath: string;
+  /** With dynamodb:, the SQLite file that keeps IssueOps and delivery GUIDs meanwhile (see below); default ./data/fleetbot.db. */
+  localSqlitePath?: string;
 }
 
 type Openers = {
@@ -35,7 +35,7 @@ const OPENERS: Openers = {
     await requireTable(deps.dynamodb, location.table);
     // IssueOps requests and webhook delivery GUIDs stay in the embedded SQLite file (one replica's) until
     // their DynamoDB stores join the jobs and runners in the table.
-    const local = new SqliteStore(deps.localSqlitePath);
+    const local = new SqliteStore(deps.localSqlitePath ?? DEFAULT_SQLITE_PATH);
     return {
       jobs: new DynamoStore({ client: deps.dynamodb, table: location.table, retentionMs: deps.retentionMs }),
       issueOps: local.issueOps,
