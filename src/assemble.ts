@@ -25,7 +25,7 @@ import { SqsDeliveryQueue } from './queue/sqs-queue.js';
 import { CachedSecretParameters } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
 import type { SecretReader } from './secrets/types.js';
-import { SqliteStore } from './store/sqlite.js';
+import { openStores, type AppStores } from './store/open.js';
 import type { DeliveryLog, IssueOpsStore } from './store/types.js';
 import { TerraformCli } from './terraform/cli.js';
 
@@ -38,7 +38,7 @@ const GITHUB_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 10_000 };
 
 export interface AssembledApp {
   fleetbot: Fleetbot;
-  store: SqliteStore;
+  stores: AppStores;
   aws: AwsClients;
   fleets: FleetRegistry;
   /** The fleets file's IssueOps section, when it has one. */
@@ -58,30 +58,30 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
     );
   }
   const fleets = new FleetRegistry(fleetsFile.fleets);
-  const store = new SqliteStore(config.databaseFile);
   const aws = createAwsClients();
+  const stores = await openStores(config.store, { dynamodb: aws.dynamodb, retentionMs: config.retentionMs });
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
   const fleetbot = createFleetbot({
-    deliveries: store.deliveries,
-    store,
+    deliveries: stores.deliveries,
+    store: stores.jobs,
     fleets,
     compute: computeRouter(aws),
     credentials: secrets,
     runnerParameters: secrets,
     // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
-    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm), store.deliveries),
+    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm), stores.deliveries),
     githubRetry: GITHUB_RETRY,
     launchTimeoutMs: config.launchTimeoutMs,
     orphanGraceMs: config.orphanGraceMs,
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
-    retention: { store, retentionMs: config.retentionMs },
-    leases: { store: store.lease, holder: replicaName(), ttlMs: config.leaseMs },
+    retention: stores.retention && { store: stores.retention, retentionMs: config.retentionMs },
+    leases: { store: stores.lease, holder: replicaName(), ttlMs: config.leaseMs },
     queue: config.queue && new SqsDeliveryQueue(aws.sqs, config.queue.url),
     periodicWork: options.periodicWork,
-    issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, store.issueOps, config.secretValues)),
+    issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, stores.issueOps, config.secretValues)),
   });
-  return { fleetbot, store, aws, fleets, issueOps: fleetsFile.issueops };
+  return { fleetbot, stores, aws, fleets, issueOps: fleetsFile.issueops };
 }
 
 /** Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace. */

@@ -7,7 +7,15 @@ import { formatZodIssues } from './zod-issues.js';
 /** The app's own settings, read from the environment once at start. Probot reads its own variables. */
 export const environmentSchema = z.object({
   FLEETBOT_CONFIG: z.string().min(1).optional(),
-  FLEETBOT_DB: z.string().min(1).default('./data/fleetbot.db'),
+  FLEETBOT_STORE: z
+    .string()
+    .min(1)
+    .optional()
+    .superRefine((value, context) => {
+      const location = value === undefined ? undefined : parseStoreLocation(value);
+      if (typeof location === 'string') context.addIssue({ code: 'custom', message: location });
+    }),
+  FLEETBOT_DB: z.string().min(1).optional(),
   FLEETBOT_RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(30),
   FLEETBOT_LAUNCH_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(120),
   FLEETBOT_ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
@@ -31,7 +39,8 @@ export interface AppConfig {
   fleetsFile: string;
   /** A path chosen with FLEETBOT_CONFIG must exist; the default may be absent (no fleets yet). */
   fleetsFileRequired: boolean;
-  databaseFile: string;
+  /** Where jobs and runners live: FLEETBOT_STORE, else FLEETBOT_DB (a SQLite path), else the default file. */
+  store: StoreLocation;
   reconcileIntervalMs: number;
   /** How long a runner may stay `launching` before the reconciler takes it for lost. */
   launchTimeoutMs: number;
@@ -75,6 +84,36 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** A store: the embedded SQLite file, or one DynamoDB table shared by every replica. */
+export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'dynamodb'; table: string };
+
+export const DEFAULT_SQLITE_PATH = './data/fleetbot.db';
+
+// DynamoDB's rule for table names.
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+
+/**
+ * Reads `sqlite:<path>` or `dynamodb:<table>`; a message saying what is wrong otherwise. The CLI's store
+ * commands read their arguments with it too.
+ */
+export function parseStoreLocation(text: string): StoreLocation | string {
+  const colon = text.indexOf(':');
+  const [kind, rest] = colon === -1 ? [text, ''] : [text.slice(0, colon), text.slice(colon + 1)];
+  if (kind === 'sqlite') return rest === '' ? 'sqlite: needs a file path (sqlite:./data/fleetbot.db)' : { kind, path: rest };
+  if (kind === 'dynamodb') {
+    return TABLE_NAME.test(rest)
+      ? { kind, table: rest }
+      : `dynamodb: needs a table name of 3 to 255 letters, digits, "_", "-" or "." (got "${rest}")`;
+  }
+  return `"${text}" is neither sqlite:<path> nor dynamodb:<table>`;
+}
+
+/** FLEETBOT_STORE (validated by the schema) wins; FLEETBOT_DB, the older name, is a SQLite path. */
+function storeLocation(store: string | undefined, database: string | undefined): StoreLocation {
+  if (store === undefined) return { kind: 'sqlite', path: database ?? DEFAULT_SQLITE_PATH };
+  return parseStoreLocation(store) as StoreLocation;
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const result = environmentSchema.safeParse(env);
   if (!result.success) {
@@ -85,7 +124,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     fleetsFile: vars.FLEETBOT_CONFIG ?? './fleetbot.yml',
     fleetsFileRequired: vars.FLEETBOT_CONFIG !== undefined,
-    databaseFile: vars.FLEETBOT_DB,
+    store: storeLocation(vars.FLEETBOT_STORE, vars.FLEETBOT_DB),
     reconcileIntervalMs: vars.FLEETBOT_RECONCILE_INTERVAL_SECONDS * 1000,
     launchTimeoutMs: vars.FLEETBOT_LAUNCH_TIMEOUT_SECONDS * 1000,
     orphanGraceMs: vars.FLEETBOT_ORPHAN_GRACE_SECONDS * 1000,

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   if (!config.webhookSecret) {
     throw new Error('WEBHOOK_SECRET is not set: fleetbot refuses to accept unsigned webhooks');
   }
-  const { fleetbot, store, aws, fleets, issueOps } = await assembleFleetbot(config, { periodicWork: true, terraform: true });
+  const { fleetbot, stores, aws, fleets, issueOps } = await assembleFleetbot(config, { periodicWork: true, terraform: true });
   const log = await createAppLog(process.env);
   const server = await run(fleetbot.app, { Octokit: fleetbotOctokit(), log });
   log.child({ name: 'fleetbot' }).info(...startupSummary(fleets.all(), issueOps?.repository));
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     finishTerraform: async () => fleetbot.issueOps?.idle(),
     close: async () => {
       await server.stop();
-      await store.close();
+      await stores.close();
     },
   });
 }

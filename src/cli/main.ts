@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CommandError, EXIT, UsageError, type CliContext, type Command } from './command.js';
 import { packageLambdaCommand } from './package-lambda.js';
+import { storeInitCommand, storeMigrateCommand } from './store.js';
 import { synthCommand } from './synth.js';
 import { synthControlPlaneCommand } from './synth-control-plane.js';
 
@@ -12,6 +13,8 @@ export const commands: Record<string, Command> = {
   synth: synthCommand,
   'synth-control-plane': synthControlPlaneCommand,
   'package-lambda': packageLambdaCommand,
+  'store:init': storeInitCommand,
+  'store:migrate': storeMigrateCommand,
 };
 
 function overview(table: Record<string, Command>): string {

@@ -133,6 +133,7 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
            planned_sha = excluded.planned_sha, plan_file = excluded.plan_file, planned_at = excluded.planned_at,
            plan_summary = excluded.plan_summary, applied_sha = excluded.applied_sha, updated_at = excluded.updated_at`,
       ),
+      all: db.prepare<[], RequestRow>('SELECT * FROM fleet_requests ORDER BY created_at, rowid'),
       unfinished: db.prepare<[], RequestRow>("SELECT * FROM fleet_requests WHERE status IN ('planning', 'applying') ORDER BY updated_at"),
       insertLock: db.prepare(
         `INSERT INTO fleet_locks (fleet, repo, issue_number, acquired_at) VALUES (@fleet, @repo, @issueNumber, @now)
@@ -165,6 +166,11 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
 
   async saveRequest(request: FleetRequestRecord): Promise<void> {
     this.statements.saveRequest.run(requestRow(request));
+  }
+
+  /** Every request, oldest first (store:migrate copies them). */
+  allRequests(): FleetRequestRecord[] {
+    return this.statements.all.all().map(toRequest);
   }
 
   async unfinishedRequests(): Promise<FleetRequestRecord[]> {

@@ -25,7 +25,7 @@ import { SqliteIssueOpsStore } from './sqlite-issueops.js';
 import { SqliteLease } from './sqlite-lease.js';
 import { MIGRATIONS, prepareAll, SCHEMA_VERSION, STATEMENTS, type JobRow, type Prepared, type RunnerRow } from './sqlite-statements.js';
 
-function toJob(row: JobRow): JobRecord {
+export function toJob(row: JobRow): JobRecord {
   return {
     ci: row.provider as CiSystem,
     jobId: row.job_id,
@@ -41,7 +41,7 @@ function toJob(row: JobRow): JobRecord {
   };
 }
 
-function toRunner(row: RunnerRow): RunnerRecord {
+export function toRunner(row: RunnerRow): RunnerRecord {
   return {
     name: row.name,
     fleet: row.fleet,

@@ -18,6 +18,7 @@ import { FleetWorkspace } from '../../src/issueops/workspace.js';
 import { TerraformCli } from '../../src/terraform/cli.js';
 import { RunnerSecrets } from '../../src/secrets/ssm.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/types.js';
 import { testPrivateKey, WEBHOOK_SECRET } from './app-key.js';
 import { clientsFor } from './aws-fixture.js';
 import type { FakeGitHub } from './fake-github.js';
@@ -31,6 +32,8 @@ export interface AppUnderTest {
   probot: Probot;
   fleetbot: Fleetbot;
   store: SqliteStore;
+  /** Where the app keeps jobs and runners: `jobStore` if one was given, else `store`. */
+  jobs: Store;
   databaseFile: string;
   /** Every log line the app wrote, as JSON text. */
   logs: string[];
@@ -45,6 +48,8 @@ export interface AppOptions {
   fleets: FleetSpec[];
   /** Reuse a database file, as a restarted app would. */
   databaseFile?: string;
+  /** Jobs and runners here instead of the database file (which keeps IssueOps and deliveries), as FLEETBOT_STORE=dynamodb: does. */
+  jobStore?: Store;
   launchTimeoutMs?: number;
   issueOps?: IssueOpsSettings;
   /** Reconciler settings and the clock, passed to the app as they are. */
@@ -58,8 +63,9 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
   const store = new SqliteStore(databaseFile);
   const aws = clientsFor(options.moto);
   const secrets = new RunnerSecrets(aws.ssm);
+  const jobs = options.jobStore ?? store;
   const fleetbot = createFleetbot({
-    store,
+    store: jobs,
     deliveries: store.deliveries,
     fleets: new FleetRegistry(options.fleets),
     compute: routerFor({ ecs: new EcsBackend(aws.ecs), ec2: new Ec2Backend(aws.ec2) }),
@@ -106,6 +112,7 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
     probot,
     fleetbot,
     store,
+    jobs,
     databaseFile,
     logs,
     deliver: async (name, payload) => {

@@ -13,13 +13,13 @@ export interface MotoAndGitHub {
 }
 
 /** Registers the describe block's hooks; call it at the top of the block. */
-export function useMotoAndGitHub(options: { holdEcsTasksRunning?: boolean } = {}): MotoAndGitHub {
+export function useMotoAndGitHub(options: { holdEcsTasksRunning?: boolean; serialMoto?: boolean } = {}): MotoAndGitHub {
   let moto: Moto;
   let github: FakeGitHub;
   let app: AppUnderTest | undefined;
 
   beforeAll(async () => {
-    moto = await startMoto();
+    moto = await startMoto({ serial: options.serialMoto });
     if (options.holdEcsTasksRunning) await moto.holdEcsTasksRunning();
     github = await startFakeGitHub();
   });

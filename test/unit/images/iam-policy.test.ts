@@ -36,6 +36,17 @@ const IAM_PREFIX: Record<string, string> = {
   '@aws-sdk/client-ssm': 'ssm',
 };
 
+/**
+ * The DynamoDB document client's commands (@aws-sdk/lib-dynamodb) and the IAM actions each needs. A
+ * transaction has no action of its own: each of its items is authorized as the single-item write it is.
+ */
+const DOCUMENT_COMMANDS: Record<string, string[]> = {
+  GetCommand: ['dynamodb:GetItem'],
+  PutCommand: ['dynamodb:PutItem'],
+  QueryCommand: ['dynamodb:Query'],
+  TransactWriteCommand: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
+};
+
 /** What AWS authorizes besides the call's own action, for the way src/ makes the call. */
 const ALSO_AUTHORIZED: Record<string, { actions: string[]; why: string }> = {
   'ecs:RunTask': { actions: ['ecs:TagResource', 'iam:PassRole'], why: 'tags on launch; the task and execution roles' },
@@ -78,7 +89,18 @@ function commandsSentBySrc(): Map<string, string> {
       // Paginators send commands of their own; none is used today, and a new one needs its action here.
       expect(`${file}: ${name}`).not.toMatch(/: paginate/);
     }
+    const documentCommands = new Set(
+      [...text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/lib-dynamodb'/g)].flatMap((match) =>
+        match[1].split(',').map((part) => part.trim()),
+      ),
+    );
     for (const match of text.matchAll(/new\s+([A-Z][A-Za-z0-9]*)Command\(/g)) {
+      if (documentCommands.has(`${match[1]}Command`)) {
+        const actions = DOCUMENT_COMMANDS[`${match[1]}Command`];
+        if (!actions) throw new Error(`${file}: new ${match[1]}Command( (lib-dynamodb) has no IAM actions in DOCUMENT_COMMANDS`);
+        for (const action of actions) commands.set(action, file);
+        continue;
+      }
       const client = imported.get(`${match[1]}Command`);
       if (!client) throw new Error(`${file}: new ${match[1]}Command( is not imported from an @aws-sdk/client-* package`);
       commands.set(`${IAM_PREFIX[client]}:${match[1]}`, file);
@@ -93,7 +115,7 @@ describe('the app IAM policy (images/fleetbot/iam-policy.json)', () => {
   const commands = commandsSentBySrc();
   const needed = new Set([...commands.keys()].flatMap((action) => [action, ...(ALSO_AUTHORIZED[action]?.actions ?? [])]));
 
-  it('finds the AWS calls of every compute backend and of the SSM credentials and sweep', () => {
+  it('finds the AWS calls of every compute backend, of the SSM credentials and sweep, and of the DynamoDB store', () => {
     expect([...commands.keys()]).toEqual(
       expect.arrayContaining([
         'ecs:RunTask',
@@ -103,6 +125,9 @@ describe('the app IAM policy (images/fleetbot/iam-policy.json)', () => {
         'ssm:GetParameter',
         'ssm:DescribeParameters',
         'ssm:DeleteParameters',
+        'dynamodb:ConditionCheckItem',
+        'dynamodb:Query',
+        'dynamodb:DescribeTable',
       ]),
     );
   });
