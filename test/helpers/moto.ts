@@ -71,11 +71,55 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
  * a copy of the whole table taken when it began, undoing or resurrecting what others wrote meanwhile
  * (measured: an extra item and HTTP 500s at 200 concurrent transactions on a 1,000-item table).
  * DynamoDB's transactions are serializable; served one request at a time, moto's are too.
+ *
+ * That whole-table copy also makes every transaction cost as much as the table is big (74 ms at 2,000
+ * items). Served one at a time, a transaction only needs the items it touches put back when it fails, so
+ * here the table is not copied and those items are journaled instead (3 ms at 2,000 items, whatever the
+ * table's size); a failed transaction still leaves the table as it was.
  */
 const SERIAL_MOTO = `
-import sys, threading
+import copy, sys, threading
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models.table import Table
+
+def item_key(table, op):
+    if 'Item' in op:
+        key = {table.hash_key_attr: op['Item'][table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = op['Item'][table.range_key_attr]
+        return key
+    return op['Key']
+
+class TablesNotCopied:
+    deepcopy = staticmethod(lambda value, memo=None: value if isinstance(value, Table) else copy.deepcopy(value, memo))
+
+transact = dynamodb_models.DynamoDBBackend.transact_write_items
+def transact_with_item_journal(self, transact_items):
+    before = {}
+    for entry in transact_items:
+        op = next(iter(entry.values()))
+        name = op.get('TableName')
+        if name not in self.tables:
+            continue
+        key = item_key(self.tables[name], op)
+        found = self.get_item(name, key)
+        before.setdefault((name, repr(sorted(key.items()))), (name, key, found and copy.deepcopy(found.to_json()['Attributes'])))
+    dynamodb_models.copy = TablesNotCopied
+    try:
+        return transact(self, transact_items)
+    except Exception:
+        for name, key, attributes in before.values():
+            if attributes is None:
+                self.delete_item(name, key)
+            else:
+                self.put_item(name, attributes)
+        raise
+    finally:
+        dynamodb_models.copy = copy
+dynamodb_models.DynamoDBBackend.transact_write_items = transact_with_item_journal
+
 app = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
 def serial(environ, start_response):
