@@ -11,10 +11,10 @@ import { trustPolicy } from './runner-iam.js';
  * every DynamoDB action iam-policy.json allows.
  */
 export const STORE_TABLE_ACTIONS = [
-  'dynamodb:BatchGetItem',
   'dynamodb:BatchWriteItem',
   'dynamodb:ConditionCheckItem',
   'dynamodb:DeleteItem',
+  'dynamodb:DescribeTable',
   'dynamodb:GetItem',
   'dynamodb:PutItem',
   'dynamodb:Query',

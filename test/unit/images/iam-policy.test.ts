@@ -41,9 +41,12 @@ const IAM_PREFIX: Record<string, string> = {
  * transaction has no action of its own: each of its items is authorized as the single-item write it is.
  */
 const DOCUMENT_COMMANDS: Record<string, string[]> = {
+  BatchWriteCommand: ['dynamodb:BatchWriteItem'],
+  DeleteCommand: ['dynamodb:DeleteItem'],
   GetCommand: ['dynamodb:GetItem'],
   PutCommand: ['dynamodb:PutItem'],
   QueryCommand: ['dynamodb:Query'],
+  UpdateCommand: ['dynamodb:UpdateItem'],
   TransactWriteCommand: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
 };
 
