@@ -15,7 +15,8 @@ const LINGER_MS = 1_000;
  * A body over MAX_WEBHOOK_BYTES is answered 413 as soon as its `content-length` or the bytes read so far
  * say so, and the connection is closed, so that nobody can make the app buffer gigabytes.
  *
- * A delivery whose signature does not match WEBHOOK_SECRET is answered 400 and logged in one short line
+ * A delivery whose signature does not match WEBHOOK_SECRET is answered 401 (its sender could not prove
+ * it knows the secret) and logged in one short line
  * (delivery id, event, source address). Left to Probot, it is logged three times with its whole payload,
  * which anyone who can reach the URL could use to fill the logs.
  *
@@ -55,11 +56,11 @@ export function refuseMisSignedDeliveries(probot: Probot, log: Logger, queue?: D
           ...(forwardedFor ? { forwardedFor } : {}),
           bytes: Buffer.byteLength(body),
         },
-        'webhook signature does not match WEBHOOK_SECRET; delivery refused with 400',
+        'webhook signature does not match WEBHOOK_SECRET; delivery refused with 401',
       );
       omitFromAccessLog(response);
       response
-        .writeHead(400, { 'content-type': 'application/json' })
+        .writeHead(401, { 'content-type': 'application/json' })
         .end(JSON.stringify({ error: 'signature does not match event payload and secret' }));
       return true;
     };

@@ -16,7 +16,7 @@ export function checkGitHubDelivery(secret: string, request: WebhookRequest): Ve
   if (!JSON_CONTENT.test(request.headers['content-type'] ?? '')) return { status: 400, message: 'content-type must be application/json' };
   if (Buffer.byteLength(request.body) > MAX_WEBHOOK_BYTES) return { status: 413, message: `payload over ${MAX_WEBHOOK_BYTES} bytes` };
   if (!signatureMatches(secret, request.body, signature)) {
-    return { status: 400, message: 'signature does not match event payload and secret' };
+    return { status: 401, message: 'signature does not match event payload and secret' };
   }
   return { ci: 'github', id, event, body: request.body };
 }

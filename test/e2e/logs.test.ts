@@ -75,7 +75,7 @@ describeWithMoto('logs that explain themselves (the built app)', () => {
       );
     });
 
-    it('logs a mis-signed delivery in one short line, without its payload, and answers 400', async () => {
+    it('logs a mis-signed delivery in one short line, without its payload, and answers 401', async () => {
       const payload = queuedJob({ jobId: 1, org: 'acme' });
       const marker = 'payload-marker-7f3a';
       payload.padding = marker.repeat(2_000);
@@ -84,7 +84,7 @@ describeWithMoto('logs that explain themselves (the built app)', () => {
       const before = app.output().length;
 
       const response = await app.post('workflow_job', payload, sign(body, 'not-the-secret'));
-      expect(response.status).toBe(400);
+      expect(response.status).toBe(401);
       expect(await response.json()).toEqual({ error: 'signature does not match event payload and secret' });
       await new Promise((resolve) => setTimeout(resolve, 500));
 

@@ -70,7 +70,7 @@ describeWithMoto('fleetbot with FLEETBOT_QUEUE_URL: replicas that receive, and r
     apps.push(receiver);
     const payload = queuedJob({ jobId: 4001, org: 'acme', labels: ['self-hosted', 'linux', 'small'] });
 
-    expect((await receiver.post('workflow_job', payload, sign(JSON.stringify(payload), 'not-the-secret'))).status).toBe(400);
+    expect((await receiver.post('workflow_job', payload, sign(JSON.stringify(payload), 'not-the-secret'))).status).toBe(401);
     expect((await postGitLab(receiver, 'not-the-secret')).status).toBe(401);
     expect((await receiver.post('workflow_job', payload)).status).toBe(202);
     expect((await postGitLab(receiver, secrets.webhookSecret)).status).toBe(202);

@@ -81,25 +81,25 @@ describe('the webhooks function (function URL → verify → queue → 202)', ()
     expect(queue.sent).toEqual([{ ci: 'github', id: 'delivery-1', event: 'workflow_job', body }]);
   });
 
-  it('refuses a delivery signed with another secret with 400, and queues nothing', async () => {
+  it('refuses a delivery signed with another secret with 401, and queues nothing', async () => {
     const queue = recordingQueue();
 
     const answer = await answerFunctionUrl(githubEvent(body, sign(body, 'another-secret')), door(queue));
 
     expect(answer).toMatchObject({
-      statusCode: 400,
+      statusCode: 401,
       body: JSON.stringify({ message: 'signature does not match event payload and secret' }),
     });
     expect(queue.sent).toEqual([]);
   });
 
-  it('refuses an unsigned delivery and a body changed after signing with 400, and queues nothing', async () => {
+  it('refuses an unsigned delivery with 400 and a body changed after signing with 401, and queues nothing', async () => {
     const queue = recordingQueue();
     const unsigned = githubEvent(body);
     delete (unsigned.headers as Record<string, string>)['x-hub-signature-256'];
 
     expect((await answerFunctionUrl(unsigned, door(queue))).statusCode).toBe(400);
-    expect((await answerFunctionUrl(githubEvent(body.replace('7001', '7002'), sign(body)), door(queue))).statusCode).toBe(400);
+    expect((await answerFunctionUrl(githubEvent(body.replace('7001', '7002'), sign(body)), door(queue))).statusCode).toBe(401);
     expect(queue.sent).toEqual([]);
   });
 
