@@ -6,6 +6,7 @@ import type { ComputeBackend } from '../compute/types.js';
 import type { FleetRegistry } from '../fleets/registry.js';
 import { isWarmPoolActive, type FleetSpec, type WarmPool } from '../fleets/spec.js';
 import { errorFields } from '../errors.js';
+import { CoalescedRuns } from '../coalesced-runs.js';
 import { SerialLanes } from '../serial-lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
 import type { CredentialStore } from '../secrets/types.js';
@@ -58,6 +59,7 @@ export class Scheduler implements JobSink {
   /** Where each fleet's warm pool registers, by fleet and owner; looked up once. */
   private readonly warmPoolOrigins = new Map<string, Promise<JobOrigin>>();
   private readonly warmPoolLanes = new SerialLanes();
+  private readonly drains = new CoalescedRuns();
 
   constructor(deps: SchedulerDeps) {
     this.store = deps.store;
@@ -245,9 +247,14 @@ export class Scheduler implements JobSink {
    * Launches backlog jobs, oldest first, while the fleet is under its maximum. Each job is checked with
    * the CI system first: one cancelled while it waited is closed instead of launched. A job that cannot
    * be checked keeps its place and is passed over until the next pass, which tries it first again; the
-   * jobs behind it are served meanwhile. A draining fleet (being deleted) launches nothing.
+   * jobs behind it are served meanwhile. A draining fleet (being deleted) launches nothing. One drain of a
+   * fleet at a time: drains side by side would only race each other for the same oldest job.
    */
-  async drainFleet(fleet: FleetSpec, log: Logger = this.log): Promise<number> {
+  drainFleet(fleet: FleetSpec, log: Logger = this.log): Promise<number> {
+    return this.drains.run(fleet.name, () => this.drainFleetNow(fleet, log));
+  }
+
+  private async drainFleetNow(fleet: FleetSpec, log: Logger): Promise<number> {
     let launched = 0;
     if (this.fleets.isDraining(fleet.name)) return launched;
     const unchecked: JobKey[] = [];
@@ -298,9 +305,7 @@ export class Scheduler implements JobSink {
 
   /** Every fleet's backlog, for the reconciler. */
   async drainAll(): Promise<number> {
-    let launched = 0;
-    for (const fleet of this.fleets.all()) launched += await this.drainFleet(fleet);
-    return launched;
+    return (await Promise.all(this.fleets.all().map((fleet) => this.drainFleet(fleet)))).reduce((sum, n) => sum + n, 0);
   }
 
   /** Whether this process is working on the runner right now (so the reconciler leaves it alone). */
