@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { MAX_RECEIVE_COUNT, synthesizeControlPlane } from '../../../cdktf/control-plane.js';
-import { APP_SECRET_NAMES, controlPlaneInputSchema } from '../../../cdktf/control-plane-input.js';
+import { controlPlaneInputSchema } from '../../../cdktf/control-plane-input.js';
+import { APP_SECRET_NAMES } from '../../../src/config.js';
 import { renderPolicy, type PolicyDocument, type PolicyStatement } from '../../../cdktf/constructs/app-policy.js';
 import { ALARM_THRESHOLDS } from '../../../cdktf/constructs/control-plane-alarms.js';
 import { LAMBDA_HANDLERS } from '../../../cdktf/constructs/control-plane-functions.js';
