@@ -15,6 +15,8 @@ export const STORE_TABLE_ACTIONS = [
   'dynamodb:BatchWriteItem',
   'dynamodb:ConditionCheckItem',
   'dynamodb:DeleteItem',
+  // Opening the store checks that the table exists (src/store/open.ts), at every function's cold start.
+  'dynamodb:DescribeTable',
   'dynamodb:GetItem',
   'dynamodb:PutItem',
   'dynamodb:Query',

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CommandError, EXIT, parseCommandArgs, UsageError, type CliContext, type Command } from './command.js';
 import { zip, type ZipEntry } from './zip.js';
 
@@ -69,6 +70,12 @@ export const packageLambdaCommand: Command = {
       throw new CommandError(`no ${HANDLER_MODULE}: run npm run build from the repository root first`);
     }
     if (!existsSync(nodeModules)) throw new CommandError(`no ${values['node-modules']}: install the production dependencies there first`);
+    const missing = await missingHandlers(root);
+    if (missing.length > 0) {
+      throw new CommandError(
+        `${HANDLER_MODULE} exports no function for ${missing.join(', ')}, which the control-plane stack names: rebuild`,
+      );
+    }
     const entries = await packageEntries(root, nodeModules);
     const unzipped = entries.reduce((total, entry) => total + entry.data.length, 0);
     if (unzipped > UNZIPPED_LIMIT_BYTES) {
@@ -89,6 +96,17 @@ export const packageLambdaCommand: Command = {
     return EXIT.ok;
   },
 };
+
+/**
+ * The handlers the control-plane stack names (`dist/src/lambda.tick`) that the built module does not export
+ * as functions: a zip without one deploys a function that fails at every invocation.
+ */
+async function missingHandlers(root: string): Promise<string[]> {
+  // Loaded here: the CLI's other commands do not pay for CDKTF's constructs.
+  const { LAMBDA_HANDLERS } = await import('../../cdktf/constructs/control-plane-functions.js');
+  const built = (await import(pathToFileURL(join(root, HANDLER_MODULE)).href)) as Record<string, unknown>;
+  return Object.values(LAMBDA_HANDLERS).filter((handler) => typeof built[handler.slice(handler.lastIndexOf('.') + 1)] !== 'function');
+}
 
 function mebibytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
