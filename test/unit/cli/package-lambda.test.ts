@@ -79,6 +79,28 @@ describe('fleetbot package-lambda', () => {
     );
   });
 
+  it('zips the cdktf/ files the app imports, and refuses a build whose code imports a file the zip would lack', async () => {
+    write(
+      root,
+      'dist/src/assemble.js',
+      "import { loadSynthesizer } from '../cdktf/load-synthesizer.js';\nexport const x = () => import('./later.js');\n",
+    );
+    write(root, 'dist/src/later.js', 'export {};\n');
+    write(root, 'dist/cdktf/load-synthesizer.js', 'export function loadSynthesizer() {}\n');
+    const context = captureContext(root);
+    expect(await main(['package-lambda', '--node-modules', 'deps/node_modules'], context)).toBe(EXIT.ok);
+    expect(readZip(join(root, 'dist', 'fleetbot-lambda.zip')).map((entry) => entry.name)).toEqual(
+      expect.arrayContaining(['dist/cdktf/load-synthesizer.js', 'dist/src/assemble.js', 'dist/src/later.js']),
+    );
+    rmSync(join(root, 'dist', 'cdktf'), { recursive: true });
+    rmSync(join(root, 'dist', 'src', 'later.js'));
+    const refused = captureContext(root);
+    expect(await main(['package-lambda', '--node-modules', 'deps/node_modules'], refused)).toBe(EXIT.failed);
+    expect(refused.stderr()).toContain(
+      'the zip would lack files its code imports:\n  dist/src/assemble.js imports ../cdktf/load-synthesizer.js\n  dist/src/assemble.js imports ./later.js',
+    );
+  });
+
   it('finds every handler the stack names in the app: src/lambda.ts exports each as a function', async () => {
     const lambda = (await import('../../../src/lambda.js')) as Record<string, unknown>;
     const handlers = Object.values(LAMBDA_HANDLERS).map((handler) => handler.replace('dist/src/lambda.', ''));
