@@ -80,7 +80,7 @@ function once<T>(build: () => Promise<T>): () => Promise<T> {
 
 const frontDoor = once(async (): Promise<FrontDoor> => {
   // Only its own secret: its role may read no other.
-  const config = await readConfigWithAppSecrets(['WEBHOOK_SECRET']);
+  const config = await readConfigWithAppSecrets(['WEBHOOK_SECRET'], process.env);
   if (!config.webhookSecret) throw new ConfigError('WEBHOOK_SECRET is not set: the webhooks function cannot verify deliveries');
   if (!config.queue) throw new ConfigError('FLEETBOT_QUEUE_URL is not set: the webhooks function has no queue to put deliveries on');
   const fleets = new FleetRegistry((await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired, issueOpsSettingsSchema)).fleets);
@@ -103,7 +103,7 @@ const frontDoor = once(async (): Promise<FrontDoor> => {
 
 /** The app as `worker` and `tick` run it: no periodic work of its own, and no Terraform. */
 const loadedApp = once(async (): Promise<{ fleetbot: Fleetbot; log: Logger }> => {
-  const config = await readConfigWithAppSecrets(APP_SECRET_NAMES);
+  const config = await readConfigWithAppSecrets(APP_SECRET_NAMES, process.env);
   if (!config.hasAppCredentials)
     throw new ConfigError('APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH) are not set: the function cannot act as the App');
   // Loaded here, not at the top: the webhooks function in the same bundle never pays for them.

@@ -9,7 +9,7 @@ import { readConfigWithAppSecrets } from './secrets/app-secrets.js';
 /** `npm start`: the app on its embedded defaults, or Probot's setup page when it has no App yet. */
 async function main(): Promise<void> {
   applyDotEnvFile();
-  const config = await readConfigWithAppSecrets(APP_SECRET_NAMES);
+  const config = await readConfigWithAppSecrets(APP_SECRET_NAMES, process.env);
   if (!config.hasAppCredentials) {
     // Probot serves its setup page, which registers the App from app.yml and writes .env.
     await run(() => undefined);

@@ -11,7 +11,7 @@ import { ConfigError, readConfig, type AppConfig, type AppSecretName } from '../
  *
  * Returns the configuration read afterwards. A missing parameter is a ConfigError naming it, never a value.
  */
-export async function readConfigWithAppSecrets(names: readonly AppSecretName[], env: NodeJS.ProcessEnv = process.env): Promise<AppConfig> {
+export async function readConfigWithAppSecrets(names: readonly AppSecretName[], env: NodeJS.ProcessEnv): Promise<AppConfig> {
   const prefix = readConfig(env).appSecretsSsmPrefix;
   const lacking = names.filter((name) => !isSet(name, env));
   if (prefix === undefined || lacking.length === 0) return readConfig(env);
