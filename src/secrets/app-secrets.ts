@@ -1,4 +1,4 @@
-import { GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { Parameter } from '@aws-sdk/client-ssm';
 import { AWS_RETRY, nameFailedOperations } from '../aws-calls.js';
 import { ConfigError, readConfig, type AppConfig, type AppSecretName } from '../config.js';
 
@@ -15,9 +15,12 @@ export async function readConfigWithAppSecrets(names: readonly AppSecretName[], 
   const prefix = readConfig(env).appSecretsSsmPrefix;
   const lacking = names.filter((name) => !isSet(name, env));
   if (prefix === undefined || lacking.length === 0) return readConfig(env);
-  // Loaded only here: the webhooks function's cold start pays for the SSM client only when it reads from SSM.
-  const { SSMClient } = await import('@aws-sdk/client-ssm');
-  Object.assign(env, await readAppSecrets(nameFailedOperations(new SSMClient(AWS_RETRY), 'ssm'), prefix, lacking));
+  // Loaded only when there is something to read: a process with its credentials in the environment never loads it.
+  const { GetParametersCommand, SSMClient } = await import('@aws-sdk/client-ssm');
+  const ssm = nameFailedOperations(new SSMClient(AWS_RETRY), 'ssm');
+  const parameter = (name: AppSecretName) => `${prefix}/${name}`;
+  const answer = await ssm.send(new GetParametersCommand({ Names: lacking.map(parameter), WithDecryption: true }));
+  Object.assign(env, secretValues(answer.Parameters ?? [], lacking, parameter, prefix));
   return readConfig(env);
 }
 
@@ -26,15 +29,14 @@ function isSet(name: AppSecretName, env: NodeJS.ProcessEnv): boolean {
   return Boolean(env[name]) || (name === 'PRIVATE_KEY' && Boolean(env.PRIVATE_KEY_PATH));
 }
 
-/** `<prefix>/<name>` for each name, decrypted, in one call; every one that is missing or empty is named. */
-export async function readAppSecrets(
-  ssm: Pick<SSMClient, 'send'>,
-  prefix: string,
+/** Each name's value among the parameters SSM found; every one missing or empty is named, in one error. */
+function secretValues(
+  found: readonly Parameter[],
   names: readonly AppSecretName[],
-): Promise<Partial<Record<AppSecretName, string>>> {
-  const parameter = (name: AppSecretName) => `${prefix}/${name}`;
-  const answer = await ssm.send(new GetParametersCommand({ Names: names.map(parameter), WithDecryption: true }));
-  const values = new Map((answer.Parameters ?? []).map((found) => [found.Name, found.Value]));
+  parameter: (name: AppSecretName) => string,
+  prefix: string,
+): Partial<Record<AppSecretName, string>> {
+  const values = new Map(found.map((entry) => [entry.Name, entry.Value]));
   const missing = names.filter((name) => !values.get(parameter(name)));
   if (missing.length > 0) {
     throw new ConfigError(
@@ -42,5 +44,5 @@ export async function readAppSecrets(
         `put ${missing.length === 1 ? 'it' : 'each'} there as a SecureString, or set ${missing.join(', ')} in the environment`,
     );
   }
-  return Object.fromEntries(names.map((name) => [name, values.get(parameter(name))!]));
+  return Object.fromEntries(names.map((name) => [name, values.get(parameter(name))]));
 }
