@@ -127,12 +127,16 @@ describeWithMoto('the Lambda tick against moto: one pass of the periodic work on
     const replicaToken = await lease.acquire('reconciler', 'ecs-replica', LEASE_MS, Date.now());
     expect(replicaToken).toBeDefined();
 
+    const coldStart = performance.now();
     expect(await lambda.tick(SCHEDULED)).toEqual({ ran: ['circleci-poll'], heldElsewhere: ['reconciler'], failed: [] });
+    const coldMs = performance.now() - coldStart;
     // The poll admitted CircleCI's waiting task and launched a runner for it in the background: tick waited for it.
     expect(await runnersByFleet()).toEqual(['cci-tick']);
 
     await lease.release('reconciler', 'ecs-replica', replicaToken!);
+    const warmStart = performance.now();
     expect(await lambda.tick(SCHEDULED)).toEqual({ ran: ['reconciler', 'circleci-poll'], heldElsewhere: [], failed: [] });
+    const warmMs = performance.now() - warmStart;
     // tick returned after the launch: the task runs, with the job's runner credential from the App read from SSM.
     expect(await runnersByFleet()).toEqual(['cci-tick', 'linux-small:7001']);
     // The tick gave the lease up: the replica takes it again without waiting for it to lapse.
@@ -141,6 +145,10 @@ describeWithMoto('the Lambda tick against moto: one pass of the periodic work on
 
     // Every task failing (here the store's table is gone) fails the invocation, naming each task.
     await dynamodb.send(new DeleteTableCommand({ TableName: table }));
+    console.info(
+      `tick: first invocation (reads the App's credentials from SSM, builds the app, polls, launches one runner) ` +
+        `${coldMs.toFixed(0)} ms; second (reconciler pass launching the backlog's job, poll) ${warmMs.toFixed(0)} ms (moto)`,
+    );
     await expect(lambda.tick(SCHEDULED)).rejects.toThrow(
       /^every periodic task failed: reconciler: Requested resource not found; circleci-poll: Requested resource not found$/,
     );
