@@ -1,4 +1,4 @@
-import type { Parameter } from '@aws-sdk/client-ssm';
+import { GetParametersCommand, SSMClient, type Parameter } from '@aws-sdk/client-ssm';
 import { AWS_RETRY, nameFailedOperations } from '../aws-calls.js';
 import { ConfigError, readConfig, type AppConfig, type AppSecretName } from '../config.js';
 
@@ -15,8 +15,6 @@ export async function readConfigWithAppSecrets(names: readonly AppSecretName[], 
   const prefix = readConfig(env).appSecretsSsmPrefix;
   const lacking = names.filter((name) => !isSet(name, env));
   if (prefix === undefined || lacking.length === 0) return readConfig(env);
-  // Loaded only when there is something to read: a process with its credentials in the environment never loads it.
-  const { GetParametersCommand, SSMClient } = await import('@aws-sdk/client-ssm');
   const ssm = nameFailedOperations(new SSMClient(AWS_RETRY), 'ssm');
   const parameter = (name: AppSecretName) => `${prefix}/${name}`;
   const answer = await ssm.send(new GetParametersCommand({ Names: lacking.map(parameter), WithDecryption: true }));
