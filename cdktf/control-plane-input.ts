@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SECRET_NAME } from '../src/config.js';
+import { APP_SECRET_NAMES, SECRET_NAME } from '../src/config.js';
 import { awsRegion, securityGroupId, subnetId } from '../src/fleets/spec.js';
 import { terraformSettingsSchema } from '../src/terraform/settings.js';
 
@@ -8,10 +8,6 @@ import { terraformSettingsSchema } from '../src/terraform/settings.js';
  * `fleetbot synth-control-plane`. This file imports no CDKTF package, so the CLI checks the input before
  * loading CDKTF.
  */
-
-/** The App's credentials: `<secretsParameterPrefix>/<name>` in SSM, SecureStrings the operator writes. */
-export const APP_SECRET_NAMES = ['APP_ID', 'PRIVATE_KEY', 'WEBHOOK_SECRET'] as const;
-export type AppSecretName = (typeof APP_SECRET_NAMES)[number];
 
 /** Environment the stack sets itself: an `environment` entry may not override it. */
 const STACK_ENVIRONMENT = [

@@ -7,7 +7,8 @@ import { DataAwsCallerIdentity } from '@cdktf/provider-aws/lib/data-aws-caller-i
 import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
 import type { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table/index.js';
 import { awsProvider, stateBackend } from './aws-provider.js';
-import { APP_SECRET_NAMES, type AppSecretName, type ControlPlaneInput } from './control-plane-input.js';
+import { APP_SECRET_NAMES, type AppSecretName } from '../src/config.js';
+import type { ControlPlaneInput } from './control-plane-input.js';
 import { readPolicyFile, renderPolicy, type PolicyStatement } from './constructs/app-policy.js';
 import { ControlPlaneAlarms } from './constructs/control-plane-alarms.js';
 import { ControlPlaneFunctions, LAMBDA_SIZING } from './constructs/control-plane-functions.js';

@@ -29,11 +29,19 @@ export const environmentSchema = z.object({
   FLEETBOT_LEASE_SECONDS: z.coerce.number().int().min(3).default(15),
   FLEETBOT_QUEUE_URL: z.string().url().optional(),
   FLEETBOT_WORKER: z.enum(['true', 'false']).default('true'),
+  FLEETBOT_SECRETS_SSM_PREFIX: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_./-]*[A-Za-z0-9_.-]$/, 'expected an SSM parameter path like /fleetbot/app (no "/" at the end)')
+    .optional(),
   APP_ID: z.string().optional(),
   PRIVATE_KEY: z.string().optional(),
   PRIVATE_KEY_PATH: z.string().optional(),
   WEBHOOK_SECRET: z.string().optional(),
 });
+
+/** The App's credentials, as Probot reads them from the environment; FLEETBOT_SECRETS_SSM_PREFIX may supply them. */
+export const APP_SECRET_NAMES = ['APP_ID', 'PRIVATE_KEY', 'WEBHOOK_SECRET'] as const;
+export type AppSecretName = (typeof APP_SECRET_NAMES)[number];
 
 export interface AppConfig {
   fleetsFile: string;
@@ -66,6 +74,11 @@ export interface AppConfig {
    * it (FLEETBOT_WORKER, default true). Without it, deliveries are handled as they arrive.
    */
   queue?: { url: string; consume: boolean };
+  /**
+   * Where the App's credentials the environment lacks are read from at start (FLEETBOT_SECRETS_SSM_PREFIX):
+   * SecureStrings `<prefix>/APP_ID`, `<prefix>/PRIVATE_KEY`, `<prefix>/WEBHOOK_SECRET` (secrets/app-secrets.ts).
+   */
+  appSecretsSsmPrefix?: string;
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
   webhookSecret?: string;
@@ -137,6 +150,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     retentionMs: vars.FLEETBOT_RETENTION_DAYS * 86_400_000,
     leaseMs: vars.FLEETBOT_LEASE_SECONDS * 1000,
     queue: vars.FLEETBOT_QUEUE_URL ? { url: vars.FLEETBOT_QUEUE_URL, consume: vars.FLEETBOT_WORKER === 'true' } : undefined,
+    appSecretsSsmPrefix: vars.FLEETBOT_SECRETS_SSM_PREFIX,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
     // The AWS credentials are the SDK's and terraform's to read; they are named here only to be redacted, as

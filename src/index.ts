@@ -15,6 +15,7 @@ import type { FleetWorkspace } from './issueops/workspace.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { Retention } from './jobs/retention.js';
 import { Scheduler } from './jobs/scheduler.js';
+import { passEach, type PassesSummary } from './periodic-task.js';
 import type { CredentialStore, RunnerParameterStore } from './secrets/types.js';
 import type { RetryPolicy } from './retry.js';
 import { oncePerDelivery } from './issueops/once-per-delivery.js';
@@ -87,11 +88,20 @@ export interface Fleetbot {
   readonly intakes: ReadonlyMap<CiSystem, JobIntake>;
   /** Handles a delivery taken from the queue with the handlers of its CI system; throws when it should come again. */
   replay(delivery: VerifiedDelivery): Promise<void>;
+  /**
+   * One pass of each periodic task (reconciler, retention, each intake's `periodicTask`), each under its
+   * lease, starting no timer: what a scheduled Lambda invocation (`tick`) runs. Launches the passes start
+   * are not waited for (`idle()`).
+   */
+  periodicPass(): Promise<PassesSummary>;
   /** Waits for launches, credentials, later reads and IssueOps work still under way. */
   idle(): Promise<void>;
   /** Stops the intakes and the reconciler and waits for work under way. */
   stop(): Promise<void>;
 }
+
+const RECONCILER_TASK = 'reconciler';
+const RETENTION_TASK = 'retention';
 
 interface Wired {
   scheduler: Scheduler;
@@ -135,6 +145,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
       return get().intakes;
     },
     replay: (delivery) => replay(get().intakes, delivery),
+    periodicPass: () => passEach(periodicTasks(get())),
     idle: async () => {
       await wired?.issueOps?.idle();
       for (const intake of wired?.intakes.values() ?? []) await intake.idle?.();
@@ -159,6 +170,16 @@ async function replay(intakes: ReadonlyMap<CiSystem, JobIntake>, delivery: Verif
   await intake.replay(delivery);
 }
 
+/** The periodic tasks by the names of their leases: the reconciler, retention when the store has it, and the intakes'. */
+function periodicTasks({ reconciler, retention, intakes }: Wired): Map<string, () => Promise<unknown>> {
+  const tasks = new Map<string, () => Promise<unknown>>([[RECONCILER_TASK, () => reconciler.pass()]]);
+  if (retention) tasks.set(RETENTION_TASK, () => retention.pass());
+  for (const intake of intakes.values()) {
+    if (intake.periodicTask) tasks.set(intake.periodicTask, async () => intake.pass?.());
+  }
+  return tasks;
+}
+
 /** Each CI system's source for the scheduler's questions, then its intake feeding the scheduler. */
 function wire(probot: Probot, addHandler: ApplicationFunctionOptions['addHandler'], options: FleetbotOptions): Wired {
   const log = probot.log.child({ name: 'fleetbot' });
@@ -169,9 +190,9 @@ function wire(probot: Probot, addHandler: ApplicationFunctionOptions['addHandler
   );
   const ci = new CiRouter(connections.map((connection) => connection.source));
   const scheduler = new Scheduler({ ...options, ci, log });
-  const reconciler = new Reconciler({ ...options, ci, scheduler, log, lease: taskLease(leases, 'reconciler') });
+  const reconciler = new Reconciler({ ...options, ci, scheduler, log, lease: taskLease(leases, RECONCILER_TASK) });
   const retention =
-    options.retention && new Retention({ ...options.retention, log, now: options.now, lease: taskLease(leases, 'retention') });
+    options.retention && new Retention({ ...options.retention, log, now: options.now, lease: taskLease(leases, RETENTION_TASK) });
   const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
   const intakes = new Map(connections.map((connection) => [connection.source.ci, connection.listen(scheduler)]));
   return { scheduler, reconciler, retention, issueOps, intakes };

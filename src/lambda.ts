@@ -1,5 +1,5 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { LambdaFunctionURLEvent, LambdaFunctionURLResult, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { LambdaFunctionURLEvent, LambdaFunctionURLResult, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { pino } from 'pino';
 import type { Logger } from 'probot';
 import { AWS_RETRY, nameFailedOperations } from './aws-calls.js';
@@ -11,13 +11,16 @@ import {
   gitlabDelivery,
   GitLabWebhookTokens,
 } from './ci/gitlab-door.js';
-import { ConfigError, readConfig } from './config.js';
+import { APP_SECRET_NAMES, ConfigError } from './config.js';
 import { GITHUB_WEBHOOK_PATH } from './deliveries.js';
 import { loadFleetsFile } from './fleets/file.js';
 import { FleetRegistry } from './fleets/registry.js';
 import { issueOpsSettingsSchema } from './issueops/settings.js';
-import { answerFunctionUrl, handleSqsBatch, type DeliveryCheck, type DeliveryHandlers, type FrontDoor } from './queue/lambda-handlers.js';
+import type { Fleetbot } from './index.js';
+import type { PassesSummary } from './periodic-task.js';
+import { answerFunctionUrl, handleSqsBatch, type DeliveryCheck, type FrontDoor } from './queue/lambda-handlers.js';
 import { SqsDeliveryQueue } from './queue/sqs-queue.js';
+import { readConfigWithAppSecrets } from './secrets/app-secrets.js';
 import { CachedSecretParameters } from './secrets/parameters.js';
 
 /**
@@ -29,6 +32,12 @@ import { CachedSecretParameters } from './secrets/parameters.js';
  *
  * `worker`, on the queue's event source mapping (with ReportBatchItemFailures): hands each message to the
  * app's handlers and names the ones that failed in `batchItemFailures`.
+ *
+ * `tick`, on an EventBridge schedule: one pass of each periodic task (`Fleetbot.periodicPass`), each under
+ * its lease, then waits for the launches they started. It fails only when every task failed.
+ *
+ * With FLEETBOT_SECRETS_SSM_PREFIX, the App's credentials the environment lacks are read from SSM at cold
+ * start: only WEBHOOK_SECRET by `webhooks`, APP_ID, PRIVATE_KEY and WEBHOOK_SECRET by the others.
  */
 
 export async function webhooks(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> {
@@ -36,8 +45,24 @@ export async function webhooks(event: LambdaFunctionURLEvent): Promise<LambdaFun
 }
 
 export async function worker(event: SQSEvent): Promise<SQSBatchResponse> {
-  const { handlers, log } = await workerApp();
-  return handleSqsBatch(event, handlers, log);
+  const { fleetbot, log } = await loadedApp();
+  return handleSqsBatch(event, fleetbot, log);
+}
+
+export async function tick(_event: ScheduledEvent): Promise<PassesSummary> {
+  const { fleetbot, log } = await loadedApp();
+  const summary = await fleetbot.periodicPass();
+  // A container is frozen once the handler returns: launches a pass started (a backlog drained, a warm
+  // pool topped up) end here, not at some later invocation.
+  await fleetbot.idle();
+  for (const { task, error } of summary.failed) log.error({ task, err: error }, `periodic task ${task} failed`);
+  const line = `periodic pass: ran ${summary.ran.join(', ') || 'nothing'}; held elsewhere: ${summary.heldElsewhere.join(', ') || 'none'}`;
+  log.info({ ran: summary.ran, heldElsewhere: summary.heldElsewhere, failed: summary.failed.map(({ task }) => task) }, line);
+  // Lambda counts a thrown invocation as an error (the functions' alarms); one failing task among several is only logged.
+  if (summary.failed.length > 0 && summary.ran.length + summary.heldElsewhere.length === 0) {
+    throw new Error(`every periodic task failed: ${summary.failed.map(({ task, error }) => `${task}: ${error.message}`).join('; ')}`);
+  }
+  return summary;
 }
 
 /** Built once per container; a build that failed is tried again at the next invocation. */
@@ -53,7 +78,8 @@ function once<T>(build: () => Promise<T>): () => Promise<T> {
 }
 
 const frontDoor = once(async (): Promise<FrontDoor> => {
-  const config = readConfig();
+  // Only its own secret: its role may read no other.
+  const config = await readConfigWithAppSecrets(['WEBHOOK_SECRET'], process.env);
   if (!config.webhookSecret) throw new ConfigError('WEBHOOK_SECRET is not set: the webhooks function cannot verify deliveries');
   if (!config.queue) throw new ConfigError('FLEETBOT_QUEUE_URL is not set: the webhooks function has no queue to put deliveries on');
   const fleets = new FleetRegistry((await loadFleetsFile(config.fleetsFile, config.fleetsFileRequired, issueOpsSettingsSchema)).fleets);
@@ -74,10 +100,11 @@ const frontDoor = once(async (): Promise<FrontDoor> => {
   return { routes, queue, log };
 });
 
-const workerApp = once(async (): Promise<{ handlers: DeliveryHandlers; log: Logger }> => {
-  const config = readConfig();
+/** The app as `worker` and `tick` run it: no periodic work of its own, and no Terraform. */
+const loadedApp = once(async (): Promise<{ fleetbot: Fleetbot; log: Logger }> => {
+  const config = await readConfigWithAppSecrets(APP_SECRET_NAMES, process.env);
   if (!config.hasAppCredentials)
-    throw new ConfigError('APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH) are not set: the worker cannot act as the App');
+    throw new ConfigError('APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH) are not set: the function cannot act as the App');
   // Loaded here, not at the top: the webhooks function in the same bundle never pays for them.
   const [{ assembleFleetbot, fleetbotOctokit }, { createProbot }, { createAppLog }] = await Promise.all([
     import('./assemble.js'),
@@ -89,5 +116,5 @@ const workerApp = once(async (): Promise<{ handlers: DeliveryHandlers; log: Logg
   const probot = createProbot({ overrides: { Octokit: fleetbotOctokit(), log } });
   // The worker serves no HTTP routes: a route the app adds (GitLab's) is the webhooks function's job.
   await probot.load(fleetbot.app, { cwd: process.cwd(), addHandler: () => undefined });
-  return { handlers: fleetbot, log: log.child({ name: 'fleetbot' }) };
+  return { fleetbot, log: log.child({ name: 'fleetbot' }) };
 });

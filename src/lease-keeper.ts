@@ -62,9 +62,14 @@ export class LeaseKeeper {
 
   start(): void {
     if (this.timer) return;
-    const tick = () => void this.renew().catch(this.onError);
-    tick();
-    this.timer = setInterval(tick, Math.max(1, Math.floor(this.lease.ttlMs / 3)));
+    this.renewEveryThird();
+    void this.renew().catch(this.onError);
+  }
+
+  /** Renews the lease every third of its time from now on, without trying now (a caller that has just taken it). */
+  renewEveryThird(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.renew().catch(this.onError), Math.max(1, Math.floor(this.lease.ttlMs / 3)));
     this.timer.unref();
   }
 

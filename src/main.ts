@@ -1,14 +1,15 @@
 import { run } from 'probot';
 import { assembleFleetbot, fleetbotOctokit } from './assemble.js';
-import { applyDotEnvFile, readConfig } from './config.js';
+import { APP_SECRET_NAMES, applyDotEnvFile } from './config.js';
 import { startupSummary } from './fleets/startup-summary.js';
 import { createAppLog } from './log.js';
 import { QueueConsumer } from './queue/consumer.js';
+import { readConfigWithAppSecrets } from './secrets/app-secrets.js';
 
 /** `npm start`: the app on its embedded defaults, or Probot's setup page when it has no App yet. */
 async function main(): Promise<void> {
   applyDotEnvFile();
-  const config = readConfig();
+  const config = await readConfigWithAppSecrets(APP_SECRET_NAMES, process.env);
   if (!config.hasAppCredentials) {
     // Probot serves its setup page, which registers the App from app.yml and writes .env.
     await run(() => undefined);

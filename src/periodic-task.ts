@@ -1,3 +1,4 @@
+import { errorFields, type ErrorFields } from './errors.js';
 import { LeaseHeldElsewhere, LeaseKeeper, type TaskLease } from './lease-keeper.js';
 
 /**
@@ -49,9 +50,10 @@ export class PeriodicTask<T> {
   /**
    * One pass now; a pass already under way is joined rather than doubled. With a lease, the lease is
    * taken first if it is not held, and a replica that cannot take it is refused (LeaseHeldElsewhere).
+   * A task not started (a Lambda tick runs one pass per invocation) holds the lease for that pass only.
    */
   pass(): Promise<T> {
-    this.running ??= this.leased().finally(() => {
+    this.running ??= (this.timer ? this.leased() : this.leasedForThisPass()).finally(() => {
       this.running = undefined;
     });
     return this.running;
@@ -72,4 +74,44 @@ export class PeriodicTask<T> {
     if (keeper && !keeper.holds() && !(await keeper.renew())) throw new LeaseHeldElsewhere(keeper.name);
     return this.work();
   }
+
+  /**
+   * Without ticks nothing renews the lease between passes: it is renewed while this pass runs (a pass longer
+   * than the lease must not let another holder start one), and given up when the pass ends, so that a
+   * replica waiting for it takes it at its next try rather than when it lapses.
+   */
+  private async leasedForThisPass(): Promise<T> {
+    const { keeper } = this;
+    if (!keeper) return this.work();
+    if (!(await keeper.renew())) throw new LeaseHeldElsewhere(keeper.name);
+    keeper.renewEveryThird();
+    try {
+      return await this.work();
+    } finally {
+      // Unless the task was started meanwhile: the lease is then its ticks' to keep.
+      if (!this.timer) await keeper.stop().catch(this.onError);
+    }
+  }
+}
+
+/** What one pass of each periodic task came to, by task name (the name of its lease). */
+export interface PassesSummary {
+  ran: string[];
+  /** Refused: another holder (a service replica, another invocation) has the task's lease. */
+  heldElsewhere: string[];
+  failed: { task: string; error: ErrorFields }[];
+}
+
+/** One pass of each task, side by side: a task that fails or is held elsewhere stops none of the others. */
+export async function passEach(passes: ReadonlyMap<string, () => Promise<unknown>>): Promise<PassesSummary> {
+  const summary: PassesSummary = { ran: [], heldElsewhere: [], failed: [] };
+  const tasks = [...passes.keys()];
+  const outcomes = await Promise.allSettled([...passes.values()].map(async (pass) => pass()));
+  outcomes.forEach((outcome, index) => {
+    const task = tasks[index]!;
+    if (outcome.status === 'fulfilled') summary.ran.push(task);
+    else if (outcome.reason instanceof LeaseHeldElsewhere) summary.heldElsewhere.push(task);
+    else summary.failed.push({ task, error: errorFields(outcome.reason) });
+  });
+  return summary;
 }

@@ -14,6 +14,7 @@ export const STORE_TABLE_ACTIONS = [
   'dynamodb:BatchWriteItem',
   'dynamodb:ConditionCheckItem',
   'dynamodb:DeleteItem',
+  // Opening the store checks that the table exists (src/store/open.ts), at every function's cold start.
   'dynamodb:DescribeTable',
   'dynamodb:GetItem',
   'dynamodb:PutItem',

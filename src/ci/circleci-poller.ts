@@ -192,14 +192,23 @@ export function connectCircleCi(options: { api: CircleCiReads; secrets: SecretRe
   return ({ fleets, store, log, leases }) => ({
     source: new CircleCiSource(options.secrets),
     listen: (sink) => {
-      const lease = taskLease(leases, 'circleci-poll');
-      const poller = new CircleCiPoller({ fleets, store, sink, api: options.api, secrets: options.secrets, log, lease });
+      const periodicTask = 'circleci-poll';
+      const poller = new CircleCiPoller({
+        fleets,
+        store,
+        sink,
+        api: options.api,
+        secrets: options.secrets,
+        log,
+        lease: taskLease(leases, periodicTask),
+      });
       const { pollIntervalMs } = options;
       return {
         start: () => {
           if (pollIntervalMs !== undefined) poller.start(pollIntervalMs);
         },
         pass: () => poller.pass(),
+        periodicTask: pollIntervalMs === undefined ? undefined : periodicTask,
         stop: () => poller.stop(),
       };
     },

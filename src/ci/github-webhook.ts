@@ -26,8 +26,9 @@ export function connectGitHub(options: { retry: RetryPolicy; recovery?: { delive
       const { recovery } = options;
       if (!recovery) return { replay };
       const api = octokitDeliveriesApi(() => probot.auth(), options.retry);
-      const task = deliveryRecovery({ api, deliveries: recovery.deliveries, log }, taskLease(leases, 'github-delivery-recovery'));
-      return { start: () => task.start(recovery.intervalMs), pass: () => task.pass(), stop: () => task.stop(), replay };
+      const periodicTask = 'github-delivery-recovery';
+      const task = deliveryRecovery({ api, deliveries: recovery.deliveries, log }, taskLease(leases, periodicTask));
+      return { start: () => task.start(recovery.intervalMs), pass: () => task.pass(), periodicTask, stop: () => task.stop(), replay };
     },
   });
 }

@@ -349,13 +349,16 @@ export function connectGitLab(options: {
       listen: (sink) => {
         const webhooks = new GitLabWebhooks({ source, fleets, store, sink, log, lateReadDelaysMs: options.lateReadDelaysMs });
         addHandler(gitlabWebhookHandler(queue ? queueingDoor(new GitLabWebhookTokens(fleets, source, log), queue, log) : webhooks, log));
-        const sweep = gitlabSweepTask(new GitLabSweep({ source, fleets, store, sink, log }), log, taskLease(leases, 'gitlab-sweep'));
+        const periodicTask = 'gitlab-sweep';
+        const sweep = gitlabSweepTask(new GitLabSweep({ source, fleets, store, sink, log }), log, taskLease(leases, periodicTask));
         const { sweepIntervalMs } = options;
         return {
           start: () => {
             if (sweepIntervalMs !== undefined) sweep.start(sweepIntervalMs);
           },
           pass: () => sweep.pass(),
+          // A sweep turned off (FLEETBOT_GITLAB_SWEEP_SECONDS=0) is not run by ticks either.
+          periodicTask: sweepIntervalMs === undefined ? undefined : periodicTask,
           idle: async () => {
             await sweep.idle();
             await webhooks.idle();

@@ -115,6 +115,11 @@ export interface JobIntake {
   start?(): void;
   /** One pass now (a poll), joined if one is under way. */
   pass?(): Promise<unknown>;
+  /**
+   * The name of its periodic work (and of that work's lease), when it is configured to have some: a
+   * scheduled Lambda invocation (`tick`) runs `pass()` for each intake that names one.
+   */
+  periodicTask?: string;
   /** Resolves when no work the intake started is under way. */
   idle?(): Promise<void>;
   /** Stops hearing of jobs and waits for work under way. */

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, posix, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CommandError, EXIT, parseCommandArgs, UsageError, type CliContext, type Command } from './command.js';
 import { zip, type ZipEntry } from './zip.js';
 
@@ -14,7 +15,8 @@ const UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024;
 const usage = `Usage: fleetbot package-lambda --node-modules <dir> [--out <zip>]
 
 Writes the Lambda zip the control-plane stack deploys (fleetbot synth-control-plane, lambdaZip): the
-compiled app (dist/src, from npm run build), package.json and app.yml, and a production node_modules.
+compiled app (dist/src and dist/cdktf, from npm run build), package.json and app.yml, and a production
+node_modules.
 Run it from the repository root. The zip is reproducible: the same files give the same bytes, so
 Terraform leaves the functions alone when nothing changed. npm run package:lambda does it all.
 
@@ -23,7 +25,8 @@ Options:
   --out <zip>           where to write it (default: ${DEFAULT_OUT})
   -h, --help            show this help
 
-Exit codes: 0 written; 1 the build or the install is missing, or the package is too large; 2 bad arguments.`;
+Exit codes: 0 written; 1 the build or the install is missing, a handler or an imported file is missing,
+or the package is too large; 2 bad arguments.`;
 
 const options = { 'node-modules': { type: 'string' }, out: { type: 'string' } } as const;
 
@@ -52,8 +55,25 @@ async function packageEntries(root: string, nodeModules: string): Promise<ZipEnt
   return [
     ...top,
     ...(await filesUnder(join(root, 'dist', 'src'), 'dist/src', compiled)),
+    // The app imports a few cdktf/ files too (assemble.ts: the fleet synthesizer's loader, which loads no CDKTF package).
+    ...(existsSync(join(root, 'dist', 'cdktf')) ? await filesUnder(join(root, 'dist', 'cdktf'), 'dist/cdktf', compiled) : []),
     ...(await filesUnder(nodeModules, 'node_modules', installed)),
   ];
+}
+
+const RELATIVE_IMPORT = /(?:\bfrom|\bimport\(?)\s*['"](\.{1,2}\/[^'"]+)['"]/g;
+
+/** Relative imports of the zipped code that name no file of the zip: the function would fail to load them. */
+function unresolvedImports(entries: readonly ZipEntry[]): string[] {
+  const paths = new Set(entries.map((entry) => entry.path));
+  return entries
+    .filter((entry) => entry.path.startsWith('dist/') && entry.path.endsWith('.js'))
+    .flatMap((entry) =>
+      [...entry.data.toString('utf8').matchAll(RELATIVE_IMPORT)]
+        .map((match) => match[1]!)
+        .filter((specifier) => !paths.has(posix.join(posix.dirname(entry.path), specifier)))
+        .map((specifier) => `${entry.path} imports ${specifier}`),
+    );
 }
 
 export const packageLambdaCommand: Command = {
@@ -70,6 +90,15 @@ export const packageLambdaCommand: Command = {
     }
     if (!existsSync(nodeModules)) throw new CommandError(`no ${values['node-modules']}: install the production dependencies there first`);
     const entries = await packageEntries(root, nodeModules);
+    const unresolved = unresolvedImports(entries);
+    if (unresolved.length > 0) throw new CommandError(`the zip would lack files its code imports:\n  ${unresolved.join('\n  ')}`);
+    // Imported only once every file it imports is known to be there.
+    const missing = await missingHandlers(root);
+    if (missing.length > 0) {
+      throw new CommandError(
+        `${HANDLER_MODULE} exports no function for ${missing.join(', ')}, which the control-plane stack names: rebuild`,
+      );
+    }
     const unzipped = entries.reduce((total, entry) => total + entry.data.length, 0);
     if (unzipped > UNZIPPED_LIMIT_BYTES) {
       throw new CommandError(`the package holds ${mebibytes(unzipped)} unzipped; Lambda takes at most ${mebibytes(UNZIPPED_LIMIT_BYTES)}`);
@@ -89,6 +118,17 @@ export const packageLambdaCommand: Command = {
     return EXIT.ok;
   },
 };
+
+/**
+ * The handlers the control-plane stack names (`dist/src/lambda.tick`) that the built module does not export
+ * as functions: a zip without one deploys a function that fails at every invocation.
+ */
+async function missingHandlers(root: string): Promise<string[]> {
+  // Loaded here: the CLI's other commands do not pay for CDKTF's constructs.
+  const { LAMBDA_HANDLERS } = await import('../../cdktf/constructs/control-plane-functions.js');
+  const built = (await import(pathToFileURL(join(root, HANDLER_MODULE)).href)) as Record<string, unknown>;
+  return Object.values(LAMBDA_HANDLERS).filter((handler) => typeof built[handler.slice(handler.lastIndexOf('.') + 1)] !== 'function');
+}
 
 function mebibytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

@@ -165,9 +165,30 @@ describe('periodic task under a lease', () => {
   it('refuses a pass asked of a replica that cannot take the lease', async () => {
     const a = replica('a');
     const b = replica('b');
-    expect(await a.task.pass()).toBeUndefined();
+    a.task.start(60_000);
+    await jest.advanceTimersByTimeAsync(0);
     await expect(b.task.pass()).rejects.toThrow(new LeaseHeldElsewhere('reconciler'));
     expect(b.runs).toEqual([]);
+    await a.task.stop();
+  });
+
+  it('a task not started (a Lambda tick) holds the lease for its pass only, renewed while the pass runs', async () => {
+    const tick = new PeriodicTask(() => new Promise<void>((resolve) => setTimeout(resolve, 2 * TTL)), fail, {
+      store: store.lease,
+      holder: 'tick',
+      ttlMs: TTL,
+      name: 'reconciler',
+    });
+    const replicaB = replica('b');
+    const passing = tick.pass();
+    // Past the lease's time: without renewals it would have lapsed, and b would run a pass beside the tick's.
+    await jest.advanceTimersByTimeAsync(1.5 * TTL);
+    await expect(replicaB.task.pass()).rejects.toThrow(new LeaseHeldElsewhere('reconciler'));
+    await jest.advanceTimersByTimeAsync(TTL);
+    await passing;
+    // Given up when the pass ended, not left to lapse: b takes it at once.
+    expect(await replicaB.task.pass()).toBeUndefined();
+    expect(replicaB.runs).toHaveLength(1);
   });
 
   it('a holder whose renewals fail stops starting passes before its lease lapses; the other takes over within 2×TTL', async () => {

@@ -6,7 +6,8 @@ import { DescribeServicesCommand, DescribeTaskDefinitionCommand } from '@aws-sdk
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { synthesizeControlPlane } from '../../../cdktf/control-plane.js';
-import { APP_SECRET_NAMES, controlPlaneInputSchema } from '../../../cdktf/control-plane-input.js';
+import { controlPlaneInputSchema } from '../../../cdktf/control-plane-input.js';
+import { APP_SECRET_NAMES } from '../../../src/config.js';
 import { zip } from '../../../src/cli/zip.js';
 import { TerraformCli } from '../../../src/terraform/cli.js';
 import type { PlanResult } from '../../../src/terraform/types.js';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { MAX_RECEIVE_COUNT, synthesizeControlPlane } from '../../../cdktf/control-plane.js';
-import { APP_SECRET_NAMES, controlPlaneInputSchema } from '../../../cdktf/control-plane-input.js';
+import { controlPlaneInputSchema } from '../../../cdktf/control-plane-input.js';
+import { APP_SECRET_NAMES } from '../../../src/config.js';
 import { renderPolicy, type PolicyDocument, type PolicyStatement } from '../../../cdktf/constructs/app-policy.js';
 import { ALARM_THRESHOLDS } from '../../../cdktf/constructs/control-plane-alarms.js';
 import { LAMBDA_HANDLERS } from '../../../cdktf/constructs/control-plane-functions.js';
@@ -49,6 +50,13 @@ function statementsOf(json: TerraformJson, roleName: string): PolicyStatement[] 
     .filter((policy) => policy.role === `\${${role}.name}`)
     .flatMap((policy) => (JSON.parse(policy.policy as string) as PolicyDocument).Statement);
 }
+/** A function's environment, found by its name. */
+const variablesOf = (json: TerraformJson, functionName: string): Record<string, string> =>
+  (
+    resources(json, 'aws_lambda_function').find((fn) => fn.function_name === functionName)!.environment as {
+      variables: Record<string, string>;
+    }
+  ).variables;
 const actions = (statements: PolicyStatement[]) => new Set(statements.flatMap((statement) => [statement.Action].flat()));
 const policyFile = (file: string) => JSON.parse(readFileSync(`images/fleetbot/${file}`, 'utf8')) as PolicyDocument;
 
@@ -171,6 +179,18 @@ describe('the control-plane stack', () => {
     // The fleets' cluster fills the file's <cluster>; no IssueOps permissions were asked for.
     expect(JSON.stringify(statementsOf(json, 'fleetbot-service-task'))).toContain(':cluster/fleetbot-linux-small');
     expect(actions(statementsOf(json, 'fleetbot-service-task')).has('ecs:CreateCluster')).toBe(false);
+  });
+
+  it("lets worker and tick read the App's credentials as the app reads them at cold start: GetParameters on <prefix>/<name>", () => {
+    const prefix = variablesOf(json, 'fleetbot-tick').FLEETBOT_SECRETS_SSM_PREFIX;
+    const parameters = APP_SECRET_NAMES.map((name) => expect.stringMatching(new RegExp(`:parameter${prefix}/${name}$`)));
+    for (const role of ['fleetbot-worker-function', 'fleetbot-tick-function']) {
+      const secrets = statementsOf(json, role).find((statement) => statement.Sid === 'AppSecrets')!;
+      expect([secrets.Action].flat()).toContain('ssm:GetParameters');
+      expect([secrets.Resource].flat()).toEqual(parameters);
+    }
+    // The store is opened at cold start: DescribeTable first (src/store/open.ts).
+    expect(actions(statementsOf(json, 'fleetbot-tick-function')).has('dynamodb:DescribeTable')).toBe(true);
   });
 
   it('passes the App credentials to the service as ECS secrets from SSM, and holds no secret anywhere in clear', () => {

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { EXIT } from '../../../src/cli/command.js';
 import { main } from '../../../src/cli/main.js';
 import { zip } from '../../../src/cli/zip.js';
+import { LAMBDA_HANDLERS } from '../../../cdktf/constructs/control-plane-functions.js';
 import { captureContext } from './cli-context.js';
 
 /** What Python's zipfile (an independent reader) finds in a zip: each entry's name, permission bits and text. */
@@ -26,13 +27,16 @@ function write(root: string, path: string, text: string): void {
   writeFileSync(join(root, path), text);
 }
 
+/** A built entry point with the three handlers the control-plane stack names. */
+const HANDLERS = 'export function webhooks() {}\nexport function worker() {}\nexport function tick() {}\n';
+
 describe('fleetbot package-lambda', () => {
   let root: string;
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'fleetbot-package-lambda-'));
     write(root, 'package.json', '{"name":"fleetbot","type":"module"}');
     write(root, 'app.yml', 'name: fleetbot\n');
-    write(root, 'dist/src/lambda.js', 'export const webhooks = 1;\n');
+    write(root, 'dist/src/lambda.js', HANDLERS);
     write(root, 'dist/src/lambda.js.map', '{}');
     write(root, 'dist/src/lambda.d.ts', 'export {};');
     write(root, 'deps/node_modules/pino/index.js', 'module.exports = {};\n');
@@ -49,7 +53,7 @@ describe('fleetbot package-lambda', () => {
     const archive = join(root, 'dist', 'fleetbot-lambda.zip');
     expect(readZip(archive)).toEqual([
       { name: 'app.yml', mode: 0o644, text: 'name: fleetbot\n' },
-      { name: 'dist/src/lambda.js', mode: 0o644, text: 'export const webhooks = 1;\n' },
+      { name: 'dist/src/lambda.js', mode: 0o644, text: HANDLERS },
       { name: 'node_modules/pino/cli.js', mode: 0o755, text: '#!/usr/bin/env node\n' },
       { name: 'node_modules/pino/index.js', mode: 0o644, text: 'module.exports = {};\n' },
       { name: 'package.json', mode: 0o644, text: '{"name":"fleetbot","type":"module"}' },
@@ -61,9 +65,47 @@ describe('fleetbot package-lambda', () => {
 
   it('writes the same bytes for the same files, whatever their timestamps', async () => {
     await main(['package-lambda', '--node-modules', 'deps/node_modules', '--out', 'one.zip'], captureContext(root));
-    write(root, 'dist/src/lambda.js', 'export const webhooks = 1;\n');
+    write(root, 'dist/src/lambda.js', HANDLERS);
     await main(['package-lambda', '--node-modules', 'deps/node_modules', '--out', 'two.zip'], captureContext(root));
     expect(readFileSync(join(root, 'one.zip')).equals(readFileSync(join(root, 'two.zip')))).toBe(true);
+  });
+
+  it('refuses a build that lacks a handler the control-plane stack names', async () => {
+    write(root, 'dist/src/lambda.js', 'export function webhooks() {}\nexport const worker = 1;\n');
+    const context = captureContext(root);
+    expect(await main(['package-lambda', '--node-modules', 'deps/node_modules'], context)).toBe(EXIT.failed);
+    expect(context.stderr()).toContain(
+      'dist/src/lambda.js exports no function for dist/src/lambda.worker, dist/src/lambda.tick, which the control-plane stack names: rebuild',
+    );
+  });
+
+  it('zips the cdktf/ files the app imports, and refuses a build whose code imports a file the zip would lack', async () => {
+    write(
+      root,
+      'dist/src/assemble.js',
+      "import { loadSynthesizer } from '../cdktf/load-synthesizer.js';\nexport const x = () => import('./later.js');\n",
+    );
+    write(root, 'dist/src/later.js', 'export {};\n');
+    write(root, 'dist/cdktf/load-synthesizer.js', 'export function loadSynthesizer() {}\n');
+    const context = captureContext(root);
+    expect(await main(['package-lambda', '--node-modules', 'deps/node_modules'], context)).toBe(EXIT.ok);
+    expect(readZip(join(root, 'dist', 'fleetbot-lambda.zip')).map((entry) => entry.name)).toEqual(
+      expect.arrayContaining(['dist/cdktf/load-synthesizer.js', 'dist/src/assemble.js', 'dist/src/later.js']),
+    );
+    rmSync(join(root, 'dist', 'cdktf'), { recursive: true });
+    rmSync(join(root, 'dist', 'src', 'later.js'));
+    const refused = captureContext(root);
+    expect(await main(['package-lambda', '--node-modules', 'deps/node_modules'], refused)).toBe(EXIT.failed);
+    expect(refused.stderr()).toContain(
+      'the zip would lack files its code imports:\n  dist/src/assemble.js imports ../cdktf/load-synthesizer.js\n  dist/src/assemble.js imports ./later.js',
+    );
+  });
+
+  it('finds every handler the stack names in the app: src/lambda.ts exports each as a function', async () => {
+    const lambda = (await import('../../../src/lambda.js')) as Record<string, unknown>;
+    const handlers = Object.values(LAMBDA_HANDLERS).map((handler) => handler.replace('dist/src/lambda.', ''));
+    expect(handlers).toEqual(['webhooks', 'worker', 'tick']);
+    for (const handler of handlers) expect(typeof lambda[handler]).toBe('function');
   });
 
   it('refuses to package before the build, or without the production install', async () => {

@@ -59,6 +59,7 @@ const ALSO_AUTHORIZED: Record<string, { actions: string[]; why: string }> = {
     why: 'SecureString under FLEETBOT_SSM_KMS_KEY_ID (a data key when the account default tier is advanced)',
   },
   'ssm:GetParameter': { actions: ['kms:Decrypt'], why: 'WithDecryption, for CI tokens under a customer-managed key' },
+  'ssm:GetParameters': { actions: ['kms:Decrypt'], why: "WithDecryption, for the App's credentials under a customer-managed key" },
 };
 
 // The CLI's commands (store:init, store:migrate...) run as the operator, with the operator's credentials, not the app's role.
