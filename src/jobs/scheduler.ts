@@ -247,41 +247,39 @@ export class Scheduler implements JobSink {
    * Launches backlog jobs, oldest first, while the fleet is under its maximum. Each job is checked with
    * the CI system first: one cancelled while it waited is closed instead of launched. A job that cannot
    * be checked keeps its place and is passed over until the next pass, which tries it first again; the
-   * jobs behind it are served meanwhile. A draining fleet (being deleted) launches nothing. One drain of a
-   * fleet at a time: drains side by side would only race each other for the same oldest job.
+   * jobs behind it are served meanwhile. A draining fleet launches nothing. Drains of a fleet run one at
+   * a time: side by side they would only race each other for the same oldest job.
    */
   drainFleet(fleet: FleetSpec, log: Logger = this.log): Promise<number> {
-    return this.drains.run(fleet.name, () => this.drainFleetNow(fleet, log));
-  }
-
-  private async drainFleetNow(fleet: FleetSpec, log: Logger): Promise<number> {
-    let launched = 0;
-    if (this.fleets.isDraining(fleet.name)) return launched;
-    const unchecked: JobKey[] = [];
-    for (;;) {
-      const claim = await this.store.claimNextWaiting(
-        { name: fleet.name, maxRunners: fleet.maxRunners },
-        (job) => runnerNameFor(fleet.name, job.jobId),
-        this.now(),
-        unchecked,
-      );
-      if (!claim) return launched;
-      let queued: boolean;
-      try {
-        queued = await this.ci.isJobQueued(claim.job);
-      } catch (error) {
-        await this.deferUnchecked(claim, error, log);
-        unchecked.push({ ci: claim.job.ci, jobId: claim.job.jobId });
-        continue;
+    return this.drains.run(fleet.name, async () => {
+      if (this.fleets.isDraining(fleet.name)) return 0;
+      let launched = 0;
+      const unchecked: JobKey[] = [];
+      for (;;) {
+        const claim = await this.store.claimNextWaiting(
+          { name: fleet.name, maxRunners: fleet.maxRunners },
+          (job) => runnerNameFor(fleet.name, job.jobId),
+          this.now(),
+          unchecked,
+        );
+        if (!claim) return launched;
+        let queued: boolean;
+        try {
+          queued = await this.ci.isJobQueued(claim.job);
+        } catch (error) {
+          await this.deferUnchecked(claim, error, log);
+          unchecked.push({ ci: claim.job.ci, jobId: claim.job.jobId });
+          continue;
+        }
+        if (!queued) {
+          await this.store.abandonClaim(claim, 'job no longer queued', this.now());
+          log.info(this.fieldsOf(claim), 'backlog job is no longer queued; dropped');
+          continue;
+        }
+        this.startLaunch(fleet, claim.runner, log);
+        launched++;
       }
-      if (!queued) {
-        await this.store.abandonClaim(claim, 'job no longer queued', this.now());
-        log.info(this.fieldsOf(claim), 'backlog job is no longer queued; dropped');
-        continue;
-      }
-      this.startLaunch(fleet, claim.runner, log);
-      launched++;
-    }
+    });
   }
 
   /**
