@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createAwsClients } from '../../src/aws.js';
 import { createStoreTable } from '../../src/cli/store-table.js';
@@ -154,6 +155,10 @@ export class RoundRobin {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(25);
+}
+
 /** The fleet's active count in the store's counter, sampled every ~25 ms until stopped; `peak` is the highest seen. */
 export function sampleActive(store: DynamoStore): { peak: () => number; samples: () => number; stop: () => Promise<void> } {
   let peak = 0;
@@ -207,8 +212,11 @@ export async function completeAsLaunched(
   return completed;
 }
 
+/** Each replica logs to a file beside its fleets file (replica-<n>.log): a busy test cannot stall its log writes. */
 export async function startReplicas(stage: ReplicaStage, count: number): Promise<AppProcess[]> {
-  return Promise.all(Array.from({ length: count }, () => startAppProcess(stage.env)));
+  return Promise.all(
+    Array.from({ length: count }, (_, index) => startAppProcess(stage.env, { logFile: join(stage.env.HOME, `replica-${index}.log`) })),
+  );
 }
 
 export interface ReplicaBurst {
@@ -302,6 +310,7 @@ export async function runReplicaBurst(world: ReplicaWorld, burst: ReplicaBurst, 
   const { extra, queues } = await burstEnvironment(world, burst);
   const stage = await stageReplicas(world, burst.name, burst.maxRunners, extra);
   const replicas = await startReplicas(stage, 3);
+  console.log(`${burst.name}: replica logs in ${stage.env.HOME}`);
   const sender = new RoundRobin(replicas);
   try {
     const deliveries = queuedDeliveries(burst);
@@ -309,12 +318,12 @@ export async function runReplicaBurst(world: ReplicaWorld, burst: ReplicaBurst, 
     if (burst.killAfterAnswered !== undefined) await waitForLease(stage);
     const sampler = sampleActive(stage.store);
     const started = Date.now();
-    await Promise.all([
-      sender.postAll(deliveries, 16, (answered) => {
-        if (answered === burst.killAfterAnswered) killing = killLeaseHolder(stage, sender);
-      }),
-      completeAsLaunched(world, stage, sender, burst.jobs, timeoutMs),
-    ]);
+    const posting = sender.postAll(deliveries, 16, (answered) => {
+      if (answered === burst.killAfterAnswered) killing = killLeaseHolder(stage, sender);
+    });
+    // Completions start once the fleet is full (or every delivery is in), so that the burst meets the cap.
+    const full = Promise.race([posting, until(() => sampler.peak() >= burst.maxRunners)]);
+    await Promise.all([posting, full.then(() => completeAsLaunched(world, stage, sender, burst.jobs, timeoutMs))]);
     const moved = await killing;
     const left = await drained(stage, 30_000);
     const seconds = (Date.now() - started) / 1000;

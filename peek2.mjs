@@ -1,0 +1,11 @@
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+const c = new DynamoDBClient({ endpoint: 'http://127.0.0.1:33427', region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+let items=[], start;
+do { const r = await c.send(new ScanCommand({ TableName: process.argv[2], ExclusiveStartKey: start })); items.push(...r.Items); start=r.LastEvaluatedKey; } while(start);
+const runners = items.filter(i=>i.pk.S.startsWith('RUNNER#'));
+const jobs = items.filter(i=>i.pk.S.startsWith('JOB#'));
+const count=(xs,f)=>{const m={}; for(const x of xs){const k=f(x); m[k]=(m[k]||0)+1}; return m};
+console.log('runners', count(runners, r=>r.status.S), 'jobs', count(jobs, j=>j.status.S));
+console.log(count(runners.filter(r=>r.status.S!=='released'), r=>`${r.status.S} cred=${r.credentialIssued?.BOOL}`));
+console.log(runners.filter(r=>r.status.S!=='released').slice(0,3).map(r=>JSON.stringify({n:r.name.S,j:r.jobId.S,c:r.createdAt.N,u:r.updatedAt.N})));
+console.log(count(items, i=>i.pk.S.split('#')[0]));
