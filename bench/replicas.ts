@@ -37,7 +37,9 @@ async function main(): Promise<void> {
         console.log(`left on queue / DLQ         ${numbers.queueLeft} / ${numbers.deadLetters}`);
       }
       if (numbers.leaseMovedMs !== undefined) {
-        console.log(`reconciler lease moved in   ${(numbers.leaseMovedMs / 1000).toFixed(1)} s (to a survivor: ${numbers.leaseMovedToSurvivor})`);
+        console.log(
+          `reconciler lease moved in   ${(numbers.leaseMovedMs / 1000).toFixed(1)} s (to a survivor: ${numbers.leaseMovedToSurvivor})`,
+        );
       }
     }
   } finally {

@@ -42,11 +42,10 @@ export async function startReplicaWorld(): Promise<ReplicaWorld> {
 
 export const FLEET = 'replicas';
 
-/** One scenario's table, cluster and environment; the store read the way an operator would, from outside. */
+/** One run's table, ECS cluster and environment; the store read the way an operator would, from outside. */
 export interface ReplicaStage {
   env: Record<string, string>;
   store: DynamoStore;
-  cluster: string;
   /** The holder of a lease (`<host>:<pid>:<random>`), as its item in the table says. */
   leaseHolder(name: string): Promise<{ holder: string; heldUntil: number } | undefined>;
   /** How many tasks the cloud started for each job (stopped ones included). */
@@ -59,20 +58,26 @@ export async function stageReplicas(world: ReplicaWorld, name: string, maxRunner
   await createStoreTable(client, name);
   const documents = documentClient(client);
   const infra = await createRunnerInfra(world.moto, name);
-  const env = appEnvironment(world.moto, world.github, [{ name: FLEET, labels: ['self-hosted', 'linux'], maxRunners, compute: ecsCompute(infra) }], {
-    LOG_LEVEL: 'info',
-    FLEETBOT_STORE: `dynamodb:${name}`,
-    AWS_ENDPOINT_URL_DYNAMODB: world.dynamo.url,
-    // The test re-posts what a replica failed to answer, as GitHub's redelivery would.
-    FLEETBOT_DELIVERY_RECOVERY_SECONDS: '0',
-    ...extra,
-  });
+  const env = appEnvironment(
+    world.moto,
+    world.github,
+    [{ name: FLEET, labels: ['self-hosted', 'linux'], maxRunners, compute: ecsCompute(infra) }],
+    {
+      LOG_LEVEL: 'info',
+      FLEETBOT_STORE: `dynamodb:${name}`,
+      AWS_ENDPOINT_URL_DYNAMODB: world.dynamo.url,
+      // The test re-posts what a replica failed to answer, as GitHub's redelivery would.
+      FLEETBOT_DELIVERY_RECOVERY_SECONDS: '0',
+      ...extra,
+    },
+  );
   const stage: ReplicaStage = {
     env,
     store: new DynamoStore({ client, table: name, retentionMs: 86_400_000 }),
-    cluster: infra.cluster,
     leaseHolder: async (lease) => {
-      const { Item } = await documents.send(new GetCommand({ TableName: name, Key: { pk: `LEASE#${lease}`, sk: 'LEASE' }, ConsistentRead: true }));
+      const { Item } = await documents.send(
+        new GetCommand({ TableName: name, Key: { pk: `LEASE#${lease}`, sk: 'LEASE' }, ConsistentRead: true }),
+      );
       return Item && { holder: Item.holder as string, heldUntil: Item.heldUntil as number };
     },
     tasksPerJob: async () => {
@@ -155,10 +160,6 @@ export class RoundRobin {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(25);
-}
-
 /** The fleet's active count in the store's counter, sampled every ~25 ms until stopped; `peak` is the highest seen. */
 export function sampleActive(store: DynamoStore): { peak: () => number; samples: () => number; stop: () => Promise<void> } {
   let peak = 0;
@@ -207,7 +208,10 @@ export async function completeAsLaunched(
       world.github.setJobStatus(runner.jobId, 'completed');
     }
     const payloads = fresh.map((runner) => completedJob({ jobId: Number(runner.jobId), org: 'acme', runnerName: runner.name }));
-    await sender.postAll(payloads.map((payload) => prepare(payload)), 16);
+    await sender.postAll(
+      payloads.map((payload) => prepare(payload)),
+      16,
+    );
   }
   return completed;
 }
@@ -321,9 +325,8 @@ export async function runReplicaBurst(world: ReplicaWorld, burst: ReplicaBurst, 
     const posting = sender.postAll(deliveries, 16, (answered) => {
       if (answered === burst.killAfterAnswered) killing = killLeaseHolder(stage, sender);
     });
-    // Completions start once the fleet is full (or every delivery is in), so that the burst meets the cap.
-    const full = Promise.race([posting, until(() => sampler.peak() >= burst.maxRunners)]);
-    await Promise.all([posting, full.then(() => completeAsLaunched(world, stage, sender, burst.jobs, timeoutMs))]);
+    // Completions go out as runners come up, while the burst is still arriving: slots turn over under it.
+    await Promise.all([posting, completeAsLaunched(world, stage, sender, burst.jobs, timeoutMs)]);
     const moved = await killing;
     const left = await drained(stage, 30_000);
     const seconds = (Date.now() - started) / 1000;
