@@ -22,8 +22,11 @@ export interface AppProcess {
   output: () => string;
   /** Posts a webhook signed with the app's secret (or with `signature` when given). */
   post(event: string, payload: unknown, signature?: string | null): Promise<Response>;
-  /** Posts an already serialised and signed webhook over a keep-alive connection; resolves to the status. */
-  postPrepared(event: string, body: string, signature: string): Promise<number>;
+  /**
+   * Posts an already serialised and signed webhook over a keep-alive connection; resolves to the status.
+   * `deliveryId` (X-GitHub-Delivery) is a fresh GUID unless given: the same one twice is one delivery sent twice.
+   */
+  postPrepared(event: string, body: string, signature: string, deliveryId?: string): Promise<number>;
   stop(): Promise<void>;
   /** The exit code once the app has exited (null while it runs, or when a signal ended it). */
   exitCode(): number | null;
@@ -129,7 +132,7 @@ export async function startAppProcess(
       if (chosen !== null) headers['x-hub-signature-256'] = chosen;
       return fetch(`${url}/api/github/webhooks`, { method: 'POST', headers, body });
     },
-    postPrepared: (event, body, signature) =>
+    postPrepared: (event, body, signature, deliveryId) =>
       new Promise((resolvePost, reject) => {
         const outgoing = request(
           `${url}/api/github/webhooks`,
@@ -140,7 +143,7 @@ export async function startAppProcess(
               'content-type': 'application/json',
               'content-length': Buffer.byteLength(body),
               'x-github-event': event,
-              'x-github-delivery': randomUUID(),
+              'x-github-delivery': deliveryId ?? randomUUID(),
               'x-hub-signature-256': signature,
             },
           },
