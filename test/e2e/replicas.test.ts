@@ -6,8 +6,8 @@ import { runReplicaBurst, startReplicaWorld, type ReplicaBurst, type ReplicaBurs
  * what CI affords (see README, "Replicas, end to end"); `npm run bench:replicas` runs 1,000 jobs and
  * maxRunners 100.
  */
-const JOBS = Number(process.env.REPLICAS_TEST_JOBS ?? 60);
-const MAX_RUNNERS = Number(process.env.REPLICAS_TEST_MAX_RUNNERS ?? 10);
+const JOBS = Number(process.env.REPLICAS_TEST_JOBS ?? 200);
+const MAX_RUNNERS = Number(process.env.REPLICAS_TEST_MAX_RUNNERS ?? 20);
 const TIMEOUT_MS = 240_000;
 
 function report(what: string, numbers: ReplicaBurstNumbers): void {
