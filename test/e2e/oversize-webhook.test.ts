@@ -6,10 +6,8 @@ import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.js';
 import { describeWithMoto, startMoto, type Moto } from '../helpers/moto.js';
 
 const MIB = 1024 * 1024;
-// Far above GitHub's 25 MiB: an app that buffered it would grow by at least this much. And far more than a
-// local sender pushes in the moment between the app's 413 and its closing the connection on a loaded
-// machine (300 MiB went through once, with other suites running).
-const HOSTILE_BYTES = 1024 * MIB;
+// Far above GitHub's 25 MiB: an app that buffered it would grow by at least this much.
+const HOSTILE_BYTES = 300 * MIB;
 
 function rssBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -84,7 +82,11 @@ describeWithMoto('webhook bodies over GitHub’s 25 MiB limit (the built app)', 
     const { status, sent } = await postHostileBody(app, declared);
     const grown = rssBytes(app.pid) - before;
     expect(status).toBe(413);
-    expect(sent).toBeLessThan(HOSTILE_BYTES);
+    // A declared length is refused on the headers, before the body is sent. A stream is refused once 25 MiB
+    // are read; Node then discards what still comes until the connection closes (shortly after the answer,
+    // so the sender can read it), and a local sender on a loaded machine may push the rest meanwhile
+    // (measured in CI): what matters is that none of it is kept.
+    if (declared) expect(sent).toBeLessThan(HOSTILE_BYTES);
     // At most the 25 MiB read before the refusal, and its slack; never the body's size.
     expect(grown).toBeLessThan(80 * MIB);
     const refusals = await eventually('the refusal logged', async () => {
