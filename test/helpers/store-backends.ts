@@ -9,6 +9,8 @@ import { DynamoDeliveryLog } from '../../src/store/dynamo-deliveries.js';
 import { DynamoIssueOpsStore } from '../../src/store/dynamo-issueops.js';
 import { DynamoLease } from '../../src/store/dynamo-lease.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { describeWithMoto, startMoto, type Moto } from './moto.js';
+import { startSerializingProxy, type SerializingProxy } from './serializing-proxy.js';
 import type { DeliveryLog, IssueOpsStore, Lease } from '../../src/store/types.js';
 
 /** The parts of a store the scale-out contract covers, on a fresh store of one backend. */
@@ -68,4 +70,32 @@ export function storeBackends(endpoint: () => string): StoreBackend[] {
       },
     },
   ];
+}
+
+/**
+ * The contract's frame: the file's moto_server behind startSerializingProxy, and `body` once per backend,
+ * with a fresh store of that backend before each test (read it with `store()`).
+ */
+export function describeOnEveryStore(title: string, body: (store: () => StoreUnderTest) => void): void {
+  describeWithMoto(title, () => {
+    let moto: Moto;
+    let dynamodb: SerializingProxy;
+    beforeAll(async () => {
+      moto = await startMoto();
+      dynamodb = await startSerializingProxy(moto.url);
+    });
+    afterAll(async () => {
+      await dynamodb?.close();
+      await moto?.stop();
+    });
+
+    describe.each(storeBackends(() => dynamodb.url))('on $name', (backend) => {
+      let store: StoreUnderTest;
+      beforeEach(async () => {
+        store = await backend.open();
+      });
+      afterEach(() => store.close());
+      body(() => store);
+    });
+  });
 }
