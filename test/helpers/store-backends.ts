@@ -10,7 +10,6 @@ import { DynamoIssueOpsStore } from '../../src/store/dynamo-issueops.js';
 import { DynamoLease } from '../../src/store/dynamo-lease.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { describeWithMoto, startMoto, type Moto } from './moto.js';
-import { startSerializingProxy, type SerializingProxy } from './serializing-proxy.js';
 import type { DeliveryLog, IssueOpsStore, Lease } from '../../src/store/types.js';
 
 /** The parts of a store the scale-out contract covers, on a fresh store of one backend. */
@@ -26,7 +25,7 @@ export interface StoreBackend {
   open(): Promise<StoreUnderTest>;
 }
 
-/** A DynamoDB client on `endpoint` (moto, through startSerializingProxy), failing fast (tests want the first error, not six). */
+/** A DynamoDB client on `endpoint` (a serial moto), failing fast (tests want the first error, not six). */
 export function motoDynamoDb(endpoint: string): DynamoDBClient {
   return createAwsClients({
     endpoint,
@@ -45,7 +44,7 @@ export async function freshStoreTable(client: DynamoDBClient): Promise<string> {
 
 /**
  * SQLite on a file of its own, and DynamoDB on a table of its own at `endpoint()`: the test file's
- * moto_server, behind startSerializingProxy so that concurrent writes are applied one at a time as DynamoDB does.
+ * serial moto_server, which applies concurrent writes one at a time as DynamoDB does.
  */
 export function storeBackends(endpoint: () => string): StoreBackend[] {
   return [
@@ -73,21 +72,16 @@ export function storeBackends(endpoint: () => string): StoreBackend[] {
 }
 
 /**
- * The contract's frame: the file's moto_server behind startSerializingProxy, and `body` once per backend,
+ * The contract's frame: the file's serial moto_server (startMoto's `serial`), and `body` once per backend,
  * with a fresh store of that backend before each test (read it with `store()`).
  */
 export function describeOnEveryStore(title: string, body: (store: () => StoreUnderTest) => void): void {
   describeWithMoto(title, () => {
-    let moto: Moto;
-    let dynamodb: SerializingProxy;
+    let dynamodb: Moto;
     beforeAll(async () => {
-      moto = await startMoto();
-      dynamodb = await startSerializingProxy(moto.url);
+      dynamodb = await startMoto({ serial: true });
     });
-    afterAll(async () => {
-      await dynamodb?.close();
-      await moto?.stop();
-    });
+    afterAll(async () => dynamodb?.stop());
 
     describe.each(storeBackends(() => dynamodb.url))('on $name', (backend) => {
       let store: StoreUnderTest;
