@@ -125,6 +125,16 @@ export interface FleetCounts {
   waiting: number;
 }
 
+/** The latest pass of one periodic task (reconciler, polls, recovery, retention), whichever replica ran it. */
+export interface TaskPass {
+  task: string;
+  holder: string;
+  startedAt: number;
+  finishedAt: number;
+  ok: boolean;
+  summary: string;
+}
+
 export interface Store {
   /**
    * Records a job once (a redelivery is a `duplicate`), then either claims a runner slot for it under
