@@ -72,7 +72,10 @@ describeWithTerraform('the control-plane stack against moto', () => {
   };
 
   beforeAll(async () => {
-    moto = await startMoto();
+    // One request at a time: terraform creates up to ten resources at once, and a threaded moto can fail a
+    // request that did its work (a race between its backends). The provider then retries a CreateFunction that
+    // succeeded and gets "Function already exist" until it gives up (CI, under load, after 365 s).
+    moto = await startMoto({ serial: true });
     workdir = await mkdtemp(join(tmpdir(), 'fleetbot-control-plane-'));
     cli = new TerraformCli({
       binary: terraformBinary,
