@@ -3,7 +3,9 @@ import { html, type Html } from './html.js';
 
 /** The dashboard's charts, as inline SVG: no script, no library, and they print. */
 
-const COLOURS = { busy: '#2563eb', warm: '#f59e0b', free: '#e5e7eb', waiting: '#9ca3af', launching: '#f59e0b', booting: '#60a5fa', running: '#16a34a' };
+/** A job's steps on its timeline bar, and their colours (the page's legend shows them). */
+export const STEP_COLOURS = { waiting: '#9ca3af', launching: '#f59e0b', booting: '#60a5fa', running: '#16a34a' };
+const COLOURS = { busy: '#2563eb', warm: '#f59e0b', free: '#e5e7eb', ...STEP_COLOURS };
 
 /** Active runners (busy, then warm) out of `maxRunners`. */
 export function capacityBar(active: number, warm: number, maxRunners: number): Html {
@@ -27,7 +29,7 @@ export function timelineBar(timeline: JobTimeline, now: number): Html {
   if (start === null) return html``;
   const end = Math.max(timeline.completedAt ?? now, start + 1);
   const x = (at: number) => ((Math.min(Math.max(at, start), end) - start) / (end - start)) * width;
-  type Step = 'waiting' | 'launching' | 'booting' | 'running';
+  type Step = keyof typeof STEP_COLOURS;
   const known: [Step, number | null][] = [
     ['waiting', start],
     ['launching', timeline.launchRequestedAt ?? timeline.claimedAt],

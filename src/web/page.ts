@@ -64,6 +64,7 @@ header{display:flex;gap:1em;align-items:center;padding:.6em 1.2em;background:#11
 header form{margin:0}main,.filters{padding:0 1.2em}section{margin:1em 0}h2{font-size:1em;margin:.4em 0}
 table{border-collapse:collapse;background:#fff;font-size:13px}th,td{padding:.25em .6em;border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:middle}
 td form{margin:0}.mono{font-family:ui-monospace,monospace;font-size:12px}.generated{color:#6b7280;font-size:12px}
+.legend{font-size:12px;color:#4b5563}.key{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px}
 .state-full{color:#b45309}.state-drained,.state-deleting{color:#b91c1c}`;
 
 function page(title: string, body: Html, head: Html = html``): Html {

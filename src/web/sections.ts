@@ -1,5 +1,5 @@
 import type { FleetCostDay, FleetOverview, IssueOpsRequestView, JobView, RunnerView, StatusView, WaitStats } from '../operator/types.js';
-import { capacityBar, costBars, timelineBar, waitHistogram } from './charts.js';
+import { capacityBar, costBars, STEP_COLOURS, timelineBar, waitHistogram } from './charts.js';
 import { html, type Html } from './html.js';
 
 /** The dashboard's sections, each a table (and its charts) of one part of the operator's view. */
@@ -95,7 +95,10 @@ export function jobsSection(jobs: JobView[], now: number): Html {
 <td>${job.labels.join(', ')}</td><td>${job.runnerName ?? '–'}</td><td>${duration(job.waitSeconds)}</td><td>${dollars(job.costDollars)}</td>
 <td>${timelineBar(job.timeline, now)}</td></tr>`,
   );
-  return html`<section id="jobs"><h2>Last ${jobs.length} jobs</h2><table><thead><tr><th>Job</th><th>CI</th><th>Fleet</th><th>State</th><th>Labels</th>
+  const legend = (['waiting', 'launching', 'booting', 'running'] as const).map(
+    (step) => html`<span class="key" style="background:${STEP_COLOURS[step]}"></span>${step} `,
+  );
+  return html`<section id="jobs"><h2>Last ${jobs.length} jobs</h2><p class="legend">Timeline: ${legend}</p><table><thead><tr><th>Job</th><th>CI</th><th>Fleet</th><th>State</th><th>Labels</th>
 <th>Runner</th><th>Wait</th><th>Cost</th><th>Timeline</th></tr></thead><tbody>${rows.length ? rows : html`<tr><td colspan="9">No jobs.</td></tr>`}</tbody></table></section>`;
 }
 

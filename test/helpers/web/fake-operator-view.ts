@@ -9,6 +9,7 @@ import {
   type RunnerView,
   type WaitStats,
 } from '../../../src/operator/types.js';
+import type { TaskPass } from '../../../src/store/types.js';
 
 /**
  * A small in-memory OperatorView, typed by the interface, for the dashboard's tests until the real one
@@ -17,6 +18,7 @@ import {
  */
 export class FakeOperatorView implements OperatorView {
   readonly calls: { method: string; argument: unknown }[] = [];
+  tasks: TaskPass[] = [];
 
   constructor(
     public fleetList: FleetOverview[],
@@ -29,7 +31,7 @@ export class FakeOperatorView implements OperatorView {
   ) {}
 
   async status() {
-    return { fleets: await this.fleets(), runners: this.runnerList, tasks: [], generatedAt: this.now() };
+    return { fleets: await this.fleets(), runners: this.runnerList, tasks: this.tasks, generatedAt: this.now() };
   }
 
   async fleets() {
