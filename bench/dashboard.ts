@@ -21,7 +21,10 @@ function view(now: number): FakeOperatorView {
   const fleets = Array.from({ length: FLEETS }, (_, index) => fleet(`fleet-${index}`, { active: index, warm: index % 3, maxRunners: 50 }));
   const runners = Array.from({ length: 500 }, (_, index) => runner(`fleet-${index % FLEETS}-${index}-abcdef`, `fleet-${index % FLEETS}`));
   const jobs = Array.from({ length: JOBS }, (_, index) =>
-    job(String(10_000_000 - index), now - index * 1_000, { fleet: `fleet-${index % FLEETS}`, labels: ['self-hosted', `fleet-${index % FLEETS}`] }),
+    job(String(10_000_000 - index), now - index * 1_000, {
+      fleet: `fleet-${index % FLEETS}`,
+      labels: ['self-hosted', `fleet-${index % FLEETS}`],
+    }),
   );
   const waits = fleets.map((entry) => waitStats(entry.name, [50, 80, 40, 10, 5, 2, 1, 0]));
   const days = Array.from({ length: 7 }, (_, index) => new Date(now - index * 86_400_000).toISOString().slice(0, 10));
@@ -70,7 +73,9 @@ async function main(): Promise<void> {
   } finally {
     await app.close();
   }
-  console.log(`dashboard: ${JOBS} jobs behind the view, ${data.jobs.length} shown, ${FLEETS} fleets, 500 runners; page ${(bytes / 1024).toFixed(0)} KiB`);
+  console.log(
+    `dashboard: ${JOBS} jobs behind the view, ${data.jobs.length} shown, ${FLEETS} fleets, 500 runners; page ${(bytes / 1024).toFixed(0)} KiB`,
+  );
   console.log(`  render alone:       ${summary(renders)} (${ROUNDS} rounds)`);
   console.log(`  GET /dashboard:     ${summary(requests)} (${ROUNDS} rounds, in-memory view)`);
 }

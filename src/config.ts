@@ -169,7 +169,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
     github: githubUrls(vars.GHE_HOST, vars.GHE_PROTOCOL),
     dashboard: {
-      oauthClient: vars.GITHUB_CLIENT_ID && vars.GITHUB_CLIENT_SECRET ? { id: vars.GITHUB_CLIENT_ID, secret: vars.GITHUB_CLIENT_SECRET } : undefined,
+      oauthClient:
+        vars.GITHUB_CLIENT_ID && vars.GITHUB_CLIENT_SECRET ? { id: vars.GITHUB_CLIENT_ID, secret: vars.GITHUB_CLIENT_SECRET } : undefined,
       token: vars.FLEETBOT_DASHBOARD_TOKEN,
       sessionSecret: vars.FLEETBOT_SESSION_SECRET,
     },

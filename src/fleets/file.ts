@@ -25,12 +25,19 @@ const dashboardSectionSchema = z.strictObject({
   allow: z.array(
     z
       .string()
-      .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\/[A-Za-z0-9_.-]+)?$/, 'expected an organisation (acme) or org/team-slug (acme/platform)'),
+      .regex(
+        /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\/[A-Za-z0-9_.-]+)?$/,
+        'expected an organisation (acme) or org/team-slug (acme/platform)',
+      ),
   ),
 });
 
 function fleetsFileSchema(issueOps: z.ZodType) {
-  const sections = { fleets: z.array(fleetSpecSchema).default([]), issueops: issueOps.optional(), dashboard: dashboardSectionSchema.optional() };
+  const sections = {
+    fleets: z.array(fleetSpecSchema).default([]),
+    issueops: issueOps.optional(),
+    dashboard: dashboardSectionSchema.optional(),
+  };
   return z.strictObject(sections).superRefine((file, ctx) => {
     const seen = new Set<string>();
     file.fleets.forEach((fleet, index) => {

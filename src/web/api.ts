@@ -58,7 +58,9 @@ export function drainRoute(drain: boolean) {
       throw error;
     }
     if (!csrfAccepted(context.deps.access, who, context.request, form)) {
-      return sendJson(context.response, 403, { error: 'missing or wrong CSRF token (x-csrf-token header or _csrf field); reload the dashboard' });
+      return sendJson(context.response, 403, {
+        error: 'missing or wrong CSRF token (x-csrf-token header or _csrf field); reload the dashboard',
+      });
     }
     const fleet = context.fleet!;
     try {

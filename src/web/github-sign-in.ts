@@ -63,7 +63,8 @@ async function apiGet(urls: GitHubUrls, token: string, path: string): Promise<{ 
 
 export async function signedInLogin(urls: GitHubUrls, token: string): Promise<string> {
   const { status, body } = await apiGet(urls, token, '/user');
-  if (status !== 200 || typeof body.login !== 'string') throw new SignInError(`GitHub did not say who signed in (GET /user: HTTP ${status})`);
+  if (status !== 200 || typeof body.login !== 'string')
+    throw new SignInError(`GitHub did not say who signed in (GET /user: HTTP ${status})`);
   return body.login;
 }
 
@@ -71,13 +72,19 @@ export async function signedInLogin(urls: GitHubUrls, token: string): Promise<st
  * The first entry of `allow` the user is an active member of, or undefined. 404 and 403 (not a member, or
  * the App not installed there) mean no; other failures throw, so that an outage is not shown as a refusal.
  */
-export async function firstMembership(urls: GitHubUrls, token: string, login: string, allow: readonly string[]): Promise<string | undefined> {
+export async function firstMembership(
+  urls: GitHubUrls,
+  token: string,
+  login: string,
+  allow: readonly string[],
+): Promise<string | undefined> {
   for (const entry of allow) {
     const [org, team] = entry.split('/').map(encodeURIComponent);
     const path = team ? `/orgs/${org}/teams/${team}/memberships/${encodeURIComponent(login)}` : `/user/memberships/orgs/${org}`;
     const { status, body } = await apiGet(urls, token, path);
     if (status === 200 && body.state === 'active') return entry;
-    if (status !== 200 && status !== 403 && status !== 404) throw new SignInError(`GitHub could not say whether ${login} is in ${entry} (HTTP ${status})`);
+    if (status !== 200 && status !== 403 && status !== 404)
+      throw new SignInError(`GitHub could not say whether ${login} is in ${entry} (HTTP ${status})`);
   }
   return undefined;
 }

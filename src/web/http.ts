@@ -8,7 +8,9 @@ import { CONTENT_SECURITY_POLICY } from './page.js';
 const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff' };
 
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): true {
-  response.writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8', ...headers }).end(JSON.stringify(body));
+  response
+    .writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8', ...headers })
+    .end(JSON.stringify(body));
   return true;
 }
 
@@ -49,5 +51,7 @@ export async function readForm(request: IncomingMessage): Promise<URLSearchParam
     chunks.push(chunk);
   }
   const type = request.headers['content-type'] ?? '';
-  return type.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(Buffer.concat(chunks).toString('utf8')) : new URLSearchParams();
+  return type.startsWith('application/x-www-form-urlencoded')
+    ? new URLSearchParams(Buffer.concat(chunks).toString('utf8'))
+    : new URLSearchParams();
 }

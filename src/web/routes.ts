@@ -102,9 +102,7 @@ async function page(context: RouteContext): Promise<true> {
   if (!filters.ok) return sendHtml(context.response, 400, signInPage({ gitHub: false, message: filters.problems.join('; ') }));
   const data = await loadDashboard(deps.view, filters.value, context.now);
   const viewer =
-    caller.kind === 'bearer'
-      ? { user: 'token' }
-      : { user: caller.session.user, csrf: csrfToken(deps.access.sessionKey, caller.session) };
+    caller.kind === 'bearer' ? { user: 'token' } : { user: caller.session.user, csrf: csrfToken(deps.access.sessionKey, caller.session) };
   return sendHtml(context.response, 200, dashboardPage(data, viewer, filters.value, context.now));
 }
 

@@ -85,7 +85,13 @@ export function parseCookies(header: string | undefined): Map<string, string> {
 
 /** HttpOnly and SameSite=Lax always (Lax: the OAuth callback arrives by a top-level GET from GitHub); Secure over https. */
 export function setCookie(name: string, value: string, options: { path: string; maxAgeMs: number; secure: boolean }): string {
-  const attributes = [`${name}=${value}`, `Path=${options.path}`, `Max-Age=${Math.floor(options.maxAgeMs / 1000)}`, 'HttpOnly', 'SameSite=Lax'];
+  const attributes = [
+    `${name}=${value}`,
+    `Path=${options.path}`,
+    `Max-Age=${Math.floor(options.maxAgeMs / 1000)}`,
+    'HttpOnly',
+    'SameSite=Lax',
+  ];
   if (options.secure) attributes.push('Secure');
   return attributes.join('; ');
 }

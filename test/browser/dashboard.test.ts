@@ -41,7 +41,8 @@ function demoView(now: number): FakeOperatorView {
     timeline.completedAt = timeline.startedAt + 40_000 + (index % 6) * 30_000;
     if (status !== 'completed') Object.assign(made, { costDollars: null });
     if (status !== 'completed') timeline.completedAt = null;
-    if (status === 'waiting' || status === 'launching') Object.assign(made, { waitSeconds: null, runnerName: status === 'waiting' ? null : made.runnerName });
+    if (status === 'waiting' || status === 'launching')
+      Object.assign(made, { waitSeconds: null, runnerName: status === 'waiting' ? null : made.runnerName });
     if (status === 'waiting' || status === 'launching') timeline.startedAt = null;
     if (status === 'waiting') Object.assign(timeline, { claimedAt: null, launchRequestedAt: null, launchedAt: null });
     if (status === 'launching') timeline.launchedAt = null;
@@ -67,8 +68,22 @@ function demoView(now: number): FakeOperatorView {
   ];
   const fake = new FakeOperatorView(fleets, runners, jobs, waits, costs, requests, () => now);
   fake.tasks = [
-    { task: 'reconciler', holder: 'ip-10-0-1-17:1:4f2a9c1e', startedAt: now - 21_000, finishedAt: now - 20_400, ok: true, summary: '61 runners checked' },
-    { task: 'retention', holder: 'ip-10-0-1-17:1:4f2a9c1e', startedAt: now - 900_000, finishedAt: now - 899_000, ok: true, summary: '212 jobs pruned' },
+    {
+      task: 'reconciler',
+      holder: 'ip-10-0-1-17:1:4f2a9c1e',
+      startedAt: now - 21_000,
+      finishedAt: now - 20_400,
+      ok: true,
+      summary: '61 runners checked',
+    },
+    {
+      task: 'retention',
+      holder: 'ip-10-0-1-17:1:4f2a9c1e',
+      startedAt: now - 900_000,
+      finishedAt: now - 899_000,
+      ok: true,
+      summary: '212 jobs pruned',
+    },
   ];
   return fake;
 }
@@ -145,7 +160,18 @@ describeWithChromium('the dashboard in a browser', () => {
       })),
     );
     const fleets = await view.fleets();
-    expect(rows).toEqual(fleets.map(({ name, ci, compute, active, maxRunners, warm, waiting, state }) => ({ name, ci, compute, active, maxRunners, warm, waiting, state })));
+    expect(rows).toEqual(
+      fleets.map(({ name, ci, compute, active, maxRunners, warm, waiting, state }) => ({
+        name,
+        ci,
+        compute,
+        active,
+        maxRunners,
+        warm,
+        waiting,
+        state,
+      })),
+    );
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   });
 
@@ -158,7 +184,10 @@ describeWithChromium('the dashboard in a browser', () => {
     expect(await page.textContent('#fleets tr[data-fleet="linux-small"] button')).toBe('Undrain');
     expect(view.fleetList[0]!.drained).toBe(true);
     // The browser's own session cookie, without the token: refused, as a forged cross-site form would be.
-    const forged = await page.evaluate(async (url) => (await fetch(url, { method: 'POST' })).status, `${app.url}/api/fleets/linux-large/drain`);
+    const forged = await page.evaluate(
+      async (url) => (await fetch(url, { method: 'POST' })).status,
+      `${app.url}/api/fleets/linux-large/drain`,
+    );
     expect(forged).toBe(403);
     expect(view.fleetList[1]!.drained).toBe(false);
   });

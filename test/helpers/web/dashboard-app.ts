@@ -29,7 +29,12 @@ export interface DashboardApp {
  * with the dashboard given `view`; its access read from `env` by the configuration and from the fleets
  * file's `dashboard` section (`fleetsYaml`), as assemble.ts reads them. No CI system, no periodic work.
  */
-export async function startDashboardApp(options: { view: OperatorView; env: Record<string, string>; fleetsYaml: string; now?: () => number }) {
+export async function startDashboardApp(options: {
+  view: OperatorView;
+  env: Record<string, string>;
+  fleetsYaml: string;
+  now?: () => number;
+}) {
   const config = readConfig(options.env);
   const file = parseFleetsFile(options.fleetsYaml, 'fleetbot.yml');
   const { lines: logs, sink } = logLines();

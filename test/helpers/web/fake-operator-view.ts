@@ -86,7 +86,18 @@ export class FakeOperatorView implements OperatorView {
 }
 
 export function fleet(name: string, overrides: Partial<FleetOverview> = {}): FleetOverview {
-  return { name, ci: 'github', compute: 'ecs', maxRunners: 10, active: 0, warm: 0, waiting: 0, drained: false, state: 'serving', ...overrides };
+  return {
+    name,
+    ci: 'github',
+    compute: 'ecs',
+    maxRunners: 10,
+    active: 0,
+    warm: 0,
+    waiting: 0,
+    drained: false,
+    state: 'serving',
+    ...overrides,
+  };
 }
 
 export function job(jobId: string, receivedAt: number, overrides: Partial<JobView> = {}): JobView {

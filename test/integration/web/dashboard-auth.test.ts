@@ -48,7 +48,11 @@ afterAll(async () => {
 
 beforeEach(async () => {
   clock = Date.now();
-  view = new FakeOperatorView([fleet('linux', { active: 3, warm: 1, waiting: 2 }), fleet('gpu', { maxRunners: 2 })], [], [job('101', clock - 60_000)]);
+  view = new FakeOperatorView(
+    [fleet('linux', { active: 3, warm: 1, waiting: 2 }), fleet('gpu', { maxRunners: 2 })],
+    [],
+    [job('101', clock - 60_000)],
+  );
   app = await startDashboardApp({
     view,
     now: () => clock,
@@ -137,7 +141,9 @@ describe('session cookies', () => {
     const cookie = await tokenSession();
     const [payload, signature] = cookie.split('=')[1]!.split('.');
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as { user: string; expiresAt: number };
-    const forged = Buffer.from(JSON.stringify({ ...claims, user: 'admin', expiresAt: claims.expiresAt + 86_400_000 })).toString('base64url');
+    const forged = Buffer.from(JSON.stringify({ ...claims, user: 'admin', expiresAt: claims.expiresAt + 86_400_000 })).toString(
+      'base64url',
+    );
     expect((await fetch(`${app.url}/api/status`, { headers: { cookie: `fleetbot_session=${forged}.${signature}` } })).status).toBe(401);
     expect((await fetch(`${app.url}/api/status`, { headers: { cookie } })).status).toBe(200);
     clock += 12 * 3_600_000 + 1;
@@ -151,10 +157,16 @@ describe('CSRF', () => {
     const other = await tokenSession();
     const none = await fetch(`${app.url}/api/fleets/linux/drain`, { method: 'POST', headers: { cookie } });
     expect(none.status).toBe(403);
-    const stolen = await fetch(`${app.url}/api/fleets/linux/drain`, { method: 'POST', headers: { cookie, 'x-csrf-token': await csrfOf(other) } });
+    const stolen = await fetch(`${app.url}/api/fleets/linux/drain`, {
+      method: 'POST',
+      headers: { cookie, 'x-csrf-token': await csrfOf(other) },
+    });
     expect(stolen.status).toBe(403);
     expect(view.fleetList[0]!.drained).toBe(false);
-    const own = await fetch(`${app.url}/api/fleets/linux/drain`, { method: 'POST', headers: { cookie, 'x-csrf-token': await csrfOf(cookie) } });
+    const own = await fetch(`${app.url}/api/fleets/linux/drain`, {
+      method: 'POST',
+      headers: { cookie, 'x-csrf-token': await csrfOf(cookie) },
+    });
     expect(await own.json()).toEqual({ fleet: 'linux', drained: true, changed: true });
     const form = await fetch(`${app.url}/api/fleets/linux/undrain`, {
       method: 'POST',
@@ -194,7 +206,9 @@ describe('the JSON API', () => {
 
   it('passes the job filters to the view and answers JobView[]', async () => {
     const since = clock - 3_600_000;
-    const response = await fetch(`${app.url}/api/jobs?fleet=linux&ci=github&state=completed&since=${since}&limit=5`, { headers: { authorization } });
+    const response = await fetch(`${app.url}/api/jobs?fleet=linux&ci=github&state=completed&since=${since}&limit=5`, {
+      headers: { authorization },
+    });
     expect(((await response.json()) as { jobId: string }[]).map((entry) => entry.jobId)).toEqual(['101']);
     expect(view.calls.filter((call) => call.method === 'jobs').at(-1)!.argument).toEqual({
       fleet: 'linux',
@@ -206,7 +220,9 @@ describe('the JSON API', () => {
   });
 
   it('lists each invalid query parameter in one 400', async () => {
-    const response = await fetch(`${app.url}/api/jobs?ci=jenkins&state=done&since=yesterday&limit=0&colour=red`, { headers: { authorization } });
+    const response = await fetch(`${app.url}/api/jobs?ci=jenkins&state=done&since=yesterday&limit=0&colour=red`, {
+      headers: { authorization },
+    });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({
       error: 'invalid query',
@@ -219,7 +235,10 @@ describe('the JSON API', () => {
       ],
     });
     const runners = await fetch(`${app.url}/api/runners?fleet=linux&state=x`, { headers: { authorization } });
-    expect([runners.status, ((await runners.json()) as { problems: string[] }).problems]).toEqual([400, ['state: unknown parameter (known: fleet)']]);
+    expect([runners.status, ((await runners.json()) as { problems: string[] }).problems]).toEqual([
+      400,
+      ['state: unknown parameter (known: fleet)'],
+    ]);
   });
 });
 
@@ -229,7 +248,9 @@ describe('GitHub sign-in', () => {
     const callback = await signIn();
     expect([callback.status, callback.headers.get('location')]).toEqual([303, '/dashboard']);
     const session = cookieOf(callback, 'fleetbot_session')!;
-    expect(callback.headers.getSetCookie().some((cookie) => cookie.startsWith('fleetbot_oauth=; Path=/dashboard/oauth; Max-Age=0'))).toBe(true);
+    expect(callback.headers.getSetCookie().some((cookie) => cookie.startsWith('fleetbot_oauth=; Path=/dashboard/oauth; Max-Age=0'))).toBe(
+      true,
+    );
     const page = await fetch(`${app.url}/dashboard`, { headers: { cookie: session } });
     expect(await page.text()).toContain('<span>octocat</span>');
     const authorize = github.requests.find((request) => request.startsWith('GET /login/oauth/authorize'))!;

@@ -111,7 +111,15 @@ describe('the timeline bar', () => {
   });
 
   it('runs a job still waiting up to now', () => {
-    const timeline = { queuedAt: null, receivedAt: NOW, claimedAt: null, launchRequestedAt: null, launchedAt: null, startedAt: null, completedAt: null };
+    const timeline = {
+      queuedAt: null,
+      receivedAt: NOW,
+      claimedAt: null,
+      launchRequestedAt: null,
+      launchedAt: null,
+      startedAt: null,
+      completedAt: null,
+    };
     expect(timelineBar(timeline, NOW + 5_000).text).toContain('<title>waiting 5.0 s</title>');
   });
 });

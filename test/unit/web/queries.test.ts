@@ -18,6 +18,9 @@ describe('job queries', () => {
       ok: false,
       problems: ['since: "-1" is not a whole number from 0 to 9007199254740991', 'limit: "1001" is not a whole number from 1 to 1000'],
     });
-    expect(parsePageQuery(new URLSearchParams('limit=5'))).toEqual({ ok: false, problems: ['limit: unknown parameter (known: fleet, ci, state)'] });
+    expect(parsePageQuery(new URLSearchParams('limit=5'))).toEqual({
+      ok: false,
+      problems: ['limit: unknown parameter (known: fleet, ci, state)'],
+    });
   });
 });

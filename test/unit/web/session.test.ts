@@ -16,7 +16,9 @@ describe('the cookie key', () => {
   });
 
   it('cannot be made from nothing', () => {
-    expect(() => sessionKey(undefined, undefined)).toThrow('the dashboard needs FLEETBOT_SESSION_SECRET or the App private key to sign its cookies');
+    expect(() => sessionKey(undefined, undefined)).toThrow(
+      'the dashboard needs FLEETBOT_SESSION_SECRET or the App private key to sign its cookies',
+    );
   });
 });
 

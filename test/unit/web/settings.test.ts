@@ -15,7 +15,10 @@ function thrownBy(run: () => unknown): Error {
 describe("the dashboard's settings", () => {
   it('reach github.com by default, and GHE_HOST (with GHE_PROTOCOL) as Probot does', () => {
     expect(readConfig({}).github).toEqual({ webUrl: 'https://github.com', apiUrl: 'https://api.github.com' });
-    expect(readConfig({ GHE_HOST: 'ghe.example.com' }).github).toEqual({ webUrl: 'https://ghe.example.com', apiUrl: 'https://ghe.example.com/api/v3' });
+    expect(readConfig({ GHE_HOST: 'ghe.example.com' }).github).toEqual({
+      webUrl: 'https://ghe.example.com',
+      apiUrl: 'https://ghe.example.com/api/v3',
+    });
     expect(readConfig({ GHE_HOST: 'ghe:8080', GHE_PROTOCOL: 'http' }).github.apiUrl).toBe('http://ghe:8080/api/v3');
   });
 
