@@ -1,5 +1,5 @@
 import type { JobTimeline, WaitStats } from '../operator/types.js';
-import { html, type Html } from './html.js';
+import { markup, type Html } from './html.js';
 
 /** The dashboard's charts, as inline SVG: no script, no library, and they print. */
 
@@ -14,12 +14,9 @@ export function capacityBar(active: number, warm: number, maxRunners: number): H
   const busy = scale(Math.max(0, active - warm));
   const warmWidth = Math.min(width - busy, scale(warm));
   const label = `${active} of ${maxRunners} active (${warm} warm)`;
-  return html`<svg class="bar" width="${width}" height="12" role="img" aria-label="${label}">
-    <title>${label}</title>
-    <rect width="${width}" height="12" fill="${COLOURS.free}" />
-    <rect width="${busy.toFixed(1)}" height="12" fill="${COLOURS.busy}" />
-    <rect x="${busy.toFixed(1)}" width="${warmWidth.toFixed(1)}" height="12" fill="${COLOURS.warm}" />
-  </svg>`;
+  return markup`<svg class="bar" width="${width}" height="12" role="img" aria-label="${label}"><title>${label}</title>
+<rect width="${width}" height="12" fill="${COLOURS.free}"/><rect width="${busy.toFixed(1)}" height="12" fill="${COLOURS.busy}"/>
+<rect x="${busy.toFixed(1)}" width="${warmWidth.toFixed(1)}" height="12" fill="${COLOURS.warm}"/></svg>`;
 }
 
 /**
@@ -29,7 +26,7 @@ export function capacityBar(active: number, warm: number, maxRunners: number): H
 export function timelineBar(timeline: JobTimeline, now: number): Html {
   const width = 200;
   const start = timeline.queuedAt ?? timeline.receivedAt;
-  if (start === null) return html``;
+  if (start === null) return markup``;
   const end = Math.max(timeline.completedAt ?? now, start + 1);
   const x = (at: number) => ((Math.min(Math.max(at, start), end) - start) / (end - start)) * width;
   type Step = keyof typeof STEP_COLOURS;
@@ -44,12 +41,9 @@ export function timelineBar(timeline: JobTimeline, now: number): Html {
   const title = steps.map(({ step, from, to }) => `${step} ${((to - from) / 1000).toFixed(1)} s`).join(', ');
   const rects = steps.map(({ step, from, to }) => {
     const left = x(from);
-    return html`<rect x="${left.toFixed(1)}" width="${Math.max(1, x(to) - left).toFixed(1)}" height="10" fill="${COLOURS[step]}" />`;
+    return markup`<rect x="${left.toFixed(1)}" width="${Math.max(1, x(to) - left).toFixed(1)}" height="10" fill="${COLOURS[step]}"/>`;
   });
-  return html`<svg class="bar" width="${width}" height="10" role="img" aria-label="${title}">
-    <title>${title}</title>
-    ${rects}
-  </svg>`;
+  return markup`<svg class="bar" width="${width}" height="10" role="img" aria-label="${title}"><title>${title}</title>${rects}</svg>`;
 }
 
 function bound(le: number): string {
@@ -66,20 +60,13 @@ export function waitHistogram(stats: WaitStats): Html {
   const bars = counts.map((count, index) => {
     const barHeight = (count / highest) * height;
     const le = stats.buckets[index]!.le;
-    return html`<g
-      ><title>≤ ${bound(le)}: ${count}</title
-      ><rect
-        x="${index * barWidth}"
-        y="${(height - barHeight).toFixed(1)}"
-        width="${barWidth - 2}"
-        height="${barHeight.toFixed(1)}"
-        fill="${COLOURS.busy}"
-      />
-      <text x="${index * barWidth + (barWidth - 2) / 2}" y="${height + 11}" font-size="8" text-anchor="middle">${bound(le)}</text></g
-    >`;
+    return markup`<g><title>≤ ${bound(le)}: ${count}</title>
+<rect x="${index * barWidth}" y="${(height - barHeight).toFixed(1)}" width="${barWidth - 2}"
+ height="${barHeight.toFixed(1)}" fill="${COLOURS.busy}"/>
+<text x="${index * barWidth + (barWidth - 2) / 2}" y="${height + 11}" font-size="8" text-anchor="middle">${bound(le)}</text></g>`;
   });
   const label = `wait-time histogram of ${stats.fleet}`;
-  return html`<svg width="${counts.length * barWidth}" height="${height + 14}" role="img" aria-label="${label}">${bars}</svg>`;
+  return markup`<svg width="${counts.length * barWidth}" height="${height + 14}" role="img" aria-label="${label}">${bars}</svg>`;
 }
 
 /** One bar per day, the day's dollars on hover. */
@@ -88,14 +75,8 @@ export function costBars(days: { day: string; dollars: number }[]): Html {
   const height = 30;
   const bars = days.map((day, index) => {
     const barHeight = (day.dollars / highest) * height;
-    return html`<rect
-      x="${index * 12}"
-      y="${(height - barHeight).toFixed(1)}"
-      width="10"
-      height="${barHeight.toFixed(1)}"
-      fill="${COLOURS.running}"
-      ><title>${day.day}: $${day.dollars.toFixed(2)}</title></rect
-    >`;
+    return markup`<rect x="${index * 12}" y="${(height - barHeight).toFixed(1)}" width="10" height="${barHeight.toFixed(1)}"
+ fill="${COLOURS.running}"><title>${day.day}: $${day.dollars.toFixed(2)}</title></rect>`;
   });
-  return html`<svg width="${Math.max(12, days.length * 12)}" height="${height}" role="img" aria-label="cost per day">${bars}</svg>`;
+  return markup`<svg width="${Math.max(12, days.length * 12)}" height="${height}" role="img" aria-label="cost per day">${bars}</svg>`;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FleetCostDay, IssueOpsRequestView, JobQuery, JobView, OperatorView, StatusView, WaitStats } from '../operator/types.js';
 import { CI_SYSTEMS } from '../fleets/spec.js';
-import { html, Html } from './html.js';
+import { markup, Html } from './html.js';
 import { JOB_STATUSES } from './queries.js';
 import { costSection, fleetsSection, jobsSection, requestsSection, runnersSection, tasksSection, waitsSection } from './sections.js';
 
@@ -35,9 +35,9 @@ export async function loadDashboard(view: OperatorView, filters: JobQuery, now: 
 
 /** The part of the page that refreshes itself: everything but the header and the job filters. */
 export function liveSections(data: DashboardData, csrf: string | undefined, now: number): Html {
-  return html`<p class="generated">Generated ${new Date(data.status.generatedAt).toISOString()}</p>
-    ${fleetsSection(data.status.fleets, csrf)}${runnersSection(data.status.runners)}${waitsSection(data.waits)}${costSection(data.costs)}
-    ${jobsSection(data.jobs, now)}${requestsSection(data.requests)}${tasksSection(data.status)}`;
+  return markup`<p class="generated">Generated ${new Date(data.status.generatedAt).toISOString()}</p>
+${fleetsSection(data.status.fleets, csrf)}${runnersSection(data.status.runners)}${waitsSection(data.waits)}${costSection(data.costs)}
+${jobsSection(data.jobs, now)}${requestsSection(data.requests)}${tasksSection(data.status)}`;
 }
 
 /**
@@ -69,79 +69,50 @@ td form{margin:0}.mono{font-family:ui-monospace,monospace;font-size:12px}.genera
 .legend{font-size:12px;color:#4b5563}.key{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px}
 .state-full{color:#b45309}.state-drained,.state-deleting{color:#b91c1c}`;
 
-function page(title: string, body: Html, head: Html = html``): Html {
-  return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width,initial-scale=1" />
-        <title>${title}</title>
-        <style>
-          ${new Html(STYLE)}
-        </style>
-        ${head}
-      </head>
-      <body>
-        ${body}
-      </body>
-    </html>`;
+function page(title: string, body: Html, head: Html = markup``): Html {
+  return markup`<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${title}</title><style>${new Html(STYLE)}</style>${head}</head><body>${body}</body></html>`;
 }
 
 function select(name: string, label: string, options: readonly string[], chosen: string | undefined): Html {
   const choices = options.map(
-    (option) => html`<option value="${option}" ${new Html(option === chosen ? ' selected' : '')}>${option}</option>`,
+    (option) => markup`<option value="${option}"${new Html(option === chosen ? ' selected' : '')}>${option}</option>`,
   );
-  return html`<label
-    >${label}
-    <select name="${name}">
-      <option value="">all</option>
-      ${choices}
-    </select></label
-  >`;
+  return markup`<label>${label} <select name="${name}"><option value="">all</option>${choices}</select></label>`;
 }
 
 function filtersForm(fleets: string[], filters: JobQuery): Html {
-  return html`<form class="filters" method="get" action="/dashboard">
-    Jobs: ${select('fleet', 'fleet', fleets, filters.fleet)} ${select('ci', 'CI', CI_SYSTEMS, filters.ci)}
-    ${select('state', 'state', JOB_STATUSES, filters.status)} <button type="submit">Filter</button>
-  </form>`;
+  return markup`<form class="filters" method="get" action="/dashboard">Jobs: ${select('fleet', 'fleet', fleets, filters.fleet)}
+${select('ci', 'CI', CI_SYSTEMS, filters.ci)} ${select('state', 'state', JOB_STATUSES, filters.status)}
+<button type="submit">Filter</button></form>`;
 }
 
 /** The whole page; `csrf` is absent for a bearer caller, whose page has no buttons. */
 export function dashboardPage(data: DashboardData, viewer: { user: string; csrf?: string }, filters: JobQuery, now: number): Html {
   const signOut =
     viewer.csrf === undefined
-      ? html``
-      : html`<form method="post" action="/dashboard/logout">
-          <input type="hidden" name="_csrf" value="${viewer.csrf}" /><button type="submit">Sign out</button>
-        </form>`;
-  const body = html`<header>
-      <h1>fleetbot</h1>
-      <span>${viewer.user}</span>${signOut}
-    </header>
-    ${filtersForm(
-      data.status.fleets.map((fleet) => fleet.name),
-      filters,
-    )}
-    <main id="live">${liveSections(data, viewer.csrf, now)}</main>
-    <script>
-      ${new Html(REFRESH_SCRIPT)};
-    </script>`;
-  return page('fleetbot dashboard', body, html`<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS * 3}" /></noscript>`);
+      ? markup``
+      : markup`<form method="post" action="/dashboard/logout"><input type="hidden" name="_csrf" value="${viewer.csrf}">
+<button type="submit">Sign out</button></form>`;
+  const body = markup`<header><h1>fleetbot</h1><span>${viewer.user}</span>${signOut}</header>
+${filtersForm(
+  data.status.fleets.map((fleet) => fleet.name),
+  filters,
+)}
+<main id="live">${liveSections(data, viewer.csrf, now)}</main><script>${new Html(REFRESH_SCRIPT)}</script>`;
+  return page('fleetbot dashboard', body, markup`<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS * 3}"></noscript>`);
 }
 
 /** What someone not signed in sees: GitHub sign-in when it is configured, and a word about the token. */
 export function signInPage(options: { gitHub: boolean; message?: string }): Html {
   const gitHub = options.gitHub
-    ? html`<p><a id="sign-in" href="/dashboard/login">Sign in with GitHub</a></p>`
-    : html`<p>
-        GitHub sign-in is not configured (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET and <code>dashboard.allow</code> in the fleets file).
-      </p>`;
-  const message = options.message === undefined ? html`` : html`<p class="message" role="alert">${options.message}</p>`;
-  const body = html`<header><h1>fleetbot</h1></header>
-    <main>
-      ${message}${gitHub}
-      <p>Kiosks and scripts: <code>Authorization: Bearer $FLEETBOT_DASHBOARD_TOKEN</code>, or a link <code>/dashboard?token=…</code>.</p>
-    </main>`;
+    ? markup`<p><a id="sign-in" href="/dashboard/login">Sign in with GitHub</a></p>`
+    : markup`<p>GitHub sign-in is not configured (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET and
+<code>dashboard.allow</code> in the fleets file).</p>`;
+  const message = options.message === undefined ? markup`` : markup`<p class="message" role="alert">${options.message}</p>`;
+  const body = markup`<header><h1>fleetbot</h1></header><main>${message}${gitHub}
+<p>Kiosks and scripts: <code>Authorization: Bearer $FLEETBOT_DASHBOARD_TOKEN</code>,
+or a link <code>/dashboard?token=…</code>.</p></main>`;
   return page('fleetbot: sign in', body);
 }

@@ -100,7 +100,7 @@ describe('the dashboard without credentials', () => {
 });
 
 describe('the dashboard token', () => {
-  it('as a bearer token reads the API; a wrong one is refused, even with a valid cookie beside it', async () => {
+  it('as a bearer token reads the API, and stays out of the log; a wrong one is refused, even with a valid cookie beside it', async () => {
     const status = await fetch(`${app.url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(status.status).toBe(200);
     expect(((await status.json()) as { fleets: { name: string }[] }).fleets.map((entry) => entry.name)).toEqual(['linux', 'gpu']);
@@ -108,6 +108,9 @@ describe('the dashboard token', () => {
     const wrong = await fetch(`${app.url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}x`, cookie } });
     expect(wrong.status).toBe(401);
     expect(((await wrong.json()) as { error: string }).error).toBe('that bearer token is not the dashboard token');
+    // The access log has a line for each request, with its headers: Authorization censored.
+    expect(app.logs.some((line) => line.includes('"authorization":"[redacted]"'))).toBe(true);
+    expect(app.logs.filter((line) => line.includes(TOKEN))).toEqual([]);
   });
 
   it('in a link opens a signed, HttpOnly, SameSite session once and redirects to the URL without it; no log line holds it', async () => {
