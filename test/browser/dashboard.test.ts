@@ -10,6 +10,8 @@ import { describeWithChromium, launchChromium } from './chromium.js';
 /** The dashboard in a real headless browser: sign-in through a GitHub stand-in, the fleets table, a drain, a screenshot. */
 
 const SCREENSHOT = join(packageRoot(), 'docs', 'dashboard.png');
+/** The app's and the view's clock: a fixed time keeps the screenshot the same from run to run. */
+const NOW = Date.UTC(2027, 0, 15, 14, 30);
 
 /** A view with something in every section, for the tests and the README's screenshot. */
 function demoView(now: number): FakeOperatorView {
@@ -107,9 +109,10 @@ describeWithChromium('the dashboard in a browser', () => {
   });
 
   beforeEach(async () => {
-    view = demoView(Date.now());
+    view = demoView(NOW);
     app = await startDashboardApp({
       view,
+      now: () => NOW,
       fleetsYaml: 'dashboard:\n  allow: [acme/platform]\n',
       env: {
         GHE_HOST: github.host,
