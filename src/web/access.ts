@@ -38,7 +38,7 @@ export function dashboardAccess(
 export type Caller = { kind: 'bearer' } | { kind: 'session'; session: Session };
 
 /** Why a request is not let in; `bad-token`: it sent a bearer token, and a wrong one. */
-export type Refusal = 'anonymous' | 'bad-token';
+type Refusal = 'anonymous' | 'bad-token';
 
 export function identify(access: DashboardAccess, request: IncomingMessage, now: number): Caller | Refusal {
   const authorization = request.headers.authorization;

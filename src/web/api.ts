@@ -1,6 +1,6 @@
 import { UnknownFleetError } from '../operator/types.js';
 import { csrfAccepted, identify, type Caller } from './access.js';
-import { BodyError, readForm, redirect, sendJson, wantsHtml } from './http.js';
+import { readForm, redirect, sendJson, wantsHtml } from './http.js';
 import { parseJobQuery, parseRunnerQuery } from './queries.js';
 import type { RouteContext } from './routes.js';
 
@@ -50,14 +50,7 @@ export function drainRoute(drain: boolean) {
   return async (context: RouteContext): Promise<true> => {
     const who = caller(context);
     if (!who) return true;
-    let form: URLSearchParams;
-    try {
-      form = await readForm(context.request);
-    } catch (error) {
-      if (error instanceof BodyError) return sendJson(context.response, 413, { error: error.message });
-      throw error;
-    }
-    if (!csrfAccepted(context.deps.access, who, context.request, form)) {
+    if (!csrfAccepted(context.deps.access, who, context.request, await readForm(context.request))) {
       return sendJson(context.response, 403, {
         error: 'missing or wrong CSRF token (x-csrf-token header or _csrf field); reload the dashboard',
       });

@@ -7,11 +7,11 @@ import { costSection, fleetsSection, jobsSection, requestsSection, runnersSectio
 
 /** The dashboard page, rendered on the server from the operator's view. */
 
-export const JOBS_SHOWN = 200;
+const JOBS_SHOWN = 200;
 const WAIT_WINDOW_MS = 24 * 3_600_000;
 const COST_DAYS = 7;
 const REQUESTS_SHOWN = 50;
-export const REFRESH_SECONDS = 10;
+const REFRESH_SECONDS = 10;
 
 export interface DashboardData {
   status: StatusView;
@@ -95,11 +95,9 @@ export function dashboardPage(data: DashboardData, viewer: { user: string; csrf?
       ? markup``
       : markup`<form method="post" action="/dashboard/logout"><input type="hidden" name="_csrf" value="${viewer.csrf}">
 <button type="submit">Sign out</button></form>`;
+  const fleetNames = data.status.fleets.map((fleet) => fleet.name);
   const body = markup`<header><h1>fleetbot</h1><span>${viewer.user}</span>${signOut}</header>
-${filtersForm(
-  data.status.fleets.map((fleet) => fleet.name),
-  filters,
-)}
+${filtersForm(fleetNames, filters)}
 <main id="live">${liveSections(data, viewer.csrf, now)}</main><script>${new Html(REFRESH_SCRIPT)}</script>`;
   return page('fleetbot dashboard', body, markup`<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS * 3}"></noscript>`);
 }
@@ -115,4 +113,13 @@ export function signInPage(options: { gitHub: boolean; message?: string }): Html
 <p>Kiosks and scripts: <code>Authorization: Bearer $FLEETBOT_DASHBOARD_TOKEN</code>,
 or a link <code>/dashboard?token=…</code>.</p></main>`;
   return page('fleetbot: sign in', body);
+}
+
+/** A page that only says what went wrong (a signed-in caller's bad filter). */
+export function messagePage(message: string): Html {
+  return page(
+    'fleetbot',
+    markup`<header><h1>fleetbot</h1></header><main><p class="message" role="alert">${message}</p>
+<p><a href="/dashboard">Back to the dashboard</a></p></main>`,
+  );
 }

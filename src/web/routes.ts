@@ -5,8 +5,8 @@ import { omitFromAccessLog } from '../log.js';
 import type { OperatorView } from '../operator/types.js';
 import { identify, type DashboardAccess } from './access.js';
 import { apiJobs, apiRunners, apiStatus, drainRoute } from './api.js';
-import { sendHtml, sendJson } from './http.js';
-import { dashboardPage, liveSections, loadDashboard, signInPage } from './page.js';
+import { BodyError, sendHtml, sendJson } from './http.js';
+import { dashboardPage, liveSections, loadDashboard, messagePage, signInPage } from './page.js';
 import { parsePageQuery } from './queries.js';
 import { csrfToken } from './session.js';
 import { logout, oauthCallback, startSignIn, tokenLink } from './sign-in.js';
@@ -71,6 +71,7 @@ export function dashboardHandler(deps: DashboardDeps) {
     try {
       return await route({ request, response, url, deps, now: now(), fleet: matched.fleet });
     } catch (error) {
+      if (error instanceof BodyError) return sendJson(response, 413, { error: error.message });
       deps.log.error({ err: errorFields(error), path: url.pathname }, 'dashboard request failed');
       if (!response.headersSent) return sendJson(response, 500, { error: 'internal error; see the app log' });
       response.end();
@@ -99,7 +100,7 @@ async function page(context: RouteContext): Promise<true> {
   if (caller === 'bad-token') return refuse(context, 'That token is not the dashboard token.');
   if (caller === 'anonymous') return refuse(context);
   const filters = parsePageQuery(url.searchParams);
-  if (!filters.ok) return sendHtml(context.response, 400, signInPage({ gitHub: false, message: filters.problems.join('; ') }));
+  if (!filters.ok) return sendHtml(context.response, 400, messagePage(`Invalid filters: ${filters.problems.join('; ')}`));
   const data = await loadDashboard(deps.view, filters.value, context.now);
   const viewer =
     caller.kind === 'bearer' ? { user: 'token' } : { user: caller.session.user, csrf: csrfToken(deps.access.sessionKey, caller.session) };

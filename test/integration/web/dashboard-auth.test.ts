@@ -245,6 +245,34 @@ describe('the JSON API', () => {
   });
 });
 
+describe('bad requests and failures', () => {
+  const authorization = `Bearer ${TOKEN}`;
+
+  it('answers a signed-in page with bad filters by 400, naming them', async () => {
+    const cookie = await tokenSession();
+    const response = await fetch(`${app.url}/dashboard?state=done`, { headers: { cookie } });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain('Invalid filters: state: &quot;done&quot; is not one of');
+  });
+
+  it('refuses a drain body over 16 KiB with 413, draining nothing', async () => {
+    const response = await fetch(`${app.url}/api/fleets/linux/drain`, {
+      method: 'POST',
+      headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `_csrf=${'x'.repeat(20_000)}`,
+    });
+    expect(response.status).toBe(413);
+    expect(view.fleetList[0]!.drained).toBe(false);
+  });
+
+  it('answers a failing view with 500 and logs it', async () => {
+    view.status = () => Promise.reject(new Error('the store is gone'));
+    const response = await fetch(`${app.url}/api/status`, { headers: { authorization } });
+    expect([response.status, await response.json()]).toEqual([500, { error: 'internal error; see the app log' }]);
+    expect(app.logs.some((line) => line.includes('dashboard request failed') && line.includes('the store is gone'))).toBe(true);
+  });
+});
+
 describe('GitHub sign-in', () => {
   it('lets a member of an allowed organisation in, asking GHE_HOST with the App’s OAuth client and scope read:org', async () => {
     github.signInAs = 'octocat';
