@@ -1,4 +1,7 @@
-import { ConfigError, readConfig } from '../../../src/config.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { appPrivateKey, ConfigError, readConfig } from '../../../src/config.js';
 import { FleetsFileError, parseFleetsFile } from '../../../src/fleets/file.js';
 import { dashboardAccess } from '../../../src/web/access.js';
 import { testPrivateKey } from '../../helpers/app-key.js';
@@ -36,6 +39,14 @@ describe("the dashboard's settings", () => {
     const error = thrownBy(() => readConfig({ FLEETBOT_DASHBOARD_TOKEN: 'short', FLEETBOT_SESSION_SECRET: 'short', GHE_PROTOCOL: 'ftp' }));
     expect(error).toBeInstanceOf(ConfigError);
     for (const name of ['FLEETBOT_DASHBOARD_TOKEN', 'FLEETBOT_SESSION_SECRET', 'GHE_PROTOCOL']) expect(error.message).toContain(name);
+  });
+
+  it('derive the cookie key from the private key however it is given: PRIVATE_KEY (escaped newlines) or PRIVATE_KEY_PATH', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'fleetbot-key-')), 'app.pem');
+    writeFileSync(path, testPrivateKey());
+    expect(appPrivateKey({ PRIVATE_KEY: testPrivateKey().replace(/\n/g, '\\n') })).toBe(testPrivateKey());
+    expect(appPrivateKey({ PRIVATE_KEY_PATH: path })).toBe(testPrivateKey());
+    expect(appPrivateKey({})).toBeUndefined();
   });
 
   it('read dashboard.allow from the fleets file: organisations and org/team', () => {
