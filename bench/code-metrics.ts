@@ -34,6 +34,10 @@ const ALLOWED_IMPORTS: Record<string, string[]> = {
   'src/issueops': ['src', 'src/fleets', 'src/store', 'src/terraform'],
   // The delivery queue knows deliveries (src/deliveries.ts) and SQS, not the CI systems whose deliveries it carries.
   'src/queue': ['src'],
+  // The operator's read model (src/operator/types.ts on main): it reads the store and the fleets.
+  'src/operator': ['src', 'src/fleets', 'src/store'],
+  // The dashboard and JSON API show the operator's view (src/operator/types.ts) and nothing else of the app.
+  'src/web': ['src', 'src/fleets', 'src/operator', 'src/store'],
 };
 // assemble.ts builds the app from its configuration for main.ts and lambda.ts: wiring too.
 const WIRING = [/^src\/(index|main|lambda|assemble)\.ts$/, /^src\/cli\//];

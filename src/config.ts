@@ -37,6 +37,12 @@ export const environmentSchema = z.object({
   PRIVATE_KEY: z.string().optional(),
   PRIVATE_KEY_PATH: z.string().optional(),
   WEBHOOK_SECRET: z.string().optional(),
+  GHE_HOST: z.string().min(1).optional(),
+  GHE_PROTOCOL: z.enum(['http', 'https']).default('https'),
+  GITHUB_CLIENT_ID: z.string().min(1).optional(),
+  GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
+  FLEETBOT_DASHBOARD_TOKEN: z.string().min(16, 'use at least 16 characters (openssl rand -hex 32)').optional(),
+  FLEETBOT_SESSION_SECRET: z.string().min(32, 'use at least 32 characters (openssl rand -hex 32)').optional(),
 });
 
 /** The App's credentials, as Probot reads them from the environment; FLEETBOT_SECRETS_SSM_PREFIX may supply them. */
@@ -82,6 +88,14 @@ export interface AppConfig {
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
   webhookSecret?: string;
+  /** github.com, or the GitHub Enterprise Server of GHE_HOST (and GHE_PROTOCOL), as Probot reaches it. */
+  github: { webUrl: string; apiUrl: string };
+  /**
+   * The dashboard's and JSON API's access (src/web): the App's OAuth client for GitHub sign-in (both or
+   * neither), the bearer token for kiosks and scripts, and the secret that signs session cookies (when
+   * unset, src/web derives one from the App's private key).
+   */
+  dashboard: { oauthClient?: { id: string; secret: string }; token?: string; sessionSecret?: string };
   /**
    * Values that must never reach a comment or a log, for redaction (terraform/redact.ts): the App's private
    * key, the webhook secret, and the AWS secret key and session token this process runs with.
@@ -153,6 +167,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     appSecretsSsmPrefix: vars.FLEETBOT_SECRETS_SSM_PREFIX,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
+    github: githubUrls(vars.GHE_HOST, vars.GHE_PROTOCOL),
+    dashboard: {
+      oauthClient:
+        vars.GITHUB_CLIENT_ID && vars.GITHUB_CLIENT_SECRET ? { id: vars.GITHUB_CLIENT_ID, secret: vars.GITHUB_CLIENT_SECRET } : undefined,
+      token: vars.FLEETBOT_DASHBOARD_TOKEN,
+      sessionSecret: vars.FLEETBOT_SESSION_SECRET,
+    },
     // The AWS credentials are the SDK's and terraform's to read; they are named here only to be redacted, as
     // are the values of every other secret-named variable (CI tokens: a CircleCI token has no pattern to find).
     secretValues: [
@@ -165,6 +186,21 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         .map(([, value]) => value),
     ].filter((value): value is string => value !== undefined && value.length >= MIN_SECRET_LENGTH),
   };
+}
+
+/** Where Probot reaches GitHub (its own rule for GHE_HOST), and the web host its OAuth pages are on. */
+function githubUrls(host: string | undefined, protocol: 'http' | 'https'): AppConfig['github'] {
+  if (host === undefined) return { webUrl: 'https://github.com', apiUrl: 'https://api.github.com' };
+  return { webUrl: `${protocol}://${host}`, apiUrl: `${protocol}://${host}/api/v3` };
+}
+
+/**
+ * The App's private key, from PRIVATE_KEY or the file PRIVATE_KEY_PATH names, as Probot reads it (an
+ * escaped `\n` is a newline); undefined when neither is set.
+ */
+export function appPrivateKey(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.PRIVATE_KEY) return env.PRIVATE_KEY.replace(/\\n/g, '\n');
+  return env.PRIVATE_KEY_PATH ? readFileSync(env.PRIVATE_KEY_PATH, 'utf8') : undefined;
 }
 
 /**

@@ -22,6 +22,9 @@ import { oncePerDelivery } from './issueops/once-per-delivery.js';
 import type { DeliveryLog, IssueOpsStore, Store } from './store/types.js';
 import type { StoreRetention } from './store/types.js';
 import { refuseMisSignedDeliveries } from './webhook-signatures.js';
+import type { OperatorView } from './operator/types.js';
+import type { DashboardAccess } from './web/access.js';
+import { dashboardHandler } from './web/routes.js';
 
 export interface FleetbotOptions {
   store: Store;
@@ -75,6 +78,10 @@ export interface FleetbotOptions {
     /** The app's secret values, redacted from failure comments (config.ts's `secretValues`). */
     secrets: readonly string[];
   };
+  /** With it, `/dashboard` and the JSON API (`/api/status`, …) are served on the app's port, as `dashboard` allows. */
+  operatorView?: OperatorView;
+  /** Who may use the dashboard and its API (web/access.ts's `dashboardAccess`); required with `operatorView`. */
+  dashboard?: DashboardAccess;
 }
 
 export interface Fleetbot {
@@ -195,6 +202,10 @@ function wire(probot: Probot, addHandler: ApplicationFunctionOptions['addHandler
     options.retention && new Retention({ ...options.retention, log, now: options.now, lease: taskLease(leases, RETENTION_TASK) });
   const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
   const intakes = new Map(connections.map((connection) => [connection.source.ci, connection.listen(scheduler)]));
+  if (options.operatorView) {
+    if (!options.dashboard) throw new Error('operatorView needs dashboard: who may see it (web/access.ts dashboardAccess)');
+    addHandler(dashboardHandler({ view: options.operatorView, access: options.dashboard, log, now: options.now }));
+  }
   return { scheduler, reconciler, retention, issueOps, intakes };
 }
 

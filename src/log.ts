@@ -5,11 +5,12 @@ import { createProbot, type Logger } from 'probot';
 import { errorFields, isError } from './errors.js';
 
 /**
- * Probot's access log records every request's headers, and GitLab sends its webhook secret as one
- * (X-Gitlab-Token): those headers are censored in every line.
+ * Probot's access log records every request's headers and every response's: GitLab sends its webhook
+ * secret as one (X-Gitlab-Token), the dashboard's callers their token (Authorization) or session cookie,
+ * and the dashboard answers with cookies. Those headers are censored in every line.
  */
 export const SECRET_HEADER_REDACTION = {
-  paths: ['req.headers["x-gitlab-token"]'],
+  paths: ['req.headers["x-gitlab-token"]', 'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
   censor: '[redacted]',
 };
 

@@ -13,10 +13,32 @@ import { formatZodIssues } from '../zod-issues.js';
 export interface FleetsFile<IssueOps = unknown> {
   fleets: FleetSpec[];
   issueops?: IssueOps;
+  dashboard?: DashboardSection;
 }
 
+/** Who may sign in to the dashboard with GitHub: members of an organisation (`acme`) or of a team (`acme/platform`). */
+export interface DashboardSection {
+  allow: string[];
+}
+
+const dashboardSectionSchema = z.strictObject({
+  allow: z.array(
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\/[A-Za-z0-9_.-]+)?$/,
+        'expected an organisation (acme) or org/team-slug (acme/platform)',
+      ),
+  ),
+});
+
 function fleetsFileSchema(issueOps: z.ZodType) {
-  return z.strictObject({ fleets: z.array(fleetSpecSchema).default([]), issueops: issueOps.optional() }).superRefine((file, ctx) => {
+  const sections = {
+    fleets: z.array(fleetSpecSchema).default([]),
+    issueops: issueOps.optional(),
+    dashboard: dashboardSectionSchema.optional(),
+  };
+  return z.strictObject(sections).superRefine((file, ctx) => {
     const seen = new Set<string>();
     file.fleets.forEach((fleet, index) => {
       if (seen.has(fleet.name)) {
