@@ -28,9 +28,10 @@ export interface DeliveryCommandDependencies {
 const defaults: DeliveryCommandDependencies = { appOctokit };
 const REDELIVERY_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 500, maxDelayMs: 5_000 };
 
-function api(deps: DeliveryCommandDependencies, context: CliContext): DeliveriesApi {
-  let octokit: Promise<InstallationOctokit> | undefined;
-  return octokitDeliveriesApi(() => (octokit ??= deps.appOctokit(context)), deps.retry ?? REDELIVERY_RETRY);
+/** The credentials first: a missing one is reported as such, not as a failed call. */
+async function api(deps: DeliveryCommandDependencies, context: CliContext): Promise<DeliveriesApi> {
+  const octokit = await deps.appOctokit(context);
+  return octokitDeliveriesApi(async () => octokit, deps.retry ?? REDELIVERY_RETRY);
 }
 
 /** Every delivery back to `since`, newest first, with a count on standard error as pages come. */
@@ -90,7 +91,7 @@ ${SINCE_USAGE}
       const now = (deps.now ?? Date.now)();
       const since = values.since === undefined ? now - DELIVERY_RETENTION_MS : parseSince(values.since, now);
       const limit = parseLimit(values.limit, 50, 10_000);
-      const read = await readSince(api(deps, context), since, context);
+      const read = await readSince(await api(deps, context), since, context);
       const shown = (values.failed ? needingRecovery(read) : read).slice(0, limit);
       printResult(context, values.json, shown, (rows) =>
         rows.length === 0
@@ -145,20 +146,18 @@ ${SINCE_USAGE}
         since: { type: 'string' },
         json: { type: 'boolean' },
       });
-      if (values.failed === positionals.length > 0) throw new UsageError('give one delivery id, or --failed');
+      if (Boolean(values.failed) === positionals.length > 0) throw new UsageError('give one delivery id, or --failed');
       if (positionals.length > 1) throw new UsageError('one delivery id at a time');
       if (values.since !== undefined && !values.failed) throw new UsageError('--since goes with --failed');
-      const deliveries = api(deps, context);
-      let ids: number[];
-      if (values.failed) {
-        const now = (deps.now ?? Date.now)();
-        const since = values.since === undefined ? now - DELIVERY_RETENTION_MS : parseSince(values.since, now);
-        ids = needingRecovery(await readSince(deliveries, since, context)).map((delivery) => delivery.id);
-      } else {
-        if (!/^\d+$/.test(positionals[0]))
-          throw new UsageError(`"${positionals[0]}" is not a delivery id (a number: fleetbot deliveries lists them)`);
-        ids = [Number(positionals[0])];
+      if (!values.failed && !/^\d+$/.test(positionals[0])) {
+        throw new UsageError(`"${positionals[0]}" is not a delivery id (a number: fleetbot deliveries lists them)`);
       }
+      const now = (deps.now ?? Date.now)();
+      const since = values.since === undefined ? now - DELIVERY_RETENTION_MS : parseSince(values.since, now);
+      const deliveries = await api(deps, context);
+      const ids = values.failed
+        ? needingRecovery(await readSince(deliveries, since, context)).map((delivery) => delivery.id)
+        : [Number(positionals[0])];
       const outcome = await redeliverEach(deliveries, ids, context);
       printResult(context, values.json, outcome, renderOutcome);
       return outcome.refused.length === 0 ? EXIT.ok : EXIT.failed;
