@@ -19,7 +19,8 @@ describe('fleetbot deliveries and redeliver (as the App, against the fake GitHub
     const context = captureContext('/tmp', environment);
     return { code: await main(argv, context, table), context };
   };
-  const posted = () => github.requestsTo('POST', /^\/app\/hook\/deliveries\/\d+\/attempts$/).map((request) => Number(request.path.split('/')[4]));
+  const posted = () =>
+    github.requestsTo('POST', /^\/app\/hook\/deliveries\/\d+\/attempts$/).map((request) => Number(request.path.split('/')[4]));
 
   beforeEach(async () => {
     github = await startFakeGitHub();
@@ -29,12 +30,18 @@ describe('fleetbot deliveries and redeliver (as the App, against the fake GitHub
   afterEach(() => github.close());
 
   it('lists deliveries newest first, reading every page (per_page=100, the Link cursor), as the App (a JWT)', async () => {
-    for (let i = 0; i < 230; i++) github.recordDelivery('workflow_job', { action: 'queued' }, { statusCode: 200, deliveredAt: minutesAgo(240 - i) });
+    for (let i = 0; i < 230; i++)
+      github.recordDelivery('workflow_job', { action: 'queued' }, { statusCode: 200, deliveredAt: minutesAgo(240 - i) });
     const { code, context } = await run(['deliveries', '--limit', '1000', '--json']);
     expect(code).toBe(EXIT.ok);
     const listed = JSON.parse(context.stdout()) as HookDelivery[];
     expect(listed).toHaveLength(230);
-    expect(listed.map((delivery) => delivery.id)).toEqual(github.hookDeliveries().map((delivery) => delivery.id).reverse());
+    expect(listed.map((delivery) => delivery.id)).toEqual(
+      github
+        .hookDeliveries()
+        .map((delivery) => delivery.id)
+        .reverse(),
+    );
     const pages = github.requestsTo('GET', /^\/app\/hook\/deliveries$/);
     expect(pages.map((request) => request.query.get('per_page'))).toEqual(['100', '100', '100']);
     expect(pages[1].query.get('cursor')).toMatch(/^v1_\d+$/);
@@ -57,7 +64,11 @@ describe('fleetbot deliveries and redeliver (as the App, against the fake GitHub
 
   it('--failed shows what the recovery would redeliver: the latest attempt of a GUID failed (0 or >= 400)', async () => {
     const fixed = github.recordDelivery('workflow_job', { action: 'queued' }, { statusCode: 0, deliveredAt: minutesAgo(50) });
-    github.recordDelivery('workflow_job', { action: 'queued' }, { statusCode: 200, guid: fixed.guid, redelivery: true, deliveredAt: minutesAgo(40) });
+    github.recordDelivery(
+      'workflow_job',
+      { action: 'queued' },
+      { statusCode: 200, guid: fixed.guid, redelivery: true, deliveredAt: minutesAgo(40) },
+    );
     const refused = github.recordDelivery('issues', { action: 'opened' }, { statusCode: 500, deliveredAt: minutesAgo(30) });
     github.recordDelivery('issue_comment', { action: 'created' }, { statusCode: 200, deliveredAt: minutesAgo(20) });
     const lost = github.recordDelivery('workflow_job', { action: 'queued' }, { statusCode: 0, deliveredAt: minutesAgo(10) });
@@ -86,7 +97,10 @@ describe('fleetbot deliveries and redeliver (as the App, against the fake GitHub
   it('redeliver of an id GitHub does not know is refused (exit 1)', async () => {
     const { code, context } = await run(['redeliver', '999999', '--json']);
     expect(code).toBe(EXIT.failed);
-    expect(JSON.parse(context.stdout())).toEqual({ redelivered: [], refused: [{ id: 999999, error: expect.stringContaining('GitHub answered 404') }] });
+    expect(JSON.parse(context.stdout())).toEqual({
+      redelivered: [],
+      refused: [{ id: 999999, error: expect.stringContaining('GitHub answered 404') }],
+    });
   });
 
   it('redeliver --failed asks for each failed one, retrying a 5xx; one GitHub keeps refusing makes it exit 1', async () => {

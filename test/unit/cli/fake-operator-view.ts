@@ -16,7 +16,18 @@ import type { JobStatus, TaskPass } from '../../../src/store/types.js';
 export const NOW = Date.parse('2026-12-05T06:00:00Z');
 
 export function fleet(name: string, overrides: Partial<FleetOverview> = {}): FleetOverview {
-  return { name, ci: 'github', compute: 'ecs', maxRunners: 10, active: 2, warm: 1, waiting: 3, drained: false, state: 'serving', ...overrides };
+  return {
+    name,
+    ci: 'github',
+    compute: 'ecs',
+    maxRunners: 10,
+    active: 2,
+    warm: 1,
+    waiting: 3,
+    drained: false,
+    state: 'serving',
+    ...overrides,
+  };
 }
 
 export function runner(name: string, fleetName: string, overrides: Partial<RunnerView> = {}): RunnerView {
@@ -61,14 +72,22 @@ export function job(jobId: string, fleetName: string | null, status: JobStatus, 
 
 /** An OperatorView over arrays, recording drains; filters as the contract says (jobs newest first). */
 export class FakeOperatorView implements OperatorView {
-  fleetList: FleetOverview[] = [fleet('linux-small'), fleet('gitlab-docker', { ci: 'gitlab', compute: 'ec2', state: 'full', active: 10, warm: 0 })];
-  runnerList: RunnerView[] = [runner('fb-linux-1', 'linux-small', { spot: true }), runner('fb-gitlab-1', 'gitlab-docker', { warm: true, status: 'launching' })];
+  fleetList: FleetOverview[] = [
+    fleet('linux-small'),
+    fleet('gitlab-docker', { ci: 'gitlab', compute: 'ec2', state: 'full', active: 10, warm: 0 }),
+  ];
+  runnerList: RunnerView[] = [
+    runner('fb-linux-1', 'linux-small', { spot: true }),
+    runner('fb-gitlab-1', 'gitlab-docker', { warm: true, status: 'launching' }),
+  ];
   jobList: JobView[] = [
     job('101', 'linux-small', 'launched', NOW - 30 * 60_000),
     job('102', 'gitlab-docker', 'waiting', NOW - 3 * 3_600_000, 'gitlab'),
     job('103', 'linux-small', 'completed', NOW - 26 * 3_600_000),
   ];
-  tasks: TaskPass[] = [{ task: 'reconcile', holder: 'host:1:abcd', startedAt: NOW - 12_000, finishedAt: NOW - 10_000, ok: true, summary: '0 lost' }];
+  tasks: TaskPass[] = [
+    { task: 'reconcile', holder: 'host:1:abcd', startedAt: NOW - 12_000, finishedAt: NOW - 10_000, ok: true, summary: '0 lost' },
+  ];
   queries: JobQuery[] = [];
   changes: string[] = [];
 
@@ -120,7 +139,10 @@ export class FakeOperatorView implements OperatorView {
  * The app's JSON API as the dashboard's contract describes it (issue 13, B), over a view: bearer token,
  * 401 without it, query parameters, 404 `{ error }` for an unknown fleet.
  */
-export async function startFakeApi(view: OperatorView, token: string): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+export async function startFakeApi(
+  view: OperatorView,
+  token: string,
+): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const server = createServer((request, response) => {
     requests.push(`${request.method} ${request.url}`);
@@ -145,7 +167,8 @@ async function answer(view: OperatorView, token: string, request: IncomingMessag
   const drain = /^\/api\/fleets\/([^/]+)\/(drain|undrain)$/.exec(url.pathname);
   try {
     if (request.method === 'GET' && url.pathname === '/api/status') return send(200, await view.status());
-    if (request.method === 'GET' && url.pathname === '/api/runners') return send(200, await view.runners({ fleet: query.get('fleet') ?? undefined }));
+    if (request.method === 'GET' && url.pathname === '/api/runners')
+      return send(200, await view.runners({ fleet: query.get('fleet') ?? undefined }));
     if (request.method === 'GET' && url.pathname === '/api/jobs') {
       const jobQuery = {
         fleet: query.get('fleet') ?? undefined,

@@ -47,7 +47,19 @@ describe('fleetbot status, jobs, runners, drain, undrain (store mode, a fake vie
 
   it('jobs passes --fleet, --state, --ci, --since and --limit to the view', async () => {
     const { run, view } = setup();
-    const { code, context } = await run(['jobs', '--fleet', 'linux-small', '--state', 'launched', '--ci', 'github', '--since', '2h', '--limit', '5']);
+    const { code, context } = await run([
+      'jobs',
+      '--fleet',
+      'linux-small',
+      '--state',
+      'launched',
+      '--ci',
+      'github',
+      '--since',
+      '2h',
+      '--limit',
+      '5',
+    ]);
     expect(code).toBe(EXIT.ok);
     expect(view.queries).toEqual([{ fleet: 'linux-small', status: 'launched', ci: 'github', since: NOW - 2 * 3_600_000, limit: 5 }]);
     expect(context.stdout()).toMatch(/^JOB +FLEET +STATE +RECEIVED +WAIT +RUNNER +COST +LABELS$/m);
@@ -110,7 +122,8 @@ describe('fleetbot status, jobs, runners, drain, undrain (store mode, a fake vie
 describe('fleetbot status, jobs, runners, drain, undrain --url (the JSON API)', () => {
   let api: Awaited<ReturnType<typeof startFakeApi>>;
   let view: FakeOperatorView;
-  const fromApi = () => createOperatorCommands({ openStore: () => Promise.reject(new Error('--url must not open the store')), now: () => NOW });
+  const fromApi = () =>
+    createOperatorCommands({ openStore: () => Promise.reject(new Error('--url must not open the store')), now: () => NOW });
   const run = async (argv: string[], env: NodeJS.ProcessEnv = {}) => {
     const context = captureContext('/tmp', env);
     return { code: await main(argv, context, fromApi()), context };
@@ -130,7 +143,23 @@ describe('fleetbot status, jobs, runners, drain, undrain --url (the JSON API)', 
   });
 
   it('jobs sends fleet, ci, state, since (epoch ms) and limit as query parameters', async () => {
-    const { code } = await run(['jobs', '--url', api.url, '--token', TOKEN, '--fleet', 'gitlab-docker', '--ci', 'gitlab', '--state', 'waiting', '--since', '1d', '--limit', '7']);
+    const { code } = await run([
+      'jobs',
+      '--url',
+      api.url,
+      '--token',
+      TOKEN,
+      '--fleet',
+      'gitlab-docker',
+      '--ci',
+      'gitlab',
+      '--state',
+      'waiting',
+      '--since',
+      '1d',
+      '--limit',
+      '7',
+    ]);
     expect(code).toBe(EXIT.ok);
     expect(api.requests).toEqual([`GET /api/jobs?fleet=gitlab-docker&ci=gitlab&state=waiting&since=${NOW - 86_400_000}&limit=7`]);
     expect(view.queries).toEqual([{ fleet: 'gitlab-docker', ci: 'gitlab', status: 'waiting', since: NOW - 86_400_000, limit: 7 }]);

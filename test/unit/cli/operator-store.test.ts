@@ -45,7 +45,9 @@ describe('store mode: the store, fleets and GitHub host the app is configured wi
     const error = await failure(openStoreSource(captureContext(dir, { FLEETBOT_STORE: 'sqlite:./missing.db' }), factory));
     expect(error).toBeInstanceOf(CommandError);
     expect((error as CommandError).exitCode).toBe(EXIT.failed);
-    expect((error as Error).message).toBe(`no store at ${join(dir, 'missing.db')}: set FLEETBOT_STORE (or FLEETBOT_DB) as the app has it, or run where the app runs`);
+    expect((error as Error).message).toBe(
+      `no store at ${join(dir, 'missing.db')}: set FLEETBOT_STORE (or FLEETBOT_DB) as the app has it, or run where the app runs`,
+    );
     expect(existsSync(join(dir, 'missing.db'))).toBe(false);
     expect(given).toEqual([]);
   });
