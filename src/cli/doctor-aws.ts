@@ -18,25 +18,44 @@ export function fleetResourceChecks(aws: AwsClients, fleets: readonly FleetSpec[
       const inFile = `compute of fleet ${fleet.name} in ${fleetsFile}`;
       let problems: Problem[];
       try {
-        problems = await computeProblems(aws, fleet.compute, inFile);
+        problems = await checksOf(fleet.compute).problems(aws, fleet.compute, inFile);
       } catch (error) {
         return fail(describeError(error), 'give this process AWS credentials and a region that may describe ECS, EC2 and Auto Scaling');
       }
-      return findings(problems, describeCompute(fleet.compute));
+      return findings(problems, checksOf(fleet.compute).describe(fleet.compute));
     },
   }));
 }
 
-function describeCompute(compute: FleetSpec['compute']): string {
-  if (compute.type === 'ecs') return `cluster ${compute.cluster}, ${compute.taskDefinition}, ${compute.subnets.length} subnets`;
-  if (compute.type === 'ec2') return `launch template ${compute.launchTemplate}, ${compute.subnets.length} subnets`;
-  return `Auto Scaling group ${compute.autoScalingGroup}`;
-}
+type Compute = FleetSpec['compute'];
+type ComputeOf<Type extends Compute['type']> = Extract<Compute, { type: Type }>;
 
-function computeProblems(aws: AwsClients, compute: FleetSpec['compute'], inFile: string): Promise<Problem[]> {
-  if (compute.type === 'ecs') return ecsProblems(aws, compute, inFile);
-  if (compute.type === 'ec2') return ec2Problems(aws, compute, inFile);
-  return asgProblems(aws, compute, inFile);
+/** One entry per compute type, as store/open.ts opens stores: a type without one does not compile. */
+const COMPUTE_CHECKS: {
+  [Type in Compute['type']]: {
+    describe(compute: ComputeOf<Type>): string;
+    problems(aws: AwsClients, compute: ComputeOf<Type>, inFile: string): Promise<Problem[]>;
+  };
+} = {
+  ecs: {
+    describe: (compute) => `cluster ${compute.cluster}, ${compute.taskDefinition}, ${compute.subnets.length} subnets`,
+    problems: (aws, compute, inFile) => ecsProblems(aws, compute, inFile),
+  },
+  ec2: {
+    describe: (compute) => `launch template ${compute.launchTemplate}, ${compute.subnets.length} subnets`,
+    problems: (aws, compute, inFile) => ec2Problems(aws, compute, inFile),
+  },
+  asg: {
+    describe: (compute) => `Auto Scaling group ${compute.autoScalingGroup}`,
+    problems: (aws, compute, inFile) => asgProblems(aws, compute, inFile),
+  },
+};
+
+function checksOf(compute: Compute): {
+  describe(compute: Compute): string;
+  problems(aws: AwsClients, compute: Compute, inFile: string): Promise<Problem[]>;
+} {
+  return COMPUTE_CHECKS[compute.type] as unknown as ReturnType<typeof checksOf>;
 }
 
 async function ecsProblems(aws: AwsClients, compute: EcsCompute, inFile: string): Promise<Problem[]> {

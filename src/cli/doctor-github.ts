@@ -143,7 +143,8 @@ function credentialsFailure(error: unknown): Finding {
   if (status === 401 || status === 404) {
     return fail(
       `GitHub refused the App's JWT (${String(status)}): APP_ID and the private key do not belong to one App`,
-      "copy the App's id (App settings → General → App ID) to APP_ID and generate a private key there for PRIVATE_KEY or PRIVATE_KEY_PATH",
+      "copy the App's id (App settings → General → App ID) to APP_ID, " +
+        'and generate a private key there for PRIVATE_KEY or PRIVATE_KEY_PATH',
     );
   }
   if (status === undefined && /APP_ID/.test((error as Error).message)) {

@@ -111,7 +111,8 @@ async function gitlabToken(fleet: GitLabFleetSpec, options: CiTokenCheckOptions)
   });
   const token = values.get(apiTokenParameter);
   if (token === undefined) return findings(problems, '');
-  const newToken = `create a token with the read_api scope at ${url}/-/user_settings/personal_access_tokens and put it in ${apiTokenParameter}`;
+  const newToken =
+    `create a token with the read_api scope at ${url}/-/user_settings/personal_access_tokens ` + `and put it in ${apiTokenParameter}`;
   let detail = '';
   try {
     const response = await (options.fetch ?? fetch)(`${url}/api/v4/user`, { headers: { 'private-token': token } });
@@ -142,7 +143,8 @@ async function circleciToken(fleet: CircleCiFleetSpec, options: CiTokenCheckOpti
       problem: `${url} refused the token in ${apiTokenParameter} for ${resourceClass}: ${describeError(error)}`,
       fix:
         status === 401 || status === 403
-          ? `create a personal API token (CircleCI → User settings → Personal API tokens) of a member of ${resourceClass.split('/')[0]} and put it in ${apiTokenParameter}`
+          ? 'create a personal API token (CircleCI → User settings → Personal API tokens) ' +
+            `of a member of ${resourceClass.split('/')[0]} and put it in ${apiTokenParameter}`
           : `check that ${url} is reachable from here and that the resource class ${resourceClass} exists`,
     });
   }
