@@ -26,7 +26,8 @@ export async function openStoreSource(context: CliContext, createView: OperatorV
   const stores = await openStores(location, { dynamodb: awsClients(context.env).dynamodb, retentionMs: config.retentionMs });
   const view = createView({
     store: stores.jobs,
-    issueOps: stores.issueOps,
+    // Only an IssueOps installation has requests to show and fleets being deleted.
+    issueOps: fleets.issueops ? stores.issueOps : undefined,
     fleets: new FleetRegistry(fleets.fleets),
     githubWebUrl: githubWebUrl(context.env),
   });

@@ -34,11 +34,21 @@ describe('store mode: the store, fleets and GitHub host the app is configured wi
     expect(given[0].store).toBeInstanceOf(SqliteStore);
     expect(given[0].fleets.all().map((fleet) => fleet.name)).toEqual(['linux-small']);
     expect(given[0].githubWebUrl).toBe('https://ghe.example.com');
-    expect(given[0].issueOps).toBeDefined();
+    // No issueops section in the fleets file: no IssueOps state to show.
+    expect(given[0].issueOps).toBeUndefined();
     expect((await source.status()).fleets.map((fleet) => fleet.name)).toEqual(['linux-small', 'gitlab-docker']);
     await source.close();
     // Closed: the store refuses further use.
     await expect(given[0].store.activeRunners()).rejects.toThrow();
+  });
+
+  it('gives the view the IssueOps state when the fleets file has an issueops section', async () => {
+    writeFileSync(join(dir, 'fleetbot.yml'), `${FLEETS}issueops:\n  repository: acme/runner-fleets\n`);
+    await new SqliteStore(join(dir, 'app.db')).close();
+    const source = await openStoreSource(captureContext(dir, { FLEETBOT_DB: './app.db' }), factory);
+    expect(given[0].issueOps).toBeDefined();
+    expect(given[0].githubWebUrl).toBe('https://github.com');
+    await source.close();
   });
 
   it('refuses a SQLite file that does not exist rather than create an empty store (exit 1)', async () => {
