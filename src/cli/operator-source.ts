@@ -48,8 +48,13 @@ export function httpSource(baseUrl: string, token: string | undefined, fetchFn: 
       throw new CommandError(`cannot reach ${base}: ${(error as Error).cause ?? (error as Error).message}`);
     }
     const text = await response.text();
-    if (response.ok) return JSON.parse(text) as T;
-    throw httpError(response.status, text, base, token !== undefined);
+    if (!response.ok) throw httpError(response.status, text, base, Boolean(token));
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      // A sign-in page of a proxy in front of the app, or another server altogether.
+      throw new CommandError(`${base}${path} answered ${response.status} with something other than JSON: is --url the app's address?`);
+    }
   }
   const query = (entries: Record<string, string | number | undefined>) => {
     const params = new URLSearchParams();

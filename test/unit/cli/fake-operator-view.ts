@@ -142,11 +142,14 @@ export class FakeOperatorView implements OperatorView {
 export async function startFakeApi(
   view: OperatorView,
   token: string,
+  /** Answer every request 200 with this text instead, as a proxy's sign-in page would. */
+  page?: string,
 ): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const server = createServer((request, response) => {
     requests.push(`${request.method} ${request.url}`);
-    void answer(view, token, request, response);
+    if (page !== undefined) response.writeHead(200, { 'content-type': 'text/html' }).end(page);
+    else void answer(view, token, request, response);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

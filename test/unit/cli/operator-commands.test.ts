@@ -193,6 +193,17 @@ describe('fleetbot status, jobs, runners, drain, undrain --url (the JSON API)', 
     expect(wrong.context.stderr()).not.toContain('wrong');
   });
 
+  it('an answer that is not JSON is a failure (exit 1) asking whether --url is the app', async () => {
+    const page = await startFakeApi(view, TOKEN, '<html>sign in</html>');
+    try {
+      const { code, context } = await run(['status', '--url', page.url, '--token', TOKEN]);
+      expect(code).toBe(EXIT.failed);
+      expect(context.stderr()).toContain(`${page.url}/api/status answered 200 with something other than JSON: is --url the app's address?`);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('an app that cannot be reached is a failure (exit 1) naming it', async () => {
     await api.close();
     const { code, context } = await run(['status', '--url', api.url, '--token', TOKEN]);
