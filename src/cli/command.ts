@@ -30,6 +30,8 @@ export const EXIT = {
   failed: 1,
   /** The invocation was wrong: an unknown command, option or fleet, a missing or invalid input. */
   usage: 2,
+  /** `fleetbot doctor`: it ran, and at least one check failed (each with its fix). */
+  unhealthy: 3,
 } as const;
 
 /** A failure to report as its message alone (no stack trace), with its exit code. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { FakeAppSettings } from './fake-github-app.js';
 import type { Reply, Route, RouteRequest } from './fake-github.js';
 
 /**
@@ -113,6 +114,8 @@ export interface RepoModelOptions {
   defaultUser: string;
   /** The installation tokens the fake issued, filled as it issues them: their bearers act as the App's bot. */
   installationTokens: readonly string[];
+  /** The App's permissions and events (fake-github-app.ts), read at each request. */
+  appSettings: FakeAppSettings;
 }
 
 /** GitHub's limit for issue, pull request and comment bodies, in characters. */
@@ -806,15 +809,8 @@ export class RepoModel {
       html_url: `${this.options.url}/apps/${slug}`,
       created_at: this.createdAt,
       updated_at: this.createdAt,
-      permissions: {
-        checks: 'write',
-        contents: 'write',
-        issues: 'write',
-        members: 'read',
-        metadata: 'read',
-        pull_requests: 'write',
-      },
-      events: ['issues', 'issue_comment', 'pull_request', 'workflow_job'],
+      permissions: { ...this.options.appSettings.permissions },
+      events: [...this.options.appSettings.events],
       installations_count: 1,
     };
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { appSettingsRoutes, defaultAppSettings, type FakeAppSettings } from './fake-github-app.js';
 import { fakeDeliveries, type FakeDeliveriesApi } from './fake-github-deliveries.js';
 import { apiError, RepoModel, repoRoutes, type FakeReposApi } from './fake-github-repos.js';
 import { checkAgainstOpenApi, loadGitHubOpenApi } from './github-openapi.js';
@@ -36,6 +37,8 @@ export interface FakeRunner {
 export interface FakeGitHub extends FakeReposApi, FakeDeliveriesApi {
   /** e.g. http://127.0.0.1:54321 */
   url: string;
+  /** The App's permissions, events and webhook configuration; change them in place. */
+  appSettings: FakeAppSettings;
   /** url + '/api/v3': Probot's baseUrl, or what GHE_HOST=host with GHE_PROTOCOL=http amounts to. */
   apiUrl: string;
   /** e.g. 127.0.0.1:54321, for GHE_HOST. */
@@ -306,9 +309,12 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
   const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const url = `http://${host}`;
   const apiUrl = `${url}${API_PREFIX}`;
+  const appSettings = defaultAppSettings(url);
+  routes.push(...appSettingsRoutes(appSettings));
   const repos = new RepoModel({
     url,
     apiUrl,
+    appSettings,
     app: { id: options.appId ?? 1, slug: options.appSlug ?? 'fleetbot', owner: options.appOwner ?? 'acme' },
     defaultUser: options.defaultUser ?? 'octocat',
     installationTokens,
@@ -322,6 +328,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     ...repos.testApi(),
     ...deliveries.api,
     url,
+    appSettings,
     apiUrl,
     host,
     requests,

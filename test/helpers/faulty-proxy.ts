@@ -9,13 +9,14 @@ export interface FaultyProxy {
   url: string;
   /** Calls seen per action (X-Amz-Target), failed or not. */
   calls: Map<string, number>;
-  failNext(action: string, times: number, status: number, errorType: string): void;
+  /** `after`: calls of the action to let through first (default 0). */
+  failNext(action: string, times: number, status: number, errorType: string, after?: number): void;
   close(): Promise<void>;
 }
 
 export async function startFaultyProxy(targetUrl: string): Promise<FaultyProxy> {
   const target = new URL(targetUrl);
-  const faults = new Map<string, { left: number; status: number; errorType: string }>();
+  const faults = new Map<string, { skip: number; left: number; status: number; errorType: string }>();
   const calls = new Map<string, number>();
   const server = createServer((incoming, outgoing) => {
     const action =
@@ -24,7 +25,8 @@ export async function startFaultyProxy(targetUrl: string): Promise<FaultyProxy> 
         .pop() ?? '';
     calls.set(action, (calls.get(action) ?? 0) + 1);
     const fault = faults.get(action);
-    if (fault && fault.left > 0) {
+    if (fault && fault.skip > 0) fault.skip--;
+    else if (fault && fault.left > 0) {
       fault.left--;
       incoming.resume();
       outgoing
@@ -38,7 +40,7 @@ export async function startFaultyProxy(targetUrl: string): Promise<FaultyProxy> 
   return {
     url,
     calls,
-    failNext: (action, times, status, errorType) => faults.set(action, { left: times, status, errorType }),
+    failNext: (action, times, status, errorType, after = 0) => faults.set(action, { skip: after, left: times, status, errorType }),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -96,6 +96,7 @@ export class FakeGitLab {
     const job = single && this.jobs.get(`${single[1]}/${single[2]}`);
     if (failure !== undefined) send(failure, { message: `${failure} injected` });
     else if (token !== this.apiToken) send(401, { message: '401 Unauthorized' });
+    else if (method === 'GET' && url.pathname === '/api/v4/user') send(200, { id: 7, username: 'fleetbot-reader' });
     else if (method === 'GET' && single && job) send(200, jobResponse(Number(single[2]), job.status, job.tags));
     else if (method === 'GET' && url.pathname.endsWith('/jobs') && project !== undefined) this.list(url, decodeURIComponent(project), send);
     else send(404, { message: '404 Not found' });
