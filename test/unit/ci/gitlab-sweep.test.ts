@@ -6,6 +6,7 @@ import { fleetSpecSchema, type FleetSpec } from '../../../src/fleets/spec.js';
 import type { Admission, JobRecord, NewJob } from '../../../src/store/types.js';
 import { FakeGitLab } from '../../helpers/gitlab.js';
 import { logLines } from '../../helpers/log-lines.js';
+import { UNTIMED } from '../../helpers/records.js';
 
 const API_TOKEN = 'glpat-sweep-test-token';
 const TOKEN_PARAMETER = '/fleetbot/gitlab/api-token';
@@ -61,6 +62,7 @@ function setUp(options: { fleets?: FleetSpec[]; now?: () => number } = {}) {
       launchAttempts: 1,
       receivedAt,
       startedAt: null,
+      ...UNTIMED,
       updatedAt: receivedAt,
     };
     recorded.set(job.jobId, stored);

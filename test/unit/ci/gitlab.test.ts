@@ -3,6 +3,7 @@ import { fleetSpecSchema } from '../../../src/fleets/spec.js';
 import type { SecretReader } from '../../../src/secrets/types.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { jobHookPayload, jobResponse } from '../../helpers/gitlab-payloads.js';
+import { UNTIMED } from '../../helpers/records.js';
 
 const FAST_RETRY = { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
 
@@ -223,6 +224,7 @@ function gitlabJob(buildId: number): JobRecord {
     launchAttempts: 0,
     receivedAt: 0,
     startedAt: null,
+    ...UNTIMED,
     updatedAt: 0,
   };
 }
