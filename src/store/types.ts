@@ -370,6 +370,8 @@ export interface IssueOpsStore {
   saveRequest(request: FleetRequestRecord): Promise<void>;
   /** Requests a crash may have interrupted: `planning` or `applying`. */
   unfinishedRequests(): Promise<FleetRequestRecord[]>;
+  /** The `limit` requests updated last, newest first: the operator's view of IssueOps. */
+  recentRequests(limit: number): Promise<FleetRequestRecord[]>;
   /** Takes the fleet's lock for a request, unless another request holds it (returned then). */
   acquireFleetLock(fleet: string, repo: string, issueNumber: number, now: number): Promise<FleetLock>;
   /** Frees the lock if this request holds it. */
