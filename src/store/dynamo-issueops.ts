@@ -103,6 +103,7 @@ export class DynamoIssueOpsStore implements IssueOpsStore {
 
   /** The newest of each gsi2 listing, merged; requests last saved before the finished ones were listed come once saved again. */
   async recentRequests(limit: number): Promise<FleetRequestRecord[]> {
+    if (limit <= 0) return [];
     const newest = (partition: string) =>
       this.query(
         {
