@@ -81,6 +81,7 @@ ALTER TABLE runners ADD COLUMN hourly_price_dollars REAL;
 ALTER TABLE runners ADD COLUMN spot INTEGER;
 CREATE INDEX jobs_by_fleet_receipt ON jobs (fleet, received_at);
 CREATE INDEX runners_by_creation ON runners (created_at);
+CREATE INDEX runners_by_fleet_creation ON runners (fleet, created_at);
 CREATE TABLE drained_fleets (fleet TEXT PRIMARY KEY, drained_at INTEGER NOT NULL);
 CREATE TABLE task_passes (
   task TEXT PRIMARY KEY,

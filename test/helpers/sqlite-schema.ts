@@ -7,6 +7,7 @@ export const UNDO_OPERATOR_SCHEMA = [
   'DROP TABLE task_passes',
   'DROP INDEX jobs_by_fleet_receipt',
   'DROP INDEX runners_by_creation',
+  'DROP INDEX runners_by_fleet_creation',
   ...['queued_at', 'claimed_at', 'launch_requested_at', 'launched_at', 'completed_at'].map(
     (column) => `ALTER TABLE jobs DROP COLUMN ${column}`,
   ),
