@@ -288,10 +288,7 @@ export class Scheduler implements JobSink {
     }
   }
 
-  /**
-   * A fleet was undrained: its backlog and warm pool are served now, here (other replicas serve them on
-   * their next reconcile pass). Unknown fleets have nothing to serve.
-   */
+  /** A fleet was undrained: its backlog and warm pool are served now, here (other replicas: at their next reconcile pass). */
   async serveBacklog(name: string): Promise<void> {
     this.drained.forget();
     const fleet = this.fleets.get(name);

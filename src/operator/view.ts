@@ -177,7 +177,10 @@ class StoreOperatorView implements OperatorView {
     return { fleet, drained: false, changed };
   }
 
-  /** The fleets served: the fleets file's and IssueOps' in the registry, and those IssueOps applied that it does not hold (a CLI's registry). */
+  /**
+   * The fleets served: the fleets file's and IssueOps' in the registry, and those IssueOps applied that it
+   * does not hold (a CLI's registry holds the fleets file's only).
+   */
   private async knownFleets(): Promise<FleetSpec[]> {
     const served = this.deps.fleets.all();
     const names = new Set(served.map((fleet) => fleet.name));

@@ -16,9 +16,9 @@ import type { FleetLock, FleetRequestRecord, IssueOpsStore, ProvisionedFleet } f
 /**
  * Items of the IssueOps state. A request's item collection (`REQUEST#repo#issue`) holds the request, its
  * changers and its work lock. gsi1 finds a request by pull request, and lists fleet locks and provisioned
- * fleets (each under one constant key: a handful of items); gsi2 lists the unfinished requests (`planning`
- * and `applying`) under one key and the others under another, each by last update. Index reads are eventually consistent, as SQLite's are not:
- * they serve the start-up recovery and the listings, never a decision that must see a write just made.
+ * fleets (each under one constant key: a handful of items); gsi2 lists the unfinished requests (`planning`,
+ * `applying`) under one key and the others under another, each by last update. Index reads are eventually
+ * consistent, as SQLite's are not: they serve the start-up recovery and the listings, never a decision that must see a write just made.
  */
 const requestKey = (repo: string, issueNumber: number) => `REQUEST#${repo}#${issueNumber}`;
 const REQUEST_SK = 'REQUEST';

@@ -11,12 +11,14 @@ import type { Deferral, JobRecord, JobStatus, NewJob, RunnerRecord } from './typ
  * | --------------- | --------------------- | ---------- | --------------------------- | ------------------------ |
  * | job             | JOB#<ci>#<jobId>      | JOB        | INFLIGHT / order (launching, launched) | JOBS / order  |
  * | backlog entry   | BACKLOG#<fleet>       | order      | -                           | -                        |
- * | runner          | RUNNER#<name>         | RUNNER     | ACTIVE or RELEASED / createdAt#name | WARM#<fleet> / createdAt#name (idle warm) |
+ * | runner          | RUNNER#<name>         | RUNNER     | ACTIVE (RELEASED) / createdAt#name | WARM#<fleet> / createdAt#name (idle warm) |
  * | fleet counter   | FLEET#<fleet>         | COUNTS     | -                           | FLEETS / fleet           |
  * | job origin      | ORIGIN#<hash>         | ORIGIN     | -                           | ORIGINS / receivedAt     |
  * | drained fleet   | DRAINED               | <fleet>    | -                           | -                        |
  * | task pass       | TASKPASS              | <task>     | -                           | -                        |
  *
+ * A runner is under ACTIVE in gsi1 while launching or running, under RELEASED after. Every job is under JOBS
+ * in gsi2, by arrival: the operator's listings read those partitions newest first (dynamo-operator.ts).
  * The backlog lives in the table itself, not in an index, so that a claim reads it strongly consistent.
  */
 
