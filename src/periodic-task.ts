@@ -120,8 +120,18 @@ async function recorded<T>(work: () => Promise<T>, lease: TaskLease, passes: Tas
     await record(false, errorFields(error).message);
     throw error;
   }
-  await record(true, typeof result === 'string' ? result : (JSON.stringify(result) ?? ''));
+  await record(true, summaryOf(result));
   return result;
+}
+
+/** What a pass came to, as text: its result as JSON (a result JSON cannot write, as String gives it). */
+function summaryOf(result: unknown): string {
+  if (typeof result === 'string') return result;
+  try {
+    return JSON.stringify(result) ?? '';
+  } catch {
+    return String(result);
+  }
 }
 
 function clip(text: string): string {

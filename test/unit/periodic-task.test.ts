@@ -294,3 +294,15 @@ describe("periodic task passes, recorded in the replicas' store", () => {
     expect(errors.map((error) => (error as Error).message)).toEqual(['could not record the pass of "reconciler": database is locked']);
   });
 });
+
+describe('a periodic pass whose result JSON cannot write', () => {
+  it('is recorded all the same, as text', async () => {
+    const store = new SqliteStore(':memory:');
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const lease = { store: store.lease, holder: 'a', ttlMs: 15_000, name: 'retention', passes: store };
+    expect(await new PeriodicTask(async () => circular, fail, lease).pass()).toBe(circular);
+    expect(await store.taskPasses()).toEqual([expect.objectContaining({ task: 'retention', ok: true, summary: '[object Object]' })]);
+    await store.close();
+  });
+});
