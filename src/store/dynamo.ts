@@ -222,6 +222,7 @@ export class DynamoStore extends DynamoOperatorReads implements Store {
     computeId: string,
     computeDetail: string,
     now: number,
+    // Not kept here: a DynamoDB runner has no `launchSpec` (see RunnerRecord.launchSpec).
     _launchSpec?: FleetSpec,
     priced: LaunchFacts = {},
   ): Promise<void> {
