@@ -1,6 +1,6 @@
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
-import type { FleetRequestRecord, IssueOpsStore, JobRecord, RunnerRecord, Store } from '../store/types.js';
+import type { FleetRequestRecord, IssueOpsStore, JobRecord, ProvisionedFleet, RunnerRecord, Store } from '../store/types.js';
 import {
   UnknownFleetError,
   type DrainResult,
@@ -68,14 +68,15 @@ class StoreOperatorView implements OperatorView {
   }
 
   async fleets(): Promise<FleetOverview[]> {
-    const { store } = this.deps;
-    const [specs, counts, drained, active, deleting] = await Promise.all([
-      this.knownFleets(),
+    const { store, issueOps } = this.deps;
+    const [provisioned, counts, drained, active] = await Promise.all([
+      issueOps?.provisionedFleets() ?? [],
       store.fleetCounts(),
       store.drainedFleets(),
       store.activeRunners(),
-      this.deletingFleets(),
     ]);
+    const specs = this.knownFleets(provisioned);
+    const deleting = this.deletingFleets(provisioned);
     return specs.map((fleet): FleetOverview => {
       const count = counts.get(fleet.name) ?? { active: 0, waiting: 0 };
       const warm = active.filter((runner) => runner.fleet === fleet.name && runner.warm).length;
@@ -126,7 +127,8 @@ class StoreOperatorView implements OperatorView {
    */
   async waitStats(since: number): Promise<WaitStats[]> {
     const jobs = await this.deps.store.listJobs({ since, limit: STATS_SAMPLE });
-    const waits = new Map<string, number[]>((await this.knownFleets()).map((fleet) => [fleet.name, []]));
+    const fleets = this.knownFleets((await this.deps.issueOps?.provisionedFleets()) ?? []);
+    const waits = new Map<string, number[]>(fleets.map((fleet) => [fleet.name, []]));
     for (const job of jobs) {
       const wait = waitSeconds(job);
       if (job.fleet === null || wait === null) continue;
@@ -181,23 +183,22 @@ class StoreOperatorView implements OperatorView {
    * The fleets served: the fleets file's and IssueOps' in the registry, and those IssueOps applied that it
    * does not hold (a CLI's registry holds the fleets file's only).
    */
-  private async knownFleets(): Promise<FleetSpec[]> {
+  private knownFleets(provisioned: readonly ProvisionedFleet[]): FleetSpec[] {
     const served = this.deps.fleets.all();
     const names = new Set(served.map((fleet) => fleet.name));
-    const provisioned = (await this.deps.issueOps?.provisionedFleets()) ?? [];
     return [...served, ...provisioned.filter((fleet) => !names.has(fleet.name)).map((fleet) => fleet.live)];
   }
 
   /** Fleets whose deletion is under way: IssueOps marked them draining (in the store, or on this replica). */
-  private async deletingFleets(): Promise<Set<string>> {
-    const provisioned = (await this.deps.issueOps?.provisionedFleets()) ?? [];
+  private deletingFleets(provisioned: readonly ProvisionedFleet[]): Set<string> {
     const deleting = new Set(provisioned.filter((fleet) => fleet.status === 'draining').map((fleet) => fleet.name));
     for (const fleet of this.deps.fleets.all()) if (this.deps.fleets.isDraining(fleet.name)) deleting.add(fleet.name);
     return deleting;
   }
 
   private async requireFleet(fleet: string): Promise<void> {
-    if (!(await this.knownFleets()).some((known) => known.name === fleet)) throw new UnknownFleetError(fleet);
+    const known = this.knownFleets((await this.deps.issueOps?.provisionedFleets()) ?? []);
+    if (!known.some((served) => served.name === fleet)) throw new UnknownFleetError(fleet);
   }
 
   private specOf(runner: RunnerRecord): FleetSpec | undefined {
