@@ -76,7 +76,7 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
     runnerSweepIntervalMs: config.runnerSweepIntervalMs,
     reconcileIntervalMs: config.reconcileIntervalMs,
     retention: stores.retention && { store: stores.retention, retentionMs: config.retentionMs },
-    leases: { store: stores.lease, holder: replicaName(), ttlMs: config.leaseMs },
+    leases: { store: stores.lease, holder: replicaName(), ttlMs: config.leaseMs, passes: stores.jobs },
     queue: config.queue && new SqsDeliveryQueue(aws.sqs, config.queue.url),
     periodicWork: options.periodicWork,
     issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, stores.issueOps, config.secretValues)),

@@ -7,9 +7,23 @@ export interface LeaseStore {
   release(name: string, holder: string, token: number): Promise<void>;
 }
 
+/** Where each periodic task's latest pass is kept (the store's `recordTaskPass`), restated as LeaseStore is. */
+export interface TaskPassLog {
+  recordTaskPass(pass: {
+    task: string;
+    holder: string;
+    startedAt: number;
+    finishedAt: number;
+    ok: boolean;
+    summary: string;
+  }): Promise<void>;
+}
+
 /** This replica's leases: each periodic task takes the one of its name. */
 export interface ReplicaLeases {
   store: LeaseStore;
+  /** With it, every pass of a task under one of these leases is recorded there, under the task's name and `holder`. */
+  passes?: TaskPassLog;
   /** This replica, unique among those sharing the store (host, pid and a random part). */
   holder: string;
   /** A holder that stops renewing loses its lease this long after its last renewal (FLEETBOT_LEASE_SECONDS). */

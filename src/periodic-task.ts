@@ -1,5 +1,5 @@
 import { errorFields, type ErrorFields } from './errors.js';
-import { LeaseHeldElsewhere, LeaseKeeper, type TaskLease } from './lease-keeper.js';
+import { LeaseHeldElsewhere, LeaseKeeper, type TaskLease, type TaskPassLog } from './lease-keeper.js';
 
 /**
  * Runs a pass at start and then at a fixed interval, never two at once: a tick that comes while a pass
@@ -14,14 +14,19 @@ export class PeriodicTask<T> {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<T> | undefined;
   private readonly keeper: LeaseKeeper | undefined;
+  private readonly work: () => Promise<T>;
 
-  /** `onError` hears of passes the timer started that failed; callers of `pass()` get their own rejection. */
+  /**
+   * `onError` hears of passes the timer started that failed; callers of `pass()` get their own rejection.
+   * With a lease whose replica keeps a pass log (`passes`), every pass run is recorded there, failed or not.
+   */
   constructor(
-    private readonly work: () => Promise<T>,
+    work: () => Promise<T>,
     private readonly onError: (error: unknown) => void,
     lease?: TaskLease,
   ) {
     this.keeper = lease && new LeaseKeeper(lease, () => this.tick(), onError);
+    this.work = lease?.passes ? () => recorded(work, lease, lease.passes!, onError) : work;
   }
 
   start(intervalMs: number): void {
@@ -92,6 +97,45 @@ export class PeriodicTask<T> {
       if (!this.timer) await keeper.stop().catch(this.onError);
     }
   }
+}
+
+/** The longest summary kept of a pass: what it came to, or why it failed. */
+const SUMMARY_CHARS = 500;
+
+/** Runs one pass and records it: when it ran, on which replica, whether it succeeded, and what it came to. */
+async function recorded<T>(work: () => Promise<T>, lease: TaskLease, passes: TaskPassLog, onError: (error: unknown) => void): Promise<T> {
+  const now = lease.now ?? Date.now;
+  const startedAt = now();
+  const record = async (ok: boolean, summary: string) => {
+    const pass = { task: lease.name, holder: lease.holder, startedAt, finishedAt: now(), ok, summary: clip(summary) };
+    // A pass log that fails does not fail the pass: it is reported, and the next pass is recorded again.
+    await passes.recordTaskPass(pass).catch((error: unknown) => {
+      onError(new Error(`could not record the pass of "${lease.name}": ${errorFields(error).message}`, { cause: error }));
+    });
+  };
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    await record(false, errorFields(error).message);
+    throw error;
+  }
+  await record(true, summaryOf(result));
+  return result;
+}
+
+/** What a pass came to, as text: its result as JSON (a result JSON cannot write, as String gives it). */
+function summaryOf(result: unknown): string {
+  if (typeof result === 'string') return result;
+  try {
+    return JSON.stringify(result) ?? '';
+  } catch {
+    return String(result);
+  }
+}
+
+function clip(text: string): string {
+  return text.length > SUMMARY_CHARS ? `${text.slice(0, SUMMARY_CHARS - 1)}…` : text;
 }
 
 /** What one pass of each periodic task came to, by task name (the name of its lease). */

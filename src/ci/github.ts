@@ -72,7 +72,8 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
     return { kind: 'event', event: { kind: 'started', ...started, startedAt: epochMs(job.started_at), queuedAt: epochMs(job.created_at) } };
   }
   if (action !== 'queued') return { kind: 'ignored', reason: `action "${action}" needs nothing` };
-  return { kind: 'event', event: { kind: 'queued', job: { ci: GITHUB, jobId, labels: job.labels, origin } } };
+  const queuedAt = epochMs(job.created_at);
+  return { kind: 'event', event: { kind: 'queued', job: { ci: GITHUB, jobId, labels: job.labels, origin, queuedAt } } };
 }
 
 interface RegistrationToken {

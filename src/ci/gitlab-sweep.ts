@@ -8,6 +8,7 @@ import {
   GITLAB,
   GitLabApiError,
   gitlabJobId,
+  gitlabQueuedAt,
   gitlabOriginSchema,
   type GitLabListedJob,
   type GitLabOrigin,
@@ -166,7 +167,7 @@ export class GitLabSweep {
       buildId: job.id,
       apiTokenParameter: swept.apiTokenParameter,
     };
-    const admission = await sink.jobQueued({ ci: GITLAB, jobId, labels: job.tag_list, origin });
+    const admission = await sink.jobQueued({ ci: GITLAB, jobId, labels: job.tag_list, origin, queuedAt: gitlabQueuedAt(job) });
     // A duplicate is a Job Hook that came while this pass was reading: the job is in hand either way.
     if (admission.kind !== 'duplicate') pass.recovered.push({ jobId, admission: admission.kind });
   }

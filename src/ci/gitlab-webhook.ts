@@ -12,6 +12,7 @@ import {
   GitLabApiError,
   GitLabSource,
   gitlabJobId,
+  gitlabQueuedAt,
   isFinishedStatus,
   parseJobHook,
   type GitLabApi,
@@ -234,7 +235,8 @@ export class GitLabWebhooks {
   private async admitPending(origin: GitLabOrigin, jobId: string, delivery: Delivery): Promise<string> {
     const job = await this.deps.source.fetchJob(origin);
     if (job.status !== 'pending') return `job ${jobId} is ${job.status} at GitLab; nothing to launch`;
-    const admission = await this.deps.sink.jobQueued({ ci: GITLAB, jobId, labels: job.tag_list, origin }, delivery);
+    const queued = { ci: GITLAB, jobId, labels: job.tag_list, origin, queuedAt: gitlabQueuedAt(job) };
+    const admission = await this.deps.sink.jobQueued(queued, delivery);
     return `job ${jobId} ${admission.kind}`;
   }
 

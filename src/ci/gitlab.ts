@@ -125,8 +125,14 @@ const jobResponseSchema = z.object({
   id: z.number().int(),
   status: z.string(),
   tag_list: z.array(z.string()),
+  created_at: z.string().nullish(),
 });
 export type GitLabJob = z.infer<typeof jobResponseSchema>;
+
+/** When GitLab queued the job (its creation), where its API says: the start of the job's wait. */
+export function gitlabQueuedAt(job: GitLabJob): number | undefined {
+  return epochMs(job.created_at);
+}
 
 // A listed job also says its project's id, which a project swept by its path needs for the job's origin.
 const listedJobSchema = jobResponseSchema.extend({ pipeline: z.object({ project_id: z.number().int() }) });

@@ -14,6 +14,10 @@ export interface LaunchedRunner {
   computeId: string;
   /** Which capacity took it (capacity provider or launch type), for logs and metrics. */
   computeDetail: string;
+  /** The hourly price seen at launch (the spot price, for spot capacity), where the backend knows it. */
+  hourlyPriceDollars?: number;
+  /** Whether it runs on spot capacity, where the backend knows it. */
+  spot?: boolean;
 }
 
 export type ComputeState = 'starting' | 'running' | 'stopped' | 'missing';

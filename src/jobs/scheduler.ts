@@ -11,7 +11,9 @@ import { SerialLanes } from '../serial-lanes.js';
 import { runnerParameterName } from '../secrets/ssm.js';
 import type { CredentialStore } from '../secrets/types.js';
 import { recordCompletion } from './completion.js';
-import type { Admission, Claim, JobKey, JobOrigin, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
+import { DrainedFleets } from './drained-fleets.js';
+import { WarmPoolOrigins } from './warm-pool-origins.js';
+import type { Admission, Claim, JobKey, JobRecord, NewJob, RunnerRecord, Store } from '../store/types.js';
 
 export interface SchedulerDeps {
   store: Store;
@@ -56,8 +58,9 @@ export class Scheduler implements JobSink {
   /** Runners with a launch or credential step in progress in this process. */
   private readonly busy = new Set<string>();
   private readonly credentialLanes = new SerialLanes();
-  /** Where each fleet's warm pool registers, by fleet and owner; looked up once. */
-  private readonly warmPoolOrigins = new Map<string, Promise<JobOrigin>>();
+  private readonly warmPools: WarmPoolOrigins;
+  /** Fleets an operator drained (`fleetbot drain`, the dashboard): they get no new runners. */
+  private readonly drained: DrainedFleets;
   private readonly warmPoolLanes = new SerialLanes();
   private readonly drains = new CoalescedRuns();
 
@@ -70,18 +73,22 @@ export class Scheduler implements JobSink {
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
     this.launchTimeoutMs = deps.launchTimeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS;
+    this.warmPools = new WarmPoolOrigins(this.ci, this.log);
+    this.drained = new DrainedFleets(this.store, this.now);
   }
 
   /** Records a queued job once, and launches a runner for it or puts it in its fleet's backlog; logs carry the delivery id. */
   async jobQueued(job: NewJob, delivery: Delivery = {}): Promise<Admission> {
     const log = this.logFor(delivery);
     const fleet = this.fleets.match(job.ci, job.labels);
+    const drained = fleet !== undefined && (await this.drained.has(fleet.name));
+    // A drained fleet's jobs wait in its backlog: under a limit of none, the store claims nothing for them.
     const admission = await this.store.admitJob(
       job,
-      fleet && { name: fleet.name, maxRunners: fleet.maxRunners },
+      fleet && { name: fleet.name, maxRunners: drained ? 0 : fleet.maxRunners },
       runnerNameFor(fleet?.name ?? 'none', job.jobId),
       this.now(),
-      { useWarmRunner: fleet ? await this.warmPoolServes(fleet, job) : false },
+      { useWarmRunner: fleet && !drained ? await this.warmPools.serves(fleet, job) : false },
     );
     const fields = { ci: job.ci, jobId: job.jobId, fleet: fleet?.name };
     switch (admission.kind) {
@@ -102,8 +109,11 @@ export class Scheduler implements JobSink {
         );
         break;
       case 'waiting':
-        log.info({ ...fields, position: admission.position }, "job waits in the fleet's backlog");
-        // Older jobs wait while a slot is free (a drain is under way or failed): drain now.
+        log.info(
+          { ...fields, position: admission.position, drained },
+          drained ? 'the fleet is drained: the job waits in its backlog until the fleet is undrained' : "job waits in the fleet's backlog",
+        );
+        // Older jobs wait while a slot is free (a drain is under way or failed): drain now (a drained fleet has no free slot).
         if (!admission.fleetFull)
           this.inBackground(
             this.drainFleet(fleet!, log).then(() => undefined),
@@ -167,12 +177,12 @@ export class Scheduler implements JobSink {
   }
 
   private async fillWarmPool(fleet: FleetSpec, log: Logger): Promise<number> {
-    const pool = this.wantedWarmPool(fleet);
+    const pool = await this.wantedWarmPool(fleet);
     if (!pool) return 0;
     if ((await this.store.fleetCounts()).get(fleet.name)?.waiting) return 0;
     const idle = (await this.store.warmRunners(fleet.name)).length;
     if (idle >= pool.count) return 0;
-    const origin = await this.warmPoolOrigin(fleet);
+    const origin = await this.warmPools.of(fleet);
     let launched = 0;
     for (let missing = pool.count - idle; missing > 0; missing--) {
       const runnerName = runnerNameFor(fleet.name, 'warm');
@@ -207,52 +217,29 @@ export class Scheduler implements JobSink {
 
   /** Whether the fleet's pool keeps the runner: it is among the oldest `count` idle warm runners, while the schedule wants them. */
   async keepsWarmRunner(fleet: FleetSpec, runner: RunnerRecord): Promise<boolean> {
-    const pool = this.wantedWarmPool(fleet);
+    const pool = await this.wantedWarmPool(fleet);
     if (!pool) return false;
     const kept = (await this.store.warmRunners(fleet.name)).slice(0, pool.count);
     return kept.some((candidate) => candidate.name === runner.name);
   }
 
-  /** The fleet's warm pool, if it wants runners now: within its schedule, and the fleet not draining. */
-  private wantedWarmPool(fleet: FleetSpec): WarmPool | undefined {
+  /** The fleet's warm pool, if it wants runners now: within its schedule, and the fleet neither being deleted nor drained. */
+  private async wantedWarmPool(fleet: FleetSpec): Promise<WarmPool | undefined> {
     const pool = fleet.warmRunners;
-    return pool && !this.fleets.isDraining(fleet.name) && isWarmPoolActive(pool, new Date(this.now())) ? pool : undefined;
-  }
-
-  private warmPoolOrigin(fleet: FleetSpec): Promise<JobOrigin> {
-    const key = `${fleet.name}/${fleet.warmRunners?.owner}`;
-    let origin = this.warmPoolOrigins.get(key);
-    if (!origin) {
-      if (!this.ci.warmPoolOrigin) return Promise.reject(new Error(`${fleet.ci} fleets have no warm pools`));
-      origin = this.ci.warmPoolOrigin(fleet);
-      origin.catch(() => this.warmPoolOrigins.delete(key));
-      this.warmPoolOrigins.set(key, origin);
-    }
-    return origin;
-  }
-
-  /** A warm runner can take the job only where it registered: the same organisation or repository. */
-  private async warmPoolServes(fleet: FleetSpec, job: NewJob): Promise<boolean> {
-    if (!fleet.warmRunners || !this.ci.runnerScope) return false;
-    try {
-      const origin = await this.warmPoolOrigin(fleet);
-      return this.ci.runnerScope({ ci: fleet.ci, origin }) === this.ci.runnerScope(job);
-    } catch (error) {
-      this.log.warn({ fleet: fleet.name, err: errorFields(error) }, 'warm pool unavailable; the job gets a runner of its own');
-      return false;
-    }
+    if (!pool || this.fleets.isDraining(fleet.name) || !isWarmPoolActive(pool, new Date(this.now()))) return undefined;
+    return (await this.drained.has(fleet.name)) ? undefined : pool;
   }
 
   /**
    * Launches backlog jobs, oldest first, while the fleet is under its maximum. Each job is checked with
    * the CI system first: one cancelled while it waited is closed instead of launched. A job that cannot
    * be checked keeps its place and is passed over until the next pass, which tries it first again; the
-   * jobs behind it are served meanwhile. A draining fleet launches nothing. Drains of a fleet run one at
-   * a time: side by side they would only race each other for the same oldest job.
+   * jobs behind it are served meanwhile. A fleet being deleted or drained launches nothing. Drains of a
+   * fleet run one at a time: side by side they would only race each other for the same oldest job.
    */
   drainFleet(fleet: FleetSpec, log: Logger = this.log): Promise<number> {
     return this.drains.run(fleet.name, async () => {
-      if (this.fleets.isDraining(fleet.name)) return 0;
+      if (this.fleets.isDraining(fleet.name) || (await this.drained.has(fleet.name))) return 0;
       let launched = 0;
       const unchecked: JobKey[] = [];
       for (;;) {
@@ -299,6 +286,15 @@ export class Scheduler implements JobSink {
     } else {
       log.debug(fields, 'could not check the job; it keeps its place in the backlog, and the jobs behind it are served');
     }
+  }
+
+  /** A fleet was undrained: its backlog and warm pool are served now, here (other replicas: at their next reconcile pass). */
+  async serveBacklog(name: string): Promise<void> {
+    this.drained.forget();
+    const fleet = this.fleets.get(name);
+    if (!fleet) return;
+    await this.drainFleet(fleet);
+    await this.topUpWarmPool(fleet);
   }
 
   /** Every fleet's backlog, for the reconciler. */
@@ -361,7 +357,10 @@ export class Scheduler implements JobSink {
         jobId: runner.jobId,
         credentialParameter: runnerParameterName(runner.fleet, runner.name),
       });
-      await this.store.markRunnerLaunched(runner.name, launched.computeId, launched.computeDetail, this.now(), fleet);
+      await this.store.markRunnerLaunched(runner.name, launched.computeId, launched.computeDetail, this.now(), fleet, {
+        ...{ hourlyPriceDollars: launched.hourlyPriceDollars, spot: launched.spot },
+        requestedAt: started,
+      });
       log.info(
         {
           ...fields,

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { backlogOrder, originPlace, type JobItem, type RunnerItem } from './dynamo-items.js';
 import type { DynamoReads } from './dynamo-reads.js';
 import { STORE_RETRY, StoreTransaction, withRetries } from './dynamo-transaction.js';
-import { toJob, toRunner } from './sqlite.js';
+import { toJob, toRunner } from './sqlite-rows.js';
 import type { JobRow, RunnerRow } from './sqlite-statements.js';
 
 export interface ImportCounts {

@@ -16,9 +16,9 @@ import type { FleetLock, FleetRequestRecord, IssueOpsStore, ProvisionedFleet } f
 /**
  * Items of the IssueOps state. A request's item collection (`REQUEST#repo#issue`) holds the request, its
  * changers and its work lock. gsi1 finds a request by pull request, and lists fleet locks and provisioned
- * fleets (each under one constant key: a handful of items); gsi2 lists the unfinished requests (sparse:
- * only `planning` and `applying` ones carry it). Index reads are eventually consistent, as SQLite's are not:
- * they serve the start-up recovery and the listings, never a decision that must see a write just made.
+ * fleets (each under one constant key: a handful of items); gsi2 lists the unfinished requests (`planning`,
+ * `applying`) under one key and the others under another, each by last update. Index reads are eventually
+ * consistent, as SQLite's are not: they serve the start-up recovery and the listings, never a decision that must see a write just made.
  */
 const requestKey = (repo: string, issueNumber: number) => `REQUEST#${repo}#${issueNumber}`;
 const REQUEST_SK = 'REQUEST';
@@ -27,6 +27,7 @@ const CHANGER_SK = 'CHANGER#';
 const FLEET_LOCKS = 'FLEETLOCKS';
 const PROVISIONED = 'PROVISIONED';
 const UNFINISHED = 'REQUESTS#UNFINISHED';
+const FINISHED = 'REQUESTS#FINISHED';
 const fleetLockKey = (fleet: string) => ({ pk: `FLEETLOCK#${fleet}`, sk: LOCK_SK });
 const provisionedKey = (name: string) => ({ pk: `PROVISIONED#${name}`, sk: 'FLEET' });
 // A request lock left by a replica that died is deleted by the TTL a day after it lapsed (it is free once lapsed).
@@ -84,8 +85,8 @@ export class DynamoIssueOpsStore implements IssueOpsStore {
           ...row,
           gsi1pk: request.prNumber === null ? undefined : `REQUEST_PR#${request.repo}#${request.prNumber}`,
           gsi1sk: request.prNumber === null ? undefined : REQUEST_SK,
-          gsi2pk: unfinished ? UNFINISHED : undefined,
-          gsi2sk: unfinished ? `${sortableTime(request.updatedAt)}#${request.repo}#${request.issueNumber}` : undefined,
+          gsi2pk: unfinished ? UNFINISHED : FINISHED,
+          gsi2sk: `${sortableTime(request.updatedAt)}#${request.repo}#${request.issueNumber}`,
         },
       }),
     );
@@ -98,6 +99,25 @@ export class DynamoIssueOpsStore implements IssueOpsStore {
       ExpressionAttributeValues: { ':unfinished': UNFINISHED },
     });
     return items.map((item) => toRequest(item as unknown as RequestRow));
+  }
+
+  /** The newest of each gsi2 listing, merged; requests last saved before the finished ones were listed come once saved again. */
+  async recentRequests(limit: number): Promise<FleetRequestRecord[]> {
+    if (limit <= 0) return [];
+    const newest = (partition: string) =>
+      this.query(
+        {
+          IndexName: 'gsi2',
+          KeyConditionExpression: 'gsi2pk = :partition',
+          ExpressionAttributeValues: { ':partition': partition },
+          ScanIndexForward: false,
+          Limit: limit,
+        },
+        limit,
+      );
+    const items = [...(await newest(UNFINISHED)), ...(await newest(FINISHED))];
+    items.sort((a, b) => ((a.gsi2sk as string) < (b.gsi2sk as string) ? 1 : -1));
+    return items.slice(0, limit).map((item) => toRequest(item as unknown as RequestRow));
   }
 
   async acquireFleetLock(fleet: string, repo: string, issueNumber: number, now: number): Promise<FleetLock> {
@@ -245,10 +265,12 @@ export class DynamoIssueOpsStore implements IssueOpsStore {
     );
   }
 
-  private async query(input: Omit<QueryCommandInput, 'TableName'>): Promise<Record<string, unknown>[]> {
+  /** Every item the query finds, or its first `atMost`. */
+  private async query(input: Omit<QueryCommandInput, 'TableName'>, atMost = Infinity): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     for await (const page of paginateQuery({ client: this.documents }, { ...input, TableName: this.tableName })) {
       items.push(...(page.Items ?? []));
+      if (items.length >= atMost) return items.slice(0, atMost);
     }
     return items;
   }

@@ -9,12 +9,16 @@ import type { Deferral, JobRecord, JobStatus, NewJob, RunnerRecord } from './typ
  *
  * | item            | pk                    | sk         | gsi1 (pk / sk)              | gsi2 (pk / sk)           |
  * | --------------- | --------------------- | ---------- | --------------------------- | ------------------------ |
- * | job             | JOB#<ci>#<jobId>      | JOB        | INFLIGHT / order (launching, launched) | -             |
+ * | job             | JOB#<ci>#<jobId>      | JOB        | INFLIGHT / order (launching, launched) | JOBS / order  |
  * | backlog entry   | BACKLOG#<fleet>       | order      | -                           | -                        |
- * | runner          | RUNNER#<name>         | RUNNER     | ACTIVE / createdAt#name     | WARM#<fleet> / createdAt#name (idle warm) |
+ * | runner          | RUNNER#<name>         | RUNNER     | ACTIVE (RELEASED) / createdAt#name | WARM#<fleet> / createdAt#name (idle warm) |
  * | fleet counter   | FLEET#<fleet>         | COUNTS     | -                           | FLEETS / fleet           |
  * | job origin      | ORIGIN#<hash>         | ORIGIN     | -                           | ORIGINS / receivedAt     |
+ * | drained fleet   | DRAINED               | <fleet>    | -                           | -                        |
+ * | task pass       | TASKPASS              | <task>     | -                           | -                        |
  *
+ * A runner is under ACTIVE in gsi1 while launching or running, under RELEASED after. Every job is under JOBS
+ * in gsi2, by arrival: the operator's listings read those partitions newest first (dynamo-operator.ts).
  * The backlog lives in the table itself, not in an index, so that a claim reads it strongly consistent.
  */
 
@@ -61,6 +65,9 @@ export const backlogPartition = (fleet: string): string => `BACKLOG#${fleet}`;
 export const INDEX = {
   inFlightJobs: { name: 'gsi1', partition: 'INFLIGHT' },
   activeRunners: { name: 'gsi1', partition: 'ACTIVE' },
+  releasedRunners: { name: 'gsi1', partition: 'RELEASED' },
+  /** Every job, in arrival order (`order` starts with the receipt time): the operator's listing, newest first. */
+  jobs: { name: 'gsi2', partition: 'JOBS' },
   warmRunners: { name: 'gsi2', partition: (fleet: string) => `WARM#${fleet}` },
   fleets: { name: 'gsi2', partition: 'FLEETS' },
   origins: { name: 'gsi2', partition: 'ORIGINS' },
@@ -82,13 +89,19 @@ export function jobToItem(job: JobItem, retentionMs: number): Record<string, unk
     ...jobKey(job.ci, job.jobId),
     ...job,
     ...(inFlight ? { gsi1pk: INDEX.inFlightJobs.partition, gsi1sk: job.order } : {}),
+    gsi2pk: INDEX.jobs.partition,
+    gsi2sk: job.order,
     ...(FINISHED.includes(job.status) ? { expiresAt: expiry(job.updatedAt, retentionMs) } : {}),
   };
 }
 
+/** The timeline fields a job item written before fleetbot kept them lacks: they read as null. */
+const JOB_TIMELINE = { queuedAt: null, claimedAt: null, launchRequestedAt: null, launchedAt: null, completedAt: null };
+const RUNNER_COSTS = { launchedAt: null, releasedAt: null, hourlyPriceDollars: null, spot: null };
+
 export function itemToJob(item: Record<string, unknown>): JobItem {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g1s, expiresAt: _expires, ...job } = item;
-  return job as unknown as JobItem;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g1s, gsi2pk: _g2, gsi2sk: _g2s, expiresAt: _expires, ...job } = item;
+  return { ...JOB_TIMELINE, ...job } as unknown as JobItem;
 }
 
 export function runnerToItem(runner: RunnerItem, retentionMs: number): Record<string, unknown> {
@@ -97,7 +110,8 @@ export function runnerToItem(runner: RunnerItem, retentionMs: number): Record<st
   return {
     ...runnerKey(runner.name),
     ...runner,
-    ...(active ? { gsi1pk: INDEX.activeRunners.partition, gsi1sk: sortKey } : {}),
+    gsi1pk: active ? INDEX.activeRunners.partition : INDEX.releasedRunners.partition,
+    gsi1sk: sortKey,
     ...(active && runner.warm ? { gsi2pk: INDEX.warmRunners.partition(runner.fleet), gsi2sk: sortKey } : {}),
     ...(active ? {} : { expiresAt: expiry(runner.updatedAt, retentionMs) }),
   };
@@ -105,7 +119,7 @@ export function runnerToItem(runner: RunnerItem, retentionMs: number): Record<st
 
 export function itemToRunner(item: Record<string, unknown>): RunnerItem {
   const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g1s, gsi2pk: _g2, gsi2sk: _g2s, expiresAt: _expires, ...runner } = item;
-  return runner as unknown as RunnerItem;
+  return { ...RUNNER_COSTS, ...runner } as unknown as RunnerItem;
 }
 
 /** The record callers see: the item without the store's own fields. */
@@ -162,6 +176,7 @@ export function newJobItem(job: NewJob, fleet: string | null, status: JobStatus,
   const { ci, jobId, labels, origin } = job;
   return {
     ...{ ci, jobId, fleet, status, labels, origin, runnerName: null, launchAttempts: 0, receivedAt: now, startedAt: null },
+    ...{ ...JOB_TIMELINE, queuedAt: job.queuedAt ?? null },
     ...{ updatedAt: now, order: backlogOrder(now, sequence, ci, jobId), uncheckedSince: null, uncheckedReported: false },
   };
 }
@@ -176,7 +191,7 @@ export function newRunnerItem(
   const { ci, jobId } = job;
   return {
     ...{ name, fleet: job.fleet!, ci, jobId, status: 'launching', computeId: null, computeDetail: null, credentialIssued: false },
-    ...{ ciRunnerId: null, releasedReason: null, warm, createdAt: now, updatedAt: now },
+    ...{ ciRunnerId: null, releasedReason: null, warm, ...RUNNER_COSTS, createdAt: now, updatedAt: now },
   };
 }
 

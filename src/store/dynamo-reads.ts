@@ -9,7 +9,9 @@ import {
   itemToRunner,
   jobKey,
   originItem,
+  originPlace,
   runnerKey,
+  timeKey,
   type BacklogEntry,
   type FleetCounter,
   type JobItem,
@@ -105,18 +107,63 @@ export class DynamoReads {
 
   /** Items of one index partition, in sort key order, from `from` on. */
   async indexed(index: { name: string; partition: string }, from?: string): Promise<Record<string, unknown>[]> {
+    return this.all(this.indexQuery(index, from));
+  }
+
+  /**
+   * Items of one index partition, newest (greatest sort key) first, from `from` on, that `keep` keeps, until
+   * `limit` are kept: read a page at a time, so a listing reads no further than it needs.
+   */
+  async newestIndexed(
+    index: { name: string; partition: string },
+    from: string | undefined,
+    limit: number,
+    keep: (item: Record<string, unknown>) => boolean,
+  ): Promise<Record<string, unknown>[]> {
+    const kept: Record<string, unknown>[] = [];
+    if (limit <= 0) return kept;
+    for await (const item of this.pages({ ...this.indexQuery(index, from), ScanIndexForward: false, Limit: Math.min(limit * 2, 500) })) {
+      if (!keep(item)) continue;
+      kept.push(item);
+      if (kept.length >= limit) break;
+    }
+    return kept;
+  }
+
+  private indexQuery(index: { name: string; partition: string }, from: string | undefined): QueryCommandInput {
     const [pk, sk] = [`${index.name}pk`, `${index.name}sk`];
-    return this.all({
+    return {
       TableName: this.table,
       IndexName: index.name,
       KeyConditionExpression: from === undefined ? `${pk} = :pk` : `${pk} = :pk AND ${sk} >= :from`,
       ExpressionAttributeValues: { ':pk': index.partition, ...(from === undefined ? {} : { ':from': from }) },
-    });
+    };
   }
 
   async activeRunners(): Promise<RunnerItem[]> {
     const indexed = (await this.indexed(INDEX.activeRunners)).map(itemToRunner);
     return indexed.filter((runner) => runner.status !== 'released');
+  }
+
+  /**
+   * One job for each place jobs came from (CI system and origin) since `since`, or behind an active runner:
+   * the latest of each, by arrival.
+   */
+  async jobOrigins(since: number): Promise<JobItem[]> {
+    const recent = await this.indexed(INDEX.origins, timeKey(since));
+    const keys = [
+      ...recent.map((item) => ({ ci: item.ci as string, jobId: item.jobId as string })),
+      ...(await this.activeRunners()).map((runner) => ({ ci: runner.ci, jobId: runner.jobId })),
+    ];
+    const latest = new Map<string, JobItem>();
+    for (const key of keys) {
+      const job = await this.job(key.ci, key.jobId);
+      if (!job) continue;
+      const place = originPlace(job);
+      const known = latest.get(place);
+      if (!known || known.order < job.order) latest.set(place, job);
+    }
+    return [...latest.values()];
   }
 
   async counters(): Promise<FleetCounter[]> {

@@ -69,12 +69,16 @@ export class StoreTransaction {
     return written;
   }
 
-  /** Writes a runner; a new active runner takes a slot of its fleet, a released one frees its slot. */
+  /**
+   * Writes a runner; a new active runner takes a slot of its fleet, a released one frees its slot (and
+   * its release time is recorded, here once for every operation that releases).
+   */
   putRunner(before: RunnerItem | undefined, after: Omit<RunnerItem, 'version'>): RunnerItem {
-    const written: RunnerItem = { ...after, version: (before?.version ?? 0) + 1 };
-    this.add(this.versionedPut(runnerToItem(written, this.retentionMs), before?.version));
     const wasActive = before !== undefined && before.status !== 'released';
-    const isActive = written.status !== 'released';
+    const isActive = after.status !== 'released';
+    const releasedAt = wasActive && !isActive ? after.updatedAt : after.releasedAt;
+    const written: RunnerItem = { ...after, releasedAt, version: (before?.version ?? 0) + 1 };
+    this.add(this.versionedPut(runnerToItem(written, this.retentionMs), before?.version));
     if (wasActive && !isActive) this.count(before.fleet, { active: -1 });
     if (!wasActive && isActive) this.count(written.fleet, { active: 1 });
     return written;

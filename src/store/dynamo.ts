@@ -1,16 +1,16 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { CiSystem } from '../fleets/spec.js';
+import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import type {
   AdmitOptions,
   Admission,
   Claim,
   Completion,
   Deferral,
-  FleetCounts,
   FleetLimit,
   JobKey,
   JobRecord,
   JobStatus,
+  LaunchFacts,
   NewJob,
   Rematch,
   RunnerRecord,
@@ -23,13 +23,12 @@ import {
   newJobItem,
   newRunnerItem,
   nextDeferral,
-  originPlace,
   publicJob,
   publicRunner,
-  timeKey,
   type JobItem,
   type RunnerItem,
 } from './dynamo-items.js';
+import { DynamoOperatorReads } from './dynamo-operator.js';
 import { DynamoReads } from './dynamo-reads.js';
 import { LostRace, STORE_RETRY, StoreTransaction, withRetries, type RetryPolicy } from './dynamo-transaction.js';
 
@@ -54,14 +53,13 @@ const isActive = (runner: RunnerItem | undefined): runner is RunnerItem => runne
  *
  * No StoreRetention: finished records carry `expiresAt`, and the table's TTL deletes them.
  */
-export class DynamoStore implements Store {
-  private readonly reads: DynamoReads;
+export class DynamoStore extends DynamoOperatorReads implements Store {
   private readonly retry: RetryPolicy;
   /** Orders jobs of this process received in the same millisecond. */
   private sequence = 0;
 
   constructor(private readonly options: DynamoStoreOptions) {
-    this.reads = new DynamoReads(options.client, options.table);
+    super(new DynamoReads(options.client, options.table));
     this.retry = options.retry ?? STORE_RETRY;
   }
 
@@ -91,6 +89,8 @@ export class DynamoStore implements Store {
       status: 'launching',
       runnerName,
       launchAttempts: job.launchAttempts + 1,
+      // A new claim starts the launch steps afresh: what an earlier, failed, launch recorded is cleared.
+      ...{ claimedAt: now, launchRequestedAt: null, launchedAt: null },
       updatedAt: now,
     });
     const runner = transaction.putRunner(undefined, newRunnerItem(runnerName, claimed, false, now));
@@ -163,7 +163,8 @@ export class DynamoStore implements Store {
       if (placeholder) transaction.putJob(placeholder, { ...placeholder, status: 'completed', updatedAt: now });
       const runner = transaction.putRunner(warm, { ...warm, warm: false, jobId: job.jobId, updatedAt: now });
       const status: JobStatus = warm.status === 'running' ? 'launched' : 'launching';
-      const assigned = transaction.putJob(undefined, { ...job, status, runnerName: warm.name, updatedAt: now });
+      const launch = { claimedAt: now, launchRequestedAt: null, launchedAt: warm.launchedAt };
+      const assigned = transaction.putJob(undefined, { ...job, status, runnerName: warm.name, ...launch, updatedAt: now });
       return { job: publicJob(assigned), runner: publicRunner(runner) };
     }
     return undefined;
@@ -178,6 +179,7 @@ export class DynamoStore implements Store {
         ...this.newJob(job, fleet.name, 'launching', now),
         runnerName,
         launchAttempts: 1,
+        claimedAt: now,
       });
       const runner = transaction.putRunner(undefined, newRunnerItem(runnerName, claimed, true, now));
       transaction.require(fleet.name, { kind: 'room', maxRunners: fleet.maxRunners });
@@ -215,14 +217,26 @@ export class DynamoStore implements Store {
     });
   }
 
-  async markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number): Promise<void> {
+  async markRunnerLaunched(
+    name: string,
+    computeId: string,
+    computeDetail: string,
+    now: number,
+    // Not kept here: a DynamoDB runner has no `launchSpec` (see RunnerRecord.launchSpec).
+    _launchSpec?: FleetSpec,
+    priced: LaunchFacts = {},
+  ): Promise<void> {
     await withRetries('markRunnerLaunched', this.retry, async () => {
       const runner = await this.reads.runner(name);
       if (runner?.status !== 'launching') return;
       const transaction = this.transaction();
-      transaction.putRunner(runner, { ...runner, status: 'running', computeId, computeDetail, updatedAt: now });
+      const { hourlyPriceDollars = null, spot = null, requestedAt = null } = priced;
+      const launched = { status: 'running' as const, computeId, computeDetail, launchedAt: now, hourlyPriceDollars, spot };
+      transaction.putRunner(runner, { ...runner, ...launched, updatedAt: now });
       const job = await this.reads.job(runner.ci, runner.jobId);
-      if (job?.status === 'launching') transaction.putJob(job, { ...job, status: 'launched', updatedAt: now });
+      if (job?.status === 'launching') {
+        transaction.putJob(job, { ...job, status: 'launched', launchRequestedAt: requestedAt, launchedAt: now, updatedAt: now });
+      }
       await this.commit(transaction);
     });
   }
@@ -317,7 +331,8 @@ export class DynamoStore implements Store {
       const before = await this.reads.job(ci, jobId);
       const job = before && publicJob(before);
       const transaction = this.transaction();
-      const completed = before && transaction.putJob(before, { ...before, status: 'completed', updatedAt: now });
+      const completedAt = before?.completedAt ?? now;
+      const completed = before && transaction.putJob(before, { ...before, status: 'completed', completedAt, updatedAt: now });
       const runner = runnerName ? await this.reads.runner(runnerName) : undefined;
       if (!isActive(runner)) {
         await this.commit(transaction);
@@ -416,28 +431,7 @@ export class DynamoStore implements Store {
   }
 
   async jobOrigins(since: number): Promise<JobRecord[]> {
-    const recent = await this.reads.indexed(INDEX.origins, timeKey(since));
-    const keys = [
-      ...recent.map((item) => ({ ci: item.ci as string, jobId: item.jobId as string })),
-      ...(await this.reads.activeRunners()).map((runner) => ({ ci: runner.ci, jobId: runner.jobId })),
-    ];
-    const latest = new Map<string, JobItem>();
-    for (const key of keys) {
-      const job = await this.reads.job(key.ci, key.jobId);
-      if (!job) continue;
-      const place = originPlace(job);
-      const known = latest.get(place);
-      if (!known || known.order < job.order) latest.set(place, job);
-    }
-    return [...latest.values()].map(publicJob);
-  }
-
-  async fleetCounts(): Promise<Map<string, FleetCounts>> {
-    const counts = new Map<string, FleetCounts>();
-    for (const counter of await this.reads.counters()) {
-      if (counter.active > 0 || counter.waiting > 0) counts.set(counter.fleet, { active: counter.active, waiting: counter.waiting });
-    }
-    return counts;
+    return (await this.reads.jobOrigins(since)).map(publicJob);
   }
 
   /** The DynamoDB client is the app's, shared with its other uses: it is not closed here. */

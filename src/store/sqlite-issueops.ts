@@ -135,6 +135,8 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
       ),
       all: db.prepare<[], RequestRow>('SELECT * FROM fleet_requests ORDER BY created_at, rowid'),
       unfinished: db.prepare<[], RequestRow>("SELECT * FROM fleet_requests WHERE status IN ('planning', 'applying') ORDER BY updated_at"),
+      // A handful of rows per fleet ever requested: read whole, no index needed.
+      recent: db.prepare<[number], RequestRow>('SELECT * FROM fleet_requests ORDER BY updated_at DESC, rowid DESC LIMIT ?'),
       insertLock: db.prepare(
         `INSERT INTO fleet_locks (fleet, repo, issue_number, acquired_at) VALUES (@fleet, @repo, @issueNumber, @now)
          ON CONFLICT DO NOTHING`,
@@ -175,6 +177,10 @@ export class SqliteIssueOpsStore implements IssueOpsStore {
 
   async unfinishedRequests(): Promise<FleetRequestRecord[]> {
     return this.statements.unfinished.all().map(toRequest);
+  }
+
+  async recentRequests(limit: number): Promise<FleetRequestRecord[]> {
+    return this.statements.recent.all(limit).map(toRequest);
   }
 
   async acquireFleetLock(fleet: string, repo: string, issueNumber: number, now: number): Promise<FleetLock> {

@@ -67,6 +67,32 @@ export const LAUNCH_SPECS_SCHEMA = `
 ALTER TABLE runners ADD COLUMN launch_spec TEXT;
 `;
 
+// The operator's view (issue 13): each job's timeline, what each runner cost to run, drained fleets, each
+// periodic task's last pass, and the indexes the listings newest first (by fleet, or all) read.
+const OPERATOR_SCHEMA = `
+ALTER TABLE jobs ADD COLUMN queued_at INTEGER;
+ALTER TABLE jobs ADD COLUMN claimed_at INTEGER;
+ALTER TABLE jobs ADD COLUMN launch_requested_at INTEGER;
+ALTER TABLE jobs ADD COLUMN launched_at INTEGER;
+ALTER TABLE jobs ADD COLUMN completed_at INTEGER;
+ALTER TABLE runners ADD COLUMN launched_at INTEGER;
+ALTER TABLE runners ADD COLUMN released_at INTEGER;
+ALTER TABLE runners ADD COLUMN hourly_price_dollars REAL;
+ALTER TABLE runners ADD COLUMN spot INTEGER;
+CREATE INDEX jobs_by_fleet_receipt ON jobs (fleet, received_at);
+CREATE INDEX runners_by_creation ON runners (created_at);
+CREATE INDEX runners_by_fleet_creation ON runners (fleet, created_at);
+CREATE TABLE drained_fleets (fleet TEXT PRIMARY KEY, drained_at INTEGER NOT NULL);
+CREATE TABLE task_passes (
+  task TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  ok INTEGER NOT NULL,
+  summary TEXT NOT NULL
+);
+`;
+
 /**
  * The schema, one entry per version: a database at version n runs the entries after its nth. Append
  * only; an entry once released never changes. (The `provider` columns hold the job's CI system.)
@@ -81,6 +107,7 @@ export const MIGRATIONS: readonly string[] = [
   STATUS_INDEXES_SCHEMA,
   LAUNCH_SPECS_SCHEMA,
   LEASES_SCHEMA,
+  OPERATOR_SCHEMA,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -97,6 +124,11 @@ export interface JobRow {
   unchecked_reported: number;
   received_at: number;
   started_at: number | null;
+  queued_at: number | null;
+  claimed_at: number | null;
+  launch_requested_at: number | null;
+  launched_at: number | null;
+  completed_at: number | null;
   updated_at: number;
 }
 
@@ -113,6 +145,10 @@ export interface RunnerRow {
   released_reason: string | null;
   warm: number;
   launch_spec: string | null;
+  launched_at: number | null;
+  released_at: number | null;
+  hourly_price_dollars: number | null;
+  spot: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -142,14 +178,20 @@ export const STATEMENTS = {
   waitingJobsOf: sql<[string], JobRow>("SELECT * FROM jobs WHERE fleet = ? AND status = 'waiting' ORDER BY rowid"),
   getJob: sql<[string, string], JobRow>('SELECT * FROM jobs WHERE provider = ? AND job_id = ?'),
   insertJob: sql(
-    `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, received_at, updated_at)
-     VALUES (@ci, @jobId, @fleet, @status, @labels, @origin, @now, @now)
+    `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, queued_at, received_at, updated_at)
+     VALUES (@ci, @jobId, @fleet, @status, @labels, @origin, @queuedAt, @now, @now)
      ON CONFLICT DO NOTHING`,
   ),
   setJobStatus: sql('UPDATE jobs SET status = @status, updated_at = @now WHERE provider = @ci AND job_id = @jobId'),
+  completeJob: sql(
+    `UPDATE jobs SET status = 'completed', completed_at = COALESCE(completed_at, @now), updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId`,
+  ),
+  // A new claim starts the job's launch steps afresh: what an earlier, failed, launch recorded is cleared.
   claimJob: sql(
     `UPDATE jobs SET status = 'launching', runner_name = @runnerName, launch_attempts = launch_attempts + 1,
-     updated_at = @now WHERE provider = @ci AND job_id = @jobId`,
+     claimed_at = @now, launch_requested_at = NULL, launched_at = NULL, updated_at = @now
+     WHERE provider = @ci AND job_id = @jobId`,
   ),
   // Requeued after its check succeeded (or with no check at all): it is no longer unchecked.
   requeueJob: sql(
@@ -184,26 +226,29 @@ export const STATEMENTS = {
     "SELECT * FROM runners WHERE fleet = ? AND warm = 1 AND status IN ('launching', 'running') ORDER BY created_at",
   ),
   giveWarmRunner: sql('UPDATE runners SET warm = 0, job_id = @jobId, updated_at = @now WHERE name = @name AND warm = 1'),
+  // A warm runner's job: claimed now, launched when its runner was (null while it is still launching).
   assignJob: sql(
-    `UPDATE jobs SET status = @status, runner_name = @runnerName, updated_at = @now
+    `UPDATE jobs SET status = @status, runner_name = @runnerName, claimed_at = @now, launch_requested_at = NULL,
+     launched_at = (SELECT launched_at FROM runners WHERE name = @runnerName), updated_at = @now
      WHERE provider = @ci AND job_id = @jobId`,
   ),
   getRunner: sql<[string], RunnerRow>('SELECT * FROM runners WHERE name = ?'),
   markLaunched: sql(
     `UPDATE runners SET status = 'running', compute_id = @computeId, compute_detail = @computeDetail,
-     launch_spec = @launchSpec, updated_at = @now WHERE name = @name AND status = 'launching'`,
+     launch_spec = @launchSpec, launched_at = @now, hourly_price_dollars = @hourlyPriceDollars, spot = @spot,
+     updated_at = @now WHERE name = @name AND status = 'launching'`,
   ),
   markJobStarted: sql(
     `UPDATE jobs SET started_at = @startedAt, updated_at = @now
      WHERE provider = @ci AND job_id = @jobId AND started_at IS NULL`,
   ),
   markJobLaunched: sql(
-    `UPDATE jobs SET status = 'launched', updated_at = @now
+    `UPDATE jobs SET status = 'launched', launch_requested_at = @requestedAt, launched_at = @now, updated_at = @now
      WHERE provider = @ci AND job_id = @jobId AND status = 'launching'`,
   ),
   markCredential: sql('UPDATE runners SET credential_issued = 1, ci_runner_id = @ciRunnerId, updated_at = @now WHERE name = @name'),
   releaseRunner: sql(
-    `UPDATE runners SET status = 'released', released_reason = @reason, updated_at = @now
+    `UPDATE runners SET status = 'released', released_reason = @reason, released_at = @now, updated_at = @now
      WHERE name = @name AND status IN ('launching', 'running')`,
   ),
   // A job whose runner was released before the job started anywhere: it waits again, at its old place.

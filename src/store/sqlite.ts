@@ -10,55 +10,26 @@ import type {
   Deferral,
   FleetCounts,
   FleetLimit,
+  JobFilter,
   JobKey,
   JobRecord,
   JobStatus,
+  LaunchFacts,
   NewJob,
   Rematch,
+  RunnerFilter,
   RunnerRecord,
   Store,
   StoreRetention,
   PrunedRows,
+  TaskPass,
 } from './types.js';
 import { SqliteDeliveryLog } from './sqlite-deliveries.js';
 import { SqliteIssueOpsStore } from './sqlite-issueops.js';
 import { SqliteLease } from './sqlite-lease.js';
-import { MIGRATIONS, prepareAll, SCHEMA_VERSION, STATEMENTS, type JobRow, type Prepared, type RunnerRow } from './sqlite-statements.js';
-
-export function toJob(row: JobRow): JobRecord {
-  return {
-    ci: row.provider as CiSystem,
-    jobId: row.job_id,
-    fleet: row.fleet,
-    status: row.status,
-    labels: JSON.parse(row.labels) as string[],
-    origin: JSON.parse(row.origin) as Record<string, unknown>,
-    runnerName: row.runner_name,
-    launchAttempts: row.launch_attempts,
-    receivedAt: row.received_at,
-    startedAt: row.started_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-export function toRunner(row: RunnerRow): RunnerRecord {
-  return {
-    name: row.name,
-    fleet: row.fleet,
-    ci: row.provider as CiSystem,
-    jobId: row.job_id,
-    status: row.status,
-    computeId: row.compute_id,
-    computeDetail: row.compute_detail,
-    credentialIssued: row.credential_issued === 1,
-    ciRunnerId: row.ci_runner_id,
-    releasedReason: row.released_reason,
-    warm: row.warm === 1,
-    launchSpec: row.launch_spec === null ? null : (JSON.parse(row.launch_spec) as FleetSpec),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
+import { SqliteOperatorReads } from './sqlite-operator.js';
+import { toJob, toRunner } from './sqlite-rows.js';
+import { MIGRATIONS, prepareAll, SCHEMA_VERSION, STATEMENTS, type Prepared, type RunnerRow } from './sqlite-statements.js';
 
 // Rows deleted per transaction when pruning (about 50 ms each on a 2-core machine).
 const PRUNE_BATCH = 5_000;
@@ -73,6 +44,7 @@ export class SqliteStore implements Store, StoreRetention {
   readonly deliveries: SqliteDeliveryLog;
   /** The periodic tasks' leases, in the same file: processes sharing it take turns. */
   readonly lease: SqliteLease;
+  private readonly operator: SqliteOperatorReads;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -86,6 +58,7 @@ export class SqliteStore implements Store, StoreRetention {
     this.issueOps = new SqliteIssueOpsStore(this.db);
     this.deliveries = new SqliteDeliveryLog(this.db);
     this.lease = new SqliteLease(this.db);
+    this.operator = new SqliteOperatorReads(this.db);
     this.statements = prepareAll(this.db, STATEMENTS);
   }
 
@@ -142,6 +115,7 @@ export class SqliteStore implements Store, StoreRetention {
         status,
         labels: JSON.stringify(job.labels),
         origin: JSON.stringify(job.origin),
+        queuedAt: job.queuedAt ?? null,
         now,
       }).changes > 0
     );
@@ -210,12 +184,23 @@ export class SqliteStore implements Store, StoreRetention {
     });
   }
 
-  async markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number, launchSpec?: FleetSpec): Promise<void> {
+  async markRunnerLaunched(
+    name: string,
+    computeId: string,
+    computeDetail: string,
+    now: number,
+    launchSpec?: FleetSpec,
+    priced: LaunchFacts = {},
+  ): Promise<void> {
     this.atomically(() => {
-      const spec = launchSpec ? JSON.stringify(launchSpec) : null;
-      const changed = this.statements.markLaunched.run({ name, computeId, computeDetail, launchSpec: spec, now }).changes;
+      const changed = this.statements.markLaunched.run({
+        ...{ name, computeId, computeDetail, launchSpec: launchSpec ? JSON.stringify(launchSpec) : null, now },
+        hourlyPriceDollars: priced.hourlyPriceDollars ?? null,
+        spot: priced.spot === undefined ? null : Number(priced.spot),
+      }).changes;
       const runner = this.statements.getRunner.get(name);
-      if (changed && runner) this.statements.markJobLaunched.run({ ci: runner.provider, jobId: runner.job_id, now });
+      const requestedAt = priced.requestedAt ?? null;
+      if (changed && runner) this.statements.markJobLaunched.run({ ci: runner.provider, jobId: runner.job_id, requestedAt, now });
     });
   }
 
@@ -276,7 +261,7 @@ export class SqliteStore implements Store, StoreRetention {
   ): Promise<Completion> {
     return this.atomically((): Completion => {
       const job = this.job(ci, jobId);
-      if (job) this.statements.setJobStatus.run({ ci, jobId, status: 'completed', now });
+      if (job) this.statements.completeJob.run({ ci, jobId, now });
       const row = runnerName ? this.statements.getRunner.get(runnerName) : undefined;
       if (!row || row.status === 'released') return { job };
       const runner = toRunner(row);
@@ -366,6 +351,34 @@ export class SqliteStore implements Store, StoreRetention {
     for (const { fleet, n } of this.statements.activeCounts.all()) entry(fleet).active = n;
     for (const { fleet, n } of this.statements.waitingCounts.all()) entry(fleet).waiting = n;
     return counts;
+  }
+
+  async setFleetDrained(fleet: string, drained: boolean, now: number): Promise<boolean> {
+    return this.operator.setFleetDrained(fleet, drained, now);
+  }
+
+  async drainedFleets(): Promise<Set<string>> {
+    return this.operator.drainedFleets();
+  }
+
+  async recordTaskPass(pass: TaskPass): Promise<void> {
+    this.operator.recordTaskPass(pass);
+  }
+
+  async taskPasses(): Promise<TaskPass[]> {
+    return this.operator.taskPasses();
+  }
+
+  async listJobs(filter: JobFilter): Promise<JobRecord[]> {
+    return this.operator.listJobs(filter);
+  }
+
+  async listRunners(filter: RunnerFilter): Promise<RunnerRecord[]> {
+    return this.operator.listRunners(filter);
+  }
+
+  async countJobsByStatus(): Promise<Map<string, Map<JobStatus, number>>> {
+    return this.operator.countJobsByStatus();
   }
 
   async pruneFinished(before: number): Promise<PrunedRows> {

@@ -29,6 +29,15 @@ export interface JobRecord {
   receivedAt: number;
   /** When a runner took it, as the CI system said; null until then. */
   startedAt: number | null;
+  /** When the CI system queued it, as it said (null when it did not). The rest of the timeline is fleetbot's own. */
+  queuedAt: number | null;
+  /** When a runner slot was last claimed for it (a job put back and claimed again shows its latest claim). */
+  claimedAt: number | null;
+  /** When the compute launch call for its runner was made, and when it returned (the runner's launch, for a warm runner's job). */
+  launchRequestedAt: number | null;
+  launchedAt: number | null;
+  /** When the CI system said it finished (the first time). */
+  completedAt: number | null;
   updatedAt: number;
 }
 
@@ -60,6 +69,12 @@ export interface RunnerRecord {
    * store that does not keep it) for a runner not launched yet, or launched before fleetbot kept it.
    */
   launchSpec?: FleetSpec | null;
+  /** When the compute backend said it was started, and when its slot was freed; null until then. */
+  launchedAt: number | null;
+  releasedAt: number | null;
+  /** The hourly price seen at launch (a spot price, for spot capacity), and whether it is spot; null when the backend did not say. */
+  hourlyPriceDollars: number | null;
+  spot: boolean | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -69,7 +84,37 @@ export interface NewJob {
   jobId: string;
   labels: string[];
   origin: JobOrigin;
+  /** When the CI system queued it (epoch ms), where it says. */
+  queuedAt?: number;
 }
+
+/** What a launch told of the runner, recorded with it (markRunnerLaunched). */
+export interface LaunchFacts {
+  hourlyPriceDollars?: number;
+  spot?: boolean;
+  /** When the launch call was made: the job's `launchRequestedAt`, kept in the same write as its launch. */
+  requestedAt?: number;
+}
+
+/** Which jobs `listJobs` returns: those matching every field given, newest first (by receipt), at most `limit`. */
+export interface JobFilter {
+  fleet?: string;
+  ci?: CiSystem;
+  status?: JobStatus;
+  /** Received at or after (epoch ms). */
+  since?: number;
+  limit: number;
+}
+
+/** Which runners `listRunners` returns, newest first (by creation), at most `limit`; `active` false: released ones only. */
+export interface RunnerFilter {
+  fleet?: string;
+  active?: boolean;
+  limit: number;
+}
+
+/** The statuses `countJobsByStatus` counts: the jobs still in play (finished ones are counters' business, not gauges'). */
+export const LIVE_JOB_STATUSES: readonly JobStatus[] = ['waiting', 'launching', 'launched'];
 
 export interface FleetLimit {
   name: string;
@@ -159,8 +204,19 @@ export interface Store {
     now: number,
     passOver?: readonly JobKey[],
   ): Promise<Claim | undefined>;
-  /** Records where the runner runs; `launchSpec` (the spec it was launched with) is kept as the runner's `launchSpec`. */
-  markRunnerLaunched(name: string, computeId: string, computeDetail: string, now: number, launchSpec?: FleetSpec): Promise<void>;
+  /**
+   * Records where the runner runs and when (`launchedAt`, on the runner and its job); `launchSpec` (the spec
+   * it was launched with) is kept as the runner's `launchSpec`, and what the launch said (`priced`: its price,
+   * whether spot, when the launch was requested) with it. Nothing changes for a runner no longer launching.
+   */
+  markRunnerLaunched(
+    name: string,
+    computeId: string,
+    computeDetail: string,
+    now: number,
+    launchSpec?: FleetSpec,
+    priced?: LaunchFacts,
+  ): Promise<void>;
   markCredentialIssued(name: string, ciRunnerId: string | null, now: number): Promise<void>;
   /**
    * Frees an active runner's slot. With `requeueJob`, its job (unless finished) goes back into the
@@ -208,6 +264,23 @@ export interface Store {
    */
   jobOrigins(since: number): Promise<JobRecord[]>;
   fleetCounts(): Promise<Map<string, FleetCounts>>;
+  /**
+   * Drains (true) or undrains a fleet: a drained fleet gets no new runners (its jobs wait in its backlog,
+   * none is claimed from it, no warm runner is launched) while its running jobs finish. Kept in the store,
+   * so every replica sharing it sees it. Returns whether it changed.
+   */
+  setFleetDrained(fleet: string, drained: boolean, now: number): Promise<boolean>;
+  drainedFleets(): Promise<Set<string>>;
+  /** Keeps the pass as its task's latest (one per task name, whichever replica ran it). */
+  recordTaskPass(pass: TaskPass): Promise<void>;
+  /** Each task's latest pass, by task name. */
+  taskPasses(): Promise<TaskPass[]>;
+  /** Jobs matching the filter, newest first by `receivedAt`. */
+  listJobs(filter: JobFilter): Promise<JobRecord[]>;
+  /** Runners matching the filter, newest first by `createdAt`. */
+  listRunners(filter: RunnerFilter): Promise<RunnerRecord[]>;
+  /** Jobs in each of LIVE_JOB_STATUSES, by fleet (`''` for none) and status; statuses with none are left out. */
+  countJobsByStatus(): Promise<Map<string, Map<JobStatus, number>>>;
   close(): Promise<void>;
 }
 
@@ -297,6 +370,8 @@ export interface IssueOpsStore {
   saveRequest(request: FleetRequestRecord): Promise<void>;
   /** Requests a crash may have interrupted: `planning` or `applying`. */
   unfinishedRequests(): Promise<FleetRequestRecord[]>;
+  /** The `limit` requests updated last, newest first: the operator's view of IssueOps. */
+  recentRequests(limit: number): Promise<FleetRequestRecord[]>;
   /** Takes the fleet's lock for a request, unless another request holds it (returned then). */
   acquireFleetLock(fleet: string, repo: string, issueNumber: number, now: number): Promise<FleetLock>;
   /** Frees the lock if this request holds it. */

@@ -150,3 +150,24 @@ describeOnEveryStore('IssueOps state and delivery GUIDs (store contract)', (stor
     expect(await deliveries.claimHandling('new', 30)).toBe(false);
   });
 });
+
+describeOnEveryStore('IssueOps requests for the operator (store contract)', (store) => {
+  it('lists the requests updated last, newest first, finished or not, at most as many as asked', async () => {
+    const { issueOps } = store();
+    expect(await issueOps.recentRequests(10)).toEqual([]);
+    await issueOps.saveRequest(request({ issueNumber: 1, status: 'planning', updatedAt: 10 }));
+    await issueOps.saveRequest(request({ issueNumber: 2, fleet: 'b', prNumber: 9, status: 'closed', updatedAt: 30 }));
+    await issueOps.saveRequest(request({ issueNumber: 3, fleet: 'c', prNumber: 10, status: 'planning', updatedAt: 20 }));
+    // Saved again: it moves up, and is listed once.
+    await issueOps.saveRequest(request({ issueNumber: 1, status: 'plan_failed', updatedAt: 40 }));
+
+    const recent = await issueOps.recentRequests(10);
+    expect(recent.map((listed) => [listed.issueNumber, listed.status])).toEqual([
+      [1, 'plan_failed'],
+      [2, 'closed'],
+      [3, 'planning'],
+    ]);
+    expect((await issueOps.recentRequests(2)).map((listed) => listed.issueNumber)).toEqual([1, 2]);
+    expect(await issueOps.recentRequests(0)).toEqual([]);
+  });
+});

@@ -242,3 +242,67 @@ describe('periodic task under a lease', () => {
     expect(released).toEqual([7]);
   });
 });
+
+describe("periodic task passes, recorded in the replicas' store", () => {
+  let store: SqliteStore;
+  beforeEach(() => {
+    store = new SqliteStore(':memory:');
+  });
+  afterEach(() => store.close());
+
+  function task<T>(holder: string, work: () => Promise<T>, errors: unknown[] = [], passes: SqliteStore | undefined = store) {
+    const clock = { at: 1_000 };
+    const timed = async () => {
+      clock.at += 250;
+      return work();
+    };
+    const lease = { store: store.lease, holder, ttlMs: 15_000, name: 'reconciler', now: () => clock.at, passes };
+    return new PeriodicTask(timed, (error) => errors.push(error), lease);
+  }
+
+  it('records each pass under the task and the replica that ran it, with what it came to', async () => {
+    await task('replica-a', async () => ({ launched: 2, errors: 0 })).pass();
+    expect(await store.taskPasses()).toEqual([
+      { task: 'reconciler', holder: 'replica-a', startedAt: 1_000, finishedAt: 1_250, ok: true, summary: '{"launched":2,"errors":0}' },
+    ]);
+  });
+
+  it('records a failed pass with why, and still fails it', async () => {
+    await expect(task('replica-a', () => Promise.reject(new Error('DescribeTasks throttled'))).pass()).rejects.toThrow('throttled');
+    expect(await store.taskPasses()).toEqual([expect.objectContaining({ ok: false, summary: 'DescribeTasks throttled' })]);
+  });
+
+  it('records nothing for a pass refused because another replica holds the lease', async () => {
+    await store.lease.acquire('reconciler', 'replica-b', 60_000, 1_000);
+    await expect(task('replica-a', async () => 'ran').pass()).rejects.toThrow(LeaseHeldElsewhere);
+    expect(await store.taskPasses()).toEqual([]);
+  });
+
+  it('keeps a long summary short', async () => {
+    await task('replica-a', async () => 'x'.repeat(2_000)).pass();
+    const [pass] = await store.taskPasses();
+    expect(pass!.summary).toHaveLength(500);
+    expect(pass!.summary.endsWith('…')).toBe(true);
+  });
+
+  it('reports a pass it could not record, and the pass itself succeeds', async () => {
+    const errors: unknown[] = [];
+    const broken = Object.assign(Object.create(store) as SqliteStore, {
+      recordTaskPass: () => Promise.reject(new Error('database is locked')),
+    });
+    expect(await task('replica-a', async () => 'ran', errors, broken).pass()).toBe('ran');
+    expect(errors.map((error) => (error as Error).message)).toEqual(['could not record the pass of "reconciler": database is locked']);
+  });
+});
+
+describe('a periodic pass whose result JSON cannot write', () => {
+  it('is recorded all the same, as text', async () => {
+    const store = new SqliteStore(':memory:');
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const lease = { store: store.lease, holder: 'a', ttlMs: 15_000, name: 'retention', passes: store };
+    expect(await new PeriodicTask(async () => circular, fail, lease).pass()).toBe(circular);
+    expect(await store.taskPasses()).toEqual([expect.objectContaining({ task: 'retention', ok: true, summary: '[object Object]' })]);
+    await store.close();
+  });
+});

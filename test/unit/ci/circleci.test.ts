@@ -2,6 +2,7 @@ import { CircleCiSource, demandJob } from '../../../src/ci/circleci.js';
 import type { SecretReader } from '../../../src/secrets/types.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { circleciFleet } from '../../helpers/fleets.js';
+import { UNTIMED } from '../../helpers/records.js';
 
 const secrets: SecretReader = {
   read: async (name) => `token-from:${name}`,
@@ -9,7 +10,17 @@ const secrets: SecretReader = {
 };
 
 function recordOf(job: ReturnType<typeof demandJob>): JobRecord {
-  return { ...job, fleet: 'cci', status: 'waiting', runnerName: null, launchAttempts: 1, receivedAt: 0, startedAt: null, updatedAt: 0 };
+  return {
+    ...job,
+    fleet: 'cci',
+    status: 'waiting',
+    runnerName: null,
+    launchAttempts: 1,
+    receivedAt: 0,
+    startedAt: null,
+    ...UNTIMED,
+    updatedAt: 0,
+  };
 }
 
 describe('CircleCI as a job source', () => {

@@ -22,6 +22,7 @@ describe('reading workflow_job payloads', () => {
             ownerUrl: payload.repository.owner.html_url,
             repoUrl: payload.repository.html_url,
           },
+          queuedAt: Date.parse(payload.workflow_job.created_at!),
         },
       },
     });

@@ -6,6 +6,10 @@ import { fleetSpecSchema, type FleetSpec } from '../../../src/fleets/spec.js';
 import type { Admission, JobRecord, NewJob } from '../../../src/store/types.js';
 import { FakeGitLab } from '../../helpers/gitlab.js';
 import { logLines } from '../../helpers/log-lines.js';
+import { UNTIMED } from '../../helpers/records.js';
+
+/** The pending jobs' creation, as the GitLab stand-in lists them (test/fixtures/gitlab/job.json): when their wait began. */
+const CREATED_AT = Date.parse('2026-02-23T02:41:37.886Z');
 
 const API_TOKEN = 'glpat-sweep-test-token';
 const TOKEN_PARAMETER = '/fleetbot/gitlab/api-token';
@@ -61,6 +65,7 @@ function setUp(options: { fleets?: FleetSpec[]; now?: () => number } = {}) {
       launchAttempts: 1,
       receivedAt,
       startedAt: null,
+      ...UNTIMED,
       updatedAt: receivedAt,
     };
     recorded.set(job.jobId, stored);
@@ -117,7 +122,9 @@ describe('the GitLab sweep for pending jobs whose webhook was lost', () => {
     const first = await sweep.pass();
     const second = await sweep.pass();
 
-    expect(queued).toEqual([{ ci: 'gitlab', jobId: gitlabJobId(gitlab.url, 7001), labels: ['linux'], origin: webhookOrigin(380, 7001) }]);
+    expect(queued).toEqual([
+      { ci: 'gitlab', jobId: gitlabJobId(gitlab.url, 7001), labels: ['linux'], origin: webhookOrigin(380, 7001), queuedAt: CREATED_AT },
+    ]);
     expect(first).toEqual({
       projects: 1,
       pending: 1,
@@ -175,9 +182,15 @@ describe('the GitLab sweep for pending jobs whose webhook was lost', () => {
     expect(pass).toMatchObject({ projects: 2, failed: 0 });
     expect(queued).toEqual(
       expect.arrayContaining([
-        { ci: 'gitlab', jobId: gitlabJobId(gitlab.url, 8001), labels: ['linux'], origin: webhookOrigin(381, 8001) },
+        { ci: 'gitlab', jobId: gitlabJobId(gitlab.url, 8001), labels: ['linux'], origin: webhookOrigin(381, 8001), queuedAt: CREATED_AT },
         // A project swept by its path gets its id from the listing, as the Job Hook would give it.
-        { ci: 'gitlab', jobId: gitlabJobId(gitlab.url, 8002), labels: ['linux', 'docker'], origin: webhookOrigin(382, 8002) },
+        {
+          ci: 'gitlab',
+          jobId: gitlabJobId(gitlab.url, 8002),
+          labels: ['linux', 'docker'],
+          origin: webhookOrigin(382, 8002),
+          queuedAt: CREATED_AT,
+        },
       ]),
     );
     expect(gitlab.listings('acme%2Ftools%2Fapp')).toHaveLength(1);

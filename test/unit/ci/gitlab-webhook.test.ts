@@ -100,6 +100,8 @@ describe('GitLab Job events', () => {
         jobId: 'gitlab.b.example-21',
         labels: ['linux'],
         origin: { instanceUrl: 'https://gitlab.b.example', projectId: 380, buildId: 21, apiTokenParameter: '/gl/b/api-token' },
+        // The job's creation, as GitLab's API gives it (test/fixtures/gitlab/job.json): when its wait began.
+        queuedAt: Date.parse('2026-02-23T02:41:37.886Z'),
       },
     ]);
   });

@@ -1,8 +1,17 @@
-import { GitLabApi, GitLabApiError, GitLabSource, gitlabJobId, MAX_PENDING_PAGES, parseJobHook } from '../../../src/ci/gitlab.js';
+import {
+  GitLabApi,
+  GitLabApiError,
+  GitLabSource,
+  gitlabJobId,
+  gitlabQueuedAt,
+  MAX_PENDING_PAGES,
+  parseJobHook,
+} from '../../../src/ci/gitlab.js';
 import { fleetSpecSchema } from '../../../src/fleets/spec.js';
 import type { SecretReader } from '../../../src/secrets/types.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { jobHookPayload, jobResponse } from '../../helpers/gitlab-payloads.js';
+import { UNTIMED } from '../../helpers/records.js';
 
 const FAST_RETRY = { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
 
@@ -116,7 +125,8 @@ describe('the GitLab API client', () => {
 
     const job = await api.getJob('https://gitlab.example.com', 380, 7, 'glpat-secret');
 
-    expect(job).toEqual({ id: 7, status: 'pending', tag_list: ['linux'] });
+    expect(job).toEqual({ id: 7, status: 'pending', tag_list: ['linux'], created_at: '2026-02-23T02:41:37.886Z' });
+    expect(gitlabQueuedAt(job)).toBe(Date.parse('2026-02-23T02:41:37.886Z'));
     expect(calls).toEqual(Array(3).fill({ url: 'https://gitlab.example.com/api/v4/projects/380/jobs/7', token: 'glpat-secret' }));
   });
 
@@ -223,6 +233,7 @@ function gitlabJob(buildId: number): JobRecord {
     launchAttempts: 0,
     receivedAt: 0,
     startedAt: null,
+    ...UNTIMED,
     updatedAt: 0,
   };
 }

@@ -2,6 +2,7 @@ import { GitHubSource } from '../../../src/ci/github.js';
 import type { InstallationOctokit } from '../../../src/github-client.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
+import { UNTIMED } from '../../helpers/records.js';
 
 const HOUR = 60 * 60 * 1000;
 
@@ -41,6 +42,7 @@ const job = (jobId: string): JobRecord => ({
   launchAttempts: 1,
   receivedAt: 0,
   startedAt: null,
+  ...UNTIMED,
   updatedAt: 0,
 });
 const runner = (jobId: string) => ({ name: `linux-small-${jobId}-aaaaaa` }) as RunnerRecord;

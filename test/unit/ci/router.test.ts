@@ -3,6 +3,7 @@ import type { CiSource } from '../../../src/ci/types.js';
 import type { CiSystem } from '../../../src/fleets/spec.js';
 import type { JobRecord, RunnerRecord } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
+import { UNTIMED } from '../../helpers/records.js';
 
 /** A source that answers in its CI system's name and records each call as `method ci job`. */
 function recordingSource(ci: CiSystem, calls: string[]): CiSource {
@@ -32,6 +33,7 @@ function jobOf(ci: CiSystem, jobId: string): JobRecord {
     launchAttempts: 0,
     receivedAt: 0,
     startedAt: null,
+    ...UNTIMED,
     updatedAt: 0,
   };
 }

@@ -11,6 +11,7 @@ import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { JobRecord } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
 import { logLines } from '../../helpers/log-lines.js';
+import { UNTIMED } from '../../helpers/records.js';
 
 const removed = ecsFleet({ name: 'old', labels: ['self-hosted', 'old'], compute: { cluster: 'old-cluster' } });
 const known = ecsFleet({ name: 'linux', labels: ['self-hosted', 'linux'] });
@@ -27,6 +28,7 @@ function job(overrides: Partial<JobRecord> = {}): JobRecord {
     launchAttempts: 1,
     receivedAt: 1,
     startedAt: null,
+    ...UNTIMED,
     updatedAt: 1,
     ...overrides,
   };

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import { DELIVERIES_SCHEMA } from '../../../src/store/sqlite-deliveries.js';
 import { MIGRATIONS } from '../../../src/store/sqlite-statements.js';
+import { UNDO_OPERATOR_SCHEMA } from '../../helpers/sqlite-schema.js';
 
 describe('webhook deliveries in the SQLite store', () => {
   const fresh = () => join(mkdtempSync(join(tmpdir(), 'fleetbot-deliveries-')), 'fleetbot.db');
@@ -49,6 +50,7 @@ describe('webhook deliveries in the SQLite store', () => {
     await store.admitJob({ ci: 'github', jobId: '1', labels: ['x'], origin: {} }, { name: 'f', maxRunners: 1 }, 'r1', 1);
     await store.close();
     const raw = new Database(file);
+    raw.exec(UNDO_OPERATOR_SCHEMA);
     raw.exec('DROP TABLE app_values; DROP TABLE webhook_deliveries; ALTER TABLE runners DROP COLUMN launch_spec;');
     raw.pragma(`user_version = ${MIGRATIONS.indexOf(DELIVERIES_SCHEMA)}`);
     raw.close();

@@ -6,6 +6,7 @@ import { SqliteStore } from '../../../src/store/sqlite.js';
 import { SCHEMA_VERSION } from '../../../src/store/sqlite-statements.js';
 import type { FleetRequestRecord, NewJob } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
+import { UNDO_OPERATOR_SCHEMA } from '../../helpers/sqlite-schema.js';
 
 function request(overrides: Partial<FleetRequestRecord> = {}): FleetRequestRecord {
   return <FleetRequestRecord>{
@@ -138,7 +139,8 @@ describe('IssueOps state in the SQLite store', () => {
     await store.close();
     const raw = new Database(file);
     raw.exec(
-      'DROP TABLE fleet_requests; DROP TABLE fleet_locks; DROP TABLE provisioned_fleets; ALTER TABLE runners DROP COLUMN warm;' +
+      UNDO_OPERATOR_SCHEMA +
+        'DROP TABLE fleet_requests; DROP TABLE fleet_locks; DROP TABLE provisioned_fleets; ALTER TABLE runners DROP COLUMN warm;' +
         ' ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at;' +
         ' ALTER TABLE runners DROP COLUMN launch_spec;',
     );

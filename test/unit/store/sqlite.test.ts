@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { NewJob } from '../../../src/store/types.js';
+import { UNDO_OPERATOR_SCHEMA } from '../../helpers/sqlite-schema.js';
 
 const fleet = { name: 'linux', maxRunners: 2 };
 
@@ -48,7 +49,8 @@ describe('the SQLite store', () => {
     const Database = (await import('better-sqlite3')).default;
     const raw = new Database(file);
     raw.exec(
-      'ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at;' +
+      UNDO_OPERATOR_SCHEMA +
+        'ALTER TABLE jobs DROP COLUMN unchecked_since; ALTER TABLE jobs DROP COLUMN unchecked_reported; ALTER TABLE jobs DROP COLUMN started_at;' +
         ' ALTER TABLE runners DROP COLUMN launch_spec',
     );
     raw.pragma('user_version = 3');
@@ -63,7 +65,7 @@ describe('the SQLite store', () => {
     await store.close();
     const Database = (await import('better-sqlite3')).default;
     const raw = new Database(file);
-    raw.exec('ALTER TABLE jobs DROP COLUMN started_at; ALTER TABLE runners DROP COLUMN launch_spec');
+    raw.exec(UNDO_OPERATOR_SCHEMA + 'ALTER TABLE jobs DROP COLUMN started_at; ALTER TABLE runners DROP COLUMN launch_spec');
     raw.pragma('user_version = 4');
     raw.close();
     store = new SqliteStore(file);
