@@ -7,18 +7,11 @@ import { deliveriesCommand, redeliverCommand } from './deliveries.js';
 import { doctorCommand } from './doctor.js';
 import { createOperatorCommands } from './operator-commands.js';
 import { openStoreSource } from './operator-store.js';
+import { createOperatorView } from '../operator/view.js';
 import { packageLambdaCommand } from './package-lambda.js';
 import { storeInitCommand, storeMigrateCommand } from './store.js';
 import { synthCommand } from './synth.js';
 import { synthControlPlaneCommand } from './synth-control-plane.js';
-
-/**
- * The read model over a store (createOperatorView, src/operator/view.ts) is being built on another branch
- * (issue 13); until it is merged, store mode says so and --url serves.
- */
-function storeViewPending(): never {
-  throw new CommandError('reading the store directly needs the operator view, which this build lacks: use --url <app> [--token <token>]');
-}
 
 /** `fleetbot <command>`: one entry per command. */
 export const commands: Record<string, Command> = {
@@ -27,7 +20,7 @@ export const commands: Record<string, Command> = {
   'package-lambda': packageLambdaCommand,
   'store:init': storeInitCommand,
   'store:migrate': storeMigrateCommand,
-  ...createOperatorCommands({ openStore: (context) => openStoreSource(context, storeViewPending) }),
+  ...createOperatorCommands({ openStore: (context) => openStoreSource(context, createOperatorView) }),
   deliveries: deliveriesCommand,
   redeliver: redeliverCommand,
   doctor: doctorCommand,
