@@ -12,7 +12,7 @@ import { AsgBackend } from './compute/asg.js';
 import { Ec2Backend } from './compute/ec2.js';
 import { EcsBackend } from './compute/ecs.js';
 import { ComputeRouter } from './compute/router.js';
-import { ConfigError, terraformEnvironment, type AppConfig } from './config.js';
+import { appPrivateKey, ConfigError, terraformEnvironment, type AppConfig } from './config.js';
 import { FleetRegistry } from './fleets/registry.js';
 import { CI_SYSTEMS, type CiSystem } from './fleets/spec.js';
 import { loadFleetsFile } from './fleets/file.js';
@@ -25,9 +25,11 @@ import { SqsDeliveryQueue } from './queue/sqs-queue.js';
 import { CachedSecretParameters } from './secrets/parameters.js';
 import { RunnerSecrets } from './secrets/ssm.js';
 import type { SecretReader } from './secrets/types.js';
+import { createOperatorView } from './operator/view.js';
 import { openStores, type AppStores } from './store/open.js';
 import type { DeliveryLog, IssueOpsStore } from './store/types.js';
 import { TerraformCli } from './terraform/cli.js';
+import { dashboardAccess } from './web/access.js';
 
 /**
  * The app built from its configuration, as `npm start` (main.ts) and the Lambda worker (lambda.ts) both
@@ -61,7 +63,15 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
   const aws = createAwsClients();
   const stores = await openStores(config.store, { dynamodb: aws.dynamodb, retentionMs: config.retentionMs });
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
-  const fleetbot = createFleetbot({
+  // An undrain serves the fleet's backlog at once on this replica; the scheduler exists once the app is loaded.
+  const operatorView = createOperatorView({
+    store: stores.jobs,
+    issueOps: fleetsFile.issueops && stores.issueOps,
+    fleets,
+    githubWebUrl: config.github.webUrl,
+    serveBacklog: (fleet) => fleetbot.scheduler.serveBacklog(fleet),
+  });
+  const fleetbot: Fleetbot = createFleetbot({
     deliveries: stores.deliveries,
     store: stores.jobs,
     fleets,
@@ -79,6 +89,8 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
     leases: { store: stores.lease, holder: replicaName(), ttlMs: config.leaseMs, passes: stores.jobs },
     queue: config.queue && new SqsDeliveryQueue(aws.sqs, config.queue.url),
     periodicWork: options.periodicWork,
+    operatorView,
+    dashboard: dashboardAccess(config, fleetsFile.dashboard?.allow ?? [], appPrivateKey()),
     issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, stores.issueOps, config.secretValues)),
   });
   return { fleetbot, stores, aws, fleets, issueOps: fleetsFile.issueops };
