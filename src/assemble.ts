@@ -63,13 +63,14 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
   const aws = createAwsClients();
   const stores = await openStores(config.store, { dynamodb: aws.dynamodb, retentionMs: config.retentionMs });
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
-  // An undrain serves the fleet's backlog at once on this replica; the scheduler exists once the app is loaded.
+  // A drain takes effect at once on this replica, and an undrain serves the fleet's backlog here; the
+  // scheduler exists once the app is loaded.
   const operatorView = createOperatorView({
     store: stores.jobs,
     issueOps: fleetsFile.issueops && stores.issueOps,
     fleets,
     githubWebUrl: config.github.webUrl,
-    serveBacklog: (fleet) => fleetbot.scheduler.serveBacklog(fleet),
+    drainChanged: (fleet, drained) => fleetbot.scheduler.fleetDrainChanged(fleet, drained),
   });
   const fleetbot: Fleetbot = createFleetbot({
     deliveries: stores.deliveries,

@@ -288,11 +288,11 @@ export class Scheduler implements JobSink {
     }
   }
 
-  /** A fleet was undrained: its backlog and warm pool are served now, here (other replicas: at their next reconcile pass). */
-  async serveBacklog(name: string): Promise<void> {
+  /** A drain or undrain made here counts at once (elsewhere: DRAINED_FLEETS_CACHE_MS); an undrained fleet's backlog is served now. */
+  async fleetDrainChanged(name: string, drained: boolean): Promise<void> {
     this.drained.forget();
     const fleet = this.fleets.get(name);
-    if (!fleet) return;
+    if (!fleet || drained) return;
     await this.drainFleet(fleet);
     await this.topUpWarmPool(fleet);
   }

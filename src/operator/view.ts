@@ -40,8 +40,8 @@ export interface OperatorViewDeps {
   issueOps?: IssueOpsStore;
   fleets: FleetRegistry;
   now?: () => number;
-  /** The scheduler's serving of a fleet's backlog and warm pool, called after an undrain (on this replica). */
-  serveBacklog?: (fleet: string) => Promise<void>;
+  /** Tells this replica's scheduler of a drain or an undrain it made (the scheduler serves an undrained fleet's backlog). */
+  drainChanged?: (fleet: string, drained: boolean) => Promise<void>;
   /** https://github.com, or the GitHub Enterprise host: for links to IssueOps issues and pull requests. */
   githubWebUrl?: string;
   /** Without it, jobs carry no cost and there is no cost per day. */
@@ -169,13 +169,14 @@ class StoreOperatorView implements OperatorView {
   async drain(fleet: string): Promise<DrainResult> {
     await this.requireFleet(fleet);
     const changed = await this.deps.store.setFleetDrained(fleet, true, this.now());
+    if (changed) await this.deps.drainChanged?.(fleet, true);
     return { fleet, drained: true, changed };
   }
 
   async undrain(fleet: string): Promise<DrainResult> {
     await this.requireFleet(fleet);
     const changed = await this.deps.store.setFleetDrained(fleet, false, this.now());
-    if (changed) await this.deps.serveBacklog?.(fleet);
+    if (changed) await this.deps.drainChanged?.(fleet, false);
     return { fleet, drained: false, changed };
   }
 

@@ -111,10 +111,20 @@ describe('a drained fleet', () => {
 
     // Undrained through this replica: no wait for its cache.
     await store.setFleetDrained('linux', false, clock.at);
-    await scheduler.serveBacklog('linux');
+    await scheduler.fleetDrainChanged('linux', false);
     await scheduler.idle();
     expect((await store.getJob('github', '3'))?.status).toBe('launched');
     expect(compute.launched.map((request) => request.jobId)).toEqual(['1', '2', '3']);
+  });
+
+  it('takes effect at once when drained through this replica, cache or not', async () => {
+    const { store, clock, scheduler, queue } = setup();
+    expect((await queue('1')).kind).toBe('claimed');
+    await store.setFleetDrained('linux', true, clock.at);
+    await scheduler.fleetDrainChanged('linux', true);
+    expect((await queue('2')).kind).toBe('waiting');
+    await scheduler.idle();
+    expect((await store.getJob('github', '2'))?.status).toBe('waiting');
   });
 
   it("is seen by a replica that did not drain it within DRAINED_FLEETS_CACHE_MS, and its reconcile pass serves the backlog once it's undrained", async () => {
@@ -145,7 +155,7 @@ describe('a drained fleet', () => {
     expect((await queue('1')).kind).toBe('waiting');
 
     await store.setFleetDrained('linux', false, clock.at);
-    await scheduler.serveBacklog('linux');
+    await scheduler.fleetDrainChanged('linux', false);
     await scheduler.idle();
     expect((await store.getJob('github', '1'))?.status).toBe('launched');
     expect(await store.warmRunners('linux')).toHaveLength(1);

@@ -26,20 +26,20 @@ const githubJob = (jobId: string, queuedAt?: number): NewJob => ({ ci: 'github',
 function setup(options: { runnerCost?: RunnerCost; fleets?: FleetSpec[] } = {}) {
   const store = new SqliteStore(':memory:');
   const clock = { at: MARCH_2 + 12 * HOUR };
-  const served: string[] = [];
+  const told: string[] = [];
   const registry = new FleetRegistry(options.fleets ?? [linux, gpu, arm]);
   const view = createOperatorView({
     store,
     issueOps: store.issueOps,
     fleets: registry,
     now: () => clock.at,
-    serveBacklog: async (fleet) => {
-      served.push(fleet);
+    drainChanged: async (fleet, drained) => {
+      told.push(`${drained ? 'drained' : 'undrained'} ${fleet}`);
     },
     githubWebUrl: 'https://ghe.example.com/',
     runnerCost: options.runnerCost,
   });
-  return { store, clock, served, registry, view };
+  return { store, clock, told, registry, view };
 }
 
 /** A runner's cost at one dollar an hour from its launch: easy to check by hand. */
@@ -280,15 +280,15 @@ describe("the operator's IssueOps requests", () => {
 });
 
 describe('draining from the operator', () => {
-  it("drains and undrains a fleet, says whether that changed anything, and serves the fleet's backlog after an undrain", async () => {
-    const { store, served, view } = setup();
+  it('drains and undrains a fleet, says whether that changed anything, and tells the scheduler of each change', async () => {
+    const { store, told, view } = setup();
     expect(await view.drain('linux')).toEqual({ fleet: 'linux', drained: true, changed: true });
     expect(await view.drain('linux')).toEqual({ fleet: 'linux', drained: true, changed: false });
     expect(await store.drainedFleets()).toEqual(new Set(['linux']));
-    expect(served).toEqual([]);
+    expect(told).toEqual(['drained linux']);
     expect(await view.undrain('linux')).toEqual({ fleet: 'linux', drained: false, changed: true });
     expect(await view.undrain('linux')).toEqual({ fleet: 'linux', drained: false, changed: false });
-    expect(served).toEqual(['linux']);
+    expect(told).toEqual(['drained linux', 'undrained linux']);
   });
 
   it('refuses a fleet it does not know, changing nothing', async () => {
