@@ -34,6 +34,10 @@ const ALLOWED_IMPORTS: Record<string, string[]> = {
   'src/issueops': ['src', 'src/fleets', 'src/store', 'src/terraform'],
   // The delivery queue knows deliveries (src/deliveries.ts) and SQS, not the CI systems whose deliveries it carries.
   'src/queue': ['src'],
+  // Cost estimates price a fleet's capacity: they read fleet specs and runner records, nothing else.
+  'src/cost': ['src', 'src/fleets', 'src/store'],
+  // The metrics decorate what the job path is given (sink, compute, CI calls, store) and price released runners.
+  'src/metrics': ['src', 'src/ci', 'src/compute', 'src/cost', 'src/fleets', 'src/store'],
 };
 // assemble.ts builds the app from its configuration for main.ts and lambda.ts: wiring too.
 const WIRING = [/^src\/(index|main|lambda|assemble)\.ts$/, /^src\/cli\//];

@@ -14,6 +14,9 @@ export interface LaunchedRunner {
   computeId: string;
   /** Which capacity took it (capacity provider or launch type), for logs and metrics. */
   computeDetail: string;
+  /** For cost estimates (src/cost/): the hourly price seen at launch (an EC2 spot price), and whether the capacity is spot. */
+  hourlyPriceDollars?: number;
+  spot?: boolean;
 }
 
 export type ComputeState = 'starting' | 'running' | 'stopped' | 'missing';
