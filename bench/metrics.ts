@@ -127,33 +127,49 @@ async function burst(app: AppProcess, database: string): Promise<void> {
   db.close();
 }
 
+/** What holds the app's memory, from its own /metrics (Node's default metrics): RSS, the V8 heap by space, and memory outside it. */
+function memoryLines(text: string): string[] {
+  const mb = (name: string, labels: Record<string, string> = {}) => ((sample(text, name, labels) ?? NaN) / 2 ** 20).toFixed(1);
+  const spaces = ['new', 'old', 'code', 'large_object'].map(
+    (space) => `${space} ${mb('nodejs_heap_space_size_used_bytes', { space })}/${mb('nodejs_heap_space_size_total_bytes', { space })}`,
+  );
+  return [
+    `  RSS ${mb('process_resident_memory_bytes')} MB; V8 heap used/total ${mb('nodejs_heap_size_used_bytes')}/${mb('nodejs_heap_size_total_bytes')} MB`,
+    `  by space (used/total MB): ${spaces.join(', ')}; external ${mb('nodejs_external_memory_bytes')} MB`,
+  ];
+}
+
 async function memoryBench(): Promise<void> {
   const moto = await startMoto();
   const github = await startFakeGitHub();
   const infra = await createRunnerInfra(moto);
   const fleet: FleetSpecInput = { name: 'bench', labels: ['self-hosted', 'linux'], maxRunners: 100, compute: ecsCompute(infra) };
   const env = appEnvironment(moto, github, [fleet], { LOG_LEVEL: 'info', FLEETBOT_RECONCILE_INTERVAL_SECONDS: '3600' });
-  const app = await startAppProcess(env, { nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean), logFile: '/dev/null' });
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean);
+  const app = await startAppProcess(env, { nodeArgs, logFile: '/dev/null' });
+  const scrape = async () => (await fetch(`${app.url}/metrics`)).text();
+  // A scrape every second, as a busy Prometheus might: the one at the highest RSS says what the peak was made of.
+  let peak = { rss: 0, text: '' };
+  const sampler = setInterval(() => {
+    void scrape().then((text) => {
+      const rss = sample(text, 'process_resident_memory_bytes') ?? 0;
+      if (rss > peak.rss) peak = { rss, text };
+    });
+  }, 1000);
   try {
     const idle = procStatusMb(app.pid, 'VmRSS');
+    const started = performance.now();
     await burst(app, env.FLEETBOT_DB);
-    const text = await (await fetch(`${app.url}/metrics`)).text();
-    const mb = (name: string, labels: Record<string, string> = {}) => ((sample(text, name, labels) ?? NaN) / 2 ** 20).toFixed(1);
-    console.log(
-      `app RSS after a ${BURST_JOBS}-job burst: ${procStatusMb(app.pid, 'VmRSS')} MB (idle before: ${idle} MB, peak ${procStatusMb(app.pid, 'VmHWM')} MB; target ≤ 200 MB)`,
-    );
-    console.log(
-      `  V8 heap used / total ${mb('nodejs_heap_size_used_bytes')} / ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`,
-    );
-    for (const space of ['new_space', 'old_space', 'code_space', 'large_object_space']) {
-      console.log(
-        `  ${space.padEnd(18)} ${mb('nodejs_heap_space_size_total_bytes', { space })} MB total, ${mb('nodejs_heap_space_size_used_bytes', { space })} MB used`,
-      );
-    }
-    console.log(
-      `  fleetbot_jobs_total launched ${sample(text, 'fleetbot_jobs_total', { ci: 'github', fleet: 'bench', outcome: 'launched' })}`,
-    );
+    clearInterval(sampler);
+    const after = await scrape();
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    console.log(`app memory, ${BURST_JOBS}-job burst in ${seconds} s, node ${nodeArgs?.join(' ') || '(no flags)'} (target ≤ 200 MB RSS):`);
+    console.log(`  idle before ${idle} MB, after ${procStatusMb(app.pid, 'VmRSS')} MB, peak ${procStatusMb(app.pid, 'VmHWM')} MB (VmHWM)`);
+    console.log('at the highest sampled RSS:', ...memoryLines(peak.text).map((line) => `\n${line}`));
+    console.log('after the burst:', ...memoryLines(after).map((line) => `\n${line}`));
+    console.log(`  jobs launched ${sample(after, 'fleetbot_jobs_total', { ci: 'github', fleet: 'bench', outcome: 'launched' })}`);
   } finally {
+    clearInterval(sampler);
     await app.stop();
     await github.close();
     await moto.stop();

@@ -123,12 +123,10 @@ interface Wired {
 }
 
 /** The Probot app: wires each CI system to the scheduler, and starts the reconciler. Nothing else. */
-export function createFleetbot(options: FleetbotOptions, metrics = options.metrics ?? createMetrics()): Fleetbot {
+export function createFleetbot(options: FleetbotOptions): Fleetbot {
+  const metrics = options.metrics ?? createMetrics();
   let wired: Wired | undefined;
-  const get = (): Wired => {
-    if (!wired) throw new Error('the fleetbot app has not been loaded into Probot yet');
-    return wired;
-  };
+  const get = (): Wired => wired ?? notLoaded();
 
   const app = async (probot: Probot, { addHandler }: ApplicationFunctionOptions) => {
     const loaded = (wired = wire(probot, addHandler, { ...options, metrics }));
@@ -172,6 +170,10 @@ export function createFleetbot(options: FleetbotOptions, metrics = options.metri
       await wired.scheduler.idle();
     },
   };
+}
+
+function notLoaded(): never {
+  throw new Error('the fleetbot app has not been loaded into Probot yet');
 }
 
 /** A queued delivery to the intake of its CI system. */

@@ -131,7 +131,6 @@ describe("GitHub's rate limit and recovered deliveries", () => {
       action: null,
     });
     const api = {
-      // eslint-disable-next-line @typescript-eslint/require-await
       async *pages() {
         yield [failed(3, 'workflow_job'), failed(2, 'issues'), failed(1, 'workflow_job')];
       },
