@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { sample } from '../../helpers/prometheus-text.js';
 const TOKEN = 'metrics-token-0123456789';
 
 /** The app on a Probot server of its own, as `npm start` serves it; nothing is launched, so compute is never called. */
-async function serve(metricsToken: string | undefined): Promise<{ url: string; close: () => Promise<void> }> {
+async function serve(metricsToken: string | undefined): Promise<{ url: string; store: SqliteStore; close: () => Promise<void> }> {
   const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'fleetbot-')), 'fleetbot.db'));
   const log = pino({ level: 'silent' });
   const fleetbot = createFleetbot({
@@ -42,6 +43,7 @@ async function serve(metricsToken: string | undefined): Promise<{ url: string; c
   await server.start();
   return {
     url: `http://127.0.0.1:${port}/metrics`,
+    store,
     close: async () => {
       await server.stop();
       await fleetbot.stop();
@@ -83,6 +85,16 @@ describe('GET /metrics', () => {
     const refused = await fetch(app.url);
     expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="fleetbot metrics"');
     expect(await refused.text()).not.toContain('fleetbot_');
+  });
+
+  it('answers 500 when the store cannot be read for the gauges, and serves again once it can', async () => {
+    app = await serve(undefined);
+    const activeRunners = jest.spyOn(app.store, 'activeRunners').mockRejectedValueOnce(new Error('disk I/O error'));
+    const failed = await fetch(app.url);
+    expect(failed.status).toBe(500);
+    expect(await failed.text()).toBe('the metrics could not be read; see the log\n');
+    expect((await fetch(app.url)).status).toBe(200);
+    expect(activeRunners).toHaveBeenCalledTimes(2);
   });
 
   it('takes GET only', async () => {
