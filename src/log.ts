@@ -6,10 +6,11 @@ import { errorFields, isError } from './errors.js';
 
 /**
  * Probot's access log records every request's headers, and GitLab sends its webhook secret as one
- * (X-Gitlab-Token): those headers are censored in every line.
+ * (X-Gitlab-Token), a scraper of /metrics its bearer token (Authorization): those headers are censored
+ * in every line.
  */
 export const SECRET_HEADER_REDACTION = {
-  paths: ['req.headers["x-gitlab-token"]'],
+  paths: ['req.headers["x-gitlab-token"]', 'req.headers.authorization'],
   censor: '[redacted]',
 };
 

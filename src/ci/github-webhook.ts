@@ -30,7 +30,8 @@ export function connectGitHub(options: {
       if (!recovery) return { replay };
       const api = octokitDeliveriesApi(() => probot.auth(), options.retry);
       const periodicTask = 'github-delivery-recovery';
-      const task = deliveryRecovery({ ...recovery, api, log }, taskLease(leases, periodicTask));
+      const { deliveries, onRecovered } = recovery;
+      const task = deliveryRecovery({ api, deliveries, log, onRecovered }, taskLease(leases, periodicTask));
       return { start: () => task.start(recovery.intervalMs), pass: () => task.pass(), periodicTask, stop: () => task.stop(), replay };
     },
   });
