@@ -38,11 +38,13 @@ export function withOverrides<T extends object>(target: T, overrides: Partial<T>
 
 const seconds = (ms: number) => Math.max(0, ms) / 1000;
 
-async function observing(deps: ObserverDeps, what: string, observe: () => Promise<void>): Promise<void> {
+/** What `observe` gives, or undefined (logged) when it fails: an observation never fails the call it observes. */
+async function observing<T>(deps: ObserverDeps, what: string, observe: () => Promise<T>): Promise<T | undefined> {
   try {
-    await observe();
+    return await observe();
   } catch (error) {
     deps.log.warn({ err: errorFields(error) }, `could not observe ${what} for the metrics`);
+    return undefined;
   }
 }
 
@@ -77,7 +79,7 @@ export function meterJobSink<T extends JobSink & FleetBacklogs>(sink: T, deps: O
       return admission;
     },
     async jobStarted(started: JobStarted, delivery?: Delivery) {
-      const before = await store.getJob(started.ci, started.jobId);
+      const before = await observing(deps, 'the job before its start', () => store.getJob(started.ci, started.jobId));
       await sink.jobStarted(started, delivery);
       if (!before?.fleet || before.startedAt !== null) return;
       const fleet = before.fleet;
@@ -94,7 +96,7 @@ export function meterJobSink<T extends JobSink & FleetBacklogs>(sink: T, deps: O
       });
     },
     async jobCompleted(completed: JobCompleted, delivery?: Delivery) {
-      const before = await store.getJob(completed.ci, completed.jobId);
+      const before = await observing(deps, 'the job before its end', () => store.getJob(completed.ci, completed.jobId));
       await sink.jobCompleted(completed, delivery);
       if (!before?.fleet || before.status === 'completed') return;
       const outcome = COMPLETION_OUTCOMES[completed.conclusion ?? 'unknown'];

@@ -1,9 +1,11 @@
+import { jest } from '@jest/globals';
 import { pino } from 'pino';
 import { recoverDeliveries, type HookDelivery } from '../../../src/ci/github-deliveries.js';
 import type { CiCalls } from '../../../src/ci/router.js';
 import { CapacityError, type ComputeBackend } from '../../../src/compute/types.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
-import { launchFailureReason, meterCompute, meterCredentials, type ObserverDeps } from '../../../src/metrics/decorators.js';
+import { launchFailureReason, meterCompute, meterCredentials, meterJobSink, type ObserverDeps } from '../../../src/metrics/decorators.js';
+import type { FleetBacklogs, JobSink } from '../../../src/ci/types.js';
 import { createMetrics, type FleetbotMetrics } from '../../../src/metrics/instruments.js';
 import { rateLimitPlugin } from '../../../src/metrics/octokit.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
@@ -92,6 +94,26 @@ describe('the compute and CI-call observers', () => {
     expect(sample(text, 'fleetbot_launch_seconds_count', { fleet: 'linux-small', compute: 'ecs' })).toBe(2);
     expect(sample(text, 'fleetbot_launch_seconds_sum', { fleet: 'linux-small', compute: 'ecs' })).toBe(2.5 + 1.5);
     expect(sample(text, 'fleetbot_jobs_total', { ci: 'github', fleet: 'linux-small', outcome: 'launched' })).toBe(1);
+  });
+});
+
+describe('an observation that fails', () => {
+  it("never fails the event it observes: the scheduler still hears of the job's start and end", async () => {
+    const store = new SqliteStore(':memory:');
+    jest.spyOn(store, 'getJob').mockRejectedValue(new Error('throttled read'));
+    const heard: string[] = [];
+    const sink: JobSink & FleetBacklogs = {
+      jobQueued: () => Promise.reject(new Error('not in this test')),
+      jobStarted: (started) => Promise.resolve(void heard.push(`started ${started.jobId}`)),
+      jobCompleted: (completed) => Promise.resolve(void heard.push(`completed ${completed.jobId}`)),
+      drainFleet: () => Promise.resolve(0),
+    };
+    const metered = meterJobSink(sink, { metrics: createMetrics(), store, fleets: new FleetRegistry([fleet]), log, now: Date.now });
+    await metered.jobStarted({ ci: 'github', jobId: '9', startedAt: 2_000, queuedAt: 1_000 });
+    await metered.jobCompleted({ ci: 'github', jobId: '9', conclusion: 'success' });
+    expect(heard).toEqual(['started 9', 'completed 9']);
+    expect(await metered.drainFleet(fleet)).toBe(0);
+    await store.close();
   });
 });
 
