@@ -2,8 +2,9 @@
  * AWS list prices (US dollars, Linux, x86, on-demand unless named spot) for the regions fleetbot's
  * README uses. They are not fetched: the app may run where the Price List API is not reachable, and a
  * cost estimate must not depend on it. They are list prices as published on the pages in `PRICE_SOURCES`
- * as of `PRICES_AS_OF`; discounts (Savings Plans, reserved instances, enterprise agreements) are not in
- * them. A fleet whose price differs, or is missing here, sets `pricing` in the fleets file.
+ * as of `PRICES_AS_OF`, written on an offline machine and so not re-checked against the live pages;
+ * discounts (Savings Plans, reserved instances, enterprise agreements) are not in them. A fleet whose
+ * price differs, or is missing here, sets `pricing` in the fleets file.
  */
 
 export const PRICES_AS_OF = '2025-01-15';
