@@ -20,6 +20,9 @@ import { createFleetbot, type Fleetbot, type FleetbotOptions } from './index.js'
 import { issueOpsSettingsSchema, type IssueOpsSettings } from './issueops/settings.js';
 import { loadSynthesizer } from '../cdktf/load-synthesizer.js';
 import { loadIssueForms } from './issueops/templates.js';
+import { estimateRunnerCost } from './cost/estimate.js';
+import { createMetrics, type FleetbotMetrics } from './metrics/instruments.js';
+import { rateLimitPlugin } from './metrics/octokit.js';
 import { FleetWorkspace } from './issueops/workspace.js';
 import { SqsDeliveryQueue } from './queue/sqs-queue.js';
 import { CachedSecretParameters } from './secrets/parameters.js';
@@ -45,6 +48,8 @@ export interface AssembledApp {
   fleets: FleetRegistry;
   /** The fleets file's IssueOps section, when it has one. */
   issueOps: IssueOpsSettings | undefined;
+  /** The app's metrics: the Octokit class (fleetbotOctokit) reports GitHub's rate limits into them. */
+  metrics: FleetbotMetrics;
 }
 
 /**
@@ -63,6 +68,7 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
   const aws = createAwsClients();
   const stores = await openStores(config.store, { dynamodb: aws.dynamodb, retentionMs: config.retentionMs });
   const secrets = new RunnerSecrets(aws.ssm, config.ssmKmsKeyId);
+  const metrics = createMetrics();
   // A drain takes effect at once on this replica, and an undrain serves the fleet's backlog here; the
   // scheduler exists once the app is loaded.
   const operatorView = createOperatorView({
@@ -70,9 +76,13 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
     issueOps: fleetsFile.issueops && stores.issueOps,
     fleets,
     githubWebUrl: config.github.webUrl,
+    runnerCost: (runner, fleet, until) => (fleet ? estimateRunnerCost(runner, fleet, until, config.awsRegion) : null),
     drainChanged: (fleet, drained) => fleetbot.scheduler.fleetDrainChanged(fleet, drained),
   });
   const fleetbot: Fleetbot = createFleetbot({
+    metrics,
+    metricsToken: config.metricsToken,
+    pricingRegion: config.awsRegion,
     deliveries: stores.deliveries,
     store: stores.jobs,
     fleets,
@@ -80,7 +90,7 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
     credentials: secrets,
     runnerParameters: secrets,
     // The CI systems' own tokens (API, runner, webhook secrets), shared by their sources.
-    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm), stores.deliveries),
+    ciSystems: ciSystems(config, fleets, new CachedSecretParameters(aws.ssm), stores.deliveries, metrics),
     githubRetry: GITHUB_RETRY,
     launchTimeoutMs: config.launchTimeoutMs,
     orphanGraceMs: config.orphanGraceMs,
@@ -94,12 +104,16 @@ export async function assembleFleetbot(config: AppConfig, options: { periodicWor
     dashboard: dashboardAccess(config, fleetsFile.dashboard?.allow ?? [], appPrivateKey()),
     issueOps: fleetsFile.issueops && (await issueOpsOptions(fleetsFile.issueops, stores.issueOps, config.secretValues)),
   });
-  return { fleetbot, stores, aws, fleets, issueOps: fleetsFile.issueops };
+  return { fleetbot, stores, aws, fleets, issueOps: fleetsFile.issueops, metrics };
 }
 
-/** Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace. */
-export function fleetbotOctokit(): typeof ProbotOctokit {
-  return ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
+/**
+ * Retries are fleetbot's own (src/retry.ts); throttling stays on so writes keep GitHub's pace. With the
+ * app's metrics, each response's rate-limit headers set `fleetbot_github_rate_limit_remaining`.
+ */
+export function fleetbotOctokit(metrics?: FleetbotMetrics): typeof ProbotOctokit {
+  const Octokit = metrics ? ProbotOctokit.plugin(rateLimitPlugin(metrics)) : ProbotOctokit;
+  return Octokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false } }));
 }
 
 /** This process among the replicas sharing the store: its host and pid (for people reading the store), and a random part. */
@@ -120,12 +134,20 @@ function computeRouter(aws: AwsClients): ComputeRouter {
  * The CI systems jobs come from, one line each: GitHub always (the App itself), the others when a
  * fleet of the fleets file serves them. A CI system without a line here does not compile.
  */
-function ciSystems(config: AppConfig, fleets: FleetRegistry, tokens: SecretReader, deliveries: DeliveryLog): CiConnector[] {
+function ciSystems(
+  config: AppConfig,
+  fleets: FleetRegistry,
+  tokens: SecretReader,
+  deliveries: DeliveryLog,
+  metrics: FleetbotMetrics,
+): CiConnector[] {
+  const onRecovered = (event: string) => metrics.deliveriesRecovered.inc({ event });
   const connectors: Record<CiSystem, () => CiConnector> = {
     github: () =>
       connectGitHub({
         retry: GITHUB_RETRY,
-        recovery: config.deliveryRecoveryIntervalMs > 0 ? { deliveries, intervalMs: config.deliveryRecoveryIntervalMs } : undefined,
+        recovery:
+          config.deliveryRecoveryIntervalMs > 0 ? { deliveries, intervalMs: config.deliveryRecoveryIntervalMs, onRecovered } : undefined,
       }),
     gitlab: () =>
       connectGitLab({

@@ -29,6 +29,9 @@ export const environmentSchema = z.object({
   FLEETBOT_LEASE_SECONDS: z.coerce.number().int().min(3).default(15),
   FLEETBOT_QUEUE_URL: z.string().url().optional(),
   FLEETBOT_WORKER: z.enum(['true', 'false']).default('true'),
+  FLEETBOT_METRICS_TOKEN: z.string().min(1).optional(),
+  // The SDK reads it for AWS; the app reads it only to price runners in the region they run in.
+  AWS_REGION: z.string().min(1).optional(),
   FLEETBOT_SECRETS_SSM_PREFIX: z
     .string()
     .regex(/^\/[A-Za-z0-9_./-]*[A-Za-z0-9_.-]$/, 'expected an SSM parameter path like /fleetbot/app (no "/" at the end)')
@@ -85,6 +88,10 @@ export interface AppConfig {
    * SecureStrings `<prefix>/APP_ID`, `<prefix>/PRIVATE_KEY`, `<prefix>/WEBHOOK_SECRET` (secrets/app-secrets.ts).
    */
   appSecretsSsmPrefix?: string;
+  /** With it, `GET /metrics` needs `Authorization: Bearer <token>` (FLEETBOT_METRICS_TOKEN). */
+  metricsToken?: string;
+  /** Where runners are priced when their fleet names no region (AWS_REGION). */
+  awsRegion?: string;
   /** Without App credentials Probot serves its setup page instead of the app. */
   hasAppCredentials: boolean;
   webhookSecret?: string;
@@ -165,6 +172,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     leaseMs: vars.FLEETBOT_LEASE_SECONDS * 1000,
     queue: vars.FLEETBOT_QUEUE_URL ? { url: vars.FLEETBOT_QUEUE_URL, consume: vars.FLEETBOT_WORKER === 'true' } : undefined,
     appSecretsSsmPrefix: vars.FLEETBOT_SECRETS_SSM_PREFIX,
+    metricsToken: vars.FLEETBOT_METRICS_TOKEN,
+    awsRegion: vars.AWS_REGION,
     hasAppCredentials: Boolean(vars.APP_ID && (vars.PRIVATE_KEY || vars.PRIVATE_KEY_PATH)),
     webhookSecret: vars.WEBHOOK_SECRET || undefined,
     github: githubUrls(vars.GHE_HOST, vars.GHE_PROTOCOL),

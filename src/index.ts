@@ -15,6 +15,9 @@ import type { FleetWorkspace } from './issueops/workspace.js';
 import { Reconciler } from './jobs/reconciler.js';
 import { Retention } from './jobs/retention.js';
 import { Scheduler } from './jobs/scheduler.js';
+import { meterCompute, meterCredentials, meterJobSink, meterStore, type ObserverDeps } from './metrics/decorators.js';
+import { createMetrics, type FleetbotMetrics } from './metrics/instruments.js';
+import { metricsHandler } from './metrics/route.js';
 import { passEach, type PassesSummary } from './periodic-task.js';
 import type { CredentialStore, RunnerParameterStore } from './secrets/types.js';
 import type { RetryPolicy } from './retry.js';
@@ -28,6 +31,12 @@ import { dashboardHandler } from './web/routes.js';
 
 export interface FleetbotOptions {
   store: Store;
+  /** The app's Prometheus metrics (`GET /metrics`); without it the app makes its own registry. */
+  metrics?: FleetbotMetrics;
+  /** With it, `GET /metrics` needs `Authorization: Bearer <token>` (FLEETBOT_METRICS_TOKEN). */
+  metricsToken?: string;
+  /** Where runners are priced when their fleet names no region (AWS_REGION). */
+  pricingRegion?: string;
   fleets: FleetRegistry;
   compute: ComputeBackend;
   credentials: CredentialStore;
@@ -86,6 +95,8 @@ export interface FleetbotOptions {
 
 export interface Fleetbot {
   app: ApplicationFunction;
+  /** Its Prometheus metrics, served on `GET /metrics`. */
+  readonly metrics: FleetbotMetrics;
   /** Available once `app` has been loaded into a Probot. */
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
@@ -120,15 +131,12 @@ interface Wired {
 
 /** The Probot app: wires each CI system to the scheduler, and starts the reconciler. Nothing else. */
 export function createFleetbot(options: FleetbotOptions): Fleetbot {
+  const metrics = options.metrics ?? createMetrics();
   let wired: Wired | undefined;
-  const get = (): Wired => {
-    if (!wired) throw new Error('the fleetbot app has not been loaded into Probot yet');
-    return wired;
-  };
+  const get = (): Wired => wired ?? notLoaded();
 
   const app = async (probot: Probot, { addHandler }: ApplicationFunctionOptions) => {
-    const loaded = wire(probot, addHandler, options);
-    wired = loaded;
+    const loaded = (wired = wire(probot, addHandler, { ...options, metrics }));
     // Fleets applied earlier serve jobs before the first reconcile pass looks at them.
     await loaded.issueOps?.load();
     if (options.periodicWork === false) return;
@@ -139,6 +147,7 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
 
   return {
     app,
+    metrics,
     get scheduler() {
       return get().scheduler;
     },
@@ -170,6 +179,10 @@ export function createFleetbot(options: FleetbotOptions): Fleetbot {
   };
 }
 
+function notLoaded(): never {
+  throw new Error('the fleetbot app has not been loaded into Probot yet');
+}
+
 /** A queued delivery to the intake of its CI system. */
 async function replay(intakes: ReadonlyMap<CiSystem, JobIntake>, delivery: VerifiedDelivery): Promise<void> {
   const intake = intakes.get(delivery.ci);
@@ -188,20 +201,36 @@ function periodicTasks({ reconciler, retention, intakes }: Wired): Map<string, (
 }
 
 /** Each CI system's source for the scheduler's questions, then its intake feeding the scheduler. */
-function wire(probot: Probot, addHandler: ApplicationFunctionOptions['addHandler'], options: FleetbotOptions): Wired {
+function wire(
+  probot: Probot,
+  addHandler: ApplicationFunctionOptions['addHandler'],
+  options: FleetbotOptions & { metrics: FleetbotMetrics },
+): Wired {
   const log = probot.log.child({ name: 'fleetbot' });
   refuseMisSignedDeliveries(probot, log, options.queue);
-  const { leases, queue } = options;
+  const { leases, queue, metrics } = options;
+  addHandler(metricsHandler(metrics.registry, options.metricsToken, log));
+  metrics.readGaugesFrom({ store: options.store, fleets: options.fleets, issueOps: options.issueOps?.store });
   const connections = options.ciSystems.map((connect) =>
     connect({ probot, addHandler, fleets: options.fleets, store: options.store, log, leases, queue }),
   );
-  const ci = new CiRouter(connections.map((connection) => connection.source));
-  const scheduler = new Scheduler({ ...options, ci, log });
-  const reconciler = new Reconciler({ ...options, ci, scheduler, log, lease: taskLease(leases, RECONCILER_TASK) });
+  // The scheduler and reconciler are given metered versions of what they use (src/metrics/decorators.ts).
+  const observer: ObserverDeps = { ...options, log, now: options.now ?? Date.now };
+  const ci = meterCredentials(new CiRouter(connections.map((connection) => connection.source)), metrics);
+  const metered = { ci, log, store: meterStore(options.store, observer), compute: meterCompute(options.compute, observer) };
+  const scheduler = new Scheduler({ ...options, ...metered });
+  const reconciler = new Reconciler({
+    ...options,
+    ...metered,
+    scheduler,
+    lease: taskLease(leases, RECONCILER_TASK),
+    observePass: (durationMs) => metrics.reconcileDuration.observe(durationMs / 1000),
+  });
   const retention =
     options.retention && new Retention({ ...options.retention, log, now: options.now, lease: taskLease(leases, RETENTION_TASK) });
   const issueOps = options.issueOps && wireIssueOps(probot, options, options.issueOps, log);
-  const intakes = new Map(connections.map((connection) => [connection.source.ci, connection.listen(scheduler)]));
+  const sink = meterJobSink(scheduler, observer);
+  const intakes = new Map(connections.map((connection) => [connection.source.ci, connection.listen(sink)]));
   if (options.operatorView) {
     if (!options.dashboard) throw new Error('operatorView needs dashboard: who may see it (web/access.ts dashboardAccess)');
     addHandler(dashboardHandler({ view: options.operatorView, access: options.dashboard, log, now: options.now }));

@@ -6,7 +6,7 @@ import { errorFields, isError } from './errors.js';
 
 /**
  * Probot's access log records every request's headers and every response's: GitLab sends its webhook
- * secret as one (X-Gitlab-Token), the dashboard's callers their token (Authorization) or session cookie,
+ * secret as one (X-Gitlab-Token), the dashboard's callers and /metrics scrapers their token (Authorization) or session cookie,
  * and the dashboard answers with cookies. Those headers are censored in every line.
  */
 export const SECRET_HEADER_REDACTION = {

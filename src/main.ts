@@ -18,9 +18,9 @@ async function main(): Promise<void> {
   if (!config.webhookSecret) {
     throw new Error('WEBHOOK_SECRET is not set: fleetbot refuses to accept unsigned webhooks');
   }
-  const { fleetbot, stores, aws, fleets, issueOps } = await assembleFleetbot(config, { periodicWork: true, terraform: true });
+  const { fleetbot, stores, aws, fleets, issueOps, metrics } = await assembleFleetbot(config, { periodicWork: true, terraform: true });
   const log = await createAppLog(process.env);
-  const server = await run(fleetbot.app, { Octokit: fleetbotOctokit(), log });
+  const server = await run(fleetbot.app, { Octokit: fleetbotOctokit(metrics), log });
   log.child({ name: 'fleetbot' }).info(...startupSummary(fleets.all(), issueOps?.repository));
   // With a queue, every replica also consumes it unless FLEETBOT_WORKER=false (it then only receives).
   const consumer = config.queue?.consume

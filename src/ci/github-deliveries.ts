@@ -68,10 +68,12 @@ export interface RecoveryOptions {
   deliveries: DeliveryLog;
   log: Logger;
   now?: () => number;
+  /** Hears of each delivery GitHub was asked to redeliver, by its event (the app's metrics). */
+  onRecovered?: (event: string) => void;
 }
 
 /** One pass: read back to the watermark (3 days at most), redeliver what needs it, move the watermark. */
-export async function recoverDeliveries({ api, deliveries, log, now = Date.now }: RecoveryOptions): Promise<RecoveryPass> {
+export async function recoverDeliveries({ api, deliveries, log, now = Date.now, onRecovered }: RecoveryOptions): Promise<RecoveryPass> {
   const startedAt = now();
   const oldest = startedAt - DELIVERY_RETENTION_MS;
   const since = Math.max((await deliveries.recoveryWatermark()) ?? oldest, oldest);
@@ -97,6 +99,7 @@ export async function recoverDeliveries({ api, deliveries, log, now = Date.now }
     }
     await deliveries.markRecovered(delivery.guid, startedAt);
     pass.recovered.push({ guid: delivery.guid, event: delivery.event, action: delivery.action });
+    onRecovered?.(delivery.event);
   }
   await deliveries.setRecoveryWatermark(Math.max(watermark, since));
   await deliveries.pruneBefore(oldest);

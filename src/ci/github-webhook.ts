@@ -13,7 +13,10 @@ import type { CiConnector, Delivery, JobEvent, JobSink } from './types.js';
  * GitHub could not make are redelivered (github-deliveries.ts) at start and then every `intervalMs`.
  * `replay` hands a queued delivery (verified at the door: webhook-signatures.ts, github-door.ts) to Probot.
  */
-export function connectGitHub(options: { retry: RetryPolicy; recovery?: { deliveries: DeliveryLog; intervalMs: number } }): CiConnector {
+export function connectGitHub(options: {
+  retry: RetryPolicy;
+  recovery?: { deliveries: DeliveryLog; intervalMs: number; onRecovered?: (event: string) => void };
+}): CiConnector {
   return ({ probot, log, leases }) => ({
     source: new GitHubSource((installationId) => probot.auth(installationId), options.retry, { appOctokit: () => probot.auth() }),
     listen: (sink) => {
@@ -27,7 +30,8 @@ export function connectGitHub(options: { retry: RetryPolicy; recovery?: { delive
       if (!recovery) return { replay };
       const api = octokitDeliveriesApi(() => probot.auth(), options.retry);
       const periodicTask = 'github-delivery-recovery';
-      const task = deliveryRecovery({ api, deliveries: recovery.deliveries, log }, taskLease(leases, periodicTask));
+      const { deliveries, onRecovered } = recovery;
+      const task = deliveryRecovery({ api, deliveries, log, onRecovered }, taskLease(leases, periodicTask));
       return { start: () => task.start(recovery.intervalMs), pass: () => task.pass(), periodicTask, stop: () => task.stop(), replay };
     },
   });

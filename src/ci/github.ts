@@ -3,7 +3,7 @@ import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import { classifyGitHubError, type InstallationOctokit } from '../github-client.js';
 import { withRetry, type RetryPolicy } from '../retry.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
-import type { CiSource, JobEvent, RegisteredRunner, RunnerCredential } from './types.js';
+import type { CiSource, JobConclusion, JobEvent, RegisteredRunner, RunnerCredential } from './types.js';
 import { formatZodIssues } from '../zod-issues.js';
 
 export const GITHUB: CiSystem = 'github';
@@ -28,6 +28,7 @@ const workflowJobPayloadSchema = z.object({
     runner_name: z.string().nullish(),
     created_at: z.string().nullish(),
     started_at: z.string().nullish(),
+    conclusion: z.string().nullish(),
   }),
   repository: z.object({
     name: z.string().min(1),
@@ -42,6 +43,13 @@ const workflowJobPayloadSchema = z.object({
 function epochMs(time: string | null | undefined): number | undefined {
   const ms = time ? Date.parse(time) : NaN;
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** GitHub's conclusions as fleetbot counts them; skipped and neutral jobs ended well, timed-out ones failed. */
+function conclusionOf(conclusion: string | null | undefined): JobConclusion | undefined {
+  if (conclusion === 'success' || conclusion === 'skipped' || conclusion === 'neutral') return 'success';
+  if (conclusion === 'cancelled') return 'cancelled';
+  return conclusion ? 'failure' : undefined;
 }
 
 export type ParsedWorkflowJob =
@@ -65,7 +73,8 @@ export function parseWorkflowJob(payload: unknown): ParsedWorkflowJob {
     repoUrl: repository.html_url,
   };
   if (action === 'completed') {
-    return { kind: 'event', event: { kind: 'completed', ci: GITHUB, jobId, runnerName: job.runner_name || undefined, origin } };
+    const conclusion = conclusionOf(job.conclusion);
+    return { kind: 'event', event: { kind: 'completed', ci: GITHUB, jobId, runnerName: job.runner_name || undefined, origin, conclusion } };
   }
   if (action === 'in_progress') {
     const started = { ci: GITHUB, jobId, runnerName: job.runner_name || undefined };

@@ -177,7 +177,8 @@ export class GitLabWebhooks {
     if (parsed.kind === 'finished') {
       const unconfirmed = await this.unconfirmedFinish(origin, jobId, fields);
       if (unconfirmed) return { status: 200, message: unconfirmed };
-      await this.deps.sink.jobCompleted({ ci: GITLAB, jobId, runnerName: parsed.runnerDescription, origin }, fields);
+      const { runnerDescription: runnerName, conclusion } = parsed;
+      await this.deps.sink.jobCompleted({ ci: GITLAB, jobId, runnerName, origin, conclusion }, fields);
       return { status: 200, message: `job ${jobId} completed` };
     }
     return this.pending(origin, jobId, fields, onRetryable);

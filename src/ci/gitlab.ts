@@ -3,7 +3,7 @@ import type { CiSystem, FleetSpec } from '../fleets/spec.js';
 import { withRetry, type RetryPolicy, type RetryVerdict } from '../retry.js';
 import type { SecretReader } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord } from '../store/types.js';
-import type { CiSource, RunnerCredential } from './types.js';
+import type { CiSource, JobConclusion, RunnerCredential } from './types.js';
 import { formatZodIssues } from '../zod-issues.js';
 
 export const GITLAB: CiSystem = 'gitlab';
@@ -46,6 +46,9 @@ const jobHookSchema = z.object({
 // Statuses after which the job needs no runner any more.
 const FINISHED_STATUSES = new Set(['success', 'failed', 'canceled', 'skipped']);
 
+// How each finished status ended, as fleetbot counts it (success and skipped ended well).
+const CONCLUSIONS: Record<string, JobConclusion> = { failed: 'failure', canceled: 'cancelled' };
+
 /** Whether a job in this status needs no runner any more. */
 export function isFinishedStatus(status: string): boolean {
   return FINISHED_STATUSES.has(status);
@@ -54,7 +57,7 @@ export function isFinishedStatus(status: string): boolean {
 export type ParsedJobHook =
   | { kind: 'pending'; buildId: number; projectId: number; projectUrl?: string }
   | { kind: 'running'; buildId: number; projectUrl?: string; runnerDescription?: string; startedAt?: number; queuedAt?: number }
-  | { kind: 'finished'; buildId: number; projectId: number; projectUrl?: string; runnerDescription?: string }
+  | { kind: 'finished'; buildId: number; projectId: number; projectUrl?: string; runnerDescription?: string; conclusion: JobConclusion }
   | { kind: 'ignored'; reason: string }
   | { kind: 'malformed'; reason: string };
 
@@ -71,7 +74,8 @@ export function parseJobHook(payload: unknown): ParsedJobHook {
   if (status === 'running')
     return { kind: 'running', buildId, projectUrl, runnerDescription: runner?.description || undefined, ...startTimes(result.data) };
   if (FINISHED_STATUSES.has(status)) {
-    return { kind: 'finished', buildId, projectId, projectUrl, runnerDescription: runner?.description || undefined };
+    const conclusion = CONCLUSIONS[status] ?? 'success';
+    return { kind: 'finished', buildId, projectId, projectUrl, runnerDescription: runner?.description || undefined, conclusion };
   }
   return { kind: 'ignored', reason: `build_status "${status}" needs nothing` };
 }

@@ -29,7 +29,11 @@ export interface JobCompleted {
   runnerName?: string;
   /** Where the job ran, where the event says: only a runner registered there may be freed by it. */
   origin?: JobOrigin;
+  /** How it ended, where the event says (GitHub's `conclusion`, GitLab's status): for the metrics. */
+  conclusion?: JobConclusion;
 }
+
+export type JobConclusion = 'success' | 'failure' | 'cancelled';
 
 export type JobEvent = { kind: 'queued'; job: NewJob } | ({ kind: 'started' } & JobStarted) | ({ kind: 'completed' } & JobCompleted);
 

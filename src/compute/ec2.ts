@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   DescribeInstancesCommand,
+  DescribeSpotPriceHistoryCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
   type EC2Client,
@@ -155,7 +156,10 @@ export class Ec2Backend implements ComputeBackend {
             InstanceMarketOptions: market === 'spot' ? SPOT : undefined,
             ClientToken: clientToken(request.runnerName, instanceType, market, subnet),
           });
-          if ('instanceId' in outcome) return { computeId: outcome.instanceId, computeDetail: `${instanceType} ${market}` };
+          if ('instanceId' in outcome) {
+            const launched = { computeId: outcome.instanceId, computeDetail: `${instanceType} ${market}`, spot: market === 'spot' };
+            return market === 'spot' ? { ...launched, hourlyPriceDollars: await this.spotPrice(instanceType, outcome.zone) } : launched;
+          }
           shortages.push(`${instanceType} ${market} in ${subnet}: ${outcome.shortage}`);
           if (outcome.reach === 'region') break;
         }
@@ -196,13 +200,36 @@ export class Ec2Backend implements ComputeBackend {
       .map((instance) => ({ computeId: instance.InstanceId!, runnerName: tagValue(instance, TAG_RUNNER), state: stateOf(instance) }));
   }
 
+  /**
+   * The spot price of the type in the instance's zone now, for cost estimates; undefined when EC2 does not
+   * say (the launch stands: the estimate then prices the instance on demand, an upper bound).
+   */
+  private async spotPrice(instanceType: string, zone: string | undefined): Promise<number | undefined> {
+    try {
+      const { SpotPriceHistory: history } = await this.ec2.send(
+        new DescribeSpotPriceHistoryCommand({
+          InstanceTypes: [instanceType as _InstanceType],
+          ProductDescriptions: ['Linux/UNIX'],
+          AvailabilityZone: zone,
+          StartTime: new Date(),
+        }),
+      );
+      const price = Number(history?.find((entry) => !zone || entry.AvailabilityZone === zone)?.SpotPrice);
+      return Number.isFinite(price) && price > 0 ? price : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private async runInstance(
     input: RunInstancesCommandInput,
-  ): Promise<{ instanceId: string } | { shortage: string; reach: 'zone' | 'region' }> {
+  ): Promise<{ instanceId: string; zone?: string } | { shortage: string; reach: 'zone' | 'region' }> {
     let instanceId: string | undefined;
+    let zone: string | undefined;
     try {
       const result = await this.ec2.send(new RunInstancesCommand(input));
       instanceId = result.Instances?.[0]?.InstanceId;
+      zone = result.Instances?.[0]?.Placement?.AvailabilityZone;
     } catch (error) {
       const name = (error as Error).name;
       const reach = CAPACITY_ERRORS.get(name);
@@ -210,7 +237,7 @@ export class Ec2Backend implements ComputeBackend {
       return { shortage: name, reach };
     }
     if (!instanceId) throw new Error('RunInstances returned no instance');
-    return { instanceId };
+    return { instanceId, zone };
   }
 
   private async describeIds(ids: string[]): Promise<Instance[]> {

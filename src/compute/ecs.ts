@@ -131,7 +131,9 @@ export class EcsBackend implements ComputeBackend {
         continue;
       }
       const task = result.tasks?.[0];
-      if (task?.taskArn) return { computeId: task.taskArn, computeDetail: detailOf(placement, task) };
+      // Fargate Spot has no price to read at launch (AWS publishes no API for it): the cost estimate prices it.
+      if (task?.taskArn)
+        return { computeId: task.taskArn, computeDetail: detailOf(placement, task), spot: nameOf(placement) === 'FARGATE_SPOT' };
       const reasons = (result.failures ?? []).map(
         (failure) => `${failure.reason ?? 'unknown'}${failure.detail ? ` (${failure.detail})` : ''}`,
       );

@@ -218,6 +218,23 @@ export function isWarmPoolActive(pool: WarmPool, at: Date): boolean {
   return !pool.schedule || new Cron(pool.schedule, { timezone: pool.timeZone, paused: true }).match(at);
 }
 
+/**
+ * What the fleet's runners cost, when the list prices fleetbot carries (src/cost/prices.ts) do not say it:
+ * a price per runner-hour, or Fargate rates applied to the fleet's task size. Only for cost estimates.
+ */
+export const pricingSchema = z
+  .strictObject({
+    hourlyDollars: z.number().nonnegative().optional(),
+    vcpuHourDollars: z.number().nonnegative().optional(),
+    gbHourDollars: z.number().nonnegative().optional(),
+  })
+  .refine(
+    (pricing) =>
+      (pricing.hourlyDollars !== undefined) !== (pricing.vcpuHourDollars !== undefined && pricing.gbHourDollars !== undefined) &&
+      (pricing.vcpuHourDollars === undefined) === (pricing.gbHourDollars === undefined),
+    'expected either hourlyDollars, or both vcpuHourDollars and gbHourDollars',
+  );
+
 /** What every fleet has, whatever its CI system. */
 const fleetBase = {
   name: fleetName,
@@ -229,6 +246,7 @@ const fleetBase = {
   idleTimeoutSeconds: z.number().int().min(60).max(86_400).default(300),
   compute: computeSchema,
   provision: provisionSchema.optional(),
+  pricing: pricingSchema.optional(),
 };
 
 /** Each CI system's section is required for its fleets and meaningless for the others. */
@@ -293,4 +311,5 @@ export type GitLabSettings = z.infer<typeof gitlabSettingsSchema>;
 export type CircleCiSettings = z.infer<typeof circleciSettingsSchema>;
 export type WarmPool = z.infer<typeof warmPoolSchema>;
 export type FleetProvision = z.infer<typeof provisionSchema>;
+export type FleetPricing = z.infer<typeof pricingSchema>;
 export type FleetSpecInput = z.input<typeof fleetSpecSchema>;

@@ -7,6 +7,7 @@ import { errorFields } from '../errors.js';
 import type { CredentialStore, RunnerParameterStore } from '../secrets/types.js';
 import type { JobRecord, RunnerRecord, Store } from '../store/types.js';
 import type { Scheduler } from './scheduler.js';
+import { timed } from '../timed.js';
 import type { TaskLease } from '../lease-keeper.js';
 import { PeriodicTask } from '../periodic-task.js';
 import { repairBacklogs, type BacklogRepairs } from './backlog-repair.js';
@@ -54,6 +55,8 @@ export interface ReconcilerDeps {
   parameterSweepIntervalMs?: number;
   /** With it, passes run only while this replica holds the lease (warm pools included: they are topped up in passes). */
   lease?: TaskLease;
+  /** Hears how long each pass took, failed ones included (the app's metrics). */
+  observePass?: (durationMs: number) => void;
   now?: () => number;
 }
 
@@ -119,7 +122,7 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.task = new PeriodicTask(
-      () => this.reconcile(),
+      () => timed(() => this.reconcile(), deps.observePass),
       (error) => deps.log.error({ err: errorFields(error) }, 'reconcile pass failed'),
       deps.lease,
     );

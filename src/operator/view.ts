@@ -1,5 +1,7 @@
 import type { FleetRegistry } from '../fleets/registry.js';
 import type { FleetSpec } from '../fleets/spec.js';
+// The dashboard's wait histograms have the bounds of `fleetbot_job_wait_seconds`.
+import { WAIT_BUCKETS_SECONDS } from '../metrics/instruments.js';
 import type { FleetRequestRecord, IssueOpsStore, JobRecord, ProvisionedFleet, RunnerRecord, Store } from '../store/types.js';
 import {
   UnknownFleetError,
@@ -17,9 +19,6 @@ import {
 } from './types.js';
 
 export { UnknownFleetError } from './types.js';
-
-/** The bounds (seconds) of the job wait histograms: `fleetbot_job_wait_seconds` and the dashboard's. */
-export const WAIT_BUCKETS_SECONDS: readonly number[] = [5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
 /** Jobs listed when a query gives no limit. */
 export const DEFAULT_JOB_LIMIT = 200;

@@ -53,7 +53,7 @@ export interface AppOptions {
   launchTimeoutMs?: number;
   issueOps?: IssueOpsSettings;
   /** Reconciler settings and the clock, passed to the app as they are. */
-  tuning?: Pick<FleetbotOptions, 'orphanGraceMs' | 'runnerSweepIntervalMs' | 'now'>;
+  tuning?: Pick<FleetbotOptions, 'orphanGraceMs' | 'runnerSweepIntervalMs' | 'now' | 'pricingRegion'>;
 }
 
 /** The app in-process, as `npm start` wires it, against moto and the fake GitHub (as a GHES host). */
@@ -107,7 +107,8 @@ export async function startApp(options: AppOptions): Promise<AppUnderTest> {
       throttle: { ...octokitOptions?.throttle, enabled: false },
     })),
   });
-  await probot.load(fleetbot.app);
+  // No HTTP server here: webhooks are delivered with probot.receive, and routes (GET /metrics) are not served.
+  await probot.load(fleetbot.app, { cwd: process.cwd(), addHandler: () => undefined });
   return {
     probot,
     fleetbot,

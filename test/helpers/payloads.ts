@@ -22,6 +22,8 @@ export interface JobPayloadOptions {
   org?: string;
   runnerName?: string | null;
   installationId?: number;
+  /** A completed job's conclusion (the example's is `failure`). */
+  conclusion?: string;
 }
 
 function workflowJob(action: 'queued' | 'in_progress' | 'completed', options: JobPayloadOptions): Record<string, any> {
@@ -35,6 +37,7 @@ function workflowJob(action: 'queued' | 'in_progress' | 'completed', options: Jo
     delete payload.organization;
   }
   if (action !== 'queued') payload.workflow_job.runner_name = options.runnerName ?? null;
+  if (action === 'completed' && options.conclusion) payload.workflow_job.conclusion = options.conclusion;
   return payload;
 }
 

@@ -120,7 +120,8 @@ describeWithMoto('CircleCI fleets against moto and a fake CircleCI', () => {
       ],
     });
     const probot = new Probot({ appId: 1, privateKey: testPrivateKey(), secret: 'unused', log: pino({ level: 'debug' }, sink) });
-    await probot.load(fleetbot.app);
+    // No HTTP server here: its routes (GET /metrics) are not served, as in the Lambda worker.
+    await probot.load(fleetbot.app, { cwd: process.cwd(), addHandler: () => undefined });
     return {
       fleetbot,
       store,

@@ -30,3 +30,16 @@ describe('FLEETBOT_STORE', () => {
     expect(parseStoreLocation('sqlite:C:/data/fleetbot.db')).toEqual({ kind: 'sqlite', path: 'C:/data/fleetbot.db' });
   });
 });
+
+describe('FLEETBOT_METRICS_TOKEN and AWS_REGION', () => {
+  it('reads the metrics token as a secret (redacted wherever secrets are), and the region runners are priced in', () => {
+    const config = readConfig({ FLEETBOT_METRICS_TOKEN: 'scrape-token-0123', AWS_REGION: 'eu-west-1' });
+    expect(config).toMatchObject({ metricsToken: 'scrape-token-0123', awsRegion: 'eu-west-1' });
+    expect(config.secretValues).toContain('scrape-token-0123');
+  });
+
+  it('leaves /metrics open and the region to the fleets without them, and refuses an empty token', () => {
+    expect(readConfig({})).toMatchObject({ metricsToken: undefined, awsRegion: undefined });
+    expect(() => readConfig({ FLEETBOT_METRICS_TOKEN: '' })).toThrow(/FLEETBOT_METRICS_TOKEN/);
+  });
+});

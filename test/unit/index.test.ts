@@ -12,6 +12,9 @@ import type { CredentialStore, SecretReader } from '../../src/secrets/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { testPrivateKey } from '../helpers/app-key.js';
 
+// No HTTP server: the app's routes (GET /metrics) are not served, as in the Lambda worker.
+const NO_SERVER = { cwd: process.cwd(), addHandler: () => undefined };
+
 /** A polling CI system that only records whether the app started it. */
 function pollerThatRecords(started: string[]): CiConnector {
   const source = { ci: 'circleci', credentialLane: () => 'lane' } as unknown as CiSource;
@@ -31,7 +34,10 @@ async function loadApp(periodicWork: boolean | undefined): Promise<string[]> {
     launchTimeoutMs: 60_000,
     periodicWork,
   });
-  await new Probot({ appId: 1, privateKey: testPrivateKey(), secret: 'unused', log: pino({ level: 'silent' }) }).load(fleetbot.app);
+  await new Probot({ appId: 1, privateKey: testPrivateKey(), secret: 'unused', log: pino({ level: 'silent' }) }).load(
+    fleetbot.app,
+    NO_SERVER,
+  );
   await fleetbot.stop();
   await store.close();
   return started;
@@ -85,7 +91,10 @@ describe('one periodic pass (what a Lambda tick runs)', () => {
       leases: { store: store.lease, holder: 'tick', ttlMs: TTL },
       periodicWork: false,
     });
-    await new Probot({ appId: 1, privateKey: testPrivateKey(), secret: 'unused', log: pino({ level: 'silent' }) }).load(fleetbot.app);
+    await new Probot({ appId: 1, privateKey: testPrivateKey(), secret: 'unused', log: pino({ level: 'silent' }) }).load(
+      fleetbot.app,
+      NO_SERVER,
+    );
   });
   afterEach(async () => {
     await fleetbot.stop();

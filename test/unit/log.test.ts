@@ -100,6 +100,15 @@ describe('the app log', () => {
     expect(out.text()).toContain('[redacted]');
   });
 
+  it('censors the Authorization header (a /metrics bearer token) in the access log', async () => {
+    const out = capture();
+    const log = await createAppLog({ LOG_FORMAT: 'json' }, out.stream);
+    log.child({ req: { headers: { authorization: 'Bearer metrics-secret', accept: '*/*' } } }).info('GET /metrics 200 - 3ms');
+    await settle();
+    expect(out.text()).not.toContain('metrics-secret');
+    expect(JSON.parse(out.text().trim()).req.headers).toEqual({ authorization: '[redacted]', accept: '*/*' });
+  });
+
   it('honours LOG_LEVEL, LOG_LEVEL_IN_STRING and LOG_MESSAGE_KEY as Probot does', async () => {
     const out = capture();
     const log = await createAppLog(

@@ -42,10 +42,24 @@ describe('reading workflow_job payloads', () => {
         jobId: '5',
         runnerName: 'linux-5-abc123',
         origin: expect.objectContaining({ installationId: 4242, org: 'acme' }),
+        conclusion: 'failure',
       },
     });
     const cancelled = parseWorkflowJob(completedJob({ jobId: 5, runnerName: null }));
     expect(cancelled.kind === 'event' && cancelled.event.kind === 'completed' && cancelled.event.runnerName).toBeUndefined();
+  });
+
+  it.each([
+    ['success', 'success'],
+    ['skipped', 'success'],
+    ['neutral', 'success'],
+    ['cancelled', 'cancelled'],
+    ['failure', 'failure'],
+    ['timed_out', 'failure'],
+    ['startup_failure', 'failure'],
+  ])("reads a completed job's conclusion %s as %s", (conclusion, expected) => {
+    const parsed = parseWorkflowJob(completedJob({ jobId: 5, runnerName: 'linux-5-abc123', conclusion }));
+    expect(parsed.kind === 'event' && parsed.event.kind === 'completed' && parsed.event.conclusion).toBe(expected);
   });
 
   it('reads when a runner took the job, and since when it was queued', () => {

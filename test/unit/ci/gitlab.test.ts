@@ -25,11 +25,17 @@ describe('reading Job Hook payloads', () => {
     });
   });
 
-  it.each(['success', 'failed', 'canceled', 'skipped'])('reads a %s job as finished, with the runner that ran it', (status) => {
+  it.each([
+    ['success', 'success'],
+    ['failed', 'failure'],
+    ['canceled', 'cancelled'],
+    ['skipped', 'success'],
+  ])('reads a %s job as finished (%s), with the runner that ran it', (status, conclusion) => {
     expect(parseJobHook(jobHookPayload({ buildId: 5, status, runnerDescription: 'gl-linux-x-5-ab12cd' }))).toMatchObject({
       kind: 'finished',
       buildId: 5,
       runnerDescription: 'gl-linux-x-5-ab12cd',
+      conclusion,
     });
   });
 

@@ -22,7 +22,11 @@ describe('EC2 launches when capacity is short', () => {
     ec2.on(RunInstancesCommand).resolves(started);
     const fleet = ec2Fleet({ name: 'vm', compute: { launchTemplate: 'lt-0abc123', version: '3' } });
 
-    expect(await backend().launch(fleet, request)).toEqual({ computeId: 'i-0000000000000001', computeDetail: 'm7i.large on-demand' });
+    expect(await backend().launch(fleet, request)).toEqual({
+      computeId: 'i-0000000000000001',
+      computeDetail: 'm7i.large on-demand',
+      spot: false,
+    });
     const [
       {
         args: [{ input }],
@@ -60,7 +64,11 @@ describe('EC2 launches when capacity is short', () => {
 
   it('asks for one-time spot that terminates when interrupted', async () => {
     ec2.on(RunInstancesCommand).resolves(started);
-    expect(await backend().launch(spotFleet, request)).toEqual({ computeId: 'i-0000000000000001', computeDetail: 'm7i.large spot' });
+    expect(await backend().launch(spotFleet, request)).toEqual({
+      computeId: 'i-0000000000000001',
+      computeDetail: 'm7i.large spot',
+      spot: true,
+    });
     expect(ec2.commandCalls(RunInstancesCommand)[0].args[0].input.InstanceMarketOptions).toEqual({
       MarketType: 'spot',
       SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' },
@@ -69,7 +77,11 @@ describe('EC2 launches when capacity is short', () => {
 
   it('falls back from spot to on-demand of the same type', async () => {
     ec2.on(RunInstancesCommand).rejectsOnce(ec2Error('InsufficientInstanceCapacity')).resolves(started);
-    expect(await backend().launch(spotFleet, request)).toEqual({ computeId: 'i-0000000000000001', computeDetail: 'm7i.large on-demand' });
+    expect(await backend().launch(spotFleet, request)).toEqual({
+      computeId: 'i-0000000000000001',
+      computeDetail: 'm7i.large on-demand',
+      spot: false,
+    });
     expect(attempts()).toEqual(['m7i.large spot subnet-0a', 'm7i.large on-demand subnet-0a']);
   });
 

@@ -22,9 +22,18 @@ describe('ECS launches when capacity is short', () => {
       .resolvesOnce(capacityFailure)
       .resolvesOnce({ tasks: [{ taskArn: 'arn:task/1' }] });
     const launched = await new EcsBackend(new ECSClient({})).launch(fleet, request);
-    expect(launched).toEqual({ computeId: 'arn:task/1', computeDetail: 'FARGATE' });
+    expect(launched).toEqual({ computeId: 'arn:task/1', computeDetail: 'FARGATE', spot: false });
     const strategies = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.capacityProviderStrategy);
     expect(strategies).toEqual([[{ capacityProvider: 'FARGATE_SPOT', weight: 1 }], [{ capacityProvider: 'FARGATE', weight: 1 }]]);
+  });
+
+  it('says a task Fargate Spot took is spot (its cost is estimated at Fargate Spot rates)', async () => {
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: 'arn:task/2' }] });
+    expect(await new EcsBackend(new ECSClient({})).launch(fleet, request)).toEqual({
+      computeId: 'arn:task/2',
+      computeDetail: 'FARGATE_SPOT',
+      spot: true,
+    });
   });
 
   it('reports a capacity error naming every provider tried when all are short', async () => {
@@ -72,7 +81,7 @@ describe('ECS launches when capacity is short', () => {
           .resolvesOnce({ failures: [{ arn: containerInstance, reason }] })
           .resolvesOnce({ tasks: [{ taskArn: 'arn:task/3' }] });
         const launched = await new EcsBackend(new ECSClient({})).launch(asgFirst, request);
-        expect(launched).toEqual({ computeId: 'arn:task/3', computeDetail: 'FARGATE' });
+        expect(launched).toEqual({ computeId: 'arn:task/3', computeDetail: 'FARGATE', spot: false });
         const strategies = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.capacityProviderStrategy);
         expect(strategies).toEqual([[{ capacityProvider: 'runners-asg', weight: 1 }], [{ capacityProvider: 'FARGATE', weight: 1 }]]);
       },
@@ -97,7 +106,7 @@ describe('ECS launches when capacity is short', () => {
     it('launches with launch type EC2 and names the container instance that took the task', async () => {
       ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: 'arn:task/4', containerInstanceArn: containerInstance }] });
       const launched = await new EcsBackend(new ECSClient({})).launch(ec2Only, request);
-      expect(launched).toEqual({ computeId: 'arn:task/4', computeDetail: 'EC2 on container instance 0f1e2d3c4b5a' });
+      expect(launched).toEqual({ computeId: 'arn:task/4', computeDetail: 'EC2 on container instance 0f1e2d3c4b5a', spot: false });
       const [input] = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input);
       expect(input).toMatchObject({ launchType: 'EC2' });
       expect(input.capacityProviderStrategy).toBeUndefined();

@@ -1,6 +1,7 @@
 import { FleetRegistry } from '../../../src/fleets/registry.js';
 import type { FleetSpec } from '../../../src/fleets/spec.js';
-import { createOperatorView, UnknownFleetError, WAIT_BUCKETS_SECONDS, waitStatsOf, type RunnerCost } from '../../../src/operator/view.js';
+import { WAIT_BUCKETS_SECONDS } from '../../../src/metrics/instruments.js';
+import { createOperatorView, UnknownFleetError, waitStatsOf, type RunnerCost } from '../../../src/operator/view.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import type { FleetRequestRecord, NewJob, RunnerRecord } from '../../../src/store/types.js';
 import { ecsFleet } from '../../helpers/fleets.js';
@@ -192,7 +193,7 @@ describe("the operator's wait statistics", () => {
     expect(byFleet.linux!.buckets.slice(0, 3)).toEqual([
       { le: 5, count: 5 },
       { le: 10, count: 10 },
-      { le: 30, count: 20 },
+      { le: 20, count: 20 },
     ]);
     expect(byFleet.gpu).toMatchObject({ count: 1, p50Seconds: 400, p95Seconds: 400 });
     expect(byFleet.gpu!.buckets.find((bucket) => bucket.le === 300)?.count).toBe(0);

@@ -23,10 +23,10 @@ describe("the dashboard's wiring", () => {
     };
   }
 
-  it('registers one handler with the view, none without it', async () => {
+  it("registers the dashboard's handler with the view, and only /metrics' without it", async () => {
     for (const [extra, handlers] of [
-      [{}, 0],
-      [{ operatorView: new FakeOperatorView([]), dashboard: { sessionKey: Buffer.alloc(32) } }, 1],
+      [{}, 1],
+      [{ operatorView: new FakeOperatorView([]), dashboard: { sessionKey: Buffer.alloc(32) } }, 2],
     ] as const) {
       const added: unknown[] = [];
       const probot = new Probot({ appId: 1, privateKey: testPrivateKey() });
