@@ -18,8 +18,23 @@ export interface GaugeSource {
 export type RunnerState = 'launching' | 'running' | 'warm';
 const RUNNER_STATES: readonly RunnerState[] = ['launching', 'running', 'warm'];
 
-/** IssueOps' store lists only the requests under way (it has no listing of all): the gauge shows those. */
-const REQUEST_STATES: readonly RequestStatus[] = ['planning', 'applying'];
+/**
+ * Requests are counted among the newest this many (two short reads on DynamoDB): every request still open
+ * is among them unless hundreds were filed since, and the finished ones older than that are history.
+ */
+export const GAUGE_REQUESTS_READ = 200;
+// Every status, each a series of its own (0 when none): a status added to RequestStatus fails to compile here.
+const EVERY_REQUEST_STATUS: Record<RequestStatus, true> = {
+  invalid: true,
+  planning: true,
+  planned: true,
+  plan_failed: true,
+  applying: true,
+  applied: true,
+  apply_failed: true,
+  closed: true,
+};
+const REQUEST_STATES = Object.keys(EVERY_REQUEST_STATUS) as RequestStatus[];
 
 export interface GaugeValues {
   /** By fleet, then state. */
@@ -48,7 +63,7 @@ export async function readGauges(source: GaugeSource): Promise<GaugeValues> {
   const [active, counts, requests] = await Promise.all([
     source.store.activeRunners(),
     source.store.fleetCounts(),
-    source.issueOps ? source.issueOps.unfinishedRequests() : Promise.resolve([]),
+    source.issueOps ? source.issueOps.recentRequests(GAUGE_REQUESTS_READ) : Promise.resolve([]),
   ]);
   const values: GaugeValues = { runners: new Map(), backlog: new Map(), maxRunners: new Map(), requests: new Map() };
   const fleetNames = new Set([
