@@ -19,6 +19,7 @@ import { ecsFleet } from '../test/helpers/fleets.js';
 import { startMoto } from '../test/helpers/moto.js';
 import { completedJob, queuedJob } from '../test/helpers/payloads.js';
 import { sample } from '../test/helpers/prometheus-text.js';
+import { writeFinishedHistory } from './stored-history.js';
 
 const STORED_JOBS = Number(process.env.BENCH_STORED_JOBS ?? 100_000);
 const BURST_JOBS = Number(process.env.BENCH_JOBS ?? 1000);
@@ -32,29 +33,6 @@ function percentile(values: number[], p: number): number {
 
 const LIVE_JOBS = 10_000;
 
-/**
- * Finished history written straight to the file (as bench/store-retention.ts does: admitting 90,000 jobs
- * one by one only to complete them would time the fill, not the scrape), each with its released runner.
- */
-function addHistory(file: string, count: number): void {
-  const db = new Database(file);
-  const job = db.prepare(
-    `INSERT INTO jobs (provider, job_id, fleet, status, labels, origin, runner_name, received_at, updated_at)
-     VALUES ('github', ?, ?, 'completed', '["self-hosted"]', '{"installationId":1,"owner":"acme"}', ?, ?, ?)`,
-  );
-  const runner = db.prepare(
-    `INSERT INTO runners (name, fleet, provider, job_id, status, released_reason, created_at, updated_at)
-     VALUES (?, ?, 'github', ?, 'released', 'completed', ?, ?)`,
-  );
-  db.transaction(() => {
-    for (let i = 0; i < count; i++) {
-      job.run(`h${i}`, `fleet-${i % FLEETS}`, `old-${i}`, i, i);
-      runner.run(`old-${i}`, `fleet-${i % FLEETS}`, `h${i}`, i, i);
-    }
-  })();
-  db.close();
-}
-
 /** 100,000 jobs over ten fleets of 50 runners: 90,000 finished, 500 with an active runner and 9,500 waiting. */
 async function scrapeBench(): Promise<void> {
   const file = join(mkdtempSync(join(tmpdir(), 'fleetbot-bench-')), 'fleetbot.db');
@@ -63,7 +41,7 @@ async function scrapeBench(): Promise<void> {
     ecsFleet({ name: `fleet-${index}`, labels: ['self-hosted', `f${index}`], maxRunners: 50 }),
   );
   const filled = performance.now();
-  addHistory(file, STORED_JOBS - LIVE_JOBS);
+  writeFinishedHistory(file, { count: STORED_JOBS - LIVE_JOBS, fleets: FLEETS, now: Date.now(), spacingMs: 1_000 });
   for (let id = 0; id < LIVE_JOBS; id++) {
     const fleet = fleets[id % FLEETS];
     await store.admitJob({ ci: 'github', jobId: String(id), labels: fleet.labels, origin: {} }, fleet, `${fleet.name}-${id}`, id);
