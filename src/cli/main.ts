@@ -112,4 +112,9 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2), processContext());
+/** This process's command line, run: what `node dist/src/cli/main.js` and the `fleetbot` bin (fleetbot.js) do. */
+export async function runCommandLine(): Promise<void> {
+  process.exitCode = await main(process.argv.slice(2), processContext());
+}
+
+if (isEntryPoint()) await runCommandLine();
