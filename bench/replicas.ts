@@ -1,7 +1,8 @@
 /**
  * `npm run bench:replicas`: issue 12's acceptance at full size: three replicas of the built app on one
  * DynamoDB table (a serial moto; ECS and SQS on a second moto), 1,000 queued jobs round-robin from 16
- * senders for a fleet with maxRunners 100, completions as runners come up. Three runs: webhooks handled
+ * senders for a fleet with maxRunners 100, each job completed BENCH_HOLD_SECONDS (default 5) after its
+ * runner is up, so that the fleet fills to its cap. Three runs: webhooks handled
  * where they arrive; through FLEETBOT_QUEUE_URL with 5 % of the deliveries sent twice; and the reconciler
  * lease holder killed with SIGKILL mid-burst. Prints numbers; asserts nothing (test/e2e/replicas.test.ts
  * asserts the same at a size CI affords). BENCH_REPLICAS_RUNS picks runs (webhooks,queue,kill).
@@ -10,6 +11,7 @@ import { runReplicaBurst, startReplicaWorld, type ReplicaBurst } from '../test/h
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 1000);
 const MAX_RUNNERS = Number(process.env.BENCH_MAX_RUNNERS ?? 100);
+const HOLD_MS = Number(process.env.BENCH_HOLD_SECONDS ?? 5) * 1000;
 
 const RUNS: Record<string, Partial<ReplicaBurst>> = {
   webhooks: {},
@@ -23,7 +25,14 @@ async function main(): Promise<void> {
   try {
     const chosen = (process.env.BENCH_REPLICAS_RUNS ?? Object.keys(RUNS).join(',')).split(',').filter(Boolean);
     for (const [index, run] of chosen.entries()) {
-      const burst = { name: `bench-${run}`, jobs: JOBS, maxRunners: MAX_RUNNERS, firstJobId: 20_000_000 + index * 100_000, ...RUNS[run] };
+      const burst = {
+        name: `bench-${run}`,
+        jobs: JOBS,
+        maxRunners: MAX_RUNNERS,
+        firstJobId: 20_000_000 + index * 100_000,
+        holdMs: HOLD_MS,
+        ...RUNS[run],
+      };
       const numbers = await runReplicaBurst(world, burst, 60 * 60_000);
       console.log(`\n== ${run}`);
       console.log(`all ${JOBS} jobs done after   ${numbers.seconds.toFixed(1)} s`);

@@ -184,8 +184,9 @@ export function sampleActive(store: DynamoStore): { peak: () => number; samples:
 }
 
 /**
- * Completes, round-robin across the replicas, each job whose runner is up in the store, until `total` jobs
- * are completed; each completion hands its slot to the next job of the backlog. Returns the jobs completed.
+ * Completes, round-robin across the replicas, each job whose runner is up in the store (and has been seen
+ * up for `holdMs`: a job that takes that long), until `total` jobs are completed; each completion hands its
+ * slot to the next job of the backlog. Returns the jobs completed.
  */
 export async function completeAsLaunched(
   world: ReplicaWorld,
@@ -193,12 +194,16 @@ export async function completeAsLaunched(
   sender: RoundRobin,
   total: number,
   timeoutMs: number,
+  holdMs = 0,
 ): Promise<Set<string>> {
   const completed = new Set<string>();
+  const seenUp = new Map<string, number>();
   const deadline = Date.now() + timeoutMs;
   while (completed.size < total) {
     if (Date.now() > deadline) throw new Error(`only ${completed.size} of ${total} jobs completed within ${timeoutMs} ms`);
-    const fresh = (await stage.store.activeRunners()).filter((runner) => runner.status === 'running' && !completed.has(runner.jobId));
+    const up = (await stage.store.activeRunners()).filter((runner) => runner.status === 'running' && !completed.has(runner.jobId));
+    for (const runner of up) if (!seenUp.has(runner.jobId)) seenUp.set(runner.jobId, Date.now());
+    const fresh = up.filter((runner) => Date.now() - seenUp.get(runner.jobId)! >= holdMs);
     if (fresh.length === 0) {
       await sleep(50);
       continue;
@@ -235,6 +240,8 @@ export interface ReplicaBurst {
   sendTwiceEvery?: number;
   /** SIGKILL the replica holding the `reconciler` lease once this many queued deliveries were answered. */
   killAfterAnswered?: number;
+  /** How long each job runs once its runner is up (default 0: completed as soon as seen up). */
+  holdMs?: number;
 }
 
 export interface ReplicaBurstNumbers {
@@ -326,7 +333,7 @@ export async function runReplicaBurst(world: ReplicaWorld, burst: ReplicaBurst, 
       if (answered === burst.killAfterAnswered) killing = killLeaseHolder(stage, sender);
     });
     // Completions go out as runners come up, while the burst is still arriving: slots turn over under it.
-    await Promise.all([posting, completeAsLaunched(world, stage, sender, burst.jobs, timeoutMs)]);
+    await Promise.all([posting, completeAsLaunched(world, stage, sender, burst.jobs, timeoutMs, burst.holdMs)]);
     const moved = await killing;
     const left = await drained(stage, 30_000);
     const seconds = (Date.now() - started) / 1000;
