@@ -7,16 +7,19 @@ export interface LeaseStore {
   release(name: string, holder: string, token: number): Promise<void>;
 }
 
+/** The latest pass of one periodic task (reconciler, polls, recovery, retention), whichever replica ran it. */
+export interface TaskPass {
+  task: string;
+  holder: string;
+  startedAt: number;
+  finishedAt: number;
+  ok: boolean;
+  summary: string;
+}
+
 /** Where each periodic task's latest pass is kept (the store's `recordTaskPass`), restated as LeaseStore is. */
 export interface TaskPassLog {
-  recordTaskPass(pass: {
-    task: string;
-    holder: string;
-    startedAt: number;
-    finishedAt: number;
-    ok: boolean;
-    summary: string;
-  }): Promise<void>;
+  recordTaskPass(pass: TaskPass): Promise<void>;
 }
 
 /** This replica's leases: each periodic task takes the one of its name. */

@@ -1,6 +1,7 @@
 import { CI_SYSTEMS, type CiSystem } from '../fleets/spec.js';
 import type { FleetOverview, JobView, RunnerView, StatusView } from '../operator/types.js';
-import type { JobStatus, TaskPass } from '../store/types.js';
+import { DEFAULT_JOB_LIMIT, MAX_JOB_LIMIT } from '../operator/view.js';
+import { JOB_STATUSES, type JobStatus, type TaskPass } from '../store/types.js';
 import { EXIT, parseCommandArgs, UsageError, type CliContext, type Command } from './command.js';
 import type { OperatorSource } from './operator-source.js';
 import { httpSource } from './operator-source.js';
@@ -18,17 +19,6 @@ export interface OperatorCommandDependencies {
   fetch?: typeof fetch;
   now?: () => number;
 }
-
-// A record, so that a status added to the store's JobStatus and missing here does not compile.
-const JOB_STATE_NAMES: Record<JobStatus, true> = {
-  waiting: true,
-  launching: true,
-  launched: true,
-  completed: true,
-  abandoned: true,
-  unmatched: true,
-};
-const JOB_STATUSES = Object.keys(JOB_STATE_NAMES) as JobStatus[];
 
 const SOURCE_OPTIONS = {
   url: { type: 'string' },
@@ -151,7 +141,7 @@ export function createJobsCommand(deps: OperatorCommandDependencies): Command {
   --state <state>  Only jobs in this state: ${JOB_STATUSES.join(', ')}
   --ci <ci>        Only jobs of this CI system: ${CI_SYSTEMS.join(', ')}
   --since <when>   Only jobs received since then: 30m, 2h, 1d, or an ISO time (2026-12-05T06:00:00Z)
-  --limit <n>      At most n jobs, 1 to 1000 (default 200)
+  --limit <n>      At most n jobs, 1 to ${MAX_JOB_LIMIT} (default ${DEFAULT_JOB_LIMIT})
 ${SOURCE_USAGE}
 
 ${STORE_USAGE}`,
@@ -170,7 +160,7 @@ ${STORE_USAGE}`,
         status: oneOf<JobStatus>('--state', values.state, JOB_STATUSES),
         ci: oneOf<CiSystem>('--ci', values.ci, CI_SYSTEMS),
         since: values.since === undefined ? undefined : parseSince(values.since, (deps.now ?? Date.now)()),
-        limit: parseLimit(values.limit, 200, 1000),
+        limit: parseLimit(values.limit, DEFAULT_JOB_LIMIT, MAX_JOB_LIMIT),
       };
       const jobs = await withSource(values, context, deps, (source) => source.jobs(query));
       printResult(context, values.json, jobs, (rows) => (rows.length === 0 ? 'No jobs match.' : formatTable(rows, jobColumns)));

@@ -22,6 +22,8 @@ export { UnknownFleetError } from './types.js';
 
 /** Jobs listed when a query gives no limit. */
 export const DEFAULT_JOB_LIMIT = 200;
+/** The most jobs one query may ask for (the API's and the CLI's `limit`). */
+export const MAX_JOB_LIMIT = 1000;
 /** Wait statistics and costs are computed over at most this many of the newest jobs or runners since the time asked. */
 export const STATS_SAMPLE = 5_000;
 const DEFAULT_REQUEST_LIMIT = 50;

@@ -1,4 +1,5 @@
 import type { CiSystem, FleetSpec } from '../fleets/spec.js';
+import type { TaskPass } from '../lease-keeper.js';
 
 /**
  * Where state lives. Every method that changes capacity is one atomic operation, so that concurrent
@@ -114,6 +115,17 @@ export interface RunnerFilter {
 }
 
 /** The statuses `countJobsByStatus` counts: the jobs still in play (finished ones are counters' business, not gauges'). */
+// A record rather than a list, so that a status added to JobStatus and missing here does not compile.
+const JOB_STATUS_NAMES: Record<JobStatus, true> = {
+  waiting: true,
+  launching: true,
+  launched: true,
+  completed: true,
+  abandoned: true,
+  unmatched: true,
+};
+/** Every job status, for filters that name one (the dashboard, the API, `fleetbot jobs --state`). */
+export const JOB_STATUSES = Object.keys(JOB_STATUS_NAMES) as readonly JobStatus[];
 export const LIVE_JOB_STATUSES: readonly JobStatus[] = ['waiting', 'launching', 'launched'];
 
 export interface FleetLimit {
@@ -170,15 +182,8 @@ export interface FleetCounts {
   waiting: number;
 }
 
-/** The latest pass of one periodic task (reconciler, polls, recovery, retention), whichever replica ran it. */
-export interface TaskPass {
-  task: string;
-  holder: string;
-  startedAt: number;
-  finishedAt: number;
-  ok: boolean;
-  summary: string;
-}
+// Declared where the passes are recorded (the periodic tasks' leases); the store keeps them.
+export type { TaskPass };
 
 export interface Store {
   /**

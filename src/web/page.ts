@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FleetCostDay, IssueOpsRequestView, JobQuery, JobView, OperatorView, StatusView, WaitStats } from '../operator/types.js';
 import { CI_SYSTEMS } from '../fleets/spec.js';
 import { markup, Html } from './html.js';
-import { JOB_STATUSES } from './queries.js';
+import { JOB_STATUSES } from '../store/types.js';
 import { costSection, fleetsSection, jobsSection, requestsSection, runnersSection, tasksSection, waitsSection } from './sections.js';
 
 /** The dashboard page, rendered on the server from the operator's view. */

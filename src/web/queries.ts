@@ -1,20 +1,7 @@
 import { CI_SYSTEMS, type CiSystem } from '../fleets/spec.js';
 import type { JobQuery } from '../operator/types.js';
-import type { JobStatus } from '../store/types.js';
-
-/** A record rather than a list, so that a status added to JobStatus and missing here does not compile. */
-const JOB_STATUS_NAMES: Record<JobStatus, true> = {
-  waiting: true,
-  launching: true,
-  launched: true,
-  completed: true,
-  abandoned: true,
-  unmatched: true,
-};
-export const JOB_STATUSES = Object.keys(JOB_STATUS_NAMES) as JobStatus[];
-
-export const DEFAULT_JOB_LIMIT = 200;
-export const MAX_JOB_LIMIT = 1000;
+import { DEFAULT_JOB_LIMIT, MAX_JOB_LIMIT } from '../operator/view.js';
+import { JOB_STATUSES } from '../store/types.js';
 
 /** A query's parameters, or every problem with them, one line each (a 400 lists them all). */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
