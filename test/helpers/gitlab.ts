@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { pino } from 'pino';
 import type { z } from 'zod';
-import { Probot, Server } from 'probot';
 import { connectGitHub } from '../../src/ci/github-webhook.js';
 import { GitLabApi } from '../../src/ci/gitlab.js';
 import { connectGitLab } from '../../src/ci/gitlab-webhook.js';
@@ -20,10 +19,10 @@ import { SECRET_HEADER_REDACTION } from '../../src/log.js';
 import { CachedSecretParameters } from '../../src/secrets/parameters.js';
 import { RunnerSecrets } from '../../src/secrets/ssm.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { testPrivateKey, WEBHOOK_SECRET } from './app-harness.js';
 import { clientsFor, ecsCompute, type RunnerInfra } from './aws-fixture.js';
 import { jobResponse } from './gitlab-payloads.js';
-import { freePort, type Moto } from './moto.js';
+import type { Moto } from './moto.js';
+import { serveOnProbot } from './probot-server.js';
 import { logLines } from './log-lines.js';
 
 interface FakeJob {
@@ -212,16 +211,7 @@ export async function startGitLabApp(options: { moto: Moto; fleets: FleetSpec[];
     githubRetry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
     launchTimeoutMs: 60_000,
   });
-  const port = await freePort();
-  const server = new Server({
-    Probot: Probot.defaults({ appId: 1, privateKey: testPrivateKey(), secret: WEBHOOK_SECRET, log }),
-    host: '127.0.0.1',
-    port,
-    log,
-  });
-  await server.load(fleetbot.app);
-  await server.start();
-  const url = `http://127.0.0.1:${port}`;
+  const { url, server } = await serveOnProbot(fleetbot.app, log);
   return {
     url,
     fleetbot,

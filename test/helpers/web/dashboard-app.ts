@@ -2,7 +2,6 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Probot, Server } from 'probot';
 import { readConfig } from '../../../src/config.js';
 import { parseFleetsFile } from '../../../src/fleets/file.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
@@ -12,10 +11,10 @@ import type { OperatorView } from '../../../src/operator/types.js';
 import { RunnerSecrets } from '../../../src/secrets/ssm.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
 import { dashboardAccess } from '../../../src/web/access.js';
-import { testPrivateKey, WEBHOOK_SECRET } from '../app-key.js';
+import { testPrivateKey } from '../app-key.js';
 import { routerFor } from '../compute-router.js';
 import { logLines } from '../log-lines.js';
-import { freePort } from '../moto.js';
+import { serveOnProbot } from '../probot-server.js';
 
 export interface DashboardApp {
   url: string;
@@ -55,17 +54,9 @@ export async function startDashboardApp(options: {
     operatorView: options.view,
     dashboard: dashboardAccess(config, file.dashboard?.allow ?? [], testPrivateKey()),
   });
-  const port = await freePort();
-  const server = new Server({
-    Probot: Probot.defaults({ appId: 1, privateKey: testPrivateKey(), secret: WEBHOOK_SECRET, log }),
-    host: '127.0.0.1',
-    port,
-    log,
-  });
-  await server.load(fleetbot.app);
-  await server.start();
+  const { url, server } = await serveOnProbot(fleetbot.app, log);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     logs,
     close: async () => {
       await server.stop();

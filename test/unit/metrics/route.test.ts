@@ -3,16 +3,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { Probot, Server } from 'probot';
 import type { ComputeBackend } from '../../../src/compute/types.js';
 import { FleetRegistry } from '../../../src/fleets/registry.js';
 import { createFleetbot } from '../../../src/index.js';
 import { bearerToken } from '../../../src/metrics/route.js';
 import type { CredentialStore } from '../../../src/secrets/types.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
-import { testPrivateKey, WEBHOOK_SECRET } from '../../helpers/app-key.js';
 import { ecsFleet } from '../../helpers/fleets.js';
-import { freePort } from '../../helpers/moto.js';
+import { serveOnProbot } from '../../helpers/probot-server.js';
 import { sample } from '../../helpers/prometheus-text.js';
 
 const TOKEN = 'metrics-token-0123456789';
@@ -32,17 +30,9 @@ async function serve(metricsToken: string | undefined): Promise<{ url: string; s
     launchTimeoutMs: 60_000,
     periodicWork: false,
   });
-  const port = await freePort();
-  const server = new Server({
-    Probot: Probot.defaults({ appId: 1, privateKey: testPrivateKey(), secret: WEBHOOK_SECRET, log }),
-    host: '127.0.0.1',
-    port,
-    log,
-  });
-  await server.load(fleetbot.app);
-  await server.start();
+  const { url, server } = await serveOnProbot(fleetbot.app, log);
   return {
-    url: `http://127.0.0.1:${port}/metrics`,
+    url: `${url}/metrics`,
     store,
     close: async () => {
       await server.stop();
