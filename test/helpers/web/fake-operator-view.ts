@@ -12,8 +12,9 @@ import {
 import type { TaskPass } from '../../../src/store/types.js';
 
 /**
- * A small in-memory OperatorView, typed by the interface, for the dashboard's tests until the real one
- * (src/operator/view.ts) is merged: fixed data, filtering as the interface documents, and drains that
+ * A small in-memory OperatorView, typed by the interface, for the dashboard's tests that want data the
+ * store would take long to build (the real one, src/operator/view.ts, is under test in
+ * test/browser/dashboard-app.test.ts): fixed data, filtering as the interface documents, and drains that
  * change the fleet's state. `calls` records each query so tests can see what the routes asked.
  */
 export class FakeOperatorView implements OperatorView {

@@ -136,7 +136,7 @@ export class FakeOperatorView implements OperatorView {
 }
 
 /**
- * The app's JSON API as the dashboard's contract describes it (issue 13, B), over a view: bearer token,
+ * The app's JSON API as src/web/api.ts serves it, over a view: bearer token,
  * 401 without it, query parameters, 404 `{ error }` for an unknown fleet.
  */
 export async function startFakeApi(
