@@ -24,6 +24,9 @@ const RUNNER_SCOPE_WINDOW_MS = 24 * 60 * 60_000;
 const FLEETS_AT_ONCE = 4;
 // How fleetbot names runners (see runnerNameFor): `<fleet>-<job>-<6 random>`.
 const RUNNER_NAME = /^[a-z0-9][a-z0-9-]{0,39}-.+-[0-9a-z]{6}$/;
+// Unregistering is a write GitHub paces (one a second): many leftovers are worked off over several sweeps, so
+// that a sweep never holds up the rest of a pass (adopting or relaunching stuck launches) for minutes.
+export const OFFLINE_DELETIONS_PER_SWEEP = 20;
 
 /** What the reconciler asks of the CI systems about the runners registered with them. */
 export type RegisteredRunnerCalls = Pick<CiRouter, 'runnerScope' | 'listRegisteredRunners' | 'deleteRegisteredRunner' | 'isJobQueued'>;
@@ -338,6 +341,7 @@ export class Reconciler {
           const live = record !== undefined && record.status !== 'released';
           const fields = { fleet: fleet?.name ?? record?.fleet, runnerName: registered.name, scope };
           if (!registered.online && !live) {
+            if (summary.offlineRunnersDeleted >= OFFLINE_DELETIONS_PER_SWEEP) continue;
             if ((await ci.deleteRegisteredRunner(scopeJob, registered.id)) === 'deleted') {
               summary.offlineRunnersDeleted++;
               log.info(fields, 'unregistered an offline runner with no compute behind it');

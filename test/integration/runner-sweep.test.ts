@@ -1,4 +1,5 @@
 import type { FleetSpec } from '../../src/fleets/spec.js';
+import { OFFLINE_DELETIONS_PER_SWEEP } from '../../src/jobs/reconciler.js';
 import type { AppUnderTest } from '../helpers/app-harness.js';
 import { createRunnerInfra, fleetbotTasks, readParameter, type RunnerInfra } from '../helpers/aws-fixture.js';
 import { ecsFleet } from '../helpers/fleets.js';
@@ -59,6 +60,21 @@ describeWithMoto('the reconciler and the runners registered at GitHub', () => {
     expect(registered(booting)).toBeDefined();
     expect(registered('build-box-1')).toBeDefined();
     expect(registered(`sweep${clusterCount}-unrelated`)).toBeDefined();
+  });
+
+  it('unregisters at most OFFLINE_DELETIONS_PER_SWEEP offline runners a sweep, and the rest at the next sweeps', async () => {
+    const { app } = await startWithFleet();
+    await launchFor(app, ++jobId);
+    const leftovers = Array.from(
+      { length: OFFLINE_DELETIONS_PER_SWEEP + 5 },
+      (_, index) => `sweep${clusterCount}-${90_000 + index}-abc${String(index).padStart(3, '0')}`,
+    );
+    for (const name of leftovers) env.github.registerRunner('orgs/acme', name);
+
+    expect((await app.fleetbot.reconciler.pass()).offlineRunnersDeleted).toBe(OFFLINE_DELETIONS_PER_SWEEP);
+    expect(leftovers.filter(registered)).toHaveLength(5);
+    expect((await app.fleetbot.reconciler.pass()).offlineRunnersDeleted).toBe(5);
+    expect(leftovers.filter(registered)).toEqual([]);
   });
 
   it('removes a runner idle past its timeout whose job another runner took: unregistered, task stopped, credential gone', async () => {
