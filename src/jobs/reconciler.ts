@@ -24,8 +24,7 @@ const RUNNER_SCOPE_WINDOW_MS = 24 * 60 * 60_000;
 const FLEETS_AT_ONCE = 4;
 // How fleetbot names runners (see runnerNameFor): `<fleet>-<job>-<6 random>`.
 const RUNNER_NAME = /^[a-z0-9][a-z0-9-]{0,39}-.+-[0-9a-z]{6}$/;
-// Unregistering is a write GitHub paces (one a second): many leftovers are worked off over several sweeps, so
-// that a sweep never holds up the rest of a pass (adopting or relaunching stuck launches) for minutes.
+// GitHub paces unregistering (a write a second): leftovers go over several sweeps, so none holds up a pass's recovery for minutes.
 export const OFFLINE_DELETIONS_PER_SWEEP = 20;
 
 /** What the reconciler asks of the CI systems about the runners registered with them. */
