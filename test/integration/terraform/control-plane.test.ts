@@ -72,11 +72,7 @@ describeWithTerraform('the control-plane stack against moto', () => {
   };
 
   beforeAll(async () => {
-    // One request at a time: terraform creates up to ten resources at once, and a threaded moto can fail a
-    // request that did its work (most likely a race between its backends; not reproduced on this machine).
-    // The provider then retries a CreateFunction that succeeded and gets "Function already exist" until it
-    // gives up (CI, under load, after 365 s).
-    moto = await startMoto({ serial: true });
+    moto = await startMoto();
     workdir = await mkdtemp(join(tmpdir(), 'fleetbot-control-plane-'));
     cli = new TerraformCli({
       binary: terraformBinary,
